@@ -1,0 +1,187 @@
+//! The incremental database shared by `mandate check`, `mandate test` and editor tooling.
+//!
+//! Source files are salsa inputs; parsing, summarising, building the package environment
+//! and checking a file are tracked queries. Each query's result is compared with its
+//! previous value, so a change that leaves a file's declarations as they were (editing a
+//! policy body) stops at that file: the package environment is reused unchanged and the
+//! other files are not checked again. `tests/incremental.rs` holds the database to that.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use crate::diagnostics::Diagnostic;
+use crate::semantics::check::check_file as check_file_items;
+use crate::semantics::env::{collect_symbols, declared_names, Env, FileSymbols, Namespace, Site};
+use crate::semantics::errors::{Lint, ResolveError};
+use crate::semantics::Sink;
+use crate::syntax::{self, ast};
+
+/// One source file: its display path and text.
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: Arc<str>,
+    #[returns(ref)]
+    pub text: Arc<str>,
+}
+
+/// A file's place in a package.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Member {
+    pub file: SourceFile,
+    /// The module name the file is imported as (`time` for `std::time`); `None` for the
+    /// package's own files.
+    pub module: Option<String>,
+}
+
+/// A package: its own files and the modules they use, in a fixed order.
+#[salsa::input(debug)]
+pub struct Package {
+    #[returns(ref)]
+    pub members: Vec<Member>,
+}
+
+/// A parsed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub ast: Arc<ast::File>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn parse(db: &dyn salsa::Database, file: SourceFile) -> Parsed {
+    let (ast, diagnostics) = syntax::parse(file.text(db), file.path(db));
+    Parsed { ast: Arc::new(ast), diagnostics }
+}
+
+/// The span-free summary of a file's declarations.
+#[salsa::tracked(returns(ref))]
+pub fn symbols(db: &dyn salsa::Database, file: SourceFile) -> FileSymbols {
+    collect_symbols(&parse(db, file).ast)
+}
+
+/// For each function of the file, the functions it calls; calls from policies and other
+/// declarations are listed under the empty name.
+#[salsa::tracked(returns(ref))]
+pub fn calls(db: &dyn salsa::Database, file: SourceFile) -> BTreeMap<String, BTreeSet<String>> {
+    crate::semantics::calls::collect(&parse(db, file).ast)
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn package_env(db: &dyn salsa::Database, package: Package) -> Env {
+    let members = package.members(db);
+    let summaries: Vec<(Option<String>, &FileSymbols)> =
+        members.iter().map(|member| (member.module.clone(), symbols(db, member.file))).collect();
+    Env::build(&summaries)
+}
+
+/// Syntax and semantic diagnostics of one file of a package.
+#[salsa::tracked(returns(ref))]
+pub fn check_file(db: &dyn salsa::Database, package: Package, file: SourceFile) -> Vec<Diagnostic> {
+    let parsed = parse(db, file);
+    let mut diagnostics = parsed.diagnostics.clone();
+    let members = package.members(db);
+    let Some(index) = members.iter().position(|member| member.file == file) else {
+        return diagnostics;
+    };
+    let env = package_env(db, package);
+    let locate = |site: Site| locate_declaration(db, package, site);
+    let syntax_errors: Vec<syntax::Span> = parsed
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| syntax::interrupts_parsing(&diagnostic.code))
+        .filter_map(Diagnostic::primary_span)
+        .collect();
+    diagnostics.extend(check_file_items(env, &parsed.ast, index, file.path(db), &syntax_errors, &locate));
+    diagnostics
+}
+
+/// Diagnostics that need the whole package: recursion between functions and functions
+/// nobody calls.
+#[salsa::tracked(returns(ref))]
+pub fn package_diagnostics(db: &dyn salsa::Database, package: Package) -> Vec<Diagnostic> {
+    let members = package.members(db);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for member in members {
+        for (caller, callees) in calls(db, member.file) {
+            graph.entry(caller.clone()).or_default().extend(callees.iter().cloned());
+        }
+    }
+    let env = package_env(db, package);
+    let recursive = crate::semantics::calls::recursive_functions(&graph);
+    let called: BTreeSet<&String> = graph.values().flatten().collect();
+    let mut diagnostics = Vec::new();
+    for (name, sites) in &env.sites {
+        let (Namespace::Function, function) = name else { continue };
+        let Some(site) = sites.first() else { continue };
+        let Some((path, span)) = locate_declaration(db, package, *site) else { continue };
+        let mut sink = Sink::new(path);
+        if let Some(cycle) = recursive.get(function) {
+            sink.report(ResolveError::RecursiveFunction { name: function.clone(), cycle: cycle.clone(), span });
+        }
+        let own_file = members.get(site.file).is_some_and(|member| member.module.is_none());
+        if own_file && !called.contains(function) {
+            sink.report(Lint::UnusedFunction { name: function.clone(), span });
+        }
+        diagnostics.extend(sink.into_diagnostics());
+    }
+    diagnostics
+}
+
+/// The file and span of a declaration, from its site in the package.
+fn locate_declaration(db: &dyn salsa::Database, package: Package, site: Site) -> Option<(Arc<str>, syntax::Span)> {
+    let member = package.members(db).get(site.file)?;
+    let parsed = parse(db, member.file);
+    let (_, ident) = declared_names(&parsed.ast).into_iter().nth(site.ordinal)?;
+    Some((member.file.path(db).clone(), ident.span))
+}
+
+/// Every diagnostic of a package, in reading order.
+pub fn check_package(db: &dyn salsa::Database, package: Package) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> =
+        package.members(db).iter().flat_map(|member| check_file(db, package, member.file).iter().cloned()).collect();
+    diagnostics.extend(package_diagnostics(db, package).iter().cloned());
+    crate::diagnostics::sort(&mut diagnostics);
+    diagnostics
+}
+
+/// The database: salsa storage plus an optional log of executed queries, which tests use
+/// to see what an edit recomputed.
+#[salsa::db]
+#[derive(Clone, Default)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+    log: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+impl Database {
+    /// A database that records the name of every query it executes.
+    pub fn with_log() -> Self {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = log.clone();
+        let storage = salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+            if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                if let Ok(mut entries) = sink.lock() {
+                    entries.push(format!("{database_key:?}"));
+                }
+            }
+        })));
+        Database { storage, log: Some(log) }
+    }
+
+    /// Takes the queries executed since the last call.
+    pub fn take_log(&self) -> Vec<String> {
+        self.log
+            .as_ref()
+            .and_then(|log| log.lock().ok().map(|mut entries| std::mem::take(&mut *entries)))
+            .unwrap_or_default()
+    }
+
+    /// The text of any file known to the database, by path, for rendering diagnostics.
+    pub fn source_of(&self, files: &[SourceFile], path: &str) -> Option<Arc<str>> {
+        files.iter().find(|file| &**file.path(self) == path).map(|file| file.text(self).clone())
+    }
+}

@@ -1,0 +1,238 @@
+//! One diagnostic type for every phase, so the CLI, tests and language tooling handle
+//! syntax, resolution and type errors alike.
+//!
+//! Each phase declares its errors as a `thiserror` + `miette::Diagnostic` enum, which keeps
+//! messages, stable codes and help texts next to each other. [`Diagnostic::from_miette`]
+//! flattens such a value into this plain, comparable, serializable record, which is what
+//! the incremental database stores. [`Diagnostic::render`] turns it back into a miette
+//! report with its source attached for people.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+use crate::syntax::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// A labelled span inside the diagnostic's own file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Label {
+    pub span: Span,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub primary: bool,
+}
+
+/// A location in another file that the diagnostic refers to, such as the first
+/// declaration of a duplicated name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Related {
+    pub file: Arc<str>,
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Diagnostic {
+    /// Stable code such as `mandate::type::mismatch`.
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    /// The file the labels point into.
+    pub file: Arc<str>,
+    pub labels: Vec<Label>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
+}
+
+impl Diagnostic {
+    /// Flattens a phase error into a stored diagnostic for `file`.
+    pub fn from_miette(error: &dyn miette::Diagnostic, file: &Arc<str>) -> Diagnostic {
+        let labels = error.labels().map(|labels| labels.map(label_from_miette).collect()).unwrap_or_default();
+        Diagnostic {
+            code: error.code().map(|code| code.to_string()).unwrap_or_default(),
+            severity: match error.severity() {
+                Some(miette::Severity::Warning) => Severity::Warning,
+                Some(miette::Severity::Advice) => Severity::Info,
+                Some(miette::Severity::Error) | None => Severity::Error,
+            },
+            message: error.to_string(),
+            file: file.clone(),
+            labels,
+            help: error.help().map(|help| help.to_string()),
+            related: Vec::new(),
+        }
+    }
+
+    /// Adds a pointer into another file.
+    pub fn with_related(mut self, file: Arc<str>, span: Span, message: impl Into<String>) -> Self {
+        self.related.push(Related { file, span, message: message.into() });
+        self
+    }
+
+    /// Where the diagnostic points: its primary label, else its first one.
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.iter().find(|label| label.primary).or_else(|| self.labels.first()).map(|label| label.span)
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders the diagnostic as a person reads it, with the source excerpt.
+    /// `source_of` returns the text of a file by name.
+    pub fn render<'a>(
+        &'a self,
+        source_of: &'a dyn Fn(&str) -> Option<Arc<str>>,
+        handler: &miette::GraphicalReportHandler,
+    ) -> String {
+        let report = Rendered::new(self, source_of);
+        let mut out = String::new();
+        if handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}: {}", self.code, self.message);
+        }
+        out
+    }
+}
+
+fn label_from_miette(label: LabeledSpan) -> Label {
+    Label {
+        span: Span::new(label.offset(), label.offset() + label.len()),
+        message: label.label().map(str::to_string),
+        primary: label.primary(),
+    }
+}
+
+/// A diagnostic with its source text attached, in the form miette renders.
+struct Rendered<'a> {
+    diagnostic: &'a Diagnostic,
+    source: Option<NamedSource<Arc<str>>>,
+    related: Vec<RelatedNote>,
+}
+
+impl<'a> Rendered<'a> {
+    fn new(diagnostic: &'a Diagnostic, source_of: &dyn Fn(&str) -> Option<Arc<str>>) -> Self {
+        let named = |file: &str| source_of(file).map(|text| NamedSource::new(file, text).with_language("mandate"));
+        let related = diagnostic
+            .related
+            .iter()
+            .map(|related| RelatedNote {
+                message: related.message.clone(),
+                span: related.span.into(),
+                source: named(&related.file),
+            })
+            .collect();
+        Rendered { diagnostic, source: named(&diagnostic.file), related }
+    }
+}
+
+impl fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diagnostic, f)
+    }
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Rendered<'_> {}
+
+impl miette::Diagnostic for Rendered<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(&self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+            Severity::Info => miette::Severity::Advice,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diagnostic.help.as_ref().map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
+        Some(Box::new(self.diagnostic.labels.iter().map(|label| {
+            let span = SourceSpan::from(label.span);
+            if label.primary {
+                LabeledSpan::new_primary_with_span(label.message.clone(), span)
+            } else {
+                LabeledSpan::new_with_span(label.message.clone(), span)
+            }
+        })))
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|note| note as &dyn miette::Diagnostic)))
+    }
+}
+
+/// A related location rendered as its own small report.
+#[derive(Debug)]
+struct RelatedNote {
+    message: String,
+    span: SourceSpan,
+    source: Option<NamedSource<Arc<str>>>,
+}
+
+impl fmt::Display for RelatedNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RelatedNote {}
+
+impl miette::Diagnostic for RelatedNote {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(None, self.span))))
+    }
+}
+
+/// Orders diagnostics by file, then position, then code: the order people read them in.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.primary_span(), &a.code, &a.message).cmp(&(&b.file, b.primary_span(), &b.code, &b.message))
+    });
+}
+
+/// Sorts diagnostics and drops exact repeats, such as the same module's error seen
+/// through two packages that import it.
+pub fn sort_unique(diagnostics: &mut Vec<Diagnostic>) {
+    sort(diagnostics);
+    diagnostics.dedup();
+}

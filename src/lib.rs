@@ -1,0 +1,15 @@
+//! Mandate: a policy engine for AI agents.
+//!
+//! Policies are written in the Mandate language, parsed ([`syntax`]), resolved and
+//! type-checked against their schema ([`semantics`]) inside an incremental database
+//! ([`db`]). See `ARCHITECTURE.md` for the map of the code.
+
+#![forbid(unsafe_code)]
+
+pub mod db;
+pub mod diagnostics;
+pub mod package;
+pub mod report;
+pub mod semantics;
+pub mod stdlib;
+pub mod syntax;

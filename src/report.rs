@@ -1,0 +1,253 @@
+//! Writes diagnostics for people (miette's graphical report), for programs (JSON) and for
+//! code-scanning interfaces (SARIF 2.1.0).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::syntax::Span;
+
+/// Looks up the text of a file by its display path.
+pub type Sources<'a> = &'a dyn Fn(&str) -> Option<Arc<str>>;
+
+/// Renders diagnostics as miette reports, followed by a one-line summary.
+pub fn human(diagnostics: &[Diagnostic], sources: Sources<'_>, color: bool) -> String {
+    let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        out.push_str(&diagnostic.render(sources, &handler));
+    }
+    out.push_str(&summary_line(diagnostics));
+    out.push('\n');
+    out
+}
+
+/// `2 errors, 1 warning`, or `no problems`.
+pub fn summary_line(diagnostics: &[Diagnostic]) -> String {
+    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    if errors == 0 && warnings == 0 {
+        return "no problems found".to_string();
+    }
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+}
+
+/// A 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Byte offsets of line starts, for turning offsets into positions.
+struct LineIndex {
+    text: Arc<str>,
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: Arc<str>) -> Self {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1)).collect();
+        LineIndex { text, starts }
+    }
+
+    fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|start| *start <= offset).saturating_sub(1);
+        let start = self.starts.get(line).copied().unwrap_or(0);
+        let column = self.text.get(start..offset).map_or(offset - start, |prefix| prefix.chars().count());
+        Position { line: line + 1, column: column + 1 }
+    }
+}
+
+/// Positions for diagnostics, computing each file's line index once.
+struct Locator<'a> {
+    sources: Sources<'a>,
+    indexes: BTreeMap<Arc<str>, Option<LineIndex>>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(sources: Sources<'a>) -> Self {
+        Locator { sources, indexes: BTreeMap::new() }
+    }
+
+    fn range(&mut self, file: &Arc<str>, span: Span) -> Option<(Position, Position)> {
+        let sources = self.sources;
+        let index = self.indexes.entry(file.clone()).or_insert_with(|| sources(file).map(LineIndex::new)).as_ref()?;
+        Some((index.position(span.start), index.position(span.end)))
+    }
+}
+
+/// The `--format json` document: every diagnostic with positions, and a summary.
+pub fn json(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
+    let mut locator = Locator::new(sources);
+    let items: Vec<Value> = diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let labels: Vec<Value> = diagnostic
+                .labels
+                .iter()
+                .map(|label| {
+                    let range = locator.range(&diagnostic.file, label.span);
+                    json!({
+                        "start": label.span.start,
+                        "end": label.span.end,
+                        "line": range.map(|(start, _)| start.line),
+                        "column": range.map(|(start, _)| start.column),
+                        "end_line": range.map(|(_, end)| end.line),
+                        "end_column": range.map(|(_, end)| end.column),
+                        "message": label.message,
+                        "primary": label.primary,
+                    })
+                })
+                .collect();
+            let related: Vec<Value> = diagnostic
+                .related
+                .iter()
+                .map(|related| {
+                    let range = locator.range(&related.file, related.span);
+                    json!({
+                        "file": related.file,
+                        "start": related.span.start,
+                        "end": related.span.end,
+                        "line": range.map(|(start, _)| start.line),
+                        "column": range.map(|(start, _)| start.column),
+                        "message": related.message,
+                    })
+                })
+                .collect();
+            json!({
+                "code": diagnostic.code,
+                "severity": diagnostic.severity,
+                "message": diagnostic.message,
+                "file": diagnostic.file,
+                "labels": labels,
+                "help": diagnostic.help,
+                "related": related,
+            })
+        })
+        .collect();
+    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+    json!({
+        "diagnostics": items,
+        "summary": {
+            "errors": count(Severity::Error),
+            "warnings": count(Severity::Warning),
+            "infos": count(Severity::Info),
+        }
+    })
+}
+
+/// A SARIF 2.1.0 log with one run: one rule per diagnostic code, one result per
+/// diagnostic, and related locations for notes in other files.
+pub fn sarif(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
+    let mut locator = Locator::new(sources);
+    let mut rules: BTreeMap<&str, &Diagnostic> = BTreeMap::new();
+    for diagnostic in diagnostics {
+        rules.entry(diagnostic.code.as_str()).or_insert(diagnostic);
+    }
+    let rule_index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(index, code)| (*code, index)).collect();
+    let rules_json: Vec<Value> = rules
+        .iter()
+        .map(|(code, example)| {
+            json!({
+                "id": code,
+                "name": code.rsplit("::").next().unwrap_or(code),
+                "defaultConfiguration": { "level": sarif_level(example.severity) },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let mut text = diagnostic.message.clone();
+            if let Some(help) = &diagnostic.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let location = diagnostic
+                .primary_span()
+                .map(|span| sarif_location(&mut locator, &diagnostic.file, span, None))
+                .unwrap_or_else(
+                    || json!({ "physicalLocation": { "artifactLocation": { "uri": uri(&diagnostic.file) } } }),
+                );
+            let related: Vec<Value> = diagnostic
+                .related
+                .iter()
+                .enumerate()
+                .map(|(id, related)| {
+                    let mut location =
+                        sarif_location(&mut locator, &related.file, related.span, Some(&related.message));
+                    location["id"] = json!(id);
+                    location
+                })
+                .collect();
+            let mut result = json!({
+                "ruleId": diagnostic.code,
+                "ruleIndex": rule_index.get(diagnostic.code.as_str()),
+                "level": sarif_level(diagnostic.severity),
+                "message": { "text": text },
+                "locations": [location],
+            });
+            if !related.is_empty() {
+                result["relatedLocations"] = json!(related);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "mandate",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules_json,
+                }
+            },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }]
+    })
+}
+
+fn sarif_location(locator: &mut Locator<'_>, file: &Arc<str>, span: Span, message: Option<&str>) -> Value {
+    let region = match locator.range(file, span) {
+        Some((start, end)) => json!({
+            "startLine": start.line,
+            "startColumn": start.column,
+            "endLine": end.line,
+            "endColumn": end.column,
+        }),
+        None => json!({ "byteOffset": span.start, "byteLength": span.end.saturating_sub(span.start) }),
+    };
+    let mut location = json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": uri(file) },
+            "region": region,
+        }
+    });
+    if let Some(message) = message {
+        location["message"] = json!({ "text": message });
+    }
+    location
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// A relative URI reference for a display path (SARIF wants forward slashes).
+fn uri(path: &str) -> String {
+    path.replace('\\', "/")
+}

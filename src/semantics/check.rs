@@ -1,0 +1,537 @@
+//! Checks the declarations of one file against the package environment.
+//!
+//! This is the per-file half of checking: it needs the file's syntax tree and the
+//! span-free [`Env`] of the package, nothing else, so it can run for one edited file
+//! while the rest of the package keeps its results.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::env::{
+    declared_names, type_ref, Env, Site, AGENT_BUILTINS, BEHAVIOR_BUILTINS, CONTEXT_BUILTINS, RESOURCE_BUILTINS,
+};
+use super::errors::{Lint, ResolveError, TypeError};
+use super::expr::{EnvResource, ExprChecker, Facts, Place, RequestEnv};
+use super::suggest::did_you_mean;
+use super::types::{RecordType, Type};
+use super::Sink;
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::*;
+
+/// Finds where another declaration of the package is, for "first declared here" notes.
+pub type Locate<'a> = &'a dyn Fn(Site) -> Option<(Arc<str>, Span)>;
+
+/// Checks every declaration of `file`, the `index`-th file of its package.
+/// `syntax_errors` are where the parser reported mistakes: a declaration cut short by one
+/// is not checked, so a syntax error is not followed by errors about its leftovers.
+pub fn check_file(
+    env: &Env,
+    file: &File,
+    index: usize,
+    name: &Arc<str>,
+    syntax_errors: &[Span],
+    locate: Locate<'_>,
+) -> Vec<Diagnostic> {
+    let mut checker = FileChecker { env, sink: Sink::new(name.clone()) };
+    checker.duplicates(file, index, locate);
+    let cut_short = cut_short_items(file, syntax_errors);
+    for (position, item) in file.items.iter().enumerate() {
+        if cut_short.contains(&position) {
+            continue;
+        }
+        match item {
+            Item::Schema(block) => checker.schema(block),
+            Item::Task(task) => checker.task(task),
+            Item::Policy(policy) => checker.policy(policy),
+            Item::Bound(bound) => checker.bound(bound),
+            Item::Assert(assert) => checker.assert(assert),
+            Item::Function(function) => checker.function(function),
+            Item::Test(test) => checker.test(test),
+            Item::Use(_) | Item::Error(_) => {}
+        }
+    }
+    checker.sink.into_diagnostics()
+}
+
+/// Items that end right before a syntax error, with no other item between: the parser
+/// closed them early when it hit the error.
+fn cut_short_items(file: &File, syntax_errors: &[Span]) -> Vec<usize> {
+    syntax_errors
+        .iter()
+        .filter_map(|error| {
+            file.items.iter().rposition(|item| !matches!(item, Item::Error(_)) && item.span().start < error.start)
+        })
+        .collect()
+}
+
+struct FileChecker<'a> {
+    env: &'a Env,
+    sink: Sink,
+}
+
+impl<'a> FileChecker<'a> {
+    fn exprs(&mut self, place: Place, request: RequestEnv) -> ExprChecker<'_> {
+        ExprChecker::new(self.env, place, request, &mut self.sink)
+    }
+
+    fn duplicates(&mut self, file: &File, index: usize, locate: Locate<'_>) {
+        for (ordinal, (namespace, ident)) in declared_names(file).into_iter().enumerate() {
+            let Some(sites) = self.env.sites.get(&(namespace, ident.name.clone())) else { continue };
+            let Some(first) = sites.first() else { continue };
+            if *first == (Site { file: index, ordinal }) {
+                continue;
+            }
+            let error = ResolveError::Duplicate { noun: namespace.noun(), name: ident.name.clone(), span: ident.span };
+            let mut diagnostic = Diagnostic::from_miette(&error, self.sink.file());
+            if let Some((other, span)) = locate(*first) {
+                diagnostic = diagnostic.with_related(other, span, format!("`{}` is first declared here", ident.name));
+            }
+            self.sink.push(diagnostic);
+        }
+    }
+
+    // --- schema -------------------------------------------------------------------------
+
+    fn schema(&mut self, block: &SchemaBlock) {
+        for item in &block.items {
+            match item {
+                SchemaItem::Agent { attrs, .. } => self.attrs(attrs, Some(("agent", AGENT_BUILTINS))),
+                SchemaItem::Resource { attrs, .. } => self.attrs(attrs, Some(("resource", RESOURCE_BUILTINS))),
+                SchemaItem::Context { attrs, .. } => self.attrs(attrs, Some(("context", CONTEXT_BUILTINS))),
+                SchemaItem::Behavior { attrs, .. } => self.attrs(attrs, Some(("behavior", BEHAVIOR_BUILTINS))),
+                SchemaItem::Record { name, fields, .. } => {
+                    if self.env.recursive_records.contains(&name.name) {
+                        self.sink.report(ResolveError::RecursiveRecord { name: name.name.clone(), span: name.span });
+                    }
+                    self.attrs(fields, None);
+                }
+                SchemaItem::Enum { variants, .. } => self.enum_variants(variants),
+                SchemaItem::Action(action) => self.action_decl(action),
+                SchemaItem::Error(_) => {}
+            }
+        }
+    }
+
+    fn attrs(&mut self, attrs: &[AttrDecl], builtins: Option<(&'static str, &[(&str, Type)])>) {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for attr in attrs {
+            if let Some(first) = seen.insert(&attr.name.name, attr.name.span) {
+                self.sink.report(ResolveError::DuplicateAttribute {
+                    name: attr.name.name.clone(),
+                    span: attr.name.span,
+                    first,
+                });
+            }
+            if let Some((owner, builtins)) = builtins {
+                if builtins.iter().any(|(name, _)| *name == attr.name.name) {
+                    self.sink.report(ResolveError::BuiltinAttribute {
+                        name: attr.name.name.clone(),
+                        owner,
+                        span: attr.name.span,
+                    });
+                }
+            }
+            self.type_expr(&attr.ty);
+        }
+    }
+
+    fn enum_variants(&mut self, variants: &[Ident]) {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for variant in variants {
+            if let Some(first) = seen.insert(&variant.name, variant.span) {
+                self.sink.report(ResolveError::DuplicateAttribute {
+                    name: variant.name.clone(),
+                    span: variant.span,
+                    first,
+                });
+            }
+        }
+    }
+
+    fn action_decl(&mut self, action: &ActionDecl) {
+        for param in &action.params {
+            self.type_expr(&param.ty);
+        }
+        for resource in &action.on {
+            self.resource_type(resource);
+        }
+    }
+
+    /// Reports unknown names inside a written type.
+    fn type_expr(&mut self, ty: &TypeExpr) -> Type {
+        match ty {
+            TypeExpr::Named(name) => {
+                if let Some(resolved) = self.env.resolve_name(&name.name) {
+                    return resolved;
+                }
+                let help = if self.env.resources.contains_key(&name.name) {
+                    Some("resources cannot be attribute types; store the resource's id as a `String`".to_string())
+                } else {
+                    did_you_mean(&name.name, self.env.type_names().collect::<Vec<_>>())
+                };
+                self.sink.report(ResolveError::UnknownType { name: name.name.clone(), span: name.span, help });
+                Type::Unknown
+            }
+            TypeExpr::Set(inner, _) => Type::Set(Box::new(self.type_expr(inner))),
+            TypeExpr::Record(attrs, _) => {
+                self.attrs(attrs, None);
+                self.env.resolve(&type_ref(ty))
+            }
+        }
+    }
+
+    fn resource_type(&mut self, name: &Ident) -> bool {
+        if self.env.resources.contains_key(&name.name) {
+            return true;
+        }
+        let help = did_you_mean(&name.name, self.env.resources.keys().map(String::as_str));
+        self.sink.report(ResolveError::UnknownResourceType { name: name.name.clone(), span: name.span, help });
+        false
+    }
+
+    fn action_name(&mut self, name: &Ident) -> bool {
+        if self.env.actions.contains_key(&name.name) {
+            return true;
+        }
+        let help = did_you_mean(&name.name, self.env.actions.keys().map(String::as_str));
+        self.sink.report(ResolveError::UnknownAction { name: name.name.clone(), span: name.span, help });
+        false
+    }
+
+    // --- request environments ----------------------------------------------------------
+
+    /// The (action, resource type) pairs a target covers, reporting unknown names and
+    /// actions that apply to none of the named resource types.
+    fn request_envs(&mut self, actions: &Target, resources: Option<&Target>) -> Vec<RequestEnv> {
+        let resource_filter: Option<Vec<String>> = match resources {
+            None | Some(Target::Any(_)) => None,
+            Some(Target::Names(names)) => {
+                let known = names.iter().filter(|name| self.resource_type(name)).map(|name| name.name.clone());
+                Some(known.collect())
+            }
+        };
+        let action_names: Vec<(String, Option<&Ident>)> = match actions {
+            Target::Any(_) => self.env.actions.keys().map(|name| (name.clone(), None)).collect(),
+            Target::Names(names) => {
+                names.iter().filter(|name| self.action_name(name)).map(|name| (name.name.clone(), Some(name))).collect()
+            }
+        };
+        let mut envs = Vec::new();
+        for (action, written) in &action_names {
+            let applies = self.env.applies_to(action);
+            if applies.is_empty() && resource_filter.is_none() {
+                envs.push(RequestEnv { action: Some(action.clone()), resource: EnvResource::None });
+                continue;
+            }
+            let matching: Vec<&String> = applies
+                .iter()
+                .filter(|resource| resource_filter.as_ref().is_none_or(|filter| filter.contains(resource)))
+                .collect();
+            if let (Some(written), true, Some(filter)) = (written, matching.is_empty(), &resource_filter) {
+                if !filter.is_empty() {
+                    self.not_applicable(written, filter, applies);
+                }
+            }
+            envs.extend(matching.into_iter().map(|resource| RequestEnv {
+                action: Some(action.clone()),
+                resource: EnvResource::Known(resource.clone()),
+            }));
+        }
+        if envs.is_empty() {
+            envs = match resource_filter {
+                Some(filter) if !filter.is_empty() => filter
+                    .into_iter()
+                    .map(|resource| RequestEnv { action: None, resource: EnvResource::Known(resource) })
+                    .collect(),
+                _ => vec![RequestEnv { action: None, resource: EnvResource::Unknown }],
+            };
+        }
+        envs
+    }
+
+    fn not_applicable(&mut self, action: &Ident, targets: &[String], applies: &[String]) {
+        let quoted = |names: &[String]| names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+        let help = if applies.is_empty() {
+            Some(format!("`{}` applies to no resource type; drop the `on` clause", action.name))
+        } else {
+            Some(format!("`{}` applies to {}", action.name, quoted(applies)))
+        };
+        self.sink.report(ResolveError::ActionNotApplicable {
+            action: action.name.clone(),
+            resources: quoted(targets),
+            span: action.span,
+            help,
+        });
+    }
+
+    // --- tasks --------------------------------------------------------------------------
+
+    fn params(&mut self, params: &[Param]) -> Vec<(String, Type)> {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        let mut typed = Vec::new();
+        for param in params {
+            if let Some(first) = seen.insert(&param.name.name, param.name.span) {
+                self.sink.report(ResolveError::DuplicateAttribute {
+                    name: param.name.name.clone(),
+                    span: param.name.span,
+                    first,
+                });
+            }
+            let ty = self.type_expr(&param.ty);
+            typed.push((param.name.name.clone(), ty));
+        }
+        typed
+    }
+
+    fn task(&mut self, task: &TaskDecl) {
+        let params = self.params(&task.params);
+        let kind = Some(task.name.name.clone());
+        for clause in &task.clauses {
+            match clause {
+                TaskClause::Require(expr) => {
+                    let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+                    let mut exprs = self.exprs(Place::TaskRequire, request);
+                    exprs.task_kind = kind.clone();
+                    exprs.params = params.clone();
+                    exprs.expect(expr, &Type::Bool);
+                }
+                TaskClause::Scope(scope) => self.scope(scope, kind.clone(), &params, Facts::default()),
+                TaskClause::Delegate(delegate) => {
+                    if let Some(to) = &delegate.to {
+                        let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+                        let mut exprs = self.exprs(Place::Delegate, request);
+                        exprs.task_kind = kind.clone();
+                        exprs.expect(to, &Type::Bool);
+                    }
+                }
+                TaskClause::Intent(_) | TaskClause::Ttl(_) | TaskClause::Error(_) => {}
+            }
+        }
+    }
+
+    fn scope(&mut self, scope: &ScopeBlock, task_kind: Option<String>, params: &[(String, Type)], facts: Facts) {
+        for item in &scope.items {
+            let envs = self.request_envs(&item.actions, Some(&item.resources));
+            let Some(condition) = &item.condition else { continue };
+            for request in envs {
+                let mut exprs = self.exprs(Place::Scope, request);
+                exprs.task_kind = task_kind.clone();
+                exprs.params = params.to_vec();
+                exprs.assume(facts.clone());
+                exprs.expect(condition, &Type::Bool);
+            }
+        }
+    }
+
+    // --- policies, bounds, assertions ---------------------------------------------------
+
+    fn policy(&mut self, policy: &PolicyDecl) {
+        let envs = self.request_envs(&policy.actions, policy.resources.as_ref());
+        for request in &envs {
+            self.conditions(&policy.conditions, request.clone());
+        }
+        let mut facts = Facts::default();
+        for condition in &policy.conditions {
+            facts.merge(Facts::of_condition(condition));
+        }
+        if let Some(grant) = &policy.grant {
+            for clause in &grant.clauses {
+                if let GrantClause::Scope(scope) = clause {
+                    self.scope(scope, None, &[], facts.clone());
+                }
+            }
+        }
+        self.policy_lints(policy);
+    }
+
+    fn conditions(&mut self, conditions: &[Condition], request: RequestEnv) {
+        let mut exprs = self.exprs(Place::Policy, request);
+        for condition in conditions {
+            if exprs.unreachable() {
+                break;
+            }
+            exprs.expect(&condition.expr, &Type::Bool);
+            exprs.assume(Facts::of_condition(condition));
+        }
+    }
+
+    fn policy_lints(&mut self, policy: &PolicyDecl) {
+        if policy.effect != Effect::Permit {
+            return;
+        }
+        if let Target::Any(span) = policy.actions {
+            self.sink.report(Lint::WildcardPermit { policy: policy.name.name.clone(), span });
+        }
+        let has_ttl = policy
+            .grant
+            .as_ref()
+            .is_some_and(|grant| grant.clauses.iter().any(|clause| matches!(clause, GrantClause::Ttl(_))));
+        if !has_ttl {
+            self.sink.report(Lint::PermitWithoutTtl { policy: policy.name.name.clone(), span: policy.name.span });
+        }
+    }
+
+    fn bound(&mut self, bound: &BoundDecl) {
+        if let Some(applies) = &bound.applies {
+            let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+            self.exprs(Place::BoundApplies, request).expect(applies, &Type::Bool);
+        }
+        let facts = bound.applies.as_ref().map(Facts::when_true).unwrap_or_default();
+        self.scope(&bound.scope, None, &[], facts);
+    }
+
+    fn assert(&mut self, assert: &AssertDecl) {
+        let envs = self.request_envs(&assert.actions, assert.resources.as_ref());
+        let Some(condition) = &assert.condition else { return };
+        for request in envs {
+            self.exprs(Place::Policy, request).expect(condition, &Type::Bool);
+        }
+    }
+
+    fn function(&mut self, function: &FnDecl) {
+        let params = self.params(&function.params);
+        let ret = self.type_expr(&function.ret);
+        let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+        let mut exprs = self.exprs(Place::Function, request);
+        exprs.params = params;
+        exprs.expect(&function.body, &ret);
+    }
+
+    // --- tests --------------------------------------------------------------------------
+
+    fn test(&mut self, test: &TestDecl) {
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        let mut action: Option<&Ident> = None;
+        let mut resource: Option<&Ident> = None;
+        for part in &test.request {
+            let (label, span) = part_label(part);
+            if seen.insert(label, span).is_some() {
+                self.sink.report(TypeError::DuplicateField { part: label.to_string(), span });
+            }
+            match part {
+                RequestPart::Agent(fields, span) => {
+                    let agent = self.env.agent.clone();
+                    self.fields(fields, &agent, *span, "agent attribute", &["id"]);
+                }
+                RequestPart::Chain(links, _) => {
+                    let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+                    let mut exprs = self.exprs(Place::TestValue, request);
+                    for link in links {
+                        exprs.expect(link, &Type::String);
+                    }
+                }
+                RequestPart::Task { kind, fields, span } => self.test_task(kind, fields, *span),
+                RequestPart::Action(name) => {
+                    if self.action_name(name) {
+                        action = Some(name);
+                    }
+                }
+                RequestPart::Args(fields, span) => {
+                    let params = action.and_then(|name| self.env.actions.get(&name.name)).map(|sig| sig.params.clone());
+                    let params = params.unwrap_or_default();
+                    self.fields(fields, &params, *span, "argument", &[]);
+                }
+                RequestPart::Resource { ty, fields, span } => {
+                    if self.resource_type(ty) {
+                        resource = Some(ty);
+                        let record = self.env.resources.get(&ty.name).cloned().unwrap_or_default();
+                        self.fields(fields, &record, *span, "resource attribute", &["id"]);
+                    }
+                }
+                RequestPart::Context(fields, span) => {
+                    let context = self.env.context.clone();
+                    self.fields(fields, &context, *span, "context attribute", &["time"]);
+                }
+                RequestPart::Behavior(fields, span) => {
+                    let behavior = self.env.behavior.clone();
+                    let optional: Vec<&str> = behavior.fields.keys().map(String::as_str).collect();
+                    self.fields(fields, &behavior, *span, "behavior signal", &optional);
+                }
+            }
+        }
+        if let (Some(action), Some(resource)) = (action, resource) {
+            let applies = self.env.applies_to(&action.name);
+            if !applies.contains(&resource.name) {
+                let applies = applies.to_vec();
+                self.not_applicable(action, std::slice::from_ref(&resource.name), &applies);
+            }
+        }
+        if action.is_none() && !seen.contains_key("action") {
+            self.sink.report(TypeError::MissingField {
+                what: "request part",
+                name: "action".to_string(),
+                span: test.name.span,
+                help: Some("every request names its action: `action read`".to_string()),
+            });
+        }
+    }
+
+    fn test_task(&mut self, kind: &Ident, fields: &[FieldInit], span: Span) {
+        let Some(sig) = self.env.tasks.get(&kind.name) else {
+            let help = did_you_mean(&kind.name, self.env.tasks.keys().map(String::as_str));
+            self.sink.report(ResolveError::UnknownTask { name: kind.name.clone(), span: kind.span, help });
+            return;
+        };
+        let mut record = RecordType::default();
+        for (name, ty) in super::env::TASK_BUILTINS {
+            record.fields.insert(name.to_string(), super::types::Field { ty: ty.clone(), optional: true });
+        }
+        for (name, ty) in &sig.params {
+            record.fields.insert(name.clone(), super::types::Field { ty: ty.clone(), optional: false });
+        }
+        self.fields(fields, &record, span, "task parameter", &[]);
+    }
+
+    /// Checks a record literal against the attributes it must provide.
+    fn fields(&mut self, fields: &[FieldInit], record: &RecordType, span: Span, what: &'static str, optional: &[&str]) {
+        let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+        for field in fields {
+            if let Some(first) = seen.insert(&field.name.name, field.name.span) {
+                self.sink.report(ResolveError::DuplicateAttribute {
+                    name: field.name.name.clone(),
+                    span: field.name.span,
+                    first,
+                });
+            }
+            match record.get(&field.name.name) {
+                Some(declared) => {
+                    let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+                    let ty = declared.ty.clone();
+                    self.exprs(Place::TestValue, request).expect(&field.value, &ty);
+                }
+                None => {
+                    let help = did_you_mean(&field.name.name, record.fields.keys().map(String::as_str));
+                    self.sink.report(ResolveError::UnknownAttribute {
+                        attr: field.name.name.clone(),
+                        owner: format!("this {}", what.split(' ').next().unwrap_or(what)),
+                        span: field.name.span,
+                        help,
+                    });
+                }
+            }
+        }
+        for (name, _) in record.required() {
+            if !seen.contains_key(name.as_str()) && !optional.contains(&name.as_str()) {
+                self.sink.report(TypeError::MissingField {
+                    what,
+                    name: name.clone(),
+                    span,
+                    help: Some(format!("add `{name}: …`")),
+                });
+            }
+        }
+    }
+}
+
+fn part_label(part: &RequestPart) -> (&'static str, Span) {
+    match part {
+        RequestPart::Agent(_, span) => ("agent", *span),
+        RequestPart::Chain(_, span) => ("chain", *span),
+        RequestPart::Task { span, .. } => ("task", *span),
+        RequestPart::Action(name) => ("action", name.span),
+        RequestPart::Args(_, span) => ("args", *span),
+        RequestPart::Resource { span, .. } => ("resource", *span),
+        RequestPart::Context(_, span) => ("context", *span),
+        RequestPart::Behavior(_, span) => ("behavior", *span),
+    }
+}

@@ -1,0 +1,339 @@
+//! Every mistake the checker can report, with its stable code and the help it gives.
+//!
+//! Messages are lowercase, one line, without a trailing period; the `help` says what to
+//! do. Codes are part of the public interface: tools filter and suppress by them.
+
+use crate::syntax::Span;
+
+/// A name that does not resolve, a clash of names, or a name used where it cannot be.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ResolveError {
+    #[error("unknown type `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_type))]
+    UnknownType {
+        name: String,
+        #[label("not a type")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("{owner} has no attribute `{attr}`")]
+    #[diagnostic(code(mandate::resolve::unknown_attribute))]
+    UnknownAttribute {
+        attr: String,
+        owner: String,
+        #[label("unknown attribute")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown action `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_action))]
+    UnknownAction {
+        name: String,
+        #[label("not declared in the schema")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown resource type `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_resource_type))]
+    UnknownResourceType {
+        name: String,
+        #[label("not declared in the schema")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown task `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_task))]
+    UnknownTask {
+        name: String,
+        #[label("no task has this name")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown name `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_name))]
+    UnknownName {
+        name: String,
+        #[label("not a parameter, variable or enum value")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`{variant}` is not a value of enum `{enum_name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_variant))]
+    UnknownVariant {
+        variant: String,
+        enum_name: String,
+        #[label("unknown value")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown function `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_function))]
+    UnknownFunction {
+        name: String,
+        #[label("not declared")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown module `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_module))]
+    UnknownModule {
+        name: String,
+        #[label("no such module")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("cannot read `{path}`: {reason}")]
+    #[diagnostic(
+        code(mandate::resolve::unreadable_file),
+        help("check the path; it is relative to the file that contains the `use`")
+    )]
+    UnreadableFile {
+        path: String,
+        reason: String,
+        #[label("imported here")]
+        span: Span,
+    },
+    #[error("import cycle: {cycle}")]
+    #[diagnostic(
+        code(mandate::resolve::import_cycle),
+        help("move the shared declarations into a module that both can use")
+    )]
+    ImportCycle {
+        cycle: String,
+        #[label("this import closes the cycle")]
+        span: Span,
+    },
+    #[error("{noun} `{name}` is declared more than once")]
+    #[diagnostic(code(mandate::resolve::duplicate_declaration), help("rename one of them, or remove the copy"))]
+    Duplicate {
+        noun: &'static str,
+        name: String,
+        #[label("declared again here")]
+        span: Span,
+    },
+    #[error("attribute `{name}` is declared more than once")]
+    #[diagnostic(code(mandate::resolve::duplicate_attribute), help("remove one of the declarations"))]
+    DuplicateAttribute {
+        name: String,
+        #[label("declared again here")]
+        span: Span,
+        #[label("first declared here")]
+        first: Span,
+    },
+    #[error("attribute `{name}` is built in")]
+    #[diagnostic(
+        code(mandate::resolve::builtin_attribute),
+        help("every {owner} already has `{name}`; remove this declaration")
+    )]
+    BuiltinAttribute {
+        name: String,
+        owner: &'static str,
+        #[label("already defined")]
+        span: Span,
+    },
+    #[error("function `{name}` calls itself")]
+    #[diagnostic(
+        code(mandate::resolve::recursive_function),
+        help("functions are total and non-recursive; unroll the recursion or use `any`/`all`")
+    )]
+    RecursiveFunction {
+        name: String,
+        cycle: String,
+        #[label("{cycle}")]
+        span: Span,
+    },
+    #[error("record `{name}` contains itself")]
+    #[diagnostic(
+        code(mandate::resolve::recursive_record),
+        help("records must be finite; store an id instead of the nested record")
+    )]
+    RecursiveRecord {
+        name: String,
+        #[label("recursive record")]
+        span: Span,
+    },
+    #[error("action `{action}` does not apply to {resources}")]
+    #[diagnostic(code(mandate::resolve::action_not_applicable))]
+    ActionNotApplicable {
+        action: String,
+        resources: String,
+        #[label("this action")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`task.{param}` needs the task kind to be known")]
+    #[diagnostic(code(mandate::resolve::task_kind_unknown))]
+    TaskKindUnknown {
+        param: String,
+        #[label("which task's `{param}`?")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`{root}` cannot be used {place}")]
+    #[diagnostic(code(mandate::resolve::root_not_allowed))]
+    RootNotAllowed {
+        root: String,
+        place: &'static str,
+        #[label("not available here")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("action `{action}` has no resource")]
+    #[diagnostic(
+        code(mandate::resolve::no_resource),
+        help("narrow the condition with `action == …` to actions that have a resource")
+    )]
+    NoResource {
+        action: String,
+        #[label("`resource` is not set for `{action}`")]
+        span: Span,
+    },
+}
+
+/// A value of the wrong type, or an operation its operands do not support.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TypeError {
+    #[error("expected `{expected}`, found `{found}`")]
+    #[diagnostic(code("mandate::type::mismatch"))]
+    Mismatch {
+        expected: String,
+        found: String,
+        #[label("this is `{found}`")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("cannot compare `{left}` with `{right}`")]
+    #[diagnostic(code("mandate::type::incomparable"))]
+    Incomparable {
+        left: String,
+        right: String,
+        #[label("`{left}` {op} `{right}`")]
+        span: Span,
+        op: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`{op}` does not apply to `{found}`")]
+    #[diagnostic(code("mandate::type::bad_operand"))]
+    BadOperand {
+        op: String,
+        found: String,
+        #[label("this is `{found}`")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("optional attribute `{attr}` is used without `has`")]
+    #[diagnostic(code("mandate::type::unguarded_optional"))]
+    UnguardedOptional {
+        attr: String,
+        #[label("may be missing")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`{name}` takes {expected} argument{plural}, found {found}")]
+    #[diagnostic(code("mandate::type::arity"))]
+    Arity {
+        name: String,
+        expected: usize,
+        plural: &'static str,
+        found: usize,
+        #[label("wrong number of arguments")]
+        span: Span,
+    },
+    #[error("invalid pattern: {reason}")]
+    #[diagnostic(
+        code("mandate::type::invalid_pattern"),
+        help("patterns match the whole string; `*` matches any run of characters and `\\*` a literal star")
+    )]
+    InvalidPattern {
+        reason: String,
+        #[label("here")]
+        span: Span,
+    },
+    #[error("`{op}` needs a string literal here")]
+    #[diagnostic(code("mandate::type::not_literal"))]
+    NotLiteral {
+        op: String,
+        #[label("not a literal")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("invalid timestamp `{text}`")]
+    #[diagnostic(
+        code("mandate::type::invalid_timestamp"),
+        help("write timestamps in RFC 3339 form, such as \"2026-11-29T09:00:00Z\"")
+    )]
+    InvalidTimestamp {
+        text: String,
+        #[label("{reason}")]
+        span: Span,
+        reason: String,
+    },
+    #[error("missing {what} `{name}`")]
+    #[diagnostic(code("mandate::type::missing_field"))]
+    MissingField {
+        what: &'static str,
+        name: String,
+        #[label("`{name}` is required")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("`{part}` is given more than once")]
+    #[diagnostic(code("mandate::type::duplicate_field"), help("remove the repeated part"))]
+    DuplicateField {
+        part: String,
+        #[label("repeated")]
+        span: Span,
+    },
+}
+
+/// Legal but suspicious code. Warnings fail `mandate check` only with `--deny-warnings`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum Lint {
+    #[error("permit `{policy}` issues a credential without a ttl")]
+    #[diagnostic(
+        code(mandate::lint::permit_without_ttl),
+        severity(Warning),
+        help("add `grant ttl 15m` so the credential expires before the task does")
+    )]
+    PermitWithoutTtl {
+        policy: String,
+        #[label("no `grant ttl`")]
+        span: Span,
+    },
+    #[error("permit `{policy}` applies to every action")]
+    #[diagnostic(
+        code(mandate::lint::wildcard_permit),
+        severity(Warning),
+        help("name the actions the permit is for; wildcard permits grant whatever the schema grows to")
+    )]
+    WildcardPermit {
+        policy: String,
+        #[label("`*`")]
+        span: Span,
+    },
+    #[error("function `{name}` is never used")]
+    #[diagnostic(code(mandate::lint::unused_function), severity(Warning), help("remove it, or call it from a policy"))]
+    UnusedFunction {
+        name: String,
+        #[label("unused")]
+        span: Span,
+    },
+}

@@ -1,0 +1,830 @@
+//! Resolves and types expressions.
+//!
+//! Typing is flow-sensitive in the way Cedar's is: `resource has owner and resource.owner
+//! == "x"` is accepted because the left operand proves the optional attribute present for
+//! the right one, and `task is Support and task.ticket == "T-1"` makes the task's
+//! parameters visible. Conditions are checked once per request environment (an action and
+//! a resource type the policy targets), so `args.amount` is typed against the action's
+//! declared arguments; where an `action == …` guard rules an environment out, the guarded
+//! operand is not checked in it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
+use super::errors::{ResolveError, TypeError};
+use super::suggest::{did_you_mean, similar};
+use super::types::{RecordType, Type};
+use super::Sink;
+use crate::syntax::ast::{BinaryOp, Condition, ConditionKind, Expr, ExprKind, Ident, Quantifier, UnaryOp};
+use crate::syntax::print::print_expr;
+use crate::syntax::Span;
+
+/// Request roots an expression may read.
+const ROOTS: &[&str] = &["agent", "resource", "task", "action", "args", "context", "behavior", "chain"];
+
+/// Where an expression appears, which decides the request roots it may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Policy,
+    TaskRequire,
+    Scope,
+    Delegate,
+    BoundApplies,
+    Function,
+    TestValue,
+}
+
+impl Place {
+    fn allows(self, root: &str) -> bool {
+        match self {
+            Place::Policy => true,
+            Place::TaskRequire => root == "task",
+            Place::Scope => root != "behavior",
+            Place::Delegate => matches!(root, "agent" | "task" | "chain"),
+            Place::BoundApplies => matches!(root, "agent" | "task" | "chain" | "context"),
+            Place::Function | Place::TestValue => false,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Place::Policy => "in a policy",
+            Place::TaskRequire => "in a task's `require`; it constrains the parameters only",
+            Place::Scope => "in a scope",
+            Place::Delegate => "in a `delegate` clause",
+            Place::BoundApplies => "in a bound's `when`",
+            Place::Function => "in a function; functions are pure and read only their parameters",
+            Place::TestValue => "in a test value",
+        }
+    }
+}
+
+/// The resource of the request environment being checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvResource {
+    Known(String),
+    /// The action applies to no resource type.
+    None,
+    /// The targeted resource type is unknown (already reported).
+    Unknown,
+}
+
+/// One request environment: the action and resource type an expression is checked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEnv {
+    pub action: Option<String>,
+    pub resource: EnvResource,
+}
+
+/// What the checker knows to be true at a point of an expression.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Paths proven present, such as `resource.owner`.
+    present: BTreeSet<String>,
+    task_kind: Option<String>,
+    /// Actions the request is known to be one of.
+    actions: Option<BTreeSet<String>>,
+}
+
+impl Facts {
+    /// Adds facts established elsewhere; known actions narrow to the common ones.
+    pub fn merge(&mut self, other: Facts) {
+        self.present.extend(other.present);
+        if other.task_kind.is_some() {
+            self.task_kind = other.task_kind;
+        }
+        if let Some(actions) = other.actions {
+            self.actions = Some(match self.actions.take() {
+                Some(known) => known.intersection(&actions).cloned().collect(),
+                None => actions,
+            });
+        }
+    }
+
+    /// Facts a policy condition establishes for the conditions after it.
+    pub fn of_condition(condition: &Condition) -> Facts {
+        match condition.kind {
+            ConditionKind::When => Facts::when_true(&condition.expr),
+            ConditionKind::Unless => Facts::when_false(&condition.expr),
+        }
+    }
+
+    /// Facts that hold when `expr` is true.
+    pub fn when_true(expr: &Expr) -> Facts {
+        let mut facts = Facts::default();
+        match &expr.kind {
+            ExprKind::Has(inner, name) => {
+                if let Some(path) = path_key(inner) {
+                    facts.present.insert(format!("{path}.{}", name.name));
+                }
+            }
+            ExprKind::Is(inner, kind) if is_root(inner, "task") => facts.task_kind = Some(kind.name.clone()),
+            ExprKind::Binary(BinaryOp::And, left, right) => {
+                facts.merge(Facts::when_true(left));
+                facts.merge(Facts::when_true(right));
+            }
+            ExprKind::Binary(BinaryOp::Eq, left, right) if is_root(left, "action") => {
+                if let ExprKind::Name(name) = &right.kind {
+                    facts.actions = Some([name.clone()].into());
+                }
+            }
+            ExprKind::Binary(BinaryOp::In, left, right) if is_root(left, "action") => {
+                if let ExprKind::Set(items) = &right.kind {
+                    let names = items.iter().filter_map(|item| match &item.kind {
+                        ExprKind::Name(name) => Some(name.clone()),
+                        _ => None,
+                    });
+                    facts.actions = Some(names.collect());
+                }
+            }
+            ExprKind::Unary(UnaryOp::Not, inner) => return Facts::when_false(inner),
+            _ => {}
+        }
+        facts
+    }
+
+    /// Facts that hold when `expr` is false.
+    pub fn when_false(expr: &Expr) -> Facts {
+        match &expr.kind {
+            ExprKind::Unary(UnaryOp::Not, inner) => Facts::when_true(inner),
+            ExprKind::Binary(BinaryOp::Or, left, right) => {
+                let mut facts = Facts::when_false(left);
+                facts.merge(Facts::when_false(right));
+                facts
+            }
+            _ => Facts::default(),
+        }
+    }
+}
+
+fn is_root(expr: &Expr, root: &str) -> bool {
+    matches!(&expr.kind, ExprKind::Name(name) if name == root)
+}
+
+/// `resource.meta.region` for a chain of attribute accesses on a name.
+fn path_key(expr: &Expr) -> Option<String> {
+    match &expr.kind {
+        ExprKind::Name(name) => Some(name.clone()),
+        ExprKind::Field(inner, field) => Some(format!("{}.{}", path_key(inner)?, field.name)),
+        _ => None,
+    }
+}
+
+/// Types expressions for one request environment.
+pub struct ExprChecker<'a> {
+    pub env: &'a Env,
+    pub place: Place,
+    pub request: RequestEnv,
+    /// The task kind fixed by the surrounding declaration (a task's own clauses).
+    pub task_kind: Option<String>,
+    /// Parameters visible as bare names: a task's or a function's.
+    pub params: Vec<(String, Type)>,
+    locals: Vec<(String, Type)>,
+    facts: Facts,
+    pub sink: &'a mut Sink,
+}
+
+impl<'a> ExprChecker<'a> {
+    pub fn new(env: &'a Env, place: Place, request: RequestEnv, sink: &'a mut Sink) -> Self {
+        ExprChecker {
+            env,
+            place,
+            request,
+            task_kind: None,
+            params: Vec::new(),
+            locals: Vec::new(),
+            facts: Facts::default(),
+            sink,
+        }
+    }
+
+    /// Adds what a condition that already held proves, for the conditions after it.
+    pub fn assume(&mut self, facts: Facts) {
+        self.facts.merge(facts);
+    }
+
+    /// Whether the facts so far rule out this environment's action.
+    pub fn unreachable(&self) -> bool {
+        match (&self.facts.actions, &self.request.action) {
+            (Some(actions), Some(action)) => !actions.contains(action),
+            _ => false,
+        }
+    }
+
+    /// Checks that `expr` has type `expected` and returns its type.
+    pub fn expect(&mut self, expr: &Expr, expected: &Type) -> Type {
+        let found = self.infer(expr, Some(expected));
+        if !found.fits(expected) {
+            let help = (expected == &Type::Bool)
+                .then(|| "conditions must be true or false; compare the value with `==`".to_string());
+            self.sink.report(TypeError::Mismatch {
+                expected: expected.to_string(),
+                found: found.to_string(),
+                span: expr.span,
+                help,
+            });
+        }
+        found
+    }
+
+    pub fn infer(&mut self, expr: &Expr, expected: Option<&Type>) -> Type {
+        match &expr.kind {
+            ExprKind::Bool(_) => Type::Bool,
+            ExprKind::Int(_) => Type::Int,
+            ExprKind::Decimal(_) => Type::Decimal,
+            ExprKind::Str(_) => Type::String,
+            ExprKind::Duration(_) => Type::Duration,
+            ExprKind::Name(name) => self.name(name, expr.span, expected),
+            ExprKind::Path(path) => self.path(path, expr.span),
+            ExprKind::Field(inner, field) => self.field(inner, field),
+            ExprKind::Call(callee, args) => self.call(callee, args, expr.span),
+            ExprKind::Unary(UnaryOp::Not, inner) => {
+                self.expect(inner, &Type::Bool);
+                Type::Bool
+            }
+            ExprKind::Unary(UnaryOp::Neg, inner) => self.negate(inner),
+            ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.span),
+            ExprKind::Has(inner, name) => self.has(inner, name),
+            ExprKind::Is(inner, name) => self.is(inner, name),
+            ExprKind::Set(items) => self.set(items, expected),
+            ExprKind::Record(fields) => {
+                let mut record = RecordType::default();
+                for field in fields {
+                    let ty = self.infer(&field.value, None);
+                    record.fields.insert(field.name.name.clone(), super::types::Field { ty, optional: false });
+                }
+                Type::Record(Arc::new(record))
+            }
+            ExprKind::Quantifier(quantifier, var, set, body) => self.quantifier(*quantifier, var, set, body),
+            ExprKind::Error => Type::Unknown,
+        }
+    }
+
+    fn is_local(&self, name: &str) -> bool {
+        self.locals.iter().any(|(local, _)| local == name)
+            || self.params.iter().any(|(param, _)| param == name)
+            || ROOTS.contains(&name)
+    }
+
+    fn name(&mut self, name: &str, span: Span, expected: Option<&Type>) -> Type {
+        if let Some((_, ty)) = self.locals.iter().rev().find(|(local, _)| local == name) {
+            return ty.clone();
+        }
+        if ROOTS.contains(&name) {
+            return self.root(name, span);
+        }
+        if let Some((_, ty)) = self.params.iter().find(|(param, _)| param == name) {
+            return ty.clone();
+        }
+        match expected {
+            Some(Type::Enum(enum_name)) => return self.variant(enum_name, name, span),
+            Some(Type::Action) => return self.action_name(name, span),
+            Some(Type::Set(inner)) if matches!(**inner, Type::Action) => return self.action_name(name, span),
+            _ => {}
+        }
+        let owners: Vec<&String> =
+            self.env.enums.iter().filter(|(_, variants)| variants.iter().any(|v| v == name)).map(|(e, _)| e).collect();
+        match owners.as_slice() {
+            [owner] => return Type::Enum((*owner).clone()),
+            [] if self.env.actions.contains_key(name) => return Type::Action,
+            [] => {}
+            several => {
+                let help = format!(
+                    "`{name}` is a value of several enums; write {}",
+                    several.iter().map(|owner| format!("`{owner}::{name}`")).collect::<Vec<_>>().join(" or ")
+                );
+                self.sink.report(ResolveError::UnknownName { name: name.to_string(), span, help: Some(help) });
+                return Type::Unknown;
+            }
+        }
+        let candidates: Vec<&str> = self
+            .locals
+            .iter()
+            .chain(&self.params)
+            .map(|(local, _)| local.as_str())
+            .chain(self.env.enums.values().flatten().map(String::as_str))
+            .collect();
+        let help = did_you_mean(name, candidates.iter().copied()).or_else(|| {
+            Some(
+                "names are parameters, `any`/`all` variables, enum values or request roots such as `agent`".to_string(),
+            )
+        });
+        self.sink.report(ResolveError::UnknownName { name: name.to_string(), span, help });
+        Type::Unknown
+    }
+
+    fn variant(&mut self, enum_name: &str, name: &str, span: Span) -> Type {
+        let variants = self.env.enums.get(enum_name).map(Vec::as_slice).unwrap_or_default();
+        if !variants.iter().any(|variant| variant == name) {
+            let help = did_you_mean(name, variants.iter().map(String::as_str));
+            self.sink.report(ResolveError::UnknownVariant {
+                variant: name.to_string(),
+                enum_name: enum_name.to_string(),
+                span,
+                help,
+            });
+        }
+        Type::Enum(enum_name.to_string())
+    }
+
+    fn action_name(&mut self, name: &str, span: Span) -> Type {
+        if !self.env.actions.contains_key(name) {
+            let help = did_you_mean(name, self.env.actions.keys().map(String::as_str));
+            self.sink.report(ResolveError::UnknownAction { name: name.to_string(), span, help });
+        }
+        Type::Action
+    }
+
+    fn root(&mut self, root: &str, span: Span) -> Type {
+        if !self.place.allows(root) {
+            let help = match self.place {
+                Place::Function => Some("pass the value in as a parameter".to_string()),
+                Place::TaskRequire => Some("constrain request values in a policy or in the task's scope".to_string()),
+                _ => None,
+            };
+            self.sink.report(ResolveError::RootNotAllowed {
+                root: root.to_string(),
+                place: self.place.describe(),
+                span,
+                help,
+            });
+            return Type::Unknown;
+        }
+        match root {
+            "agent" => Type::Record(self.env.agent.clone()),
+            "context" => Type::Record(self.env.context.clone()),
+            "behavior" => Type::Record(self.env.behavior.clone()),
+            "chain" => Type::Record(self.env.chain.clone()),
+            "action" => Type::Action,
+            "task" => Type::Task(self.facts.task_kind.clone().or_else(|| self.task_kind.clone())),
+            "resource" => match &self.request.resource {
+                EnvResource::Known(name) => Type::Resource(name.clone()),
+                EnvResource::Unknown => Type::Unknown,
+                EnvResource::None => {
+                    let action = self.request.action.clone().unwrap_or_default();
+                    self.sink.report(ResolveError::NoResource { action, span });
+                    Type::Unknown
+                }
+            },
+            _ => match self.request.action.as_ref().and_then(|action| self.env.actions.get(action)) {
+                Some(sig) => Type::Record(sig.params.clone()),
+                None => Type::Unknown,
+            },
+        }
+    }
+
+    fn path(&mut self, path: &[Ident], span: Span) -> Type {
+        let [owner, variant] = path else {
+            let text = path.iter().map(|ident| ident.name.as_str()).collect::<Vec<_>>().join("::");
+            self.sink.report(ResolveError::UnknownName { name: text, span, help: None });
+            return Type::Unknown;
+        };
+        if self.env.enums.contains_key(&owner.name) {
+            return self.variant(&owner.name, &variant.name, variant.span);
+        }
+        let help = did_you_mean(&owner.name, self.env.enums.keys().map(String::as_str));
+        self.sink.report(ResolveError::UnknownType { name: owner.name.clone(), span: owner.span, help });
+        Type::Unknown
+    }
+
+    fn field(&mut self, inner: &Expr, field: &Ident) -> Type {
+        let base = self.infer(inner, None);
+        let (record, owner) = match &base {
+            Type::Unknown => return Type::Unknown,
+            Type::Record(record) => (record.clone(), format!("`{}`", print_expr(inner))),
+            Type::Resource(name) => match self.env.resources.get(name) {
+                Some(record) => (record.clone(), format!("resource type `{name}`")),
+                None => return Type::Unknown,
+            },
+            Type::Task(kind) => return self.task_field(kind.as_deref(), field),
+            Type::Timestamp => return self.timestamp_field(field),
+            other => {
+                self.sink.report(ResolveError::UnknownAttribute {
+                    attr: field.name.clone(),
+                    owner: format!("type `{other}`"),
+                    span: field.span,
+                    help: Some("only records, resources, tasks and timestamps have attributes".to_string()),
+                });
+                return Type::Unknown;
+            }
+        };
+        let Some(found) = record.get(&field.name) else {
+            let help = did_you_mean(&field.name, record.fields.keys().map(String::as_str));
+            self.sink.report(ResolveError::UnknownAttribute {
+                attr: field.name.clone(),
+                owner,
+                span: field.span,
+                help,
+            });
+            return Type::Unknown;
+        };
+        if found.optional {
+            let path = path_key(inner).map(|path| format!("{path}.{}", field.name));
+            let proven = path.as_ref().is_some_and(|path| self.facts.present.contains(path));
+            if !proven {
+                let guard = format!("{} has {}", print_expr(inner), field.name);
+                self.sink.report(TypeError::UnguardedOptional {
+                    attr: field.name.clone(),
+                    span: field.span,
+                    help: Some(format!("check that it is present first: `{guard} and …`")),
+                });
+            }
+        }
+        found.ty.clone()
+    }
+
+    fn task_field(&mut self, kind: Option<&str>, field: &Ident) -> Type {
+        if let Some((_, ty)) = TASK_BUILTINS.iter().find(|(name, _)| *name == field.name) {
+            return ty.clone();
+        }
+        if let Some(kind) = kind {
+            let params = self.env.tasks.get(kind).map(|sig| sig.params.as_slice()).unwrap_or_default();
+            if let Some((_, ty)) = params.iter().find(|(name, _)| *name == field.name) {
+                return ty.clone();
+            }
+            let candidates =
+                TASK_BUILTINS.iter().map(|(name, _)| *name).chain(params.iter().map(|(name, _)| name.as_str()));
+            let help = did_you_mean(&field.name, candidates);
+            self.sink.report(ResolveError::UnknownAttribute {
+                attr: field.name.clone(),
+                owner: format!("task `{kind}`"),
+                span: field.span,
+                help,
+            });
+            return Type::Unknown;
+        }
+        let kinds: Vec<&str> = self
+            .env
+            .tasks
+            .iter()
+            .filter(|(_, sig)| sig.params.iter().any(|(name, _)| *name == field.name))
+            .map(|(kind, _)| kind.as_str())
+            .collect();
+        if kinds.is_empty() {
+            let candidates = TASK_BUILTINS.iter().map(|(name, _)| *name);
+            self.sink.report(ResolveError::UnknownAttribute {
+                attr: field.name.clone(),
+                owner: "task".to_string(),
+                span: field.span,
+                help: did_you_mean(&field.name, candidates),
+            });
+        } else {
+            let help = format!("say which task first: `task is {} and …`", kinds.join(" or task is "));
+            self.sink.report(ResolveError::TaskKindUnknown {
+                param: field.name.clone(),
+                span: field.span,
+                help: Some(help),
+            });
+        }
+        Type::Unknown
+    }
+
+    fn timestamp_field(&mut self, field: &Ident) -> Type {
+        if TIMESTAMP_FIELDS.contains(&field.name.as_str()) {
+            return Type::Int;
+        }
+        self.sink.report(ResolveError::UnknownAttribute {
+            attr: field.name.clone(),
+            owner: "type `Timestamp`".to_string(),
+            span: field.span,
+            help: did_you_mean(&field.name, TIMESTAMP_FIELDS.iter().copied()),
+        });
+        Type::Unknown
+    }
+
+    fn call(&mut self, callee: &[Ident], args: &[Expr], span: Span) -> Type {
+        let Some(name) = callee.last() else { return Type::Unknown };
+        if callee.len() == 1 && name.name == "timestamp" {
+            return self.timestamp_literal(args, span);
+        }
+        let Some(sig) = self.env.functions.get(&name.name).cloned() else {
+            let candidates = self.env.functions.keys().map(String::as_str).chain(["timestamp"]);
+            let help = similar(&name.name, candidates);
+            self.sink.report(ResolveError::UnknownFunction { name: name.name.clone(), span: name.span, help });
+            args.iter().for_each(|arg| {
+                self.infer(arg, None);
+            });
+            return Type::Unknown;
+        };
+        if let [module, _] = callee {
+            if sig.module.as_deref() != Some(module.name.as_str()) {
+                let help = match &sig.module {
+                    Some(real) => Some(format!("`{}` is declared in module `{real}`", name.name)),
+                    None => Some(format!("`{}` is declared in this package; call it without a module", name.name)),
+                };
+                self.sink.report(ResolveError::UnknownModule { name: module.name.clone(), span: module.span, help });
+            }
+        }
+        if sig.params.len() != args.len() {
+            self.sink.report(TypeError::Arity {
+                name: name.name.clone(),
+                expected: sig.params.len(),
+                plural: if sig.params.len() == 1 { "" } else { "s" },
+                found: args.len(),
+                span,
+            });
+        }
+        for (arg, (_, ty)) in args.iter().zip(&sig.params) {
+            self.expect(arg, ty);
+        }
+        sig.ret
+    }
+
+    fn timestamp_literal(&mut self, args: &[Expr], span: Span) -> Type {
+        match args {
+            [Expr { kind: ExprKind::Str(text), span: text_span, .. }] => {
+                if let Err(error) = crate::semantics::parse_timestamp(text) {
+                    self.sink.report(TypeError::InvalidTimestamp {
+                        text: text.clone(),
+                        span: *text_span,
+                        reason: error,
+                    });
+                }
+            }
+            [other] => self.sink.report(TypeError::NotLiteral {
+                op: "timestamp".to_string(),
+                span: other.span,
+                help: Some("write the time as a literal: `timestamp(\"2026-11-29T09:00:00Z\")`".to_string()),
+            }),
+            _ => self.sink.report(TypeError::Arity {
+                name: "timestamp".to_string(),
+                expected: 1,
+                plural: "",
+                found: args.len(),
+                span,
+            }),
+        }
+        Type::Timestamp
+    }
+
+    fn negate(&mut self, inner: &Expr) -> Type {
+        let ty = self.infer(inner, None);
+        match ty {
+            Type::Int | Type::Decimal | Type::Duration | Type::Unknown => ty,
+            other => {
+                self.sink.report(TypeError::BadOperand {
+                    op: "-".to_string(),
+                    found: other.to_string(),
+                    span: inner.span,
+                    help: None,
+                });
+                Type::Unknown
+            }
+        }
+    }
+
+    /// Types both operands, letting a bare enum value or action name on one side take its
+    /// type from the other side.
+    fn operands(&mut self, left: &Expr, right: &Expr) -> (Type, Type) {
+        let left_is_literal_name = matches!(&left.kind, ExprKind::Name(name) if !self.is_local(name));
+        if left_is_literal_name {
+            let right_ty = self.infer(right, None);
+            let left_ty = self.infer(left, Some(&right_ty));
+            (left_ty, right_ty)
+        } else {
+            let left_ty = self.infer(left, None);
+            let expected = match &left_ty {
+                Type::Unknown => None,
+                _ => Some(left_ty.clone()),
+            };
+            let right_ty = self.infer(right, expected.as_ref());
+            (left_ty, right_ty)
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, left: &Expr, right: &Expr, span: Span) -> Type {
+        match op {
+            BinaryOp::And | BinaryOp::Or => self.logical(op, left, right),
+            BinaryOp::Eq | BinaryOp::Ne => {
+                let (a, b) = self.operands(left, right);
+                if !a.comparable(&b) {
+                    self.incomparable(op, &a, &b, span, None);
+                }
+                Type::Bool
+            }
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let (a, b) = self.operands(left, right);
+                let same_kind = a.comparable(&b) && a.ordered() && b.ordered();
+                if !same_kind {
+                    let help = Some("order compares numbers, durations, timestamps and values of one enum".to_string());
+                    self.incomparable(op, &a, &b, span, help);
+                }
+                Type::Bool
+            }
+            BinaryOp::In => self.membership(left, right, span),
+            BinaryOp::StartsWith | BinaryOp::EndsWith => {
+                self.expect(left, &Type::String);
+                self.expect(right, &Type::String);
+                Type::Bool
+            }
+            BinaryOp::Contains => {
+                let container = self.infer(left, None);
+                match container {
+                    Type::Set(element) => {
+                        self.expect(right, &element);
+                    }
+                    Type::String | Type::Unknown => {
+                        self.expect(right, &Type::String);
+                    }
+                    other => self.bad_operand(
+                        "contains",
+                        &other,
+                        left.span,
+                        Some("`contains` looks inside a string or a set"),
+                    ),
+                }
+                Type::Bool
+            }
+            BinaryOp::Matches => {
+                self.expect(left, &Type::String);
+                self.pattern(right);
+                Type::Bool
+            }
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => self.arithmetic(op, left, right, span),
+        }
+    }
+
+    fn logical(&mut self, op: BinaryOp, left: &Expr, right: &Expr) -> Type {
+        self.expect(left, &Type::Bool);
+        let saved = self.facts.clone();
+        let facts = if op == BinaryOp::And { Facts::when_true(left) } else { Facts::when_false(left) };
+        self.facts.merge(facts);
+        if !self.unreachable() {
+            self.expect(right, &Type::Bool);
+        }
+        self.facts = saved;
+        Type::Bool
+    }
+
+    fn membership(&mut self, left: &Expr, right: &Expr, span: Span) -> Type {
+        let element = self.infer(left, None);
+        let expected = Type::Set(Box::new(element.clone()));
+        let set = self.infer(right, (!element.is_unknown()).then_some(&expected));
+        match &set {
+            Type::Set(inner) => {
+                if !element.comparable(inner) {
+                    self.incomparable(BinaryOp::In, &element, &set, span, None);
+                }
+            }
+            Type::Unknown => {}
+            Type::String => {
+                self.bad_operand("in", &set, right.span, Some("for substrings write `text contains \"part\"`"))
+            }
+            other => self.bad_operand(
+                "in",
+                other,
+                right.span,
+                Some("`in` looks for a value in a set, such as `[\"a\", \"b\"]`"),
+            ),
+        }
+        Type::Bool
+    }
+
+    fn arithmetic(&mut self, op: BinaryOp, left: &Expr, right: &Expr, span: Span) -> Type {
+        let a = self.infer(left, None);
+        let b = self.infer(right, None);
+        use Type::*;
+        let result = match (op, &a, &b) {
+            (_, Unknown, _) | (_, _, Unknown) => Some(Unknown),
+            (_, Int, Int) => Some(Int),
+            (_, Int | Decimal, Int | Decimal) => Some(Decimal),
+            (BinaryOp::Add | BinaryOp::Sub, Duration, Duration) => Some(Duration),
+            (BinaryOp::Mul, Duration, Int) | (BinaryOp::Mul, Int, Duration) => Some(Duration),
+            (BinaryOp::Add | BinaryOp::Sub, Timestamp, Duration) | (BinaryOp::Add, Duration, Timestamp) => {
+                Some(Timestamp)
+            }
+            (BinaryOp::Sub, Timestamp, Timestamp) => Some(Duration),
+            _ => None,
+        };
+        result.unwrap_or_else(|| {
+            let help = Some(
+                "arithmetic works on numbers, on durations, and on a timestamp plus or minus a duration".to_string(),
+            );
+            self.incomparable(op, &a, &b, span, help);
+            Unknown
+        })
+    }
+
+    fn has(&mut self, inner: &Expr, name: &Ident) -> Type {
+        let base = self.infer(inner, None);
+        let record = match &base {
+            Type::Record(record) => Some(record.clone()),
+            Type::Resource(resource) => self.env.resources.get(resource).cloned(),
+            Type::Unknown => None,
+            other => {
+                self.bad_operand("has", other, inner.span, Some("`has` tests an attribute of a record or resource"));
+                None
+            }
+        };
+        if let Some(record) = record {
+            if record.get(&name.name).is_none() {
+                let help = did_you_mean(&name.name, record.fields.keys().map(String::as_str));
+                self.sink.report(ResolveError::UnknownAttribute {
+                    attr: name.name.clone(),
+                    owner: format!("`{}`", print_expr(inner)),
+                    span: name.span,
+                    help,
+                });
+            }
+        }
+        Type::Bool
+    }
+
+    fn is(&mut self, inner: &Expr, name: &Ident) -> Type {
+        match self.infer(inner, None) {
+            Type::Task(_) => {
+                if !self.env.tasks.contains_key(&name.name) {
+                    let help = did_you_mean(&name.name, self.env.tasks.keys().map(String::as_str));
+                    self.sink.report(ResolveError::UnknownTask { name: name.name.clone(), span: name.span, help });
+                }
+            }
+            Type::Resource(_) => {
+                if !self.env.resources.contains_key(&name.name) {
+                    let help = did_you_mean(&name.name, self.env.resources.keys().map(String::as_str));
+                    self.sink.report(ResolveError::UnknownResourceType {
+                        name: name.name.clone(),
+                        span: name.span,
+                        help,
+                    });
+                }
+            }
+            Type::Unknown => {}
+            other => self.bad_operand(
+                "is",
+                &other,
+                inner.span,
+                Some("`is` tests the kind of `task` or the type of `resource`"),
+            ),
+        }
+        Type::Bool
+    }
+
+    fn set(&mut self, items: &[Expr], expected: Option<&Type>) -> Type {
+        let mut element = match expected {
+            Some(Type::Set(inner)) => (**inner).clone(),
+            _ => Type::Unknown,
+        };
+        for item in items {
+            if element.is_unknown() {
+                element = self.infer(item, None);
+            } else {
+                self.expect(item, &element.clone());
+            }
+        }
+        Type::Set(Box::new(element))
+    }
+
+    fn quantifier(&mut self, quantifier: Quantifier, var: &Ident, set: &Expr, body: &Expr) -> Type {
+        let element = match self.infer(set, None) {
+            Type::Set(inner) => *inner,
+            Type::Unknown => Type::Unknown,
+            other => {
+                let keyword = if quantifier == Quantifier::Any { "any" } else { "all" };
+                self.bad_operand(keyword, &other, set.span, Some("`any` and `all` range over a set"));
+                Type::Unknown
+            }
+        };
+        self.locals.push((var.name.clone(), element));
+        self.expect(body, &Type::Bool);
+        self.locals.pop();
+        Type::Bool
+    }
+
+    fn pattern(&mut self, pattern: &Expr) {
+        match &pattern.kind {
+            ExprKind::Str(text) => {
+                if let Err(reason) = crate::semantics::validate_pattern(text) {
+                    self.sink.report(TypeError::InvalidPattern { reason, span: pattern.span });
+                }
+            }
+            _ => {
+                self.infer(pattern, None);
+                self.sink.report(TypeError::NotLiteral {
+                    op: "matches".to_string(),
+                    span: pattern.span,
+                    help: Some("patterns are fixed in the policy, such as `\"T-*\"`".to_string()),
+                });
+            }
+        }
+    }
+
+    fn incomparable(&mut self, op: BinaryOp, left: &Type, right: &Type, span: Span, help: Option<String>) {
+        self.sink.report(TypeError::Incomparable {
+            left: left.to_string(),
+            right: right.to_string(),
+            op: op.symbol().to_string(),
+            span,
+            help,
+        });
+    }
+
+    fn bad_operand(&mut self, op: &str, found: &Type, span: Span, help: Option<&str>) {
+        self.sink.report(TypeError::BadOperand {
+            op: op.to_string(),
+            found: found.to_string(),
+            span,
+            help: help.map(str::to_string),
+        });
+    }
+}

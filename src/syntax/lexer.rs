@@ -1,0 +1,346 @@
+//! Turns source text into tokens for the parser.
+//!
+//! The lexer exists as its own stage so the grammar can speak in tokens, and so that every
+//! byte of input, however malformed, becomes *some* token: lalrpop cannot recover from a
+//! lexer error, so unrecognised input is emitted as [`Token::Error`] and the parser reports
+//! it like any other unexpected token. Lexing therefore never fails.
+
+use logos::Logos;
+
+/// One token of Mandate source. Keywords that are also request roots (`agent`, `resource`,
+/// `task`, …) are tokens too; the grammar turns them back into names where an expression
+/// or an attribute name is expected.
+#[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
+#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip(r"//[^\n]*", allow_greedy = true))]
+pub enum Token<'src> {
+    // Declarations and clauses.
+    #[token("use")]
+    Use,
+    #[token("as")]
+    As,
+    #[token("schema")]
+    Schema,
+    #[token("agent")]
+    Agent,
+    #[token("resource")]
+    Resource,
+    #[token("enum")]
+    Enum,
+    #[token("record")]
+    Record,
+    #[token("action")]
+    Action,
+    #[token("on")]
+    On,
+    #[token("context")]
+    Context,
+    #[token("behavior")]
+    Behavior,
+    #[token("task")]
+    Task,
+    #[token("intent")]
+    Intent,
+    #[token("require")]
+    Require,
+    #[token("scope")]
+    Scope,
+    #[token("ttl")]
+    Ttl,
+    #[token("delegate")]
+    Delegate,
+    #[token("to")]
+    To,
+    #[token("policy")]
+    Policy,
+    #[token("permit")]
+    Permit,
+    #[token("forbid")]
+    Forbid,
+    #[token("escalate")]
+    Escalate,
+    #[token("when")]
+    When,
+    #[token("unless")]
+    Unless,
+    #[token("where")]
+    Where,
+    #[token("grant")]
+    Grant,
+    #[token("tags")]
+    Tags,
+    #[token("message")]
+    Message,
+    #[token("bound")]
+    Bound,
+    #[token("assert")]
+    Assert,
+    #[token("never")]
+    Never,
+    #[token("fn")]
+    Fn,
+    #[token("test")]
+    Test,
+    #[token("expect")]
+    Expect,
+    #[token("chain")]
+    Chain,
+    #[token("args")]
+    Args,
+
+    // Expression keywords.
+    #[token("and")]
+    And,
+    #[token("or")]
+    Or,
+    #[token("not")]
+    Not,
+    #[token("in")]
+    In,
+    #[token("has")]
+    Has,
+    #[token("is")]
+    Is,
+    #[token("starts_with")]
+    StartsWith,
+    #[token("ends_with")]
+    EndsWith,
+    #[token("contains")]
+    Contains,
+    #[token("matches")]
+    Matches,
+    #[token("any")]
+    Any,
+    #[token("all")]
+    All,
+    #[token("true")]
+    True,
+    #[token("false")]
+    False,
+
+    // Punctuation.
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token("(")]
+    LParen,
+    #[token(")")]
+    RParen,
+    #[token("[")]
+    LBracket,
+    #[token("]")]
+    RBracket,
+    #[token("<")]
+    Lt,
+    #[token("<=")]
+    Le,
+    #[token(">")]
+    Gt,
+    #[token(">=")]
+    Ge,
+    #[token("==")]
+    EqEq,
+    #[token("!=")]
+    NotEq,
+    #[token("=")]
+    Assign,
+    #[token("->")]
+    Arrow,
+    #[token("::")]
+    PathSep,
+    #[token(":")]
+    Colon,
+    #[token(",")]
+    Comma,
+    #[token(".")]
+    Dot,
+    #[token("?")]
+    Question,
+    #[token("*")]
+    Star,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+
+    // Literals and names.
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
+    Ident(&'src str),
+    #[regex(r"[0-9]+")]
+    Int(&'src str),
+    #[regex(r"[0-9]+\.[0-9]+")]
+    Decimal(&'src str),
+    #[regex(r"([0-9]+(ms|s|m|h|d))+")]
+    Duration(&'src str),
+    /// A string literal, quotes included; escapes are decoded by the parser so that a bad
+    /// escape is a diagnostic at its exact position.
+    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+    Str(&'src str),
+
+    /// Anything the lexer does not recognise, including an unterminated string.
+    Error,
+    /// `task` when it opens a task declaration or a test's task part (`task Name`), as
+    /// opposed to the `task` request root in an expression. The parser's token adapter
+    /// produces it, so that declarations never start with a token that expressions use
+    /// and error recovery can resynchronise on declaration keywords.
+    TaskHead,
+}
+
+/// A token with its byte range, in the `(start, token, end)` shape lalrpop consumes.
+pub type Spanned<'src> = (usize, Token<'src>, usize);
+
+/// Lexes `source` completely. Unrecognised input becomes [`Token::Error`]; consecutive
+/// error bytes are merged into one token so a run of garbage yields one diagnostic.
+pub fn tokenize(source: &str) -> Vec<Spanned<'_>> {
+    let mut tokens: Vec<Spanned<'_>> = Vec::new();
+    let mut lexer = Token::lexer(source);
+    while let Some(result) = lexer.next() {
+        let span = lexer.span();
+        let token = result.unwrap_or(Token::Error);
+        if token == Token::Error {
+            if let Some((_, Token::Error, end)) = tokens.last_mut() {
+                if *end == span.start {
+                    *end = span.end;
+                    continue;
+                }
+            }
+        }
+        tokens.push((span.start, token, span.end));
+    }
+    tokens
+}
+
+impl Token<'_> {
+    /// How the token is named in a diagnostic: keywords and punctuation in backticks,
+    /// literals by their kind.
+    pub fn describe(&self) -> String {
+        match self {
+            Token::Ident(name) => format!("identifier `{name}`"),
+            Token::Int(_) => "integer".to_string(),
+            Token::Decimal(_) => "decimal".to_string(),
+            Token::Duration(_) => "duration".to_string(),
+            Token::Str(_) => "string".to_string(),
+            Token::Error => "unrecognised input".to_string(),
+            other => format!("`{}`", other.text()),
+        }
+    }
+
+    /// The fixed spelling of a keyword or punctuation token.
+    pub fn text(&self) -> &str {
+        match self {
+            Token::Use => "use",
+            Token::As => "as",
+            Token::Schema => "schema",
+            Token::Agent => "agent",
+            Token::Resource => "resource",
+            Token::Enum => "enum",
+            Token::Record => "record",
+            Token::Action => "action",
+            Token::On => "on",
+            Token::Context => "context",
+            Token::Behavior => "behavior",
+            Token::Task | Token::TaskHead => "task",
+            Token::Intent => "intent",
+            Token::Require => "require",
+            Token::Scope => "scope",
+            Token::Ttl => "ttl",
+            Token::Delegate => "delegate",
+            Token::To => "to",
+            Token::Policy => "policy",
+            Token::Permit => "permit",
+            Token::Forbid => "forbid",
+            Token::Escalate => "escalate",
+            Token::When => "when",
+            Token::Unless => "unless",
+            Token::Where => "where",
+            Token::Grant => "grant",
+            Token::Tags => "tags",
+            Token::Message => "message",
+            Token::Bound => "bound",
+            Token::Assert => "assert",
+            Token::Never => "never",
+            Token::Fn => "fn",
+            Token::Test => "test",
+            Token::Expect => "expect",
+            Token::Chain => "chain",
+            Token::Args => "args",
+            Token::And => "and",
+            Token::Or => "or",
+            Token::Not => "not",
+            Token::In => "in",
+            Token::Has => "has",
+            Token::Is => "is",
+            Token::StartsWith => "starts_with",
+            Token::EndsWith => "ends_with",
+            Token::Contains => "contains",
+            Token::Matches => "matches",
+            Token::Any => "any",
+            Token::All => "all",
+            Token::True => "true",
+            Token::False => "false",
+            Token::LBrace => "{",
+            Token::RBrace => "}",
+            Token::LParen => "(",
+            Token::RParen => ")",
+            Token::LBracket => "[",
+            Token::RBracket => "]",
+            Token::Lt => "<",
+            Token::Le => "<=",
+            Token::Gt => ">",
+            Token::Ge => ">=",
+            Token::EqEq => "==",
+            Token::NotEq => "!=",
+            Token::Assign => "=",
+            Token::Arrow => "->",
+            Token::PathSep => "::",
+            Token::Colon => ":",
+            Token::Comma => ",",
+            Token::Dot => ".",
+            Token::Question => "?",
+            Token::Star => "*",
+            Token::Plus => "+",
+            Token::Minus => "-",
+            Token::Ident(text) | Token::Int(text) | Token::Decimal(text) | Token::Duration(text) | Token::Str(text) => {
+                text
+            }
+            Token::Error => "?",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(source: &str) -> Vec<Token<'_>> {
+        tokenize(source).into_iter().map(|(_, t, _)| t).collect()
+    }
+
+    #[test]
+    fn literals_and_keywords() {
+        assert_eq!(
+            kinds(r#"ttl 15m 1h30m 0.8 42 "a\"b" task"#),
+            vec![
+                Token::Ttl,
+                Token::Duration("15m"),
+                Token::Duration("1h30m"),
+                Token::Decimal("0.8"),
+                Token::Int("42"),
+                Token::Str(r#""a\"b""#),
+                Token::Task,
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_becomes_one_error_token() {
+        assert_eq!(kinds("a $$$ b"), vec![Token::Ident("a"), Token::Error, Token::Ident("b")]);
+        assert_eq!(kinds("\"open"), vec![Token::Error, Token::Ident("open")]);
+    }
+
+    #[test]
+    fn comments_are_skipped() {
+        assert_eq!(kinds("a // b c\nd"), vec![Token::Ident("a"), Token::Ident("d")]);
+    }
+}

@@ -1,0 +1,496 @@
+//! The only module that touches lalrpop: it feeds tokens to the generated parser, decodes
+//! literals, caps expression depth and turns parser errors into diagnostics.
+//!
+//! **Architecture invariant:** parsing never fails. [`parse`] returns a [`File`] (possibly
+//! with `Error` items) and every problem as a diagnostic, whatever the input.
+
+use std::sync::Arc;
+
+use lalrpop_util::{lalrpop_mod, ErrorRecovery, ParseError};
+
+use super::ast::*;
+use super::lexer::{tokenize, Spanned, Token};
+use crate::diagnostics::Diagnostic;
+
+lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused_parens, unused_imports, dead_code)]
+    grammar,
+    "/mandate.rs"
+);
+
+/// Deepest expression tree the parser accepts. Later phases walk expressions recursively,
+/// so this bound is what keeps them off the end of the stack.
+pub const MAX_EXPR_DEPTH: u32 = 256;
+
+/// Most diagnostics reported for one file before the parser stops listing them.
+pub const MAX_SYNTAX_ERRORS: usize = 100;
+
+/// The lexer never fails, so the parser's user error type has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Never {}
+
+/// Syntax errors, one variant per kind of mistake.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SyntaxError {
+    #[error("unexpected {found}")]
+    #[diagnostic(code(mandate::syntax::unexpected_token))]
+    UnexpectedToken {
+        found: String,
+        #[label("expected {expected}")]
+        span: Span,
+        expected: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unexpected end of file")]
+    #[diagnostic(code(mandate::syntax::unexpected_eof))]
+    UnexpectedEof {
+        #[label("expected {expected}")]
+        span: Span,
+        expected: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unrecognised input `{text}`")]
+    #[diagnostic(code(mandate::syntax::invalid_token))]
+    InvalidToken {
+        text: String,
+        #[label("not part of the language")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("invalid escape `{escape}` in string")]
+    #[diagnostic(
+        code(mandate::syntax::invalid_escape),
+        help("the escapes are \\\", \\\\, \\n, \\r, \\t and \\u{{…}}")
+    )]
+    InvalidEscape {
+        escape: String,
+        #[label("unknown escape")]
+        span: Span,
+    },
+    #[error("{what} literal `{text}` is out of range")]
+    #[diagnostic(code(mandate::syntax::literal_out_of_range), help("{help}"))]
+    LiteralOutOfRange {
+        what: &'static str,
+        text: String,
+        #[label("too large")]
+        span: Span,
+        help: &'static str,
+    },
+    #[error("expected `depth`, found `{found}`")]
+    #[diagnostic(code(mandate::syntax::expected_depth), help("write `delegate depth <= N`"))]
+    ExpectedDepth {
+        found: String,
+        #[label("here")]
+        span: Span,
+    },
+    #[error("expected a decision, found `{found}`")]
+    #[diagnostic(code(mandate::syntax::expected_decision), help("a test expects `allow`, `deny` or `escalate`"))]
+    ExpectedDecision {
+        found: String,
+        #[label("not a decision")]
+        span: Span,
+    },
+    #[error("`{found}` is not a generic type")]
+    #[diagnostic(code(mandate::syntax::unknown_generic), help("the only generic type is `Set<T>`"))]
+    UnknownGeneric {
+        found: String,
+        #[label("expected `Set`")]
+        span: Span,
+    },
+    #[error("expression is nested more than {limit} levels deep")]
+    #[diagnostic(
+        code(mandate::syntax::too_deep),
+        help("split the condition into functions, or use `in [...]` instead of long `or` chains")
+    )]
+    TooDeep {
+        limit: u32,
+        #[label("this expression is too deep")]
+        span: Span,
+    },
+    #[error("too many syntax errors; stopped listing them after {limit}")]
+    #[diagnostic(code(mandate::syntax::too_many_errors), help("fix the errors above and check again"))]
+    TooManyErrors {
+        limit: usize,
+        #[label("stopped here")]
+        span: Span,
+    },
+}
+
+/// State the grammar's actions share: the diagnostics found so far.
+pub struct Ctx {
+    file: Arc<str>,
+    diagnostics: Vec<Diagnostic>,
+    source_len: usize,
+}
+
+impl Ctx {
+    fn report(&mut self, error: SyntaxError) {
+        if self.diagnostics.len() < MAX_SYNTAX_ERRORS {
+            self.diagnostics.push(Diagnostic::from_miette(&error, &self.file));
+        } else if self.diagnostics.len() == MAX_SYNTAX_ERRORS {
+            let span = Span::new(self.source_len, self.source_len);
+            let stop = SyntaxError::TooManyErrors { limit: MAX_SYNTAX_ERRORS, span };
+            self.diagnostics.push(Diagnostic::from_miette(&stop, &self.file));
+        }
+    }
+
+    /// Records an error the grammar recovered from.
+    pub fn recovered(&mut self, recovery: ErrorRecovery<usize, Token<'_>, Never>) {
+        let error = syntax_error(recovery.error, self.source_len);
+        self.report(error);
+    }
+
+    /// Builds an expression node, replacing it with an error node past the depth limit.
+    pub fn expr(&mut self, kind: ExprKind, span: Span) -> Expr {
+        let expr = Expr::new(kind, span);
+        if expr.depth <= MAX_EXPR_DEPTH {
+            return expr;
+        }
+        let already_reported = expr.kind.children().any(|child| child.depth > MAX_EXPR_DEPTH);
+        if !already_reported {
+            let start = Span::new(span.start, span.start.saturating_add(1).min(span.end));
+            self.report(SyntaxError::TooDeep { limit: MAX_EXPR_DEPTH, span: start });
+        }
+        Expr { kind: ExprKind::Error, span, depth: MAX_EXPR_DEPTH + 1 }
+    }
+
+    /// Decodes a string literal (quotes included), reporting bad escapes.
+    pub fn string(&mut self, raw: &str, span: Span) -> StrLit {
+        let body = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+        let mut value = String::with_capacity(body.len());
+        let mut chars = body.char_indices().peekable();
+        while let Some((offset, c)) = chars.next() {
+            if c != '\\' {
+                value.push(c);
+                continue;
+            }
+            let Some((_, escape)) = chars.next() else { break };
+            match escape {
+                '"' => value.push('"'),
+                '\\' => value.push('\\'),
+                'n' => value.push('\n'),
+                'r' => value.push('\r'),
+                't' => value.push('\t'),
+                'u' => match decode_unicode_escape(&mut chars) {
+                    Some(decoded) => value.push(decoded),
+                    None => self.bad_escape(span.start + 1 + offset, "\\u", span),
+                },
+                other => self.bad_escape(span.start + 1 + offset, &format!("\\{other}"), span),
+            }
+        }
+        StrLit { value, span }
+    }
+
+    fn bad_escape(&mut self, at: usize, escape: &str, within: Span) {
+        let span = Span::new(at, (at + escape.len()).min(within.end));
+        self.report(SyntaxError::InvalidEscape { escape: escape.to_string(), span });
+    }
+
+    pub fn int(&mut self, raw: &str, span: Span) -> i64 {
+        raw.parse().unwrap_or_else(|_| {
+            self.report(SyntaxError::LiteralOutOfRange {
+                what: "integer",
+                text: raw.to_string(),
+                span,
+                help: "integers are 64-bit: at most 9223372036854775807",
+            });
+            0
+        })
+    }
+
+    /// Validates a decimal literal: at most four fractional digits, within 64 bits when
+    /// scaled, as in the evaluator's fixed-point representation.
+    pub fn decimal(&mut self, raw: &str, span: Span) -> Expr {
+        if crate::syntax::decimal_to_fixed(raw).is_none() {
+            self.report(SyntaxError::LiteralOutOfRange {
+                what: "decimal",
+                text: raw.to_string(),
+                span,
+                help: "decimals have at most 4 fractional digits and 14 integer digits",
+            });
+        }
+        self.expr(ExprKind::Decimal(raw.to_string()), span)
+    }
+
+    pub fn duration(&mut self, raw: &str, span: Span) -> i64 {
+        parse_duration(raw).unwrap_or_else(|| {
+            self.report(SyntaxError::LiteralOutOfRange {
+                what: "duration",
+                text: raw.to_string(),
+                span,
+                help: "durations must fit in 64-bit milliseconds",
+            });
+            0
+        })
+    }
+
+    pub fn delegate_depth(&mut self, word: Ident, limit: IntLit) -> IntLit {
+        if word.name != "depth" {
+            self.report(SyntaxError::ExpectedDepth { found: word.name, span: word.span });
+        }
+        limit
+    }
+
+    pub fn decision(&mut self, word: Ident) -> Decision {
+        match word.name.as_str() {
+            "allow" => Decision::Allow,
+            "deny" => Decision::Deny,
+            _ => {
+                self.report(SyntaxError::ExpectedDecision { found: word.name, span: word.span });
+                Decision::Deny
+            }
+        }
+    }
+
+    pub fn set_type(&mut self, name: &str, inner: TypeExpr, span: Span) -> TypeExpr {
+        if name != "Set" {
+            let head = Span::new(span.start, span.start + name.len());
+            self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head });
+        }
+        TypeExpr::Set(Box::new(inner), span)
+    }
+}
+
+fn decode_unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) -> Option<char> {
+    if chars.next()?.1 != '{' {
+        return None;
+    }
+    let mut hex = String::new();
+    for (_, c) in chars.by_ref() {
+        if c == '}' {
+            return u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+        }
+        hex.push(c);
+        if hex.len() > 6 {
+            return None;
+        }
+    }
+    None
+}
+
+/// Parses `1h30m`-style durations into milliseconds.
+pub fn parse_duration(raw: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut digits_start = 0;
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            continue;
+        }
+        let amount: i64 = raw.get(digits_start..i)?.parse().ok()?;
+        let (unit_millis, unit_len) = match (bytes.get(i), bytes.get(i + 1)) {
+            (Some(b'm'), Some(b's')) => (1, 2),
+            (Some(b's'), _) => (1_000, 1),
+            (Some(b'm'), _) => (60_000, 1),
+            (Some(b'h'), _) => (3_600_000, 1),
+            (Some(b'd'), _) => (86_400_000, 1),
+            _ => return None,
+        };
+        total = total.checked_add(amount.checked_mul(unit_millis)?)?;
+        i += unit_len;
+        digits_start = i;
+    }
+    Some(total)
+}
+
+/// Turns `task` into the declaring token when a name follows it (`task Name`); in an
+/// expression `task` is followed by `.`, `is` or an operator, never by a name.
+fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
+    for i in 0..tokens.len() {
+        let next_is_name = matches!(tokens.get(i + 1), Some((_, Token::Ident(_), _)));
+        if let Some((_, token @ Token::Task, _)) = tokens.get_mut(i) {
+            if next_is_name {
+                *token = Token::TaskHead;
+            }
+        }
+    }
+}
+
+/// Parses one file. Never fails: mistakes become diagnostics and `Error` nodes.
+pub fn parse(source: &str, file: &Arc<str>) -> (File, Vec<Diagnostic>) {
+    let mut tokens = tokenize(source);
+    mark_task_heads(&mut tokens);
+    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len() };
+    let parser = grammar::FileParser::new();
+    let result = parser.parse(&mut ctx, tokens.into_iter().map(Ok::<_, Never>));
+    let ast = match result {
+        Ok(ast) => ast,
+        Err(error) => {
+            let error = syntax_error(error, source.len());
+            ctx.report(error);
+            File::default()
+        }
+    };
+    let mut diagnostics = ctx.diagnostics;
+    describe_invalid_tokens(source, &mut diagnostics);
+    (ast, diagnostics)
+}
+
+/// Parses a single expression; used by tests and tools that evaluate snippets.
+pub fn parse_expr(source: &str, file: &Arc<str>) -> (Option<Expr>, Vec<Diagnostic>) {
+    let mut tokens = tokenize(source);
+    mark_task_heads(&mut tokens);
+    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len() };
+    let result = grammar::ExprParser::new().parse(&mut ctx, tokens.into_iter().map(Ok::<_, Never>));
+    let expr = match result {
+        Ok(expr) => Some(expr),
+        Err(error) => {
+            let error = syntax_error(error, source.len());
+            ctx.report(error);
+            None
+        }
+    };
+    let mut diagnostics = ctx.diagnostics;
+    describe_invalid_tokens(source, &mut diagnostics);
+    (expr, diagnostics)
+}
+
+fn syntax_error(error: ParseError<usize, Token<'_>, Never>, source_len: usize) -> SyntaxError {
+    match error {
+        ParseError::UnrecognizedToken { token: (start, Token::Error, end), .. }
+        | ParseError::ExtraToken { token: (start, Token::Error, end) } => invalid_token(Span::new(start, end)),
+        ParseError::UnrecognizedToken { token: (start, token, end), expected } => {
+            let help = mistake_help(&token, &expected);
+            SyntaxError::UnexpectedToken {
+                found: token.describe(),
+                span: Span::new(start, end),
+                expected: describe_expected(&expected),
+                help,
+            }
+        }
+        ParseError::ExtraToken { token: (start, token, end) } => SyntaxError::UnexpectedToken {
+            found: token.describe(),
+            span: Span::new(start, end),
+            expected: "end of file".to_string(),
+            help: None,
+        },
+        ParseError::UnrecognizedEof { location, expected } => SyntaxError::UnexpectedEof {
+            span: Span::new(location.min(source_len), location.min(source_len)),
+            expected: describe_expected(&expected),
+            help: Some("the file ends in the middle of a declaration".to_string()),
+        },
+        ParseError::InvalidToken { location } => invalid_token(Span::new(location, location + 1)),
+        ParseError::User { error } => match error {},
+    }
+}
+
+/// An invalid token; its text is filled in by the caller that has the source.
+fn invalid_token(span: Span) -> SyntaxError {
+    SyntaxError::InvalidToken { text: String::new(), span, help: None }
+}
+
+/// Hints for mistakes people carry over from other languages.
+fn mistake_help(found: &Token<'_>, expected: &[String]) -> Option<String> {
+    let expects = |token: &str| expected.iter().any(|e| e == &format!("\"{token}\""));
+    match found {
+        Token::Assign if expects("==") => Some("use `==` to compare values".to_string()),
+        Token::Task | Token::TaskHead if expects("policy") => {
+            Some("a task declaration looks like `task Name(param: Type) { … }`".to_string())
+        }
+        _ if expected.iter().any(|e| e == "\"policy\"") => Some(
+            "a file is a list of declarations: `use`, `schema`, `task`, `policy`, `bound`, `assert`, `fn` and `test`"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// Tokens that continue an expression; listed together as "an operator".
+const OPERATORS: &[&str] = &[
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "starts_with",
+    "ends_with",
+    "contains",
+    "matches",
+    "+",
+    "-",
+    "*",
+    ".",
+    "and",
+    "or",
+    "has",
+    "is",
+];
+
+/// Tokens that start a declaration; listed together as "a declaration".
+const DECLARATIONS: &[&str] = &["use", "schema", "TASK", "policy", "bound", "assert", "fn", "test"];
+
+/// Names what lalrpop expected in words people use, not grammar symbols.
+fn describe_expected(expected: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let bare = |symbol: &String| symbol.trim_matches('"').to_string();
+    let mut names: Vec<String> = Vec::new();
+    if expected.iter().any(|symbol| OPERATORS.contains(&bare(symbol).as_str())) {
+        names.push("an operator".to_string());
+    }
+    if expected.iter().any(|symbol| bare(symbol) == "policy") {
+        names.push("a declaration".to_string());
+    }
+    let others = expected.iter().filter(|symbol| {
+        let symbol = bare(symbol);
+        !OPERATORS.contains(&symbol.as_str()) && !DECLARATIONS.contains(&symbol.as_str())
+    });
+    let mut rest: Vec<String> = others.map(|symbol| friendly_symbol(symbol)).collect();
+    rest.sort();
+    rest.dedup();
+    names.extend(rest);
+    match names.len() {
+        0 => "something else".to_string(),
+        1 => names.remove(0),
+        n if n <= SHOWN => {
+            let last = names.pop().unwrap_or_default();
+            format!("{} or {last}", names.join(", "))
+        }
+        n => format!("{}, or one of {} others", names[..SHOWN].join(", "), n - SHOWN),
+    }
+}
+
+fn friendly_symbol(symbol: &str) -> String {
+    match symbol {
+        "IDENT" => "a name".to_string(),
+        "INT" => "an integer".to_string(),
+        "DECIMAL" => "a decimal".to_string(),
+        "DURATION" => "a duration".to_string(),
+        "STR" => "a string".to_string(),
+        "TASK" => "`task`".to_string(),
+        "ERROR" => "valid input".to_string(),
+        quoted => format!("`{}`", quoted.trim_matches('"')),
+    }
+}
+
+/// Fills in the text of invalid-token diagnostics and adds a hint where the input looks
+/// like another language's operator.
+fn describe_invalid_tokens(source: &str, diagnostics: &mut [Diagnostic]) {
+    for diagnostic in diagnostics.iter_mut() {
+        if diagnostic.code != "mandate::syntax::invalid_token" {
+            continue;
+        }
+        let Some(span) = diagnostic.primary_span() else { continue };
+        let text: String = source.get(span.start..span.end).unwrap_or("?").chars().take(20).collect();
+        diagnostic.message = format!("unrecognised input `{}`", text.escape_debug());
+        diagnostic.help = invalid_token_help(&text).map(str::to_string);
+    }
+}
+
+fn invalid_token_help(text: &str) -> Option<&'static str> {
+    match text.trim() {
+        "&&" | "&" => Some("use `and`"),
+        "||" | "|" => Some("use `or`"),
+        "!" => Some("use `not`, or `!=` to compare"),
+        t if t.starts_with('"') => Some("this string is not closed; add a `\"` before the end of the line"),
+        t if t.starts_with('\'') => Some("strings use double quotes: \"…\""),
+        t if t.starts_with('#') => Some("comments start with `//`"),
+        _ => None,
+    }
+}
