@@ -298,9 +298,9 @@ impl ImportGraph {
         self.edges.entry(from.clone()).or_default().push((to.clone(), span, importer));
     }
 
-    /// One diagnostic per import that closes a cycle.
+    /// One diagnostic per cycle, at the import that closes it.
     fn cycles(&self, db: &Database) -> Vec<Diagnostic> {
-        let mut reported = Vec::new();
+        let mut reported: Vec<Vec<Arc<str>>> = Vec::new();
         let mut diagnostics = Vec::new();
         for start in self.edges.keys() {
             let mut stack: Vec<Arc<str>> = vec![start.clone()];
@@ -314,15 +314,16 @@ impl ImportGraph {
         db: &Database,
         node: &Arc<str>,
         stack: &mut Vec<Arc<str>>,
-        reported: &mut Vec<(Arc<str>, Span)>,
+        reported: &mut Vec<Vec<Arc<str>>>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         for (next, span, importer) in self.edges.get(node).into_iter().flatten() {
-            if let Some(position) = stack.iter().position(|seen| seen == next) {
-                let key = (node.clone(), *span);
-                if !reported.contains(&key) && stack.first() == Some(next) {
-                    reported.push(key);
-                    let mut cycle: Vec<&str> = stack[position..].iter().map(|file| &**file).collect();
+            if stack.contains(next) {
+                let mut members = stack.clone();
+                members.sort();
+                if !reported.contains(&members) && stack.first() == Some(next) {
+                    reported.push(members);
+                    let mut cycle: Vec<&str> = stack.iter().map(|file| &**file).collect();
                     cycle.push(next);
                     let error = ResolveError::ImportCycle { cycle: cycle.join(" → "), span: *span };
                     diagnostics.push(Diagnostic::from_miette(&error, importer.path(db)));

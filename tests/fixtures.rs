@@ -1,1 +1,149 @@
-fn main() {}
+//! The data-driven test harness: every file under `tests/fixtures/` is a test case.
+//!
+//! A fixture states its expectations in comments. `//~ error[CODE]` (or `warning[CODE]`)
+//! at the end of a line expects a diagnostic with that code whose primary label starts on
+//! that line; a fixture without annotations expects no diagnostics at all. The harness
+//! compares the expectations with what the checker reports, then snapshots the rendered
+//! diagnostics (and, for parse fixtures, the span-free outline of the tree) with insta.
+//!
+//! - `parse/*.mandate`: parsed on its own.
+//! - `check/*.mandate`: checked as a one-file package.
+//! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
+//!   files in its subfolders are only reachable through `use`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datatest_stable::Utf8Path;
+use mandate::db;
+use mandate::diagnostics::{Diagnostic, Severity};
+use mandate::package::{Loader, PackageSpec};
+use mandate::report;
+use mandate::syntax::{self, print};
+
+type Result = datatest_stable::Result<()>;
+
+fn parse_fixture(path: &Utf8Path, text: String) -> Result {
+    let (ast, diagnostics) = syntax::parse(&text, &Arc::from(path.as_str()));
+    let sources = |file: &str| (file == path.as_str()).then(|| Arc::from(text.as_str()));
+    compare(&[(path.to_string(), text.clone())], &diagnostics, &sources)?;
+    let snapshot =
+        format!("{}\n--- diagnostics ---\n{}", print::outline(&ast), report::human(&diagnostics, &sources, false));
+    assert_snapshot(path, &snapshot);
+    Ok(())
+}
+
+fn check_fixture(path: &Utf8Path) -> Result {
+    let files: Vec<PathBuf> = if path.file_name() == Some("main.mandate") {
+        let dir = path.parent().map(Utf8Path::as_std_path).unwrap_or(std::path::Path::new("."));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|file| file.extension().is_some_and(|ext| ext == "mandate"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.as_std_path().to_path_buf()]
+    };
+    let mut loader = Loader::default();
+    let loaded = loader.load(&PackageSpec { root: path.as_std_path().to_path_buf(), files });
+    let mut diagnostics = loaded.diagnostics;
+    diagnostics.extend(db::check_package(&loader.db, loaded.package).iter().cloned());
+    mandate::diagnostics::sort_unique(&mut diagnostics);
+    let sources = |file: &str| loader.source_of(file);
+    let annotated: Vec<(String, String)> = loader
+        .files()
+        .into_iter()
+        .map(|file| (file.path(&loader.db).to_string(), file.text(&loader.db).to_string()))
+        .filter(|(name, _)| !name.starts_with("<std>"))
+        .collect();
+    compare(&annotated, &diagnostics, &sources)?;
+    assert_snapshot(path, &report::human(&diagnostics, &sources, false));
+    Ok(())
+}
+
+/// One expected or actual diagnostic: file, 1-based line, severity and code.
+type Key = (String, usize, Severity, String);
+
+fn expectations(file: &str, text: &str) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        for annotation in line.split("//~").skip(1) {
+            let annotation = annotation.trim();
+            let (severity, rest) = if let Some(rest) = annotation.strip_prefix("error[") {
+                (Severity::Error, rest)
+            } else if let Some(rest) = annotation.strip_prefix("warning[") {
+                (Severity::Warning, rest)
+            } else {
+                continue;
+            };
+            if let Some((code, _)) = rest.split_once(']') {
+                keys.push((file.to_string(), index + 1, severity, code.to_string()));
+            }
+        }
+    }
+    keys
+}
+
+fn actual_key(diagnostic: &Diagnostic, sources: &dyn Fn(&str) -> Option<Arc<str>>) -> Key {
+    let text = sources(&diagnostic.file).unwrap_or_default();
+    let offset = diagnostic.primary_span().map_or(0, |span| span.start).min(text.len());
+    let before = text.get(..offset).unwrap_or_default();
+    let mut line = before.matches('\n').count() + 1;
+    if offset == text.len() && text.ends_with('\n') {
+        line -= 1;
+    }
+    (diagnostic.file.to_string(), line, diagnostic.severity, diagnostic.code.clone())
+}
+
+fn compare(
+    files: &[(String, String)],
+    diagnostics: &[Diagnostic],
+    sources: &dyn Fn(&str) -> Option<Arc<str>>,
+) -> Result {
+    let mut expected: BTreeMap<Key, usize> = BTreeMap::new();
+    for (file, text) in files {
+        for key in expectations(file, text) {
+            *expected.entry(key).or_default() += 1;
+        }
+    }
+    let mut actual: BTreeMap<Key, usize> = BTreeMap::new();
+    for diagnostic in diagnostics {
+        *actual.entry(actual_key(diagnostic, sources)).or_default() += 1;
+    }
+    if expected == actual {
+        return Ok(());
+    }
+    let describe = |(file, line, severity, code): &Key| format!("{file}:{line}: {severity:?}[{code}]");
+    let mut problems = Vec::new();
+    for (key, count) in &expected {
+        let found = actual.get(key).copied().unwrap_or(0);
+        if found < *count {
+            problems.push(format!("missing:    {}", describe(key)));
+        }
+    }
+    for (key, count) in &actual {
+        let wanted = expected.get(key).copied().unwrap_or(0);
+        if wanted < *count {
+            problems.push(format!("unexpected: {}", describe(key)));
+        }
+    }
+    let rendered = report::human(diagnostics, sources, false);
+    Err(format!("diagnostics differ from the annotations:\n{}\n\n{rendered}", problems.join("\n")).into())
+}
+
+fn assert_snapshot(path: &Utf8Path, value: &str) {
+    let name = path.as_str().trim_start_matches("tests/fixtures/").trim_end_matches(".mandate").replace('/', "__");
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("fixtures/snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(path.as_std_path());
+    settings.bind(|| insta::assert_snapshot!(name, value));
+}
+
+datatest_stable::harness! {
+    { test = parse_fixture, root = "tests/fixtures/parse", pattern = r"\.mandate$" },
+    { test = check_fixture, root = "tests/fixtures/check", pattern = r"^[^/]+\.mandate$|/main\.mandate$" },
+}

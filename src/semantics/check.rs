@@ -34,6 +34,9 @@ pub fn check_file(
 ) -> Vec<Diagnostic> {
     let mut checker = FileChecker { env, sink: Sink::new(name.clone()) };
     checker.duplicates(file, index, locate);
+    if file.items.is_empty() && syntax_errors.is_empty() {
+        checker.sink.report(Lint::EmptyFile { span: Span::default() });
+    }
     let cut_short = cut_short_items(file, syntax_errors);
     for (position, item) in file.items.iter().enumerate() {
         if cut_short.contains(&position) {

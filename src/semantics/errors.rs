@@ -226,6 +226,18 @@ pub enum TypeError {
         #[help]
         help: Option<String>,
     },
+    #[error("cannot apply `{op}` to `{left}` and `{right}`")]
+    #[diagnostic(
+        code("mandate::type::bad_arithmetic"),
+        help("arithmetic works on numbers, on durations, and on a timestamp plus or minus a duration")
+    )]
+    BadArithmetic {
+        op: String,
+        left: String,
+        right: String,
+        #[label("`{left}` {op} `{right}`")]
+        span: Span,
+    },
     #[error("`{op}` does not apply to `{found}`")]
     #[diagnostic(code("mandate::type::bad_operand"))]
     BadOperand {
@@ -334,6 +346,12 @@ pub enum Lint {
     UnusedFunction {
         name: String,
         #[label("unused")]
+        span: Span,
+    },
+    #[error("file declares nothing")]
+    #[diagnostic(code(mandate::lint::empty_file), severity(Warning), help("add declarations, or delete the file"))]
+    EmptyFile {
+        #[label("empty")]
         span: Span,
     },
 }

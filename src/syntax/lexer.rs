@@ -212,6 +212,21 @@ pub fn tokenize(source: &str) -> Vec<Spanned<'_>> {
 }
 
 impl Token<'_> {
+    /// Whether the token opens a declaration; such tokens never occur inside one.
+    pub fn starts_declaration(&self) -> bool {
+        matches!(
+            self,
+            Token::Use
+                | Token::Schema
+                | Token::TaskHead
+                | Token::Policy
+                | Token::Bound
+                | Token::Assert
+                | Token::Fn
+                | Token::Test
+        )
+    }
+
     /// How the token is named in a diagnostic: keywords and punctuation in backticks,
     /// literals by their kind.
     pub fn describe(&self) -> String {

@@ -17,7 +17,11 @@ pub use parser::{parse, parse_duration, parse_expr, MAX_EXPR_DEPTH, MAX_SYNTAX_E
 pub fn interrupts_parsing(code: &str) -> bool {
     matches!(
         code,
-        "mandate::syntax::unexpected_token" | "mandate::syntax::unexpected_eof" | "mandate::syntax::invalid_token"
+        "mandate::syntax::unexpected_token"
+            | "mandate::syntax::unexpected_eof"
+            | "mandate::syntax::invalid_token"
+            | "mandate::syntax::unfinished"
+            | "mandate::syntax::unterminated_string"
     )
 }
 

@@ -42,6 +42,22 @@ pub enum SyntaxError {
         #[help]
         help: Option<String>,
     },
+    #[error("unfinished declaration")]
+    #[diagnostic(code(mandate::syntax::unfinished), help("the next declaration starts before this one is complete"))]
+    Unfinished {
+        #[label("expected {expected} here")]
+        span: Span,
+        expected: String,
+    },
+    #[error("unterminated string")]
+    #[diagnostic(
+        code(mandate::syntax::unterminated_string),
+        help("add a closing `\"`; strings end on the line they start")
+    )]
+    UnterminatedString {
+        #[label("this string is not closed")]
+        span: Span,
+    },
     #[error("unexpected end of file")]
     #[diagnostic(code(mandate::syntax::unexpected_eof))]
     UnexpectedEof {
@@ -124,6 +140,8 @@ pub struct Ctx {
     file: Arc<str>,
     diagnostics: Vec<Diagnostic>,
     source_len: usize,
+    /// Start and end of every token, for pointing just past the previous token.
+    token_spans: Vec<(usize, usize)>,
 }
 
 impl Ctx {
@@ -139,7 +157,7 @@ impl Ctx {
 
     /// Records an error the grammar recovered from.
     pub fn recovered(&mut self, recovery: ErrorRecovery<usize, Token<'_>, Never>) {
-        let error = syntax_error(recovery.error, self.source_len);
+        let error = self.syntax_error(recovery.error);
         self.report(error);
     }
 
@@ -315,13 +333,14 @@ fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
 pub fn parse(source: &str, file: &Arc<str>) -> (File, Vec<Diagnostic>) {
     let mut tokens = tokenize(source);
     mark_task_heads(&mut tokens);
-    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len() };
+    let token_spans = tokens.iter().map(|(start, _, end)| (*start, *end)).collect();
+    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len(), token_spans };
     let parser = grammar::FileParser::new();
     let result = parser.parse(&mut ctx, tokens.into_iter().map(Ok::<_, Never>));
     let ast = match result {
         Ok(ast) => ast,
         Err(error) => {
-            let error = syntax_error(error, source.len());
+            let error = ctx.syntax_error(error);
             ctx.report(error);
             File::default()
         }
@@ -335,12 +354,13 @@ pub fn parse(source: &str, file: &Arc<str>) -> (File, Vec<Diagnostic>) {
 pub fn parse_expr(source: &str, file: &Arc<str>) -> (Option<Expr>, Vec<Diagnostic>) {
     let mut tokens = tokenize(source);
     mark_task_heads(&mut tokens);
-    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len() };
+    let token_spans = tokens.iter().map(|(start, _, end)| (*start, *end)).collect();
+    let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len(), token_spans };
     let result = grammar::ExprParser::new().parse(&mut ctx, tokens.into_iter().map(Ok::<_, Never>));
     let expr = match result {
         Ok(expr) => Some(expr),
         Err(error) => {
-            let error = syntax_error(error, source.len());
+            let error = ctx.syntax_error(error);
             ctx.report(error);
             None
         }
@@ -348,6 +368,25 @@ pub fn parse_expr(source: &str, file: &Arc<str>) -> (Option<Expr>, Vec<Diagnosti
     let mut diagnostics = ctx.diagnostics;
     describe_invalid_tokens(source, &mut diagnostics);
     (expr, diagnostics)
+}
+
+impl Ctx {
+    /// The end of the token before the one starting at `start`.
+    fn previous_token_end(&self, start: usize) -> usize {
+        let index = self.token_spans.partition_point(|(token_start, _)| *token_start < start);
+        index.checked_sub(1).and_then(|previous| self.token_spans.get(previous)).map_or(start, |(_, end)| *end)
+    }
+
+    fn syntax_error(&self, error: ParseError<usize, Token<'_>, Never>) -> SyntaxError {
+        if let ParseError::UnrecognizedToken { token: (start, token, _), expected } = &error {
+            let mid_declaration = !expected.iter().any(|symbol| symbol == "\"policy\"");
+            if token.starts_declaration() && mid_declaration {
+                let end = self.previous_token_end(*start);
+                return SyntaxError::Unfinished { expected: describe_expected(expected), span: Span::new(end, end) };
+            }
+        }
+        syntax_error(error, self.source_len)
+    }
 }
 
 fn syntax_error(error: ParseError<usize, Token<'_>, Never>, source_len: usize) -> SyntaxError {
@@ -470,16 +509,24 @@ fn friendly_symbol(symbol: &str) -> String {
 }
 
 /// Fills in the text of invalid-token diagnostics and adds a hint where the input looks
-/// like another language's operator.
+/// like another language's operator or an unclosed string.
 fn describe_invalid_tokens(source: &str, diagnostics: &mut [Diagnostic]) {
     for diagnostic in diagnostics.iter_mut() {
         if diagnostic.code != "mandate::syntax::invalid_token" {
             continue;
         }
         let Some(span) = diagnostic.primary_span() else { continue };
-        let text: String = source.get(span.start..span.end).unwrap_or("?").chars().take(20).collect();
-        diagnostic.message = format!("unrecognised input `{}`", text.escape_debug());
-        diagnostic.help = invalid_token_help(&text).map(str::to_string);
+        let text = source.get(span.start..span.end).unwrap_or("?");
+        if text.starts_with('"') {
+            let line_end = text.find('\n').map_or(span.end, |at| span.start + at);
+            let error = SyntaxError::UnterminatedString { span: Span::new(span.start, line_end) };
+            *diagnostic = Diagnostic::from_miette(&error, &diagnostic.file);
+            continue;
+        }
+        let shown: String = text.chars().take(20).flat_map(char::escape_default).collect();
+        let shown = shown.replace("\\'", "'").replace("\\\"", "\"");
+        diagnostic.message = format!("unrecognised input `{shown}`");
+        diagnostic.help = invalid_token_help(text).map(str::to_string);
     }
 }
 
@@ -488,7 +535,6 @@ fn invalid_token_help(text: &str) -> Option<&'static str> {
         "&&" | "&" => Some("use `and`"),
         "||" | "|" => Some("use `or`"),
         "!" => Some("use `not`, or `!=` to compare"),
-        t if t.starts_with('"') => Some("this string is not closed; add a `\"` before the end of the line"),
         t if t.starts_with('\'') => Some("strings use double quotes: \"…\""),
         t if t.starts_with('#') => Some("comments start with `//`"),
         _ => None,
