@@ -698,10 +698,12 @@ impl<'a> ExprChecker<'a> {
             _ => None,
         };
         result.unwrap_or_else(|| {
-            let help = Some(
-                "arithmetic works on numbers, on durations, and on a timestamp plus or minus a duration".to_string(),
-            );
-            self.incomparable(op, &a, &b, span, help);
+            self.sink.report(TypeError::BadArithmetic {
+                op: op.symbol().to_string(),
+                left: a.to_string(),
+                right: b.to_string(),
+                span,
+            });
             Unknown
         })
     }
