@@ -1,0 +1,97 @@
+//! The `mandate check` command: exit codes and the three output formats.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn mandate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mandate")).args(args).output().expect("run mandate")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write source");
+    path.display().to_string()
+}
+
+const CLEAN: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: permit read on Doc when resource.owner == \"a\" grant ttl 5m\n";
+const WARNS: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: permit read on Doc\n";
+const BROKEN: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: forbid read on Doc when resource.ownr == \"a\"\n";
+
+#[test]
+fn exit_codes_follow_errors_and_deny_warnings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clean = write(dir.path(), "clean.mandate", CLEAN);
+    let warns = write(dir.path(), "warns.mandate", WARNS);
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    assert_eq!(mandate(&["check", &clean]).status.code(), Some(0));
+    assert_eq!(mandate(&["check", &warns]).status.code(), Some(0));
+    assert_eq!(mandate(&["check", "--deny-warnings", &warns]).status.code(), Some(1));
+    assert_eq!(mandate(&["check", &broken]).status.code(), Some(1));
+    assert_eq!(mandate(&["check", "--deny-warnings", &clean]).status.code(), Some(0));
+}
+
+#[test]
+fn human_output_names_the_problem_and_the_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    let output = String::from_utf8(mandate(&["check", &broken]).stdout).expect("utf-8");
+    assert!(output.contains("mandate::resolve::unknown_attribute"), "{output}");
+    assert!(output.contains("resource type `Doc` has no attribute `ownr`"), "{output}");
+    assert!(output.contains("did you mean `owner`?"), "{output}");
+    assert!(output.contains("broken.mandate:2:44"), "{output}");
+    assert!(output.trim_end().ends_with("1 error, 0 warnings"), "{output}");
+}
+
+#[test]
+fn json_output_has_codes_positions_and_help() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    let output = mandate(&["check", "--format", "json", &broken]);
+    let json: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    let diagnostic = &json["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "mandate::resolve::unknown_attribute");
+    assert_eq!(diagnostic["severity"], "error");
+    assert_eq!(diagnostic["help"], "did you mean `owner`?");
+    assert_eq!(diagnostic["labels"][0]["line"], 2);
+    assert_eq!(diagnostic["labels"][0]["column"], 44);
+    assert_eq!(json["summary"]["errors"], 1);
+}
+
+#[test]
+fn sarif_output_is_a_sarif_2_1_0_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    let warns = write(dir.path(), "warns.mandate", WARNS);
+    let output = mandate(&["check", "--format", "sarif", &broken, &warns]);
+    assert_eq!(output.status.code(), Some(1));
+    let sarif: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "mandate");
+    let results = run["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    for result in results {
+        let index = result["ruleIndex"].as_u64().expect("rule index") as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"]);
+        let region = &result["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().is_some_and(|line| line >= 1), "{result}");
+        assert!(region["startColumn"].as_u64().is_some_and(|column| column >= 1), "{result}");
+    }
+    let levels: Vec<&str> = results.iter().filter_map(|r| r["level"].as_str()).collect();
+    assert_eq!(levels, vec!["error", "warning"]);
+}
+
+#[test]
+fn folders_are_searched_for_packages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("one")).expect("mkdir");
+    std::fs::create_dir(dir.path().join("two")).expect("mkdir");
+    write(&dir.path().join("one"), "a.mandate", CLEAN);
+    // The same declarations in another package do not clash.
+    write(&dir.path().join("two"), "a.mandate", CLEAN);
+    let output = mandate(&["check", &dir.path().display().to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+}

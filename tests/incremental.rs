@@ -1,0 +1,58 @@
+//! The incremental database re-checks only what an edit can affect.
+
+use mandate::db::{self, Database};
+use mandate::package::Loader;
+
+const SCHEMA: &str = "schema { agent { team: String } resource Doc { owner: String } action read on Doc }";
+const A: &str = "policy a: forbid read on Doc when resource.owner == \"a\"";
+const B: &str = "policy b: forbid read on Doc when agent.team == \"b\"";
+
+fn executed(log: &[String], query: &str) -> usize {
+    log.iter().filter(|entry| entry.starts_with(&format!("{query}("))).count()
+}
+
+#[test]
+fn editing_a_policy_body_rechecks_only_that_file() {
+    let mut loader = Loader::new(Database::with_log());
+    let loaded = loader.load_sources(&[("schema.mandate", SCHEMA), ("a.mandate", A), ("b.mandate", B)]);
+    assert!(db::check_package(&loader.db, loaded.package).is_empty());
+    let first = loader.db.take_log();
+    assert_eq!(executed(&first, "check_file"), 3, "{first:#?}");
+
+    loader.set_source("a.mandate", "policy a: forbid read on Doc when resource.owner == \"changed\"");
+    assert!(db::check_package(&loader.db, loaded.package).is_empty());
+    let second = loader.db.take_log();
+    assert_eq!(executed(&second, "parse"), 1, "only the edited file is parsed again: {second:#?}");
+    assert_eq!(executed(&second, "symbols"), 1, "{second:#?}");
+    assert_eq!(executed(&second, "package_env"), 0, "declarations did not change: {second:#?}");
+    assert_eq!(executed(&second, "check_file"), 1, "only the edited file is checked again: {second:#?}");
+}
+
+#[test]
+fn editing_a_declaration_rechecks_the_files_that_use_it() {
+    let mut loader = Loader::new(Database::with_log());
+    let loaded = loader.load_sources(&[("schema.mandate", SCHEMA), ("a.mandate", A), ("b.mandate", B)]);
+    assert!(db::check_package(&loader.db, loaded.package).is_empty());
+    loader.db.take_log();
+
+    // Renaming the attribute breaks `a.mandate`, which did not change itself.
+    loader.set_source("schema.mandate", &SCHEMA.replace("owner", "holder"));
+    let diagnostics = db::check_package(&loader.db, loaded.package);
+    let log = loader.db.take_log();
+    assert_eq!(executed(&log, "package_env"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "check_file"), 3, "{log:#?}");
+    let codes: Vec<(&str, &str)> = diagnostics.iter().map(|d| (&*d.file, d.code.as_str())).collect();
+    assert_eq!(codes, vec![("a.mandate", "mandate::resolve::unknown_attribute")]);
+}
+
+#[test]
+fn an_edit_that_fixes_an_error_clears_it() {
+    let mut loader = Loader::new(Database::default());
+    let loaded = loader.load_sources(&[
+        ("schema.mandate", SCHEMA),
+        ("a.mandate", "policy a: forbid read on Doc when resource.ownr == \"a\""),
+    ]);
+    assert_eq!(db::check_package(&loader.db, loaded.package).len(), 1);
+    loader.set_source("a.mandate", A);
+    assert!(db::check_package(&loader.db, loaded.package).is_empty());
+}
