@@ -1,6 +1,8 @@
 //! Checking speed: a whole generated package from scratch, and an incremental re-check
 //! after editing one file. Figures and commands are recorded in `BENCHMARKS.md`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

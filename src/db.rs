@@ -179,9 +179,4 @@ impl Database {
             .and_then(|log| log.lock().ok().map(|mut entries| std::mem::take(&mut *entries)))
             .unwrap_or_default()
     }
-
-    /// The text of any file known to the database, by path, for rendering diagnostics.
-    pub fn source_of(&self, files: &[SourceFile], path: &str) -> Option<Arc<str>> {
-        files.iter().find(|file| &**file.path(self) == path).map(|file| file.text(self).clone())
-    }
 }

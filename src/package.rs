@@ -158,7 +158,7 @@ impl Loader {
                     if let Some(lossy) = failure.lossy_text {
                         self.unreadable.insert(display(path), lossy);
                     }
-                    diagnostics.push(failure.diagnostic);
+                    diagnostics.push(*failure.diagnostic);
                 }
             }
         }
@@ -281,8 +281,11 @@ impl Loader {
 #[derive(Default)]
 struct ImportGraph {
     visited: Vec<Arc<str>>,
-    edges: BTreeMap<Arc<str>, Vec<(Arc<str>, Span, SourceFile)>>,
+    edges: BTreeMap<Arc<str>, Vec<Import>>,
 }
+
+/// One `use`: the imported file, where the `use` is written, and the importing file.
+type Import = (Arc<str>, Span, SourceFile);
 
 impl ImportGraph {
     /// Marks a file visited; false if it already was.
@@ -339,14 +342,16 @@ impl ImportGraph {
 
 /// Why a source file could not be read, and its text as far as it can be shown.
 struct ReadFailure {
-    diagnostic: Diagnostic,
+    diagnostic: Box<Diagnostic>,
     lossy_text: Option<Arc<str>>,
 }
 
 /// Reads a source file, insisting on UTF-8 and a sane size.
 fn read_source(path: &Path) -> Result<String, ReadFailure> {
-    let fail =
-        |error: &dyn miette::Diagnostic| ReadFailure { diagnostic: file_diagnostic(path, error), lossy_text: None };
+    let fail = |error: &dyn miette::Diagnostic| ReadFailure {
+        diagnostic: Box::new(file_diagnostic(path, error)),
+        lossy_text: None,
+    };
     let size =
         std::fs::metadata(path).map_err(|error| fail(&SourceError::Unreadable { reason: error.to_string() }))?.len();
     if size > MAX_SOURCE_BYTES {
@@ -358,7 +363,7 @@ fn read_source(path: &Path) -> Result<String, ReadFailure> {
         let lossy = String::from_utf8_lossy(error.as_bytes());
         let end = lossy.get(at..).and_then(|rest| rest.chars().next()).map_or(at, |c| at + c.len_utf8());
         ReadFailure {
-            diagnostic: file_diagnostic(path, &SourceError::InvalidUtf8 { span: Span::new(at, end) }),
+            diagnostic: Box::new(file_diagnostic(path, &SourceError::InvalidUtf8 { span: Span::new(at, end) })),
             lossy_text: Some(Arc::from(lossy.as_ref())),
         }
     })

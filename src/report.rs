@@ -181,23 +181,22 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
                 .iter()
                 .enumerate()
                 .map(|(id, related)| {
-                    let mut location =
-                        sarif_location(&mut locator, &related.file, related.span, Some(&related.message));
-                    location["id"] = json!(id);
-                    location
+                    let location = sarif_location(&mut locator, &related.file, related.span, Some(&related.message));
+                    with_field(location, "id", json!(id))
                 })
                 .collect();
-            let mut result = json!({
+            let result = json!({
                 "ruleId": diagnostic.code,
                 "ruleIndex": rule_index.get(diagnostic.code.as_str()),
                 "level": sarif_level(diagnostic.severity),
                 "message": { "text": text },
                 "locations": [location],
             });
-            if !related.is_empty() {
-                result["relatedLocations"] = json!(related);
+            if related.is_empty() {
+                result
+            } else {
+                with_field(result, "relatedLocations", json!(related))
             }
-            result
         })
         .collect();
     json!({
@@ -227,16 +226,24 @@ fn sarif_location(locator: &mut Locator<'_>, file: &Arc<str>, span: Span, messag
         }),
         None => json!({ "byteOffset": span.start, "byteLength": span.end.saturating_sub(span.start) }),
     };
-    let mut location = json!({
+    let location = json!({
         "physicalLocation": {
             "artifactLocation": { "uri": uri(file) },
             "region": region,
         }
     });
-    if let Some(message) = message {
-        location["message"] = json!({ "text": message });
+    match message {
+        Some(message) => with_field(location, "message", json!({ "text": message })),
+        None => location,
     }
-    location
+}
+
+/// Adds a field to a JSON object.
+fn with_field(mut object: Value, key: &str, value: Value) -> Value {
+    if let Some(fields) = object.as_object_mut() {
+        fields.insert(key.to_string(), value);
+    }
+    object
 }
 
 fn sarif_level(severity: Severity) -> &'static str {

@@ -1,6 +1,8 @@
 //! What the project ships must be true: every example in the language reference, every
 //! example package and every standard module checks without a single diagnostic.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use std::path::{Path, PathBuf};
 
 use mandate::diagnostics::Diagnostic;

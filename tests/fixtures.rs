@@ -11,6 +11,8 @@
 //! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
 //!   files in its subfolders are only reachable through `use`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

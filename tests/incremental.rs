@@ -1,5 +1,7 @@
 //! The incremental database re-checks only what an edit can affect.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use mandate::db::{self, Database};
 use mandate::package::Loader;
 

@@ -2,6 +2,8 @@
 //! that says what is wrong: random bytes, invalid UTF-8, very deep nesting, very large
 //! files and empty files.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -1,5 +1,7 @@
 //! Printing a tree and parsing the text gives back the same tree.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
 use std::sync::Arc;
 
 use mandate::syntax::ast::*;

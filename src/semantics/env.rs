@@ -71,9 +71,12 @@ pub enum SchemaSymbol {
 pub struct FileSymbols {
     pub names: Vec<(Namespace, String)>,
     pub schema: Vec<SchemaSymbol>,
-    pub tasks: Vec<(String, Vec<(String, TypeRef)>)>,
-    pub functions: Vec<(String, Vec<(String, TypeRef)>, TypeRef)>,
+    pub tasks: Vec<(String, Vec<ParamRef>)>,
+    pub functions: Vec<(String, Vec<ParamRef>, TypeRef)>,
 }
+
+/// A parameter's name and written type.
+pub type ParamRef = (String, TypeRef);
 
 /// Every name a file declares, in source order, with its span.
 pub fn declared_names(file: &ast::File) -> Vec<(Namespace, &Ident)> {

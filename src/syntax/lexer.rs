@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn garbage_becomes_one_error_token() {
         assert_eq!(kinds("a $$$ b"), vec![Token::Ident("a"), Token::Error, Token::Ident("b")]);
-        assert_eq!(kinds("\"open"), vec![Token::Error, Token::Ident("open")]);
+        assert_eq!(kinds("\"open\nx"), vec![Token::Error, Token::Ident("x")]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::lexer::{tokenize, Spanned, Token};
 use crate::diagnostics::Diagnostic;
 
 lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, unused_parens, unused_imports, dead_code)]
+    #[allow(clippy::all, clippy::pedantic, clippy::restriction, unused_parens, unused_imports, dead_code)]
     grammar,
     "/mandate.rs"
 );
@@ -491,7 +491,10 @@ fn describe_expected(expected: &[String]) -> String {
             let last = names.pop().unwrap_or_default();
             format!("{} or {last}", names.join(", "))
         }
-        n => format!("{}, or one of {} others", names[..SHOWN].join(", "), n - SHOWN),
+        n => {
+            let shown: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
+            format!("{}, or one of {} others", shown.join(", "), n - SHOWN)
+        }
     }
 }
 
