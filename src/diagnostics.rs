@@ -59,7 +59,13 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// Flattens a phase error into a stored diagnostic for `file`.
     pub fn from_miette(error: &dyn miette::Diagnostic, file: &Arc<str>) -> Diagnostic {
-        let labels = error.labels().map(|labels| labels.map(label_from_miette).collect()).unwrap_or_default();
+        let mut labels: Vec<Label> =
+            error.labels().map(|labels| labels.map(label_from_miette).collect()).unwrap_or_default();
+        if !labels.iter().any(|label| label.primary) {
+            if let Some(first) = labels.first_mut() {
+                first.primary = true;
+            }
+        }
         Diagnostic {
             code: error.code().map(|code| code.to_string()).unwrap_or_default(),
             severity: match error.severity() {
@@ -97,6 +103,12 @@ impl Diagnostic {
         source_of: &'a dyn Fn(&str) -> Option<Arc<str>>,
         handler: &miette::GraphicalReportHandler,
     ) -> String {
+        let too_wide = |file: &str, span: Span| source_of(file).is_some_and(|text| line_too_wide(&text, span));
+        if self.labels.iter().any(|label| too_wide(&self.file, label.span))
+            || self.related.iter().any(|related| too_wide(&related.file, related.span))
+        {
+            return self.render_without_source(source_of, handler);
+        }
         let report = Rendered::new(self, source_of);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
@@ -104,6 +116,43 @@ impl Diagnostic {
         }
         out
     }
+}
+
+impl Diagnostic {
+    /// Renders a diagnostic whose line is too long to excerpt, naming the position.
+    fn render_without_source(
+        &self,
+        source_of: &dyn Fn(&str) -> Option<Arc<str>>,
+        handler: &miette::GraphicalReportHandler,
+    ) -> String {
+        let mut plain = self.clone();
+        if let (Some(span), Some(text)) = (self.primary_span(), source_of(&self.file)) {
+            let before = text.get(..span.start.min(text.len())).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |prefix| prefix.chars().count()) + 1;
+            plain.message =
+                format!("{} (at {}:{line}:{column}; the line is too long to show)", self.message, self.file);
+        }
+        plain.labels.clear();
+        plain.related.clear();
+        let no_source = |_: &str| None;
+        let report = Rendered::new(&plain, &no_source);
+        let mut out = String::new();
+        if handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}: {}", self.code, plain.message);
+        }
+        out
+    }
+}
+
+/// Whether the line around `span` is too long for the graphical report, which cannot
+/// pad past 65,535 columns.
+fn line_too_wide(text: &str, span: Span) -> bool {
+    const WIDEST: usize = 10_000;
+    let start = span.start.min(text.len());
+    let line_start = text.get(..start).and_then(|before| before.rfind('\n')).map_or(0, |at| at + 1);
+    let line_end = text.get(start..).and_then(|after| after.find('\n')).map_or(text.len(), |at| start + at);
+    line_end.saturating_sub(line_start) > WIDEST
 }
 
 fn label_from_miette(label: LabeledSpan) -> Label {

@@ -392,13 +392,29 @@ fn display(path: &Path) -> String {
 
 /// Checks every package under `paths`, returning the loader (which holds the sources,
 /// for rendering) and all diagnostics in reading order.
+///
+/// A folder whose files are all imported by other packages is a library of those
+/// packages, not a package of its own, and is checked only through them.
 pub fn check_paths(paths: &[PathBuf]) -> (Loader, Vec<Diagnostic>) {
     let mut loader = Loader::default();
     let (specs, mut diagnostics) = discover(paths);
-    for spec in &specs {
-        let loaded = loader.load(spec);
-        diagnostics.extend(loaded.diagnostics);
-        diagnostics.extend(db::check_package(&loader.db, loaded.package));
+    let loaded: Vec<LoadedPackage> = specs.iter().map(|spec| loader.load(spec)).collect();
+    let imported: Vec<SourceFile> = loaded
+        .iter()
+        .flat_map(|package| package.package.members(&loader.db).iter())
+        .filter(|member| member.module.is_some())
+        .map(|member| member.file)
+        .collect();
+    for package in loaded {
+        let members = package.package.members(&loader.db);
+        let own_files = members.iter().filter(|member| member.module.is_none());
+        let is_library =
+            own_files.clone().count() > 0 && own_files.clone().all(|member| imported.contains(&member.file));
+        if is_library {
+            continue;
+        }
+        diagnostics.extend(package.diagnostics);
+        diagnostics.extend(db::check_package(&loader.db, package.package));
     }
     crate::diagnostics::sort_unique(&mut diagnostics);
     (loader, diagnostics)

@@ -244,3 +244,24 @@ fn empty_and_missing_inputs() {
     let (_, diagnostics) = check_paths(&[empty_dir.path().to_path_buf()]);
     assert_eq!(codes(&diagnostics), vec!["mandate::source::no_files"]);
 }
+
+/// Types nest like expressions and are capped the same way.
+#[test]
+fn types_nested_ten_thousand_deep() {
+    for (name, ty) in
+        [("sets", deep("Set<", "String", ">", 10_000)), ("records", deep("{ a: ", "String", " }", 10_000))]
+    {
+        let source = format!("schema {{ resource R {{ a: {ty} }} }}\n");
+        let (_, diagnostics) = mandate::package::check_sources(&[("types.mandate", &source)]);
+        assert_eq!(codes(&diagnostics), vec!["mandate::syntax::too_deep"], "{name}");
+    }
+}
+
+/// A mistake on a very long line is still reported, with its position, for people too.
+#[test]
+fn very_long_lines_render() {
+    let source = format!("{}&&\n", " ".repeat(70_000));
+    let (loader, diagnostics) = mandate::package::check_sources(&[("long.mandate", &source)]);
+    let text = mandate::report::human(&diagnostics, &|path: &str| loader.source_of(path), false);
+    assert!(text.contains("long.mandate:1:70001"), "{text}");
+}

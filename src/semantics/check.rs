@@ -176,6 +176,7 @@ impl<'a> FileChecker<'a> {
                 Type::Unknown
             }
             TypeExpr::Set(inner, _) => Type::Set(Box::new(self.type_expr(inner))),
+            TypeExpr::Error(_) => Type::Unknown,
             TypeExpr::Record(attrs, _) => {
                 self.attrs(attrs, None);
                 self.env.resolve(&type_ref(ty))
@@ -288,6 +289,20 @@ impl<'a> FileChecker<'a> {
 
     fn task(&mut self, task: &TaskDecl) {
         let params = self.params(&task.params);
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        for clause in &task.clauses {
+            let (name, span) = match clause {
+                TaskClause::Intent(text) => ("intent", text.span),
+                TaskClause::Scope(scope) => ("scope", scope.span),
+                TaskClause::Ttl(ttl) => {
+                    self.ttl(ttl);
+                    ("ttl", ttl.span)
+                }
+                TaskClause::Delegate(delegate) => ("delegate", delegate.span),
+                TaskClause::Require(_) | TaskClause::Error(_) => continue,
+            };
+            self.once(&mut seen, name, span);
+        }
         let kind = Some(task.name.name.clone());
         for clause in &task.clauses {
             match clause {
@@ -304,11 +319,47 @@ impl<'a> FileChecker<'a> {
                         let request = RequestEnv { action: None, resource: EnvResource::Unknown };
                         let mut exprs = self.exprs(Place::Delegate, request);
                         exprs.task_kind = kind.clone();
+                        exprs.params = params.clone();
                         exprs.expect(to, &Type::Bool);
                     }
                 }
                 TaskClause::Intent(_) | TaskClause::Ttl(_) | TaskClause::Error(_) => {}
             }
+        }
+    }
+
+    /// Reports a clause given a second time.
+    fn once(&mut self, seen: &mut BTreeMap<&'static str, Span>, clause: &'static str, span: Span) {
+        match seen.get(clause) {
+            Some(first) => self.sink.report(TypeError::DuplicateClause { clause, span, first: *first }),
+            None => {
+                seen.insert(clause, span);
+            }
+        }
+    }
+
+    fn ttl(&mut self, ttl: &DurationLit) {
+        if ttl.millis == 0 {
+            self.sink.report(TypeError::ZeroTtl { span: ttl.span });
+        }
+    }
+
+    fn grant(&mut self, policy: &PolicyDecl, grant: &Grant) {
+        if policy.effect != Effect::Permit {
+            self.sink.report(TypeError::GrantWithoutPermit { effect: policy.effect.keyword(), span: grant.span });
+        }
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        for clause in &grant.clauses {
+            let (name, span) = match clause {
+                GrantClause::Ttl(ttl) => {
+                    self.ttl(ttl);
+                    ("ttl", ttl.span)
+                }
+                GrantClause::Scope(scope) => ("scope", scope.span),
+                GrantClause::Tags(_, span) => ("tags", *span),
+                GrantClause::Message(text) => ("message", text.span),
+            };
+            self.once(&mut seen, name, span);
         }
     }
 
@@ -338,6 +389,7 @@ impl<'a> FileChecker<'a> {
             facts.merge(Facts::of_condition(condition));
         }
         if let Some(grant) = &policy.grant {
+            self.grant(policy, grant);
             for clause in &grant.clauses {
                 if let GrantClause::Scope(scope) = clause {
                     self.scope(scope, None, &[], facts.clone());
@@ -404,7 +456,11 @@ impl<'a> FileChecker<'a> {
 
     fn test(&mut self, test: &TestDecl) {
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
-        let mut action: Option<&Ident> = None;
+        let action_part = test.request.iter().find_map(|part| match part {
+            RequestPart::Action(name) => Some(name),
+            _ => None,
+        });
+        let action: Option<&Ident> = action_part.filter(|name| self.action_name(name));
         let mut resource: Option<&Ident> = None;
         for part in &test.request {
             let (label, span) = part_label(part);
@@ -424,11 +480,7 @@ impl<'a> FileChecker<'a> {
                     }
                 }
                 RequestPart::Task { kind, fields, span } => self.test_task(kind, fields, *span),
-                RequestPart::Action(name) => {
-                    if self.action_name(name) {
-                        action = Some(name);
-                    }
-                }
+                RequestPart::Action(_) => {}
                 RequestPart::Args(fields, span) => {
                     let params = action.and_then(|name| self.env.actions.get(&name.name)).map(|sig| sig.params.clone());
                     let params = params.unwrap_or_default();
@@ -459,7 +511,7 @@ impl<'a> FileChecker<'a> {
                 self.not_applicable(action, std::slice::from_ref(&resource.name), &applies);
             }
         }
-        if action.is_none() && !seen.contains_key("action") {
+        if action_part.is_none() {
             self.sink.report(TypeError::MissingField {
                 what: "request part",
                 name: "action".to_string(),

@@ -43,6 +43,8 @@ impl Namespace {
 /// A type as written, without spans.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TypeRef {
+    /// A type the parser already rejected.
+    Error,
     Named(String),
     Set(Box<TypeRef>),
     Record(Vec<AttrRef>),
@@ -162,6 +164,7 @@ pub fn type_ref(ty: &TypeExpr) -> TypeRef {
         TypeExpr::Named(name) => TypeRef::Named(name.name.clone()),
         TypeExpr::Set(inner, _) => TypeRef::Set(Box::new(type_ref(inner))),
         TypeExpr::Record(attrs, _) => TypeRef::Record(attr_refs(attrs)),
+        TypeExpr::Error(_) => TypeRef::Error,
     }
 }
 
@@ -228,10 +231,14 @@ pub struct Env {
 
 impl Env {
     /// Merges the summaries of a package's files, in package order. The first
-    /// declaration of a duplicated name wins; duplicates are reported per file.
+    /// declaration of a duplicated name wins; duplicates are reported per file. Imported
+    /// modules count as declared first, so a package file that reuses a module's name is
+    /// the one reported.
     pub fn build(files: &[(Option<String>, &FileSymbols)]) -> Env {
         let mut env = Env::default();
-        for (index, (_, symbols)) in files.iter().enumerate() {
+        let mut order: Vec<(usize, &(Option<String>, &FileSymbols))> = files.iter().enumerate().collect();
+        order.sort_by_key(|(index, (module, _))| (module.is_none(), *index));
+        for (index, (_, symbols)) in order {
             for (ordinal, (namespace, name)) in symbols.names.iter().enumerate() {
                 let site = Site { file: index, ordinal };
                 env.sites.entry((*namespace, name.clone())).or_default().push(site);
@@ -399,6 +406,7 @@ impl Env {
     /// Resolves a written type; unknown names resolve to [`Type::Unknown`].
     pub fn resolve(&self, ty: &TypeRef) -> Type {
         match ty {
+            TypeRef::Error => Type::Unknown,
             TypeRef::Named(name) => self.resolve_name(name).unwrap_or(Type::Unknown),
             TypeRef::Set(inner) => Type::Set(Box::new(self.resolve(inner))),
             TypeRef::Record(attrs) => {

@@ -226,6 +226,34 @@ pub enum TypeError {
         #[help]
         help: Option<String>,
     },
+    #[error("`{clause}` is given more than once")]
+    #[diagnostic(code("mandate::type::duplicate_clause"), help("keep one `{clause}`; later ones would silently win"))]
+    DuplicateClause {
+        clause: &'static str,
+        #[label("repeated")]
+        span: Span,
+        #[label("first given here")]
+        first: Span,
+    },
+    #[error("`grant` on a {effect} policy")]
+    #[diagnostic(
+        code("mandate::type::grant_without_permit"),
+        help("only a permit issues a credential; remove the `grant`")
+    )]
+    GrantWithoutPermit {
+        effect: &'static str,
+        #[label("nothing is granted by a {effect}")]
+        span: Span,
+    },
+    #[error("a ttl of zero")]
+    #[diagnostic(
+        code("mandate::type::zero_ttl"),
+        help("a credential or task that expires at once can never be used; give a positive duration")
+    )]
+    ZeroTtl {
+        #[label("expires immediately")]
+        span: Span,
+    },
     #[error("cannot apply `{op}` to `{left}` and `{right}`")]
     #[diagnostic(
         code("mandate::type::bad_arithmetic"),

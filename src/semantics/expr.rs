@@ -85,6 +85,8 @@ pub struct Facts {
     task_kind: Option<String>,
     /// Actions the request is known to be one of.
     actions: Option<BTreeSet<String>>,
+    /// Resource types the request's resource is known to be one of.
+    resource_types: Option<BTreeSet<String>>,
 }
 
 impl Facts {
@@ -94,12 +96,8 @@ impl Facts {
         if other.task_kind.is_some() {
             self.task_kind = other.task_kind;
         }
-        if let Some(actions) = other.actions {
-            self.actions = Some(match self.actions.take() {
-                Some(known) => known.intersection(&actions).cloned().collect(),
-                None => actions,
-            });
-        }
+        self.actions = narrow(self.actions.take(), other.actions);
+        self.resource_types = narrow(self.resource_types.take(), other.resource_types);
     }
 
     /// Facts a policy condition establishes for the conditions after it.
@@ -120,6 +118,9 @@ impl Facts {
                 }
             }
             ExprKind::Is(inner, kind) if is_root(inner, "task") => facts.task_kind = Some(kind.name.clone()),
+            ExprKind::Is(inner, ty) if is_root(inner, "resource") => {
+                facts.resource_types = Some([ty.name.clone()].into());
+            }
             ExprKind::Binary(BinaryOp::And, left, right) => {
                 facts.merge(Facts::when_true(left));
                 facts.merge(Facts::when_true(right));
@@ -155,6 +156,14 @@ impl Facts {
             }
             _ => Facts::default(),
         }
+    }
+}
+
+/// Combines two "known to be one of" sets: both hold, so the intersection does.
+fn narrow(known: Option<BTreeSet<String>>, more: Option<BTreeSet<String>>) -> Option<BTreeSet<String>> {
+    match (known, more) {
+        (Some(known), Some(more)) => Some(known.intersection(&more).cloned().collect()),
+        (known, more) => known.or(more),
     }
 }
 
@@ -204,12 +213,23 @@ impl<'a> ExprChecker<'a> {
         self.facts.merge(facts);
     }
 
-    /// Whether the facts so far rule out this environment's action.
+    /// Whether the facts so far rule out this environment's action or resource type.
     pub fn unreachable(&self) -> bool {
-        match (&self.facts.actions, &self.request.action) {
-            (Some(actions), Some(action)) => !actions.contains(action),
+        // A guard naming only undeclared actions or types was reported already; it
+        // rules nothing out, so the rest is still checked.
+        let action_ruled_out = match (&self.facts.actions, &self.request.action) {
+            (Some(actions), Some(action)) => {
+                !actions.contains(action) && actions.iter().any(|a| self.env.actions.contains_key(a))
+            }
             _ => false,
-        }
+        };
+        let resource_ruled_out = match (&self.facts.resource_types, &self.request.resource) {
+            (Some(types), EnvResource::Known(resource)) => {
+                !types.contains(resource) && types.iter().any(|t| self.env.resources.contains_key(t))
+            }
+            _ => false,
+        };
+        action_ruled_out || resource_ruled_out
     }
 
     /// Checks that `expr` has type `expected` and returns its type.
@@ -249,9 +269,15 @@ impl<'a> ExprChecker<'a> {
             ExprKind::Is(inner, name) => self.is(inner, name),
             ExprKind::Set(items) => self.set(items, expected),
             ExprKind::Record(fields) => {
+                let declared = match expected {
+                    Some(Type::Record(record)) => Some(record.clone()),
+                    _ => None,
+                };
                 let mut record = RecordType::default();
                 for field in fields {
-                    let ty = self.infer(&field.value, None);
+                    let field_expected =
+                        declared.as_ref().and_then(|record| record.get(&field.name.name)).map(|f| f.ty.clone());
+                    let ty = self.infer(&field.value, field_expected.as_ref());
                     record.fields.insert(field.name.name.clone(), super::types::Field { ty, optional: false });
                 }
                 Type::Record(Arc::new(record))
@@ -470,7 +496,14 @@ impl<'a> ExprChecker<'a> {
                 help: did_you_mean(&field.name, candidates),
             });
         } else {
-            let help = format!("say which task first: `task is {} and …`", kinds.join(" or task is "));
+            let help = match kinds.as_slice() {
+                [kind] => format!("say which task first: `task is {kind} and …`"),
+                _ => format!(
+                    "say which task first, such as `task is {} and …`; tasks with this parameter: {}",
+                    kinds.first().copied().unwrap_or_default(),
+                    kinds.join(", ")
+                ),
+            };
             self.sink.report(ResolveError::TaskKindUnknown {
                 param: field.name.clone(),
                 span: field.span,
@@ -770,6 +803,11 @@ impl<'a> ExprChecker<'a> {
         for item in items {
             if element.is_unknown() {
                 element = self.infer(item, None);
+            } else if element == Type::Int {
+                // A decimal among integers makes the set's elements decimals.
+                if self.expect(item, &Type::Decimal) == Type::Decimal {
+                    element = Type::Decimal;
+                }
             } else {
                 self.expect(item, &element.clone());
             }

@@ -168,14 +168,44 @@ pub enum TypeExpr {
     Set(Box<TypeExpr>, Span),
     /// `{ city: String, zip?: String }`.
     Record(Vec<AttrDecl>, Span),
+    /// A type nested too deeply; already reported.
+    Error(Span),
 }
 
 impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Named(ident) => ident.span,
-            TypeExpr::Set(_, span) | TypeExpr::Record(_, span) => *span,
+            TypeExpr::Set(_, span) | TypeExpr::Record(_, span) | TypeExpr::Error(span) => *span,
         }
+    }
+
+    /// Nesting depth. The parser caps it, so this recursion is bounded.
+    pub fn depth(&self) -> u32 {
+        match self {
+            TypeExpr::Named(_) | TypeExpr::Error(_) => 1,
+            TypeExpr::Set(inner, _) => 1 + inner.depth(),
+            TypeExpr::Record(attrs, _) => 1 + attrs.iter().map(|attr| attr.ty.depth()).max().unwrap_or(0),
+        }
+    }
+
+    fn contains_error(&self) -> bool {
+        match self {
+            TypeExpr::Error(_) => true,
+            TypeExpr::Named(_) => false,
+            TypeExpr::Set(inner, _) => inner.contains_error(),
+            TypeExpr::Record(attrs, _) => attrs.iter().any(|attr| attr.ty.contains_error()),
+        }
+    }
+
+    /// Replaces a type nested deeper than `limit` by an error node; returns whether this
+    /// node is the first to exceed it (and so should be reported).
+    pub fn capped(self, limit: u32) -> (TypeExpr, bool) {
+        if self.depth() <= limit {
+            return (self, false);
+        }
+        let first = !self.contains_error();
+        (TypeExpr::Error(self.span()), first)
     }
 }
 

@@ -103,7 +103,12 @@ pub enum SyntaxError {
         span: Span,
     },
     #[error("expected a decision, found `{found}`")]
-    #[diagnostic(code(mandate::syntax::expected_decision), help("a test expects `allow`, `deny` or `escalate`"))]
+    #[diagnostic(
+        code(mandate::syntax::expected_decision),
+        help(
+            "a test expects the decision: `allow`, `deny` or `escalate` (a forbid, and no matching permit, both deny)"
+        )
+    )]
     ExpectedDecision {
         found: String,
         #[label("not a decision")]
@@ -263,12 +268,32 @@ impl Ctx {
         }
     }
 
+    /// `expect permit` and `expect forbid`: effects where a decision belongs.
+    pub fn effect_as_decision(&mut self, effect: Effect, span: Span) -> Decision {
+        self.report(SyntaxError::ExpectedDecision { found: effect.keyword().to_string(), span });
+        match effect {
+            Effect::Permit => Decision::Allow,
+            Effect::Escalate => Decision::Escalate,
+            Effect::Forbid => Decision::Deny,
+        }
+    }
+
     pub fn set_type(&mut self, name: &str, inner: TypeExpr, span: Span) -> TypeExpr {
         if name != "Set" {
             let head = Span::new(span.start, span.start + name.len());
             self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head });
         }
-        TypeExpr::Set(Box::new(inner), span)
+        self.type_node(TypeExpr::Set(Box::new(inner), span))
+    }
+
+    /// Caps type nesting like expression nesting.
+    pub fn type_node(&mut self, ty: TypeExpr) -> TypeExpr {
+        let (ty, report) = ty.capped(MAX_EXPR_DEPTH);
+        if report {
+            let span = ty.span();
+            self.report(SyntaxError::TooDeep { limit: MAX_EXPR_DEPTH, span: Span::new(span.start, span.start + 1) });
+        }
+        ty
     }
 }
 

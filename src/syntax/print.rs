@@ -181,6 +181,7 @@ fn type_text(ty: &TypeExpr) -> String {
         TypeExpr::Named(name) => name.name.clone(),
         TypeExpr::Set(inner, _) => format!("Set<{}>", type_text(inner)),
         TypeExpr::Record(attrs, _) => attr_block(attrs),
+        TypeExpr::Error(_) => "<error>".to_string(),
     }
 }
 
