@@ -13,7 +13,7 @@ use crate::diagnostics::Diagnostic;
 use crate::semantics::check::check_file as check_file_items;
 use crate::semantics::env::{collect_symbols, declared_names, Env, FileSymbols, Namespace, Site};
 use crate::semantics::errors::{Lint, ResolveError};
-use crate::semantics::Sink;
+use crate::semantics::{Checked, Sink};
 use crate::syntax::{self, ast};
 
 /// One source file: its display path and text.
@@ -75,14 +75,13 @@ pub fn package_env(db: &dyn salsa::Database, package: Package) -> Env {
     Env::build(&summaries)
 }
 
-/// Syntax and semantic diagnostics of one file of a package.
+/// Syntax and semantic diagnostics of one file of a package, and its name resolutions.
 #[salsa::tracked(returns(ref))]
-pub fn check_file(db: &dyn salsa::Database, package: Package, file: SourceFile) -> Vec<Diagnostic> {
+pub fn check_file(db: &dyn salsa::Database, package: Package, file: SourceFile) -> Checked {
     let parsed = parse(db, file);
-    let mut diagnostics = parsed.diagnostics.clone();
     let members = package.members(db);
     let Some(index) = members.iter().position(|member| member.file == file) else {
-        return diagnostics;
+        return Checked { diagnostics: parsed.diagnostics.clone(), names: Default::default() };
     };
     let env = package_env(db, package);
     let locate = |site: Site| locate_declaration(db, package, site);
@@ -92,8 +91,11 @@ pub fn check_file(db: &dyn salsa::Database, package: Package, file: SourceFile) 
         .filter(|diagnostic| syntax::interrupts_parsing(&diagnostic.code))
         .filter_map(Diagnostic::primary_span)
         .collect();
-    diagnostics.extend(check_file_items(env, &parsed.ast, index, file.path(db), &syntax_errors, &locate));
-    diagnostics
+    let mut checked = check_file_items(env, &parsed.ast, index, file.path(db), &syntax_errors, &locate);
+    let mut diagnostics = parsed.diagnostics.clone();
+    diagnostics.append(&mut checked.diagnostics);
+    checked.diagnostics = diagnostics;
+    checked
 }
 
 /// Diagnostics that need the whole package: recursion between functions and functions
@@ -138,8 +140,11 @@ fn locate_declaration(db: &dyn salsa::Database, package: Package, site: Site) ->
 
 /// Every diagnostic of a package, in reading order.
 pub fn check_package(db: &dyn salsa::Database, package: Package) -> Vec<Diagnostic> {
-    let mut diagnostics: Vec<Diagnostic> =
-        package.members(db).iter().flat_map(|member| check_file(db, package, member.file).iter().cloned()).collect();
+    let mut diagnostics: Vec<Diagnostic> = package
+        .members(db)
+        .iter()
+        .flat_map(|member| check_file(db, package, member.file).diagnostics.iter().cloned())
+        .collect();
     diagnostics.extend(package_diagnostics(db, package).iter().cloned());
     crate::diagnostics::sort(&mut diagnostics);
     diagnostics

@@ -31,7 +31,7 @@ pub fn check_file(
     name: &Arc<str>,
     syntax_errors: &[Span],
     locate: Locate<'_>,
-) -> Vec<Diagnostic> {
+) -> super::Checked {
     let mut checker = FileChecker { env, sink: Sink::new(name.clone()) };
     checker.duplicates(file, index, locate);
     if file.items.is_empty() && syntax_errors.is_empty() {
@@ -53,7 +53,7 @@ pub fn check_file(
             Item::Use(_) | Item::Error(_) => {}
         }
     }
-    checker.sink.into_diagnostics()
+    checker.sink.into_checked()
 }
 
 /// Items that end right before a syntax error, with no other item between: the parser

@@ -15,7 +15,7 @@ use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
 use super::types::{RecordType, Type};
-use super::Sink;
+use super::{NameRes, Sink};
 use crate::syntax::ast::{BinaryOp, Condition, ConditionKind, Expr, ExprKind, Ident, Quantifier, UnaryOp};
 use crate::syntax::print::print_expr;
 use crate::syntax::Span;
@@ -255,8 +255,18 @@ impl<'a> ExprChecker<'a> {
             ExprKind::Decimal(_) => Type::Decimal,
             ExprKind::Str(_) => Type::String,
             ExprKind::Duration(_) => Type::Duration,
-            ExprKind::Name(name) => self.name(name, expr.span, expected),
-            ExprKind::Path(path) => self.path(path, expr.span),
+            ExprKind::Name(name) => {
+                let ty = self.name(name, expr.span, expected);
+                self.record_name(name, expr.span, &ty);
+                ty
+            }
+            ExprKind::Path(path) => {
+                let ty = self.path(path, expr.span);
+                if let ([owner, variant], Type::Enum(_)) = (path.as_slice(), &ty) {
+                    self.record_variant(&owner.name, &variant.name, expr.span);
+                }
+                ty
+            }
             ExprKind::Field(inner, field) => self.field(inner, field),
             ExprKind::Call(callee, args) => self.call(callee, args, expr.span),
             ExprKind::Unary(UnaryOp::Not, inner) => {
@@ -338,6 +348,38 @@ impl<'a> ExprChecker<'a> {
         });
         self.sink.report(ResolveError::UnknownName { name: name.to_string(), span, help });
         Type::Unknown
+    }
+
+    /// Records what a bare name resolved to, in the order `name` resolves them.
+    fn record_name(&mut self, name: &str, span: Span, ty: &Type) {
+        let resolution = if self.locals.iter().any(|(local, _)| local == name) {
+            NameRes::Local(name.to_string())
+        } else if ROOTS.contains(&name) {
+            NameRes::Root(name.to_string())
+        } else if self.params.iter().any(|(param, _)| param == name) {
+            match self.place {
+                Place::Function => NameRes::Local(name.to_string()),
+                _ => NameRes::Param(name.to_string()),
+            }
+        } else {
+            match ty {
+                Type::Enum(enum_name) => return self.record_variant(&enum_name.clone(), name, span),
+                Type::Action | Type::Set(_) => NameRes::Action(name.to_string()),
+                _ => return,
+            }
+        };
+        self.sink.resolve(span, resolution);
+    }
+
+    fn record_variant(&mut self, enum_name: &str, variant: &str, span: Span) {
+        let ordinal = self.env.enums.get(enum_name).and_then(|variants| variants.iter().position(|v| v == variant));
+        if let Some(ordinal) = ordinal {
+            let ordinal = u32::try_from(ordinal).unwrap_or(u32::MAX);
+            self.sink.resolve(
+                span,
+                NameRes::Variant { enum_name: enum_name.to_string(), variant: variant.to_string(), ordinal },
+            );
+        }
     }
 
     fn variant(&mut self, enum_name: &str, name: &str, span: Span) -> Type {

@@ -12,23 +12,56 @@ pub mod expr;
 pub mod suggest;
 pub mod types;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::diagnostics::Diagnostic;
 use crate::syntax::Span;
 
+/// What a bare name or `Enum::variant` path in an expression refers to, as the checker
+/// resolved it. Lowering to the HIR reads these instead of resolving names again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NameRes {
+    /// A request root such as `agent`.
+    Root(String),
+    /// A quantifier variable or function parameter.
+    Local(String),
+    /// A task parameter read bare inside the task's own clauses.
+    Param(String),
+    /// An enum value, with its position in the enum's declaration.
+    Variant { enum_name: String, variant: String, ordinal: u32 },
+    /// An action name.
+    Action(String),
+}
+
+/// A file's checking results: its diagnostics, and what each name in it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checked {
+    pub diagnostics: Vec<Diagnostic>,
+    pub names: BTreeMap<Span, NameRes>,
+}
+
 /// Collects a file's diagnostics, dropping exact repeats: a condition checked for several
-/// request environments reports each mistake once.
+/// request environments reports each mistake once. Also records name resolutions.
 pub struct Sink {
     file: Arc<str>,
     diagnostics: Vec<Diagnostic>,
     seen: HashSet<(String, Option<Span>, String)>,
+    names: BTreeMap<Span, NameRes>,
 }
 
 impl Sink {
     pub fn new(file: Arc<str>) -> Self {
-        Sink { file, diagnostics: Vec::new(), seen: HashSet::new() }
+        Sink { file, diagnostics: Vec::new(), seen: HashSet::new(), names: BTreeMap::new() }
+    }
+
+    /// Records what the name at `span` resolved to; the first resolution stands.
+    pub fn resolve(&mut self, span: Span, resolution: NameRes) {
+        self.names.entry(span).or_insert(resolution);
+    }
+
+    pub fn into_checked(self) -> Checked {
+        Checked { diagnostics: self.diagnostics, names: self.names }
     }
 
     pub fn report(&mut self, error: impl miette::Diagnostic) {
