@@ -6,8 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compile;
 pub mod db;
 pub mod diagnostics;
+pub mod hir;
 pub mod package;
 pub mod report;
 pub mod semantics;

@@ -697,6 +697,7 @@ impl<'a> ExprChecker<'a> {
                 let container = self.infer(left, None);
                 match container {
                     Type::Set(element) => {
+                        self.sink.resolve(span, NameRes::SetContains);
                         self.expect(right, &element);
                     }
                     Type::String | Type::Unknown => {

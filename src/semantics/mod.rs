@@ -18,8 +18,9 @@ use std::sync::Arc;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::Span;
 
-/// What a bare name or `Enum::variant` path in an expression refers to, as the checker
-/// resolved it. Lowering to the HIR reads these instead of resolving names again.
+/// What a bare name or `Enum::variant` path in an expression refers to, and which meaning
+/// an overloaded operator has, as the checker resolved them. Lowering to the HIR reads
+/// these instead of resolving again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NameRes {
     /// A request root such as `agent`.
@@ -32,6 +33,8 @@ pub enum NameRes {
     Variant { enum_name: String, variant: String, ordinal: u32 },
     /// An action name.
     Action(String),
+    /// Marks a `contains` whose left operand is a set: membership, not a substring test.
+    SetContains,
 }
 
 /// A file's checking results: its diagnostics, and what each name in it resolved to.

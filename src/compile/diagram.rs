@@ -1,0 +1,442 @@
+//! Builds reduced, shared decision diagrams on a petgraph graph.
+//!
+//! Each node tests one variable: a switch on an attribute's value, a split of a number
+//! line into intervals, or a boolean test. Variables have a fixed order and every path
+//! tests them in that order; nodes are hash-consed, so equal subgraphs exist once, and a
+//! node whose branches all lead to the same place is never built. Leaves hold sets of
+//! rule numbers: the rules that match every request reaching the leaf.
+//!
+//! Diagrams are combined with `apply` (union of rule sets, and boolean and/or for the
+//! conditions of single rules), memoized per pair of nodes, the classic construction of
+//! Bryant's BDDs extended to multi-way nodes. A node budget bounds the work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+
+use super::formula::{Atom, Formula, Key, VarKey};
+
+/// The rule number standing for "true" in the diagram of a single condition.
+pub const MARK: u32 = u32::MAX;
+
+/// A node during construction. `var` is the variable's position in the order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DNode {
+    Leaf(Arc<[u32]>),
+    Switch {
+        var: u32,
+        cases: Vec<(Key, NodeIndex)>,
+        default: NodeIndex,
+    },
+    /// `children[i]` covers values up to `bounds[i]` (after `bounds[i - 1]`); the last
+    /// child covers everything above the last bound.
+    Interval {
+        var: u32,
+        bounds: Vec<i64>,
+        children: Vec<NodeIndex>,
+    },
+    Test {
+        var: u32,
+        then: NodeIndex,
+        otherwise: NodeIndex,
+    },
+}
+
+impl DNode {
+    fn var(&self) -> u32 {
+        match self {
+            DNode::Leaf(_) => u32::MAX,
+            DNode::Switch { var, .. } | DNode::Interval { var, .. } | DNode::Test { var, .. } => *var,
+        }
+    }
+
+    pub fn children(&self) -> Vec<NodeIndex> {
+        match self {
+            DNode::Leaf(_) => Vec::new(),
+            DNode::Switch { cases, default, .. } => {
+                cases.iter().map(|(_, child)| *child).chain(std::iter::once(*default)).collect()
+            }
+            DNode::Interval { children, .. } => children.clone(),
+            DNode::Test { then, otherwise, .. } => vec![*then, *otherwise],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Op {
+    Union,
+    And,
+    Or,
+}
+
+/// The work budget was used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget;
+
+/// A diagram under construction, over one variable order.
+pub struct Builder {
+    pub graph: StableDiGraph<DNode, ()>,
+    unique: HashMap<DNode, NodeIndex>,
+    memo: HashMap<(Op, NodeIndex, NodeIndex), NodeIndex>,
+    negations: HashMap<NodeIndex, NodeIndex>,
+    relabels: HashMap<NodeIndex, NodeIndex>,
+    /// The variables in order.
+    pub vars: Vec<VarKey>,
+    var_index: HashMap<VarKey, u32>,
+    pub empty: NodeIndex,
+    pub truth: NodeIndex,
+    budget: usize,
+}
+
+impl Builder {
+    pub fn new(vars: Vec<VarKey>, budget: usize) -> Self {
+        let var_index = vars.iter().enumerate().map(|(i, var)| (var.clone(), i as u32)).collect();
+        let mut builder = Builder {
+            graph: StableDiGraph::new(),
+            unique: HashMap::new(),
+            memo: HashMap::new(),
+            negations: HashMap::new(),
+            relabels: HashMap::new(),
+            vars,
+            var_index,
+            empty: NodeIndex::new(0),
+            truth: NodeIndex::new(0),
+            budget,
+        };
+        builder.empty = builder.insert(DNode::Leaf(Arc::from([])));
+        builder.truth = builder.insert(DNode::Leaf(Arc::from([MARK])));
+        builder
+    }
+
+    pub fn node(&self, index: NodeIndex) -> Option<&DNode> {
+        self.graph.node_weight(index)
+    }
+
+    fn insert(&mut self, node: DNode) -> NodeIndex {
+        if let Some(existing) = self.unique.get(&node) {
+            return *existing;
+        }
+        let children = node.children();
+        let index = self.graph.add_node(node.clone());
+        for child in children {
+            self.graph.update_edge(index, child, ());
+        }
+        self.unique.insert(node, index);
+        index
+    }
+
+    /// Hash-conses a node after removing redundant tests.
+    fn make(&mut self, node: DNode) -> Result<NodeIndex, OverBudget> {
+        let node = match node {
+            DNode::Switch { var, mut cases, default } => {
+                cases.retain(|(_, child)| *child != default);
+                if cases.is_empty() {
+                    return Ok(default);
+                }
+                DNode::Switch { var, cases, default }
+            }
+            DNode::Interval { var, bounds, children } => {
+                let (bounds, children) = merge_equal_neighbours(bounds, children);
+                match children.as_slice() {
+                    [only] => return Ok(*only),
+                    _ => DNode::Interval { var, bounds, children },
+                }
+            }
+            DNode::Test { then, otherwise, .. } if then == otherwise => return Ok(then),
+            other => other,
+        };
+        if self.graph.node_count() >= self.budget {
+            return Err(OverBudget);
+        }
+        Ok(self.insert(node))
+    }
+
+    /// The diagram of a boolean formula: `truth` where it holds, `empty` elsewhere.
+    pub fn formula(&mut self, formula: &Formula) -> Result<NodeIndex, OverBudget> {
+        match formula {
+            Formula::Const(true) => Ok(self.truth),
+            Formula::Const(false) => Ok(self.empty),
+            Formula::Atom(atom) => self.atom(atom),
+            Formula::Not(inner) => {
+                let inner = self.formula(inner)?;
+                self.negate(inner)
+            }
+            Formula::And(a, b) => {
+                let (a, b) = (self.formula(a)?, self.formula(b)?);
+                self.apply(Op::And, a, b)
+            }
+            Formula::Or(a, b) => {
+                let (a, b) = (self.formula(a)?, self.formula(b)?);
+                self.apply(Op::Or, a, b)
+            }
+        }
+    }
+
+    fn atom(&mut self, atom: &Atom) -> Result<NodeIndex, OverBudget> {
+        let var = self.var_index.get(&atom.var()).copied().unwrap_or(u32::MAX);
+        let (yes, no) = (self.truth, self.empty);
+        match atom {
+            Atom::OneOf(_, keys) => {
+                let mut cases: Vec<(Key, NodeIndex)> = keys.iter().map(|key| (key.clone(), yes)).collect();
+                cases.sort();
+                cases.dedup();
+                self.make(DNode::Switch { var, cases, default: no })
+            }
+            Atom::AtMost(_, _, bound) => {
+                self.make(DNode::Interval { var, bounds: vec![*bound], children: vec![yes, no] })
+            }
+            Atom::Test(_) => self.make(DNode::Test { var, then: yes, otherwise: no }),
+        }
+    }
+
+    /// Swaps `truth` and `empty` in a boolean diagram.
+    fn negate(&mut self, node: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        if node == self.truth {
+            return Ok(self.empty);
+        }
+        if node == self.empty {
+            return Ok(self.truth);
+        }
+        if let Some(done) = self.negations.get(&node) {
+            return Ok(*done);
+        }
+        let result = self.map_children(node, &mut |builder, child| builder.negate(child))?;
+        self.negations.insert(node, result);
+        Ok(result)
+    }
+
+    /// Replaces `truth` by a leaf holding `rule`: the diagram of "rule matches".
+    pub fn relabel(&mut self, node: NodeIndex, rule: u32) -> Result<NodeIndex, OverBudget> {
+        self.relabels.clear();
+        let leaf = self.insert(DNode::Leaf(Arc::from([rule])));
+        self.relabel_to(node, leaf)
+    }
+
+    fn relabel_to(&mut self, node: NodeIndex, leaf: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        if node == self.truth {
+            return Ok(leaf);
+        }
+        if node == self.empty {
+            return Ok(node);
+        }
+        if let Some(done) = self.relabels.get(&node) {
+            return Ok(*done);
+        }
+        let result = self.map_children(node, &mut |builder, child| builder.relabel_to(child, leaf))?;
+        self.relabels.insert(node, result);
+        Ok(result)
+    }
+
+    fn map_children(
+        &mut self,
+        node: NodeIndex,
+        f: &mut dyn FnMut(&mut Builder, NodeIndex) -> Result<NodeIndex, OverBudget>,
+    ) -> Result<NodeIndex, OverBudget> {
+        let Some(current) = self.node(node).cloned() else { return Ok(node) };
+        let mapped = match current {
+            DNode::Leaf(_) => return Ok(node),
+            DNode::Switch { var, cases, default } => {
+                let mut mapped_cases = Vec::with_capacity(cases.len());
+                for (key, child) in cases {
+                    mapped_cases.push((key, f(self, child)?));
+                }
+                DNode::Switch { var, cases: mapped_cases, default: f(self, default)? }
+            }
+            DNode::Interval { var, bounds, children } => {
+                let mut mapped_children = Vec::with_capacity(children.len());
+                for child in children {
+                    mapped_children.push(f(self, child)?);
+                }
+                DNode::Interval { var, bounds, children: mapped_children }
+            }
+            DNode::Test { var, then, otherwise } => {
+                DNode::Test { var, then: f(self, then)?, otherwise: f(self, otherwise)? }
+            }
+        };
+        self.make(mapped)
+    }
+
+    /// The union of the rule sets of two diagrams.
+    pub fn union(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.apply(Op::Union, a, b)
+    }
+
+    fn terminal(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Option<NodeIndex> {
+        if a == b {
+            return Some(a);
+        }
+        match op {
+            Op::Union | Op::Or if a == self.empty => Some(b),
+            Op::Union | Op::Or if b == self.empty => Some(a),
+            Op::Or if a == self.truth || b == self.truth => Some(self.truth),
+            Op::And if a == self.empty || b == self.empty => Some(self.empty),
+            Op::And if a == self.truth => Some(b),
+            Op::And if b == self.truth => Some(a),
+            _ => None,
+        }
+    }
+
+    fn apply(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = self.terminal(op, a, b) {
+            return Ok(done);
+        }
+        let key = (op, a.min(b), a.max(b));
+        if let Some(done) = self.memo.get(&key) {
+            return Ok(*done);
+        }
+        let result = self.apply_inner(op, a, b)?;
+        self.memo.insert(key, result);
+        Ok(result)
+    }
+
+    fn apply_inner(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        let (node_a, node_b) = match (self.node(a).cloned(), self.node(b).cloned()) {
+            (Some(node_a), Some(node_b)) => (node_a, node_b),
+            _ => return Ok(self.empty),
+        };
+        if let (DNode::Leaf(rules_a), DNode::Leaf(rules_b)) = (&node_a, &node_b) {
+            let mut rules: Vec<u32> = rules_a.iter().chain(rules_b.iter()).copied().collect();
+            rules.sort_unstable();
+            rules.dedup();
+            return Ok(self.insert(DNode::Leaf(Arc::from(rules))));
+        }
+        let var = node_a.var().min(node_b.var());
+        let tests = |node: &DNode| node.var() == var;
+        let top = if tests(&node_a) { &node_a } else { &node_b };
+        let combined = match top {
+            DNode::Switch { .. } => {
+                let mut keys: Vec<Key> = Vec::new();
+                for node in [&node_a, &node_b] {
+                    if let (true, DNode::Switch { cases, .. }) = (tests(node), node) {
+                        keys.extend(cases.iter().map(|(key, _)| key.clone()));
+                    }
+                }
+                keys.sort();
+                keys.dedup();
+                let mut cases = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let child = self.apply(
+                        op,
+                        switch_child(&node_a, a, var, Some(&key)),
+                        switch_child(&node_b, b, var, Some(&key)),
+                    )?;
+                    cases.push((key, child));
+                }
+                let default =
+                    self.apply(op, switch_child(&node_a, a, var, None), switch_child(&node_b, b, var, None))?;
+                DNode::Switch { var, cases, default }
+            }
+            DNode::Interval { .. } => {
+                let mut bounds: Vec<i64> = Vec::new();
+                for node in [&node_a, &node_b] {
+                    if let (true, DNode::Interval { bounds: own, .. }) = (tests(node), node) {
+                        bounds.extend(own);
+                    }
+                }
+                bounds.sort_unstable();
+                bounds.dedup();
+                let mut children = Vec::with_capacity(bounds.len() + 1);
+                for segment in 0..=bounds.len() {
+                    let upper = bounds.get(segment).copied();
+                    let child =
+                        self.apply(op, interval_child(&node_a, a, var, upper), interval_child(&node_b, b, var, upper))?;
+                    children.push(child);
+                }
+                DNode::Interval { var, bounds, children }
+            }
+            DNode::Test { .. } => {
+                let then = self.apply(op, test_child(&node_a, a, var, true), test_child(&node_b, b, var, true))?;
+                let otherwise =
+                    self.apply(op, test_child(&node_a, a, var, false), test_child(&node_b, b, var, false))?;
+                DNode::Test { var, then, otherwise }
+            }
+            DNode::Leaf(_) => return Ok(self.empty),
+        };
+        self.make(combined)
+    }
+
+    /// Frees the memo tables between independent constructions.
+    pub fn forget(&mut self) {
+        self.memo.clear();
+        self.negations.clear();
+        self.relabels.clear();
+    }
+}
+
+/// The branch of `node` (at `index`) taken when `var` has `key` (`None`: any other value).
+fn switch_child(node: &DNode, index: NodeIndex, var: u32, key: Option<&Key>) -> NodeIndex {
+    match node {
+        DNode::Switch { var: own, cases, default } if *own == var => key
+            .and_then(|key| cases.binary_search_by(|(case, _)| case.cmp(key)).ok())
+            .and_then(|at| cases.get(at))
+            .map_or(*default, |(_, child)| *child),
+        _ => index,
+    }
+}
+
+/// The branch of `node` for the interval ending at `upper` (`None`: above every bound).
+fn interval_child(node: &DNode, index: NodeIndex, var: u32, upper: Option<i64>) -> NodeIndex {
+    match node {
+        DNode::Interval { var: own, bounds, children } if *own == var => {
+            let at = match upper {
+                Some(upper) => bounds.partition_point(|bound| *bound < upper),
+                None => bounds.len(),
+            };
+            children.get(at).or(children.last()).copied().unwrap_or(index)
+        }
+        _ => index,
+    }
+}
+
+fn test_child(node: &DNode, index: NodeIndex, var: u32, outcome: bool) -> NodeIndex {
+    match node {
+        DNode::Test { var: own, then, otherwise } if *own == var => {
+            if outcome {
+                *then
+            } else {
+                *otherwise
+            }
+        }
+        _ => index,
+    }
+}
+
+/// Drops bounds between neighbouring intervals that lead to the same place.
+fn merge_equal_neighbours(bounds: Vec<i64>, children: Vec<NodeIndex>) -> (Vec<i64>, Vec<NodeIndex>) {
+    let mut kept_bounds: Vec<i64> = Vec::with_capacity(bounds.len());
+    let mut kept_children: Vec<NodeIndex> = Vec::with_capacity(children.len());
+    for (position, child) in children.iter().enumerate() {
+        if kept_children.last() == Some(child) {
+            // The previous interval now reaches up to this one's bound.
+            kept_bounds.pop();
+        } else {
+            kept_children.push(*child);
+        }
+        if let Some(bound) = bounds.get(position) {
+            kept_bounds.push(*bound);
+        }
+    }
+    (kept_bounds, kept_children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(n: usize) -> NodeIndex {
+        NodeIndex::new(n)
+    }
+
+    #[test]
+    fn merging_intervals_keeps_the_right_bounds() {
+        // (..=1] a, (1..=2] a, (2..=3] b, (3..) b  →  (..=2] a, (2..) b
+        let (bounds, children) = merge_equal_neighbours(vec![1, 2, 3], vec![index(0), index(0), index(1), index(1)]);
+        assert_eq!(bounds, vec![2]);
+        assert_eq!(children, vec![index(0), index(1)]);
+        // (..=1] a, (1..=2] b, (2..) a  →  unchanged
+        let (bounds, children) = merge_equal_neighbours(vec![1, 2], vec![index(0), index(1), index(0)]);
+        assert_eq!(bounds, vec![1, 2]);
+        assert_eq!(children, vec![index(0), index(1), index(0)]);
+    }
+}

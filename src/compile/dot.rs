@@ -1,0 +1,122 @@
+//! Draws a plan as a Graphviz DOT graph: one cluster per (action, resource type), diamonds
+//! for tests, boxes for leaves listing the rules that match there.
+
+use std::fmt::Write;
+
+use super::formula::{Key, Unit};
+use super::plan::{FieldKind, Node, Plan};
+use crate::hir::value::{decimal_text, timestamp_text};
+use crate::syntax::print::duration_text;
+
+/// Renders the whole plan.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::from("digraph mandate {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    let mut drawn = vec![false; plan.nodes.len()];
+    for (index, partition) in plan.partitions.iter().enumerate() {
+        let title = match &partition.target.resource {
+            Some(resource) => format!("{} on {resource}", partition.target.action),
+            None => partition.target.action.clone(),
+        };
+        let _ = writeln!(out, "  p{index} [shape=plaintext, fontsize=13, label={}];", quote(&title));
+        for root in &partition.roots {
+            let _ = writeln!(out, "  p{index} -> n{root};");
+            draw(plan, *root, &mut drawn, &mut out);
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn draw(plan: &Plan, root: u32, drawn: &mut [bool], out: &mut String) {
+    let mut stack = vec![root];
+    while let Some(index) = stack.pop() {
+        match drawn.get_mut(index as usize) {
+            Some(seen) if !*seen => *seen = true,
+            _ => continue,
+        }
+        let Some(node) = plan.nodes.get(index as usize) else { continue };
+        let _ = writeln!(out, "  n{index} [{}];", node_style(plan, node));
+        for (child, label) in edges(plan, node) {
+            let _ = writeln!(out, "  n{index} -> n{child} [label={}];", quote(&label));
+            stack.push(child);
+        }
+    }
+}
+
+fn node_style(plan: &Plan, node: &Node) -> String {
+    match node {
+        Node::Leaf { leaf } => {
+            let rules = plan.leaves.get(*leaf as usize).map(Vec::as_slice).unwrap_or_default();
+            let names: Vec<&str> =
+                rules.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.as_str()).collect();
+            let label = if names.is_empty() { "no rule".to_string() } else { names.join("\n") };
+            format!("shape=box, style=rounded, label={}", quote(&label))
+        }
+        Node::Switch { field, .. } | Node::Interval { field, .. } => {
+            let name = plan.fields.get(*field as usize).map(|f| f.path.text()).unwrap_or_default();
+            format!("shape=ellipse, label={}", quote(&name))
+        }
+        Node::Test { test, .. } => {
+            let text = plan.tests.get(*test as usize).map(ToString::to_string).unwrap_or_default();
+            format!("shape=diamond, label={}", quote(&text))
+        }
+    }
+}
+
+/// A node's children with the label of the branch to each.
+pub fn edges(plan: &Plan, node: &Node) -> Vec<(u32, String)> {
+    match *node {
+        Node::Leaf { .. } => Vec::new(),
+        Node::Switch { first, len, default, .. } => {
+            let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+            let mut edges: Vec<(u32, String)> =
+                cases.iter().map(|case| (case.child, key_text(plan.keys.get(case.key as usize)))).collect();
+            edges.push((default, "other".to_string()));
+            edges
+        }
+        Node::Interval { field, first, len, branch } => {
+            let unit = match plan.fields.get(field as usize).map(|f| &f.kind) {
+                Some(FieldKind::Interval(unit)) => unit.clone(),
+                _ => Unit::Number,
+            };
+            let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+            let children = plan.branches.get(branch as usize..(branch + len + 1) as usize).unwrap_or_default();
+            children.iter().enumerate().map(|(segment, child)| (*child, segment_text(bounds, segment, &unit))).collect()
+        }
+        Node::Test { then, otherwise, .. } => vec![(then, "true".to_string()), (otherwise, "false".to_string())],
+    }
+}
+
+pub fn key_text(key: Option<&Key>) -> String {
+    match key {
+        Some(Key::Str(text)) => crate::syntax::print::quote(text),
+        Some(Key::Bool(value)) => value.to_string(),
+        None => "?".to_string(),
+    }
+}
+
+/// `≤ 0.4999`, `> 5` and the like, for the `segment`-th interval of `bounds`.
+pub fn segment_text(bounds: &[i64], segment: usize, unit: &Unit) -> String {
+    let show = |at: i64| position_text(at, unit);
+    match (segment.checked_sub(1).and_then(|i| bounds.get(i)), bounds.get(segment)) {
+        (None, Some(upper)) => format!("≤ {}", show(*upper)),
+        (Some(lower), Some(upper)) => format!("> {} and ≤ {}", show(*lower), show(*upper)),
+        (Some(lower), None) => format!("> {}", show(*lower)),
+        (None, None) => "any".to_string(),
+    }
+}
+
+/// A position on a unit's line, written as a value.
+pub fn position_text(at: i64, unit: &Unit) -> String {
+    match unit {
+        Unit::Number => decimal_text(at),
+        Unit::Millis if at.abs() >= 100_000_000_000 => timestamp_text(at),
+        Unit::Millis => duration_text(at),
+        Unit::Ordinal => format!("#{at}"),
+    }
+}
+
+fn quote(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("\"{escaped}\"")
+}

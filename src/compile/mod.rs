@@ -1,0 +1,293 @@
+//! Compiles a package's HIR into one decision graph, frozen into a [`Plan`].
+//!
+//! **Strategy.** The graph is partitioned by (action, resource type): a request's action
+//! and resource type pick its partition in one hash lookup, and only the policies that
+//! target that pair are compiled into it. Within a partition, the task checks (scope,
+//! preconditions, delegation limits) form one diagram and the policies another; a
+//! request walks both and unites the rules at the two leaves it reaches. Evaluation cost
+//! is therefore the depth of two diagrams, whatever the number of policies.
+//!
+//! **Variable order.** Attributes compared with constants come first, those with the
+//! most distinct constants earliest (they split the policies fastest); then the task's
+//! kind; then attributes of task parameters; then the remaining boolean tests in the
+//! order they are written. Testing the kind before anything that reads a parameter, and
+//! writing order for tests, keeps every test behind the guards (`has`, `task is`) that
+//! make it safe to evaluate.
+//!
+//! **Budget.** Each diagram may create at most [`Options::node_budget`] nodes. A group of
+//! policies that would exceed it is split in two and compiled as two diagrams (both
+//! walked at run time); a single policy that alone exceeds it is compiled as one test of
+//! its whole condition. Compilation therefore always ends, in time bounded by the budget.
+
+pub mod diagram;
+pub mod dot;
+pub mod formula;
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use self::diagram::{Builder, OverBudget};
+use self::formula::{formula, Atom, FieldPath, Formula, VarKey};
+pub use self::plan::Plan;
+use self::plan::{Gate, Rule, RuleKind, GATES};
+use crate::hir::{CmpOp, HExpr, Hir, Root, Target, Task, Value};
+
+/// Limits on compilation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Most nodes one diagram may create before its policies are split.
+    pub node_budget: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { node_budget: 1_000_000 }
+    }
+}
+
+/// A rule to compile: its number in the plan, its condition, and the formula for it.
+struct RuleInput {
+    rule: u32,
+    condition: HExpr,
+    formula: Formula,
+}
+
+/// Compiles a lowered package.
+pub fn compile(hir: &Hir, options: &Options) -> Plan {
+    let mut plan = Plan::default();
+    for policy in &hir.policies {
+        plan.rules.push(Rule {
+            name: policy.name.clone(),
+            kind: RuleKind::Policy {
+                effect: policy.effect,
+                grant: policy.grant.clone(),
+                origin: policy.origin.clone(),
+            },
+        });
+    }
+    let first_gate = plan.rules.len() as u32;
+    for gate in GATES {
+        plan.rules.push(Rule { name: gate_name(gate).to_string(), kind: RuleKind::Gate(gate) });
+    }
+    let mut partitions: BTreeMap<&Target, Vec<usize>> = BTreeMap::new();
+    for (index, policy) in hir.policies.iter().enumerate() {
+        for target in &policy.targets {
+            partitions.entry(target).or_default().push(index);
+        }
+    }
+    for (target, policies) in partitions {
+        let gates: Vec<RuleInput> = GATES
+            .iter()
+            .enumerate()
+            .map(|(offset, gate)| {
+                let condition = gate_condition(*gate, hir, target);
+                RuleInput { rule: first_gate + offset as u32, formula: formula(&condition, target), condition }
+            })
+            .collect();
+        let rules: Vec<RuleInput> = policies
+            .iter()
+            .filter_map(|index| hir.policies.get(*index).map(|policy| (index, policy)))
+            .map(|(index, policy)| RuleInput {
+                rule: *index as u32,
+                formula: formula(&policy.condition, target),
+                condition: policy.condition.clone(),
+            })
+            .collect();
+        let mut roots = compile_group(&mut plan, &gates, options);
+        roots.extend(compile_group(&mut plan, &rules, options));
+        plan.add_partition(target.clone(), roots);
+    }
+    plan.reindex();
+    plan
+}
+
+pub fn gate_name(gate: Gate) -> &'static str {
+    match gate {
+        Gate::InScope => "inside the task's scope",
+        Gate::TaskValid => "task preconditions hold",
+        Gate::DelegationAllowed => "delegation within the task's limits",
+    }
+}
+
+/// The condition a gate checks for requests on `target`, over every task kind.
+fn gate_condition(gate: Gate, hir: &Hir, target: &Target) -> HExpr {
+    hir.tasks.values().fold(HExpr::FALSE, |any, task| {
+        let holds = match gate {
+            Gate::InScope => in_scope(task, target),
+            Gate::TaskValid => task.require.clone(),
+            Gate::DelegationAllowed => delegation_allowed(task),
+        };
+        HExpr::or(any, HExpr::and(HExpr::TaskIs(task.name.as_str().into()), holds))
+    })
+}
+
+fn in_scope(task: &Task, target: &Target) -> HExpr {
+    task.scope
+        .iter()
+        .filter(|item| item.targets.contains(target))
+        .fold(HExpr::FALSE, |any, item| HExpr::or(any, item.condition.clone()))
+}
+
+fn delegation_allowed(task: &Task) -> HExpr {
+    let depth = || HExpr::field(Root::Chain, &["depth"]);
+    let cmp = |op, limit| HExpr::Cmp(op, Box::new(depth()), Box::new(HExpr::Const(Value::Int(limit))));
+    match &task.delegation {
+        None => cmp(CmpOp::Eq, 0),
+        Some(delegation) => {
+            let within_depth = delegation.max_depth.map_or(HExpr::TRUE, |limit| cmp(CmpOp::Le, limit));
+            let receiver_allowed = HExpr::or(cmp(CmpOp::Eq, 0), delegation.to.clone());
+            HExpr::and(within_depth, receiver_allowed)
+        }
+    }
+}
+
+/// Compiles rules into as few diagrams as the budget allows; returns their roots.
+fn compile_group(plan: &mut Plan, rules: &[RuleInput], options: &Options) -> Vec<u32> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let vars = variable_order(rules.iter().map(|rule| &rule.formula));
+    let mut builder = Builder::new(vars, options.node_budget);
+    match build(&mut builder, rules.iter().map(|rule| (rule.rule, &rule.formula))) {
+        Ok(root) => vec![plan.freeze(&builder, root, &mut HashMap::new())],
+        Err(OverBudget) if rules.len() > 1 => {
+            let (left, right) = rules.split_at(rules.len() / 2);
+            let mut roots = compile_group(plan, left, options);
+            roots.extend(compile_group(plan, right, options));
+            roots
+        }
+        Err(OverBudget) => {
+            // One condition too large to unfold: test it as a whole.
+            let rule = rules.first().map_or(0, |rule| rule.rule);
+            let whole = rules.first().map(|rule| rule.condition.clone()).unwrap_or(HExpr::FALSE);
+            let single = Formula::Atom(Atom::Test(whole));
+            let mut builder = Builder::new(variable_order([&single]), options.node_budget);
+            match build(&mut builder, [(rule, &single)]) {
+                Ok(root) => vec![plan.freeze(&builder, root, &mut HashMap::new())],
+                Err(OverBudget) => Vec::new(),
+            }
+        }
+    }
+}
+
+/// The union of the rules' diagrams, combined pairwise like a balanced tree so that
+/// each merge is between diagrams of similar size.
+fn build<'a>(
+    builder: &mut Builder,
+    rules: impl IntoIterator<Item = (u32, &'a Formula)>,
+) -> Result<petgraph::stable_graph::NodeIndex, OverBudget> {
+    let mut layer = Vec::new();
+    for (rule, formula) in rules {
+        let condition = builder.formula(formula)?;
+        layer.push(builder.relabel(condition, rule)?);
+        builder.forget();
+    }
+    while layer.len() > 1 {
+        let mut next = Vec::with_capacity(layer.len().div_ceil(2));
+        for pair in layer.chunks(2) {
+            next.push(match pair {
+                [a, b] => builder.union(*a, *b)?,
+                [a] => *a,
+                _ => builder.empty,
+            });
+        }
+        layer = next;
+    }
+    Ok(layer.first().copied().unwrap_or(builder.empty))
+}
+
+/// Orders the variables the formulas test (see the module documentation).
+fn variable_order<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> Vec<VarKey> {
+    #[derive(Default)]
+    struct Use {
+        first: usize,
+        count: usize,
+        distinct: BTreeSet<String>,
+    }
+    let mut uses: HashMap<VarKey, Use> = HashMap::new();
+    let mut seen = 0;
+    for formula in formulas {
+        let mut atoms = Vec::new();
+        formula.atoms(&mut atoms);
+        for atom in atoms {
+            seen += 1;
+            let entry = uses.entry(atom.var()).or_insert_with(|| Use { first: seen, ..Use::default() });
+            entry.count += 1;
+            match atom {
+                Atom::OneOf(_, keys) => entry.distinct.extend(keys.iter().map(|key| format!("{key:?}"))),
+                Atom::AtMost(_, _, bound) => {
+                    entry.distinct.insert(bound.to_string());
+                }
+                Atom::Test(_) => {}
+            }
+        }
+    }
+    let rank = |var: &VarKey| -> (u8, std::cmp::Reverse<usize>, std::cmp::Reverse<usize>, usize) {
+        let entry = uses.get(var);
+        let (first, count, distinct) = entry.map_or((0, 0, 0), |u| (u.first, u.count, u.distinct.len()));
+        let group = match var {
+            VarKey::Switch(path) | VarKey::Interval(path, _) if *path == FieldPath::task_kind() => 1,
+            VarKey::Switch(path) | VarKey::Interval(path, _) if path.reads_task_params() => 2,
+            VarKey::Switch(_) | VarKey::Interval(..) => 0,
+            VarKey::Test(_) => 3,
+        };
+        if group == 3 {
+            (group, std::cmp::Reverse(0), std::cmp::Reverse(0), first)
+        } else {
+            (group, std::cmp::Reverse(distinct), std::cmp::Reverse(count), first)
+        }
+    };
+    let mut vars: Vec<VarKey> = uses.keys().cloned().collect();
+    vars.sort_by_cached_key(|var| (rank(var), var.clone()));
+    vars
+}
+
+/// Numbers about a compiled plan, for `mandate graph`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub partitions: usize,
+    pub rules: usize,
+    pub nodes: usize,
+    pub leaves: usize,
+    pub depth: usize,
+    pub fields: usize,
+    pub tests: usize,
+    /// Nodes reached from more than one parent: subgraphs stored once and shared.
+    pub shared_nodes: usize,
+    /// Nodes the same graph would have as a tree, without sharing.
+    pub tree_nodes: u128,
+}
+
+impl Plan {
+    pub fn stats(&self) -> Stats {
+        let mut parents = vec![0usize; self.nodes.len()];
+        let mut tree = vec![0u128; self.nodes.len()];
+        for (index, node) in self.nodes.iter().enumerate() {
+            let children = self.children(node);
+            let size = children
+                .iter()
+                .fold(1u128, |sum, child| sum.saturating_add(tree.get(*child as usize).copied().unwrap_or(0)));
+            if let Some(slot) = tree.get_mut(index) {
+                *slot = size;
+            }
+            for child in children {
+                if let Some(count) = parents.get_mut(child as usize) {
+                    *count += 1;
+                }
+            }
+        }
+        let roots = self.partitions.iter().flat_map(|p| &p.roots);
+        Stats {
+            partitions: self.partitions.len(),
+            rules: self.rules.len(),
+            nodes: self.nodes.len(),
+            leaves: self.leaves.len(),
+            depth: self.depth(),
+            fields: self.fields.len(),
+            tests: self.tests.len(),
+            shared_nodes: parents.iter().filter(|count| **count > 1).count(),
+            tree_nodes: roots
+                .fold(0u128, |sum, root| sum.saturating_add(tree.get(*root as usize).copied().unwrap_or(0))),
+        }
+    }
+}

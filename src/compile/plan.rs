@@ -1,0 +1,347 @@
+//! The frozen decision graph: an immutable, serializable arena that the evaluator walks.
+//!
+//! Construction happens on a petgraph graph (`diagram`); freezing copies the reachable
+//! nodes into flat vectors indexed by `u32`, children before parents, so the hot path
+//! reads contiguous memory and never follows a pointer. A switch's cases are sorted by
+//! value number for binary search; an interval node's bounds are sorted too.
+
+use std::collections::HashMap;
+
+use petgraph::stable_graph::NodeIndex;
+use petgraph::visit::DfsPostOrder;
+use serde::{Deserialize, Serialize};
+
+use super::diagram::{Builder, DNode};
+use super::formula::{FieldPath, Key, Unit, VarKey};
+use crate::hir::{Grant, HExpr, Origin, Target};
+use crate::syntax::ast::Effect;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FieldKind {
+    Switch,
+    Interval(Unit),
+}
+
+/// A request attribute the graph branches on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    pub path: FieldPath,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Node {
+    Leaf {
+        leaf: u32,
+    },
+    /// `cases[first..first + len]`, sorted by key number; any other value goes to `default`.
+    Switch {
+        field: u32,
+        first: u32,
+        len: u32,
+        default: u32,
+    },
+    /// `bounds[first..first + len]` sorted, with `len + 1` children at `branches[branch..]`.
+    Interval {
+        field: u32,
+        first: u32,
+        len: u32,
+        branch: u32,
+    },
+    Test {
+        test: u32,
+        then: u32,
+        otherwise: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub key: u32,
+    pub child: u32,
+}
+
+/// The checks a request must pass besides the policies, compiled into the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// The request is inside its task's declared scope.
+    InScope,
+    /// The task instance satisfies its `require` preconditions.
+    TaskValid,
+    /// The delegation chain respects the task's `delegate` limits.
+    DelegationAllowed,
+}
+
+pub const GATES: [Gate; 3] = [Gate::InScope, Gate::TaskValid, Gate::DelegationAllowed];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleKind {
+    Policy { effect: Effect, grant: Grant, origin: Origin },
+    Gate(Gate),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    pub kind: RuleKind,
+}
+
+/// The graph for one (action, resource type) pair: one or more roots whose leaves are
+/// united. The task checks form one root; the policies form one, or more if the budget
+/// split them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub target: Target,
+    pub roots: Vec<u32>,
+}
+
+/// The compiled policy set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Plan {
+    pub fields: Vec<FieldSpec>,
+    pub tests: Vec<HExpr>,
+    pub keys: Vec<Key>,
+    pub nodes: Vec<Node>,
+    pub cases: Vec<Case>,
+    pub bounds: Vec<i64>,
+    pub branches: Vec<u32>,
+    pub leaves: Vec<Vec<u32>>,
+    pub rules: Vec<Rule>,
+    pub partitions: Vec<Partition>,
+    #[serde(skip)]
+    indexes: Indexes,
+}
+
+/// Lookup tables rebuilt after deserializing.
+#[derive(Debug, Clone, Default)]
+struct Indexes {
+    keys: HashMap<Key, u32>,
+    partitions: HashMap<Target, u32>,
+    fields: HashMap<(FieldPath, FieldKind), u32>,
+    tests: HashMap<HExpr, u32>,
+    leaves: HashMap<Vec<u32>, u32>,
+}
+
+/// How the walker learns about the request.
+pub trait Probe {
+    /// The key number of a switch field's value; `None` for a value no case names.
+    fn key(&mut self, plan: &Plan, field: u32) -> Option<u32>;
+    /// An interval field's position on its line; `None` when absent.
+    fn position(&mut self, plan: &Plan, field: u32) -> Option<i64>;
+    /// The outcome of a test expression.
+    fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String>;
+    /// Called for every node visited, with the branch taken (for explanations).
+    fn visited(&mut self, _node: u32, _branch: Branch) {}
+}
+
+/// Which way the walk left a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Branch {
+    Case(u32),
+    Default,
+    Interval(usize),
+    Then,
+    Otherwise,
+    Leaf,
+}
+
+impl Plan {
+    /// Rebuilds the lookup tables; call after deserializing.
+    pub fn reindex(&mut self) {
+        self.indexes = Indexes {
+            keys: self.keys.iter().enumerate().map(|(i, key)| (key.clone(), i as u32)).collect(),
+            partitions: self.partitions.iter().enumerate().map(|(i, p)| (p.target.clone(), i as u32)).collect(),
+            fields: self.fields.iter().enumerate().map(|(i, f)| ((f.path.clone(), f.kind.clone()), i as u32)).collect(),
+            tests: self.tests.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect(),
+            leaves: self.leaves.iter().enumerate().map(|(i, l)| (l.clone(), i as u32)).collect(),
+        };
+    }
+
+    pub fn key_id(&self, key: &Key) -> Option<u32> {
+        self.indexes.keys.get(key).copied()
+    }
+
+    pub fn partition(&self, target: &Target) -> Option<&Partition> {
+        self.indexes.partitions.get(target).and_then(|i| self.partitions.get(*i as usize))
+    }
+
+    /// Walks from `root` to a leaf and returns the leaf's rules.
+    pub fn walk<P: Probe>(&self, root: u32, probe: &mut P) -> Result<&[u32], String> {
+        let mut at = root;
+        loop {
+            let node = self.nodes.get(at as usize).ok_or("node out of range")?;
+            let (next, branch) = match *node {
+                Node::Leaf { leaf } => {
+                    probe.visited(at, Branch::Leaf);
+                    return Ok(self.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default());
+                }
+                Node::Switch { field, first, len, default } => {
+                    let cases = self.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+                    let found = probe
+                        .key(self, field)
+                        .and_then(|key| cases.binary_search_by_key(&key, |case| case.key).ok())
+                        .and_then(|i| cases.get(i));
+                    match found {
+                        Some(case) => (case.child, Branch::Case(case.key)),
+                        None => (default, Branch::Default),
+                    }
+                }
+                Node::Interval { field, first, len, branch } => {
+                    let bounds = self.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+                    let segment = probe.position(self, field).map_or(0, |at| bounds.partition_point(|b| *b < at));
+                    let child = self.branches.get(branch as usize + segment).copied().ok_or("branch out of range")?;
+                    (child, Branch::Interval(segment))
+                }
+                Node::Test { test, then, otherwise } => {
+                    if probe.test(self, test)? {
+                        (then, Branch::Then)
+                    } else {
+                        (otherwise, Branch::Otherwise)
+                    }
+                }
+            };
+            probe.visited(at, branch);
+            at = next;
+        }
+    }
+
+    /// The longest path from a root to a leaf, in nodes.
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.nodes.len()];
+        // Children come before parents in the arena.
+        for (index, node) in self.nodes.iter().enumerate() {
+            let deepest_child = self.children(node).iter().map(|c| depth.get(*c as usize).copied().unwrap_or(0)).max();
+            if let Some(slot) = depth.get_mut(index) {
+                *slot = 1 + deepest_child.unwrap_or(0);
+            }
+        }
+        self.partitions
+            .iter()
+            .flat_map(|p| &p.roots)
+            .map(|r| depth.get(*r as usize).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn children(&self, node: &Node) -> Vec<u32> {
+        match *node {
+            Node::Leaf { .. } => Vec::new(),
+            Node::Switch { first, len, default, .. } => self
+                .cases
+                .get(first as usize..(first + len) as usize)
+                .unwrap_or_default()
+                .iter()
+                .map(|case| case.child)
+                .chain(std::iter::once(default))
+                .collect(),
+            Node::Interval { len, branch, .. } => {
+                self.branches.get(branch as usize..(branch + len + 1) as usize).unwrap_or_default().to_vec()
+            }
+            Node::Test { then, otherwise, .. } => vec![then, otherwise],
+        }
+    }
+
+    fn key_number(&mut self, key: &Key) -> u32 {
+        if let Some(id) = self.indexes.keys.get(key) {
+            return *id;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(key.clone());
+        self.indexes.keys.insert(key.clone(), id);
+        id
+    }
+
+    fn field_number(&mut self, path: &FieldPath, kind: FieldKind) -> u32 {
+        let lookup = (path.clone(), kind.clone());
+        if let Some(id) = self.indexes.fields.get(&lookup) {
+            return *id;
+        }
+        let id = self.fields.len() as u32;
+        self.fields.push(FieldSpec { path: path.clone(), kind });
+        self.indexes.fields.insert(lookup, id);
+        id
+    }
+
+    fn test_number(&mut self, expr: &HExpr) -> u32 {
+        if let Some(id) = self.indexes.tests.get(expr) {
+            return *id;
+        }
+        let id = self.tests.len() as u32;
+        self.tests.push(expr.clone());
+        self.indexes.tests.insert(expr.clone(), id);
+        id
+    }
+
+    fn leaf_number(&mut self, rules: &[u32]) -> u32 {
+        if let Some(id) = self.indexes.leaves.get(rules) {
+            return *id;
+        }
+        let id = self.leaves.len() as u32;
+        self.leaves.push(rules.to_vec());
+        self.indexes.leaves.insert(rules.to_vec(), id);
+        id
+    }
+
+    pub fn add_partition(&mut self, target: Target, roots: Vec<u32>) {
+        self.indexes.partitions.insert(target.clone(), self.partitions.len() as u32);
+        self.partitions.push(Partition { target, roots });
+    }
+
+    /// Copies the diagram below `root` into the arena and returns its arena index.
+    /// `frozen` remembers what was already copied from this builder, so roots that share
+    /// subgraphs share them in the arena too.
+    pub fn freeze(&mut self, builder: &Builder, root: NodeIndex, frozen: &mut HashMap<NodeIndex, u32>) -> u32 {
+        let mut walk = DfsPostOrder::new(&builder.graph, root);
+        while let Some(index) = walk.next(&builder.graph) {
+            if frozen.contains_key(&index) {
+                continue;
+            }
+            let Some(node) = builder.node(index) else { continue };
+            let node = self.freeze_node(builder, node, frozen);
+            frozen.insert(index, self.nodes.len() as u32);
+            self.nodes.push(node);
+        }
+        frozen.get(&root).copied().unwrap_or(0)
+    }
+
+    fn freeze_node(&mut self, builder: &Builder, node: &DNode, arena: &HashMap<NodeIndex, u32>) -> Node {
+        let child = |index: &NodeIndex| arena.get(index).copied().unwrap_or(0);
+        let var = |position: &u32| builder.vars.get(*position as usize);
+        match node {
+            DNode::Leaf(rules) => Node::Leaf { leaf: self.leaf_number(rules) },
+            DNode::Switch { var: position, cases, default } => {
+                let field = match var(position) {
+                    Some(VarKey::Switch(path)) => self.field_number(path, FieldKind::Switch),
+                    _ => 0,
+                };
+                let mut numbered: Vec<Case> = cases
+                    .iter()
+                    .map(|(key, target)| Case { key: self.key_number(key), child: child(target) })
+                    .collect();
+                numbered.sort_by_key(|case| case.key);
+                let first = self.cases.len() as u32;
+                self.cases.extend(&numbered);
+                Node::Switch { field, first, len: numbered.len() as u32, default: child(default) }
+            }
+            DNode::Interval { var: position, bounds, children } => {
+                let field = match var(position) {
+                    Some(VarKey::Interval(path, unit)) => self.field_number(path, FieldKind::Interval(unit.clone())),
+                    _ => 0,
+                };
+                let first = self.bounds.len() as u32;
+                self.bounds.extend(bounds);
+                let branch = self.branches.len() as u32;
+                self.branches.extend(children.iter().map(child));
+                Node::Interval { field, first, len: bounds.len() as u32, branch }
+            }
+            DNode::Test { var: position, then, otherwise } => {
+                let test = match var(position) {
+                    Some(VarKey::Test(expr)) => self.test_number(expr),
+                    _ => 0,
+                };
+                Node::Test { test, then: child(then), otherwise: child(otherwise) }
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Lowers a checked package from syntax trees to the HIR.
+//!
+//! Lowering trusts the checker: it runs only on packages without errors and reads the
+//! checker's name resolutions rather than resolving names again. Function calls are
+//! inlined (functions are pure and non-recursive), quantifier variables are renamed to be
+//! unique, and targets become explicit (action, resource type) pairs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::value::{parse_timestamp_millis, Value};
+use super::*;
+use crate::semantics::env::Env;
+use crate::semantics::NameRes;
+use crate::syntax::ast::{self, BinaryOp, ConditionKind, Expr, ExprKind, Item, UnaryOp};
+use crate::syntax::{decimal_to_fixed, Span};
+
+/// Deepest expression lowering produces; inlining can nest function bodies, and every
+/// later phase walks expressions recursively.
+pub const MAX_HIR_DEPTH: usize = 1024;
+
+/// A file to lower: its display path, tree and the checker's name resolutions.
+pub struct FileInput<'a> {
+    pub path: &'a Arc<str>,
+    pub ast: &'a ast::File,
+    pub names: &'a BTreeMap<Span, NameRes>,
+}
+
+/// Why a package could not be lowered although it checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LowerError {
+    pub file: Arc<str>,
+    pub span: Span,
+    pub message: String,
+}
+
+/// Lowers every file of a package that checked without errors.
+pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, LowerError> {
+    let functions = collect_functions(files);
+    let mut hir = Hir { env: env.clone(), policies: Vec::new(), tasks: BTreeMap::new() };
+    for file in files {
+        let mut lowerer = Lowerer { env: &env, file, functions: &functions, scopes: Vec::new(), fresh: 0, depth: 0 };
+        for item in &file.ast.items {
+            match item {
+                Item::Policy(policy) => hir.policies.push(lowerer.policy(policy)?),
+                Item::Task(task) => {
+                    let lowered = lowerer.task(task)?;
+                    hir.tasks.insert(lowered.name.clone(), lowered);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(hir)
+}
+
+/// Function declarations by name, with the file they were written in.
+type Functions<'a> = BTreeMap<&'a str, (&'a ast::FnDecl, &'a FileInput<'a>)>;
+
+fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
+    let mut functions = BTreeMap::new();
+    for file in files {
+        for item in &file.ast.items {
+            if let Item::Function(function) = item {
+                functions.entry(function.name.name.as_str()).or_insert((function, file));
+            }
+        }
+    }
+    functions
+}
+
+/// The (action, resource type) pairs a target covers.
+pub fn expand_targets(env: &Env, actions: &ast::Target, resources: Option<&ast::Target>) -> Vec<Target> {
+    let action_names: Vec<&String> = match actions {
+        ast::Target::Any(_) => env.actions.keys().collect(),
+        ast::Target::Names(names) => {
+            names.iter().filter_map(|name| env.actions.get_key_value(&name.name).map(|(key, _)| key)).collect()
+        }
+    };
+    let mut targets = Vec::new();
+    for action in action_names {
+        let applies = env.applies_to(action);
+        match resources {
+            None | Some(ast::Target::Any(_)) if applies.is_empty() => {
+                targets.push(Target { action: action.clone(), resource: None });
+            }
+            None | Some(ast::Target::Any(_)) => targets.extend(
+                applies.iter().map(|resource| Target { action: action.clone(), resource: Some(resource.clone()) }),
+            ),
+            Some(ast::Target::Names(names)) => targets.extend(
+                applies
+                    .iter()
+                    .filter(|resource| names.iter().any(|name| &name.name == *resource))
+                    .map(|resource| Target { action: action.clone(), resource: Some(resource.clone()) }),
+            ),
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+/// What a name means inside the expression being lowered.
+enum Binding {
+    /// A quantifier variable, by its unique name.
+    Local(Arc<str>),
+    /// A function parameter, by the argument it was called with.
+    Argument(HExpr),
+}
+
+struct Lowerer<'a> {
+    env: &'a Env,
+    file: &'a FileInput<'a>,
+    functions: &'a Functions<'a>,
+    /// Bindings in scope, innermost last.
+    scopes: Vec<(String, Binding)>,
+    fresh: usize,
+    depth: usize,
+}
+
+impl<'a> Lowerer<'a> {
+    fn error(&self, span: Span, message: impl Into<String>) -> LowerError {
+        LowerError { file: self.file.path.clone(), span, message: message.into() }
+    }
+
+    fn policy(&mut self, policy: &ast::PolicyDecl) -> Result<Policy, LowerError> {
+        let mut condition = HExpr::TRUE;
+        for clause in &policy.conditions {
+            let lowered = self.expr(&clause.expr)?;
+            let lowered = match clause.kind {
+                ConditionKind::When => lowered,
+                ConditionKind::Unless => HExpr::negate(lowered),
+            };
+            condition = HExpr::and(condition, lowered);
+        }
+        let mut grant = Grant::default();
+        for clause in policy.grant.iter().flat_map(|grant| &grant.clauses) {
+            match clause {
+                ast::GrantClause::Ttl(ttl) => grant.ttl_ms = Some(ttl.millis),
+                ast::GrantClause::Scope(scope) => grant.scope = Some(self.scope(scope)?),
+                ast::GrantClause::Tags(tags, _) => grant.tags.extend(tags.iter().map(|tag| tag.value.clone())),
+                ast::GrantClause::Message(text) => grant.message = Some(text.value.clone()),
+            }
+        }
+        Ok(Policy {
+            name: policy.name.name.clone(),
+            effect: policy.effect,
+            targets: expand_targets(self.env, &policy.actions, policy.resources.as_ref()),
+            condition,
+            grant,
+            origin: Origin::new(self.file.path, policy.name.span),
+        })
+    }
+
+    fn task(&mut self, task: &ast::TaskDecl) -> Result<Task, LowerError> {
+        let params = self.env.tasks.get(&task.name.name).map(|sig| sig.params.clone()).unwrap_or_default();
+        let mut lowered = Task {
+            name: task.name.name.clone(),
+            intent: None,
+            params,
+            require: HExpr::TRUE,
+            scope: Vec::new(),
+            ttl_ms: None,
+            delegation: None,
+            origin: Origin::new(self.file.path, task.name.span),
+        };
+        for clause in &task.clauses {
+            match clause {
+                ast::TaskClause::Intent(text) => lowered.intent = Some(text.value.clone()),
+                ast::TaskClause::Require(expr) => {
+                    let condition = self.expr(expr)?;
+                    lowered.require = HExpr::and(std::mem::replace(&mut lowered.require, HExpr::TRUE), condition);
+                }
+                ast::TaskClause::Scope(scope) => lowered.scope.extend(self.scope(scope)?),
+                ast::TaskClause::Ttl(ttl) => lowered.ttl_ms = Some(ttl.millis),
+                ast::TaskClause::Delegate(delegate) => {
+                    let to = match &delegate.to {
+                        Some(expr) => self.expr(expr)?,
+                        None => HExpr::TRUE,
+                    };
+                    lowered.delegation = Some(Delegation { max_depth: delegate.max_depth.map(|d| d.value), to });
+                }
+                ast::TaskClause::Error(_) => {}
+            }
+        }
+        Ok(lowered)
+    }
+
+    fn scope(&mut self, scope: &ast::ScopeBlock) -> Result<Vec<ScopeItem>, LowerError> {
+        scope
+            .items
+            .iter()
+            .map(|item| {
+                let condition = match &item.condition {
+                    Some(expr) => self.expr(expr)?,
+                    None => HExpr::TRUE,
+                };
+                Ok(ScopeItem { targets: expand_targets(self.env, &item.actions, Some(&item.resources)), condition })
+            })
+            .collect()
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {
+        self.depth += 1;
+        if self.depth > MAX_HIR_DEPTH {
+            self.depth -= 1;
+            return Err(self.error(
+                expr.span,
+                format!("expression is nested more than {MAX_HIR_DEPTH} levels deep once functions are inlined"),
+            ));
+        }
+        let lowered = self.expr_inner(expr);
+        self.depth -= 1;
+        lowered
+    }
+
+    fn boxed(&mut self, expr: &Expr) -> Result<Box<HExpr>, LowerError> {
+        self.expr(expr).map(Box::new)
+    }
+
+    fn expr_inner(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {
+        Ok(match &expr.kind {
+            ExprKind::Bool(value) => HExpr::Const(Value::Bool(*value)),
+            ExprKind::Int(value) => HExpr::Const(Value::Int(*value)),
+            ExprKind::Decimal(raw) => {
+                let fixed = decimal_to_fixed(raw).ok_or_else(|| self.error(expr.span, "decimal out of range"))?;
+                HExpr::Const(Value::Decimal(fixed))
+            }
+            ExprKind::Str(text) => HExpr::Const(Value::string(text)),
+            ExprKind::Duration(millis) => HExpr::Const(Value::Duration(*millis)),
+            ExprKind::Name(name) => self.name(name, expr.span)?,
+            ExprKind::Path(_) => self.name("", expr.span)?,
+            ExprKind::Field(inner, field) => {
+                let base = self.expr(inner)?;
+                let step: Arc<str> = Arc::from(field.name.as_str());
+                match base {
+                    HExpr::Field(base, mut path) => {
+                        path.push(step);
+                        HExpr::Field(base, path)
+                    }
+                    other => HExpr::Attr(Box::new(other), step),
+                }
+            }
+            ExprKind::Call(callee, args) => self.call(callee, args, expr.span)?,
+            ExprKind::Unary(UnaryOp::Not, inner) => HExpr::negate(self.expr(inner)?),
+            ExprKind::Unary(UnaryOp::Neg, inner) => HExpr::Neg(self.boxed(inner)?),
+            ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.span)?,
+            ExprKind::Has(inner, name) => HExpr::Has(self.boxed(inner)?, Arc::from(name.name.as_str())),
+            ExprKind::Is(inner, name) => match &inner.kind {
+                ExprKind::Name(root) if root == "task" => HExpr::TaskIs(Arc::from(name.name.as_str())),
+                _ => HExpr::ResourceIs(Arc::from(name.name.as_str())),
+            },
+            ExprKind::Set(items) => {
+                let items = items.iter().map(|item| self.expr(item)).collect::<Result<Vec<_>, _>>()?;
+                constant_set(items)
+            }
+            ExprKind::Record(fields) => HExpr::RecordOf(
+                fields
+                    .iter()
+                    .map(|field| Ok((Arc::from(field.name.name.as_str()), self.expr(&field.value)?)))
+                    .collect::<Result<_, LowerError>>()?,
+            ),
+            ExprKind::Quantifier(quantifier, var, set, body) => {
+                let set = self.boxed(set)?;
+                self.fresh += 1;
+                let unique: Arc<str> = Arc::from(format!("{}#{}", var.name, self.fresh));
+                self.scopes.push((var.name.clone(), Binding::Local(unique.clone())));
+                let body = self.boxed(body);
+                self.scopes.pop();
+                HExpr::Quantifier((*quantifier).into(), unique, set, body?)
+            }
+            ExprKind::Error => return Err(self.error(expr.span, "expression with errors")),
+        })
+    }
+
+    fn name(&mut self, name: &str, span: Span) -> Result<HExpr, LowerError> {
+        if let Some((_, binding)) = self.scopes.iter().rev().find(|(bound, _)| bound == name) {
+            return Ok(match binding {
+                Binding::Local(unique) => HExpr::Field(Base::Local(unique.clone()), Vec::new()),
+                Binding::Argument(value) => value.clone(),
+            });
+        }
+        match self.file.names.get(&span) {
+            Some(NameRes::Root(root)) => {
+                let root = Root::from_name(root).ok_or_else(|| self.error(span, "unknown root"))?;
+                Ok(HExpr::Field(Base::Root(root), Vec::new()))
+            }
+            Some(NameRes::Param(param)) => Ok(HExpr::Field(Base::Root(Root::Task), vec![Arc::from(param.as_str())])),
+            Some(NameRes::Variant { enum_name, variant, ordinal }) => Ok(HExpr::Const(Value::Enum(value::EnumValue {
+                enum_name: Arc::from(enum_name.as_str()),
+                variant: Arc::from(variant.as_str()),
+                ordinal: *ordinal,
+            }))),
+            Some(NameRes::Action(action)) => Ok(HExpr::Const(Value::string(action))),
+            Some(NameRes::Local(local)) => Err(self.error(span, format!("`{local}` is not bound here"))),
+            Some(NameRes::SetContains) | None => Err(self.error(span, format!("`{name}` was not resolved"))),
+        }
+    }
+
+    fn call(&mut self, callee: &[ast::Ident], args: &[Expr], span: Span) -> Result<HExpr, LowerError> {
+        let name = callee.last().map(|ident| ident.name.as_str()).unwrap_or_default();
+        if name == "timestamp" && callee.len() == 1 {
+            let Some(Expr { kind: ExprKind::Str(text), .. }) = args.first() else {
+                return Err(self.error(span, "timestamp needs a literal"));
+            };
+            let millis = parse_timestamp_millis(text).map_err(|reason| self.error(span, reason))?;
+            return Ok(HExpr::Const(Value::Timestamp(millis)));
+        }
+        let Some((function, file)) = self.functions.get(name).copied() else {
+            return Err(self.error(span, format!("unknown function `{name}`")));
+        };
+        let arguments = args.iter().map(|arg| self.expr(arg)).collect::<Result<Vec<_>, _>>()?;
+        // The body is lowered in its own file's resolutions, with only its parameters
+        // in scope: functions cannot see the caller's variables.
+        let mut body_lowerer = Lowerer {
+            env: self.env,
+            file,
+            functions: self.functions,
+            scopes: function
+                .params
+                .iter()
+                .zip(arguments)
+                .map(|(param, argument)| (param.name.name.clone(), Binding::Argument(argument)))
+                .collect(),
+            fresh: self.fresh,
+            depth: self.depth,
+        };
+        let body = body_lowerer.expr(&function.body);
+        self.fresh = body_lowerer.fresh;
+        body
+    }
+
+    fn binary(&mut self, op: BinaryOp, left: &Expr, right: &Expr, span: Span) -> Result<HExpr, LowerError> {
+        let a = self.expr(left)?;
+        let b = self.expr(right)?;
+        let boxed = |a, b| (Box::new(a), Box::new(b));
+        Ok(match op {
+            BinaryOp::And => HExpr::and(a, b),
+            BinaryOp::Or => HExpr::or(a, b),
+            BinaryOp::Eq => cmp(CmpOp::Eq, a, b),
+            BinaryOp::Ne => cmp(CmpOp::Ne, a, b),
+            BinaryOp::Lt => cmp(CmpOp::Lt, a, b),
+            BinaryOp::Le => cmp(CmpOp::Le, a, b),
+            BinaryOp::Gt => cmp(CmpOp::Gt, a, b),
+            BinaryOp::Ge => cmp(CmpOp::Ge, a, b),
+            BinaryOp::In => {
+                let (a, b) = boxed(a, b);
+                HExpr::In(a, b)
+            }
+            BinaryOp::Contains => {
+                let (a, b) = boxed(a, b);
+                // `contains` on a set is membership; on strings it is a substring test.
+                if self.file.names.get(&span) == Some(&NameRes::SetContains) {
+                    HExpr::SetContains(a, b)
+                } else {
+                    HExpr::Str(StrOp::Contains, a, b)
+                }
+            }
+            BinaryOp::StartsWith => {
+                let (a, b) = boxed(a, b);
+                HExpr::Str(StrOp::StartsWith, a, b)
+            }
+            BinaryOp::EndsWith => {
+                let (a, b) = boxed(a, b);
+                HExpr::Str(StrOp::EndsWith, a, b)
+            }
+            BinaryOp::Matches => match b {
+                HExpr::Const(Value::String(pattern)) => HExpr::Matches(Box::new(a), pattern),
+                _ => return Err(self.error(right.span, "pattern is not a literal")),
+            },
+            BinaryOp::Add => HExpr::Arith(ArithOp::Add, Box::new(a), Box::new(b)),
+            BinaryOp::Sub => HExpr::Arith(ArithOp::Sub, Box::new(a), Box::new(b)),
+            BinaryOp::Mul => HExpr::Arith(ArithOp::Mul, Box::new(a), Box::new(b)),
+        })
+    }
+}
+
+fn cmp(op: CmpOp, a: HExpr, b: HExpr) -> HExpr {
+    HExpr::Cmp(op, Box::new(a), Box::new(b))
+}
+
+/// A set literal of constants becomes a constant set.
+fn constant_set(items: Vec<HExpr>) -> HExpr {
+    let constants: Option<Vec<Value>> = items
+        .iter()
+        .map(|item| match item {
+            HExpr::Const(value) => Some(value.clone()),
+            _ => None,
+        })
+        .collect();
+    match constants {
+        Some(values) => HExpr::Const(Value::set(values)),
+        None => HExpr::SetOf(items),
+    }
+}

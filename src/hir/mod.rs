@@ -1,0 +1,291 @@
+//! The HIR: a checked package, resolved and simplified for the compiler and the prover.
+//!
+//! Names are resolved (enum values are constants, task parameters are fields of `task`),
+//! functions are inlined, policy targets are expanded into the (action, resource type)
+//! pairs they cover, and `when`/`unless` clauses are folded into one condition. Only a
+//! package without errors is lowered, so nothing here needs to be checked again.
+
+pub mod display;
+pub mod lower;
+pub mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::value::Value;
+use crate::semantics::env::Env;
+use crate::semantics::types::Type;
+use crate::syntax::ast::{Effect, Quantifier};
+use crate::syntax::Span;
+
+/// A lowered package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hir {
+    pub env: Arc<Env>,
+    pub policies: Vec<Policy>,
+    pub tasks: BTreeMap<String, Task>,
+}
+
+/// Where a declaration was written, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Origin {
+    pub fn new(file: &Arc<str>, span: Span) -> Self {
+        Origin { file: file.clone(), start: span.start, end: span.end }
+    }
+}
+
+/// An action and the resource type it is requested on (`None` for actions without one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub action: String,
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    pub effect: Effect,
+    pub targets: Vec<Target>,
+    /// All `when` conditions and the negation of every `unless`.
+    pub condition: HExpr,
+    pub grant: Grant,
+    pub origin: Origin,
+}
+
+/// The obligations a permit attaches to the credential it issues.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Grant {
+    pub ttl_ms: Option<i64>,
+    /// A narrower scope for the credential; `None` means the task's scope.
+    pub scope: Option<Vec<ScopeItem>>,
+    pub tags: Vec<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeItem {
+    pub targets: Vec<Target>,
+    pub condition: HExpr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub name: String,
+    pub intent: Option<String>,
+    pub params: Vec<(String, Type)>,
+    /// The preconditions on the parameters (`true` when there are none).
+    pub require: HExpr,
+    /// The ceiling; empty when the task declares no scope, which allows nothing.
+    pub scope: Vec<ScopeItem>,
+    pub ttl_ms: Option<i64>,
+    /// `None` when the task may not be delegated.
+    pub delegation: Option<Delegation>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    pub max_depth: Option<i64>,
+    /// Who may receive the task (`true` when anyone may).
+    pub to: HExpr,
+}
+
+/// The request roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Root {
+    Agent,
+    Resource,
+    Task,
+    Action,
+    Args,
+    Context,
+    Behavior,
+    Chain,
+}
+
+impl Root {
+    pub fn name(self) -> &'static str {
+        match self {
+            Root::Agent => "agent",
+            Root::Resource => "resource",
+            Root::Task => "task",
+            Root::Action => "action",
+            Root::Args => "args",
+            Root::Context => "context",
+            Root::Behavior => "behavior",
+            Root::Chain => "chain",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Root> {
+        Some(match name {
+            "agent" => Root::Agent,
+            "resource" => Root::Resource,
+            "task" => Root::Task,
+            "action" => Root::Action,
+            "args" => Root::Args,
+            "context" => Root::Context,
+            "behavior" => Root::Behavior,
+            "chain" => Root::Chain,
+            _ => return None,
+        })
+    }
+}
+
+/// What a field path starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Base {
+    Root(Root),
+    /// A quantifier variable, renamed to be unique within its policy.
+    Local(Arc<str>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StrOp {
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+/// A resolved expression.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum HExpr {
+    Const(Value),
+    /// `base.a.b`: a request attribute or a part of a bound variable.
+    Field(Base, Vec<Arc<str>>),
+    /// An attribute of a computed value, such as a timestamp's `hour`.
+    Attr(Box<HExpr>, Arc<str>),
+    Not(Box<HExpr>),
+    And(Box<HExpr>, Box<HExpr>),
+    Or(Box<HExpr>, Box<HExpr>),
+    Cmp(CmpOp, Box<HExpr>, Box<HExpr>),
+    /// Membership: the element, then the set.
+    In(Box<HExpr>, Box<HExpr>),
+    /// A set containing an element.
+    SetContains(Box<HExpr>, Box<HExpr>),
+    Str(StrOp, Box<HExpr>, Box<HExpr>),
+    /// A glob: `*` matches any run of characters; `\*` and `\\` are escapes.
+    Matches(Box<HExpr>, Arc<str>),
+    Arith(ArithOp, Box<HExpr>, Box<HExpr>),
+    Neg(Box<HExpr>),
+    /// Whether the attribute is present on the record the path names.
+    Has(Box<HExpr>, Arc<str>),
+    TaskIs(Arc<str>),
+    ResourceIs(Arc<str>),
+    SetOf(Vec<HExpr>),
+    RecordOf(Vec<(Arc<str>, HExpr)>),
+    Quantifier(QuantifierKind, Arc<str>, Box<HExpr>, Box<HExpr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum QuantifierKind {
+    Any,
+    All,
+}
+
+impl From<Quantifier> for QuantifierKind {
+    fn from(quantifier: Quantifier) -> Self {
+        match quantifier {
+            Quantifier::Any => QuantifierKind::Any,
+            Quantifier::All => QuantifierKind::All,
+        }
+    }
+}
+
+impl HExpr {
+    pub const TRUE: HExpr = HExpr::Const(Value::Bool(true));
+    pub const FALSE: HExpr = HExpr::Const(Value::Bool(false));
+
+    pub fn and(left: HExpr, right: HExpr) -> HExpr {
+        match (&left, &right) {
+            (HExpr::Const(Value::Bool(true)), _) => right,
+            (_, HExpr::Const(Value::Bool(true))) => left,
+            _ => HExpr::And(Box::new(left), Box::new(right)),
+        }
+    }
+
+    pub fn or(left: HExpr, right: HExpr) -> HExpr {
+        match (&left, &right) {
+            (HExpr::Const(Value::Bool(false)), _) => right,
+            (_, HExpr::Const(Value::Bool(false))) => left,
+            _ => HExpr::Or(Box::new(left), Box::new(right)),
+        }
+    }
+
+    pub fn negate(inner: HExpr) -> HExpr {
+        match inner {
+            HExpr::Const(Value::Bool(value)) => HExpr::Const(Value::Bool(!value)),
+            HExpr::Not(inner) => *inner,
+            other => HExpr::Not(Box::new(other)),
+        }
+    }
+
+    pub fn field(root: Root, path: &[&str]) -> HExpr {
+        HExpr::Field(Base::Root(root), path.iter().map(|step| Arc::from(*step)).collect())
+    }
+
+    /// Whether the expression reads the task's parameters (as opposed to its builtins).
+    pub fn reads_task_params(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |expr| {
+            if let HExpr::Field(Base::Root(Root::Task), path) = expr {
+                if path.first().is_some_and(|step| !matches!(&**step, "id" | "start" | "deadline" | "kind")) {
+                    found = true;
+                }
+            }
+        });
+        found
+    }
+
+    /// Calls `f` on this expression and every sub-expression.
+    pub fn visit(&self, f: &mut dyn FnMut(&HExpr)) {
+        f(self);
+        match self {
+            HExpr::Const(_) | HExpr::Field(..) | HExpr::TaskIs(_) | HExpr::ResourceIs(_) => {}
+            HExpr::Attr(inner, _)
+            | HExpr::Not(inner)
+            | HExpr::Matches(inner, _)
+            | HExpr::Neg(inner)
+            | HExpr::Has(inner, _) => inner.visit(f),
+            HExpr::And(a, b)
+            | HExpr::Or(a, b)
+            | HExpr::Cmp(_, a, b)
+            | HExpr::In(a, b)
+            | HExpr::SetContains(a, b)
+            | HExpr::Str(_, a, b)
+            | HExpr::Arith(_, a, b)
+            | HExpr::Quantifier(_, _, a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            HExpr::SetOf(items) => items.iter().for_each(|item| item.visit(f)),
+            HExpr::RecordOf(fields) => fields.iter().for_each(|(_, value)| value.visit(f)),
+        }
+    }
+}
