@@ -185,3 +185,29 @@ impl Database {
             .unwrap_or_default()
     }
 }
+
+/// The HIR of a package, or its errors when it does not check.
+#[salsa::tracked(returns(ref))]
+pub fn package_hir(db: &dyn salsa::Database, package: Package) -> Result<Arc<crate::hir::Hir>, Vec<Diagnostic>> {
+    let diagnostics = check_package(db, package);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
+    }
+    let members = package.members(db);
+    let parsed: Vec<&Parsed> = members.iter().map(|member| parse(db, member.file)).collect();
+    let checked: Vec<&Checked> = members.iter().map(|member| check_file(db, package, member.file)).collect();
+    let inputs: Vec<crate::hir::lower::FileInput<'_>> = members
+        .iter()
+        .zip(parsed.iter().zip(&checked))
+        .map(|(member, (parsed, checked))| crate::hir::lower::FileInput {
+            path: member.file.path(db),
+            ast: &parsed.ast,
+            names: &checked.names,
+        })
+        .collect();
+    let env = Arc::new(package_env(db, package).clone());
+    crate::hir::lower::lower_package(env, &inputs).map(Arc::new).map_err(|error| {
+        let lowering = crate::semantics::errors::LowerError::Unsupported { message: error.message, span: error.span };
+        vec![Diagnostic::from_miette(&lowering, &error.file)]
+    })
+}

@@ -9,6 +9,7 @@
 pub mod compile;
 pub mod db;
 pub mod diagnostics;
+pub mod eval;
 pub mod hir;
 pub mod package;
 pub mod report;

@@ -1,11 +1,12 @@
 //! The `mandate` command line: the entry point for policy authors and operators.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mandate::diagnostics::Severity;
+use mandate::eval::{Decision, Outcome, PolicySet};
 use mandate::{package, report};
 
 #[derive(Parser)]
@@ -32,6 +33,56 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Decide requests against a policy package.
+    ///
+    /// Reads one JSON request (docs/requests.md) from `--request FILE`, or from standard
+    /// input, and prints the decision as JSON. With `--batch`, reads one request per line
+    /// and writes one decision per line.
+    Eval {
+        /// The package: a folder of `.mandate` files, or one file.
+        path: PathBuf,
+        /// The request file; `-` or nothing reads standard input.
+        #[arg(long)]
+        request: Option<PathBuf>,
+        /// Stream JSON Lines: one request per input line, one decision per output line.
+        #[arg(long)]
+        batch: bool,
+        /// Record the path through the decision graph.
+        #[arg(long)]
+        explain: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EvalFormat::Json)]
+        format: EvalFormat,
+        /// Set the exit status from the decision: 0 allow, 2 deny, 3 escalate.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Draw the compiled decision graph.
+    ///
+    /// Prints Graphviz DOT on standard output and statistics on standard error; render
+    /// it with `mandate graph DIR | dot -Tsvg > graph.svg`.
+    Graph {
+        /// The package: a folder of `.mandate` files, or one file.
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EvalFormat {
+    /// The decision as JSON.
+    Json,
+    /// The decision for people, with the path when `--explain` is given.
+    Text,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    /// Graphviz DOT, with statistics on standard error.
+    Dot,
+    /// Only the statistics, as JSON.
+    Stats,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -48,7 +99,139 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
+        Command::Eval { path, request, batch, explain, format, exit_code } => {
+            let Some(set) = load(&path) else { return ExitCode::from(1) };
+            if batch {
+                eval_batch(&set, request.as_deref(), explain)
+            } else {
+                eval_one(&set, request.as_deref(), explain, format, exit_code)
+            }
+        }
+        Command::Graph { path, format } => graph(&path, format),
     }
+}
+
+/// Loads and compiles a package, printing its diagnostics when it does not check.
+fn load(path: &std::path::Path) -> Option<PolicySet> {
+    match PolicySet::load(path, mandate::eval::Limits::default()) {
+        Ok(set) => Some(set),
+        Err(error) => {
+            eprint!("{}", error.render());
+            None
+        }
+    }
+}
+
+fn read_input(path: Option<&std::path::Path>) -> std::io::Result<String> {
+    match path {
+        Some(path) if path != std::path::Path::new("-") => std::fs::read_to_string(path),
+        _ => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            Ok(text)
+        }
+    }
+}
+
+fn eval_one(
+    set: &PolicySet,
+    request: Option<&std::path::Path>,
+    explain: bool,
+    format: EvalFormat,
+    exit_code: bool,
+) -> ExitCode {
+    let text = match read_input(request) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: cannot read the request: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let decision = set.decide_json(&text, explain);
+    let output = match format {
+        EvalFormat::Json => pretty(&serde_json::to_value(&decision).unwrap_or_default()),
+        EvalFormat::Text => decision.to_text(),
+    };
+    if write_stdout(&output).is_err() {
+        return ExitCode::from(1);
+    }
+    if exit_code {
+        decision_exit_code(&decision)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn decision_exit_code(decision: &Decision) -> ExitCode {
+    match decision.decision {
+        Outcome::Allow => ExitCode::SUCCESS,
+        Outcome::Deny => ExitCode::from(2),
+        Outcome::Escalate => ExitCode::from(3),
+    }
+}
+
+/// Streams JSON Lines: each request line gets one decision line, in order.
+fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool) -> ExitCode {
+    let input: Box<dyn BufRead> = match request {
+        Some(path) if path != std::path::Path::new("-") => match std::fs::File::open(path) {
+            Ok(file) => Box::new(std::io::BufReader::new(file)),
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", path.display());
+                return ExitCode::from(1);
+            }
+        },
+        _ => Box::new(std::io::stdin().lock()),
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in input.lines() {
+        let Ok(line) = line else {
+            eprintln!("error: the input is not UTF-8 text");
+            return ExitCode::from(1);
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let decision = set.decide_json(&line, explain);
+        if serde_json::to_writer(&mut out, &decision).is_err() || out.write_all(b"\n").is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
+    let Some(set) = load(path) else { return ExitCode::from(1) };
+    let stats = set.plan().stats();
+    let stats_json = pretty(&serde_json::to_value(&stats).unwrap_or_default());
+    let written = match format {
+        GraphFormat::Dot => {
+            eprintln!(
+                "{} partitions, {} rules, {} nodes ({} shared; {} as a tree), depth {}, {} leaves",
+                stats.partitions,
+                stats.rules,
+                stats.nodes,
+                stats.shared_nodes,
+                stats.tree_nodes,
+                stats.depth,
+                stats.leaves
+            );
+            write_stdout(&mandate::compile::dot::render(set.plan()))
+        }
+        GraphFormat::Stats => write_stdout(&stats_json),
+    };
+    if written.is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
 }
 
 fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {

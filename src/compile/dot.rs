@@ -81,7 +81,11 @@ pub fn edges(plan: &Plan, node: &Node) -> Vec<(u32, String)> {
             };
             let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
             let children = plan.branches.get(branch as usize..(branch + len + 1) as usize).unwrap_or_default();
-            children.iter().enumerate().map(|(segment, child)| (*child, segment_text(bounds, segment, &unit))).collect()
+            children
+                .iter()
+                .enumerate()
+                .map(|(segment, child)| (*child, segment_text(plan, bounds, segment, &unit)))
+                .collect()
         }
         Node::Test { then, otherwise, .. } => vec![(then, "true".to_string()), (otherwise, "false".to_string())],
     }
@@ -95,11 +99,12 @@ pub fn key_text(key: Option<&Key>) -> String {
     }
 }
 
-/// `≤ 0.4999`, `> 5` and the like, for the `segment`-th interval of `bounds`.
-pub fn segment_text(bounds: &[i64], segment: usize, unit: &Unit) -> String {
-    let show = |at: i64| position_text(at, unit);
+/// `≤ 0.4999`, `> 5`, `== 0` and the like, for the `segment`-th interval of `bounds`.
+pub fn segment_text(plan: &Plan, bounds: &[i64], segment: usize, unit: &Unit) -> String {
+    let show = |at: i64| position_text(plan, at, unit);
     match (segment.checked_sub(1).and_then(|i| bounds.get(i)), bounds.get(segment)) {
         (None, Some(upper)) => format!("≤ {}", show(*upper)),
+        (Some(lower), Some(upper)) if lower.checked_add(1) == Some(*upper) => format!("== {}", show(*upper)),
         (Some(lower), Some(upper)) => format!("> {} and ≤ {}", show(*lower), show(*upper)),
         (Some(lower), None) => format!("> {}", show(*lower)),
         (None, None) => "any".to_string(),
@@ -107,12 +112,18 @@ pub fn segment_text(bounds: &[i64], segment: usize, unit: &Unit) -> String {
 }
 
 /// A position on a unit's line, written as a value.
-pub fn position_text(at: i64, unit: &Unit) -> String {
+pub fn position_text(plan: &Plan, at: i64, unit: &Unit) -> String {
     match unit {
+        Unit::Number if at % crate::hir::value::DECIMAL_SCALE == 0 => {
+            (at / crate::hir::value::DECIMAL_SCALE).to_string()
+        }
         Unit::Number => decimal_text(at),
         Unit::Millis if at.abs() >= 100_000_000_000 => timestamp_text(at),
         Unit::Millis => duration_text(at),
-        Unit::Ordinal => format!("#{at}"),
+        Unit::Ordinal(name) => {
+            let variant = usize::try_from(at).ok().and_then(|i| plan.enums.get(&**name)?.get(i));
+            variant.cloned().unwrap_or_else(|| format!("{name} #{at}"))
+        }
     }
 }
 

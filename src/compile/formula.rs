@@ -57,8 +57,8 @@ pub enum Unit {
     Number,
     /// Durations and timestamps, in milliseconds.
     Millis,
-    /// Enum values, by declaration position.
-    Ordinal,
+    /// Values of the named enum, by declaration position.
+    Ordinal(Arc<str>),
 }
 
 /// A switch value.
@@ -85,7 +85,7 @@ pub fn position(value: &Value) -> Option<(Unit, i64)> {
             value.as_fixed().and_then(|fixed| i64::try_from(fixed).ok()).map(|n| (Unit::Number, n))
         }
         Value::Duration(millis) | Value::Timestamp(millis) => Some((Unit::Millis, *millis)),
-        Value::Enum(value) => Some((Unit::Ordinal, i64::from(value.ordinal))),
+        Value::Enum(value) => Some((Unit::Ordinal(value.enum_name.clone()), i64::from(value.ordinal))),
         _ => None,
     }
 }

@@ -55,6 +55,7 @@ struct RuleInput {
 /// Compiles a lowered package.
 pub fn compile(hir: &Hir, options: &Options) -> Plan {
     let mut plan = Plan::default();
+    plan.enums = hir.env.enums.clone();
     for policy in &hir.policies {
         plan.rules.push(Rule {
             name: policy.name.clone(),

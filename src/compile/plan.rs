@@ -62,7 +62,7 @@ pub struct Case {
 }
 
 /// The checks a request must pass besides the policies, compiled into the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Gate {
     /// The request is inside its task's declared scope.
@@ -109,6 +109,8 @@ pub struct Plan {
     pub leaves: Vec<Vec<u32>>,
     pub rules: Vec<Rule>,
     pub partitions: Vec<Partition>,
+    /// Enum values by position, to show interval bounds on enums by name.
+    pub enums: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(skip)]
     indexes: Indexes,
 }
@@ -132,7 +134,7 @@ pub trait Probe {
     /// The outcome of a test expression.
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String>;
     /// Called for every node visited, with the branch taken (for explanations).
-    fn visited(&mut self, _node: u32, _branch: Branch) {}
+    fn visited(&mut self, _plan: &Plan, _node: u32, _branch: Branch) {}
 }
 
 /// Which way the walk left a node.
@@ -173,7 +175,7 @@ impl Plan {
             let node = self.nodes.get(at as usize).ok_or("node out of range")?;
             let (next, branch) = match *node {
                 Node::Leaf { leaf } => {
-                    probe.visited(at, Branch::Leaf);
+                    probe.visited(self, at, Branch::Leaf);
                     return Ok(self.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default());
                 }
                 Node::Switch { field, first, len, default } => {
@@ -201,7 +203,7 @@ impl Plan {
                     }
                 }
             };
-            probe.visited(at, branch);
+            probe.visited(self, at, branch);
             at = next;
         }
     }

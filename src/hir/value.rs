@@ -175,6 +175,9 @@ impl fmt::Display for Value {
         match self {
             Value::String(text) => write!(f, "{}", crate::syntax::print::quote(text)),
             Value::Enum(value) => f.write_str(&value.variant),
+            Value::Decimal(fixed) => f.write_str(&decimal_text(*fixed)),
+            Value::Duration(millis) => f.write_str(&crate::syntax::print::duration_text(*millis)),
+            Value::Timestamp(millis) => f.write_str(&timestamp_text(*millis)),
             other => write!(f, "{}", other.to_json()),
         }
     }

@@ -383,3 +383,18 @@ pub enum Lint {
         span: Span,
     },
 }
+
+/// A checked package that still cannot be compiled.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LowerError {
+    #[error("cannot compile this: {message}")]
+    #[diagnostic(
+        code(mandate::compile::unsupported),
+        help("simplify the expression, or split it into several policies")
+    )]
+    Unsupported {
+        message: String,
+        #[label("here")]
+        span: Span,
+    },
+}

@@ -1,0 +1,278 @@
+//! Reaches a decision: checks the task instance, walks the partition's diagrams and
+//! combines the rules found at their leaves (forbid > escalate > permit > default deny,
+//! with the task's checks as a ceiling).
+
+use std::collections::BTreeSet;
+
+use super::decision::{CredentialScope, Decision, Matched, Obligations, Outcome, Reason, Step, Walk};
+use super::expr::{root_value, Evaluator};
+use super::request::Request;
+use crate::compile::dot::{key_text, segment_text};
+use crate::compile::formula::{position, Key, Unit};
+use crate::compile::plan::{Branch, FieldKind, Gate, Node, Plan, Probe, RuleKind};
+use crate::hir::value::{timestamp_text, Value};
+use crate::hir::{Hir, ScopeItem, Target};
+use crate::syntax::ast::Effect;
+
+/// Decides a validated request. `explain` records the path through the graph.
+pub fn decide(plan: &Plan, hir: &Hir, request: &Request, max_steps: usize, explain: bool) -> Decision {
+    let Some(task) = &request.task else {
+        return Decision::deny(Reason::new(
+            "no_task",
+            "the request names no task; every action must happen inside a declared task",
+        ));
+    };
+    let now = request.time();
+    if now > task.deadline {
+        let message = format!("task `{}` expired at {}", task.id, timestamp_text(task.deadline));
+        return Decision::deny(Reason::new("task_expired", message));
+    }
+    if now < task.start {
+        let message = format!("task `{}` starts at {}", task.id, timestamp_text(task.start));
+        return Decision::deny(Reason::new("task_not_started", message));
+    }
+    let target = Target {
+        action: request.action.to_string(),
+        resource: request.resource.as_ref().map(|(resource, _)| resource.to_string()),
+    };
+    let Some(partition) = plan.partition(&target) else {
+        return Decision::deny(Reason::new(
+            "no_applicable_policy",
+            format!("no policy applies to {}", target_text(&target)),
+        ));
+    };
+    let mut probe = RequestProbe::new(request, plan, max_steps, explain);
+    let mut matched: BTreeSet<u32> = BTreeSet::new();
+    let mut walks = Vec::new();
+    for (index, root) in partition.roots.iter().enumerate() {
+        let result = plan.walk(*root, &mut probe);
+        let diagram = if index == 0 { "task checks" } else { "policies" };
+        let steps = std::mem::take(&mut probe.steps);
+        match result {
+            Ok(rules) => {
+                matched.extend(rules);
+                if explain {
+                    let names =
+                        rules.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.clone()).collect();
+                    walks.push(Walk { diagram: diagram.to_string(), steps, matched: names });
+                }
+            }
+            Err(error) => {
+                let mut decision = Decision::deny(Reason::new("evaluation_error", error));
+                decision.explanation = explain.then_some(walks);
+                return decision;
+            }
+        }
+    }
+    let mut decision = combine(plan, hir, request, &target, &matched);
+    decision.explanation = explain.then_some(walks);
+    decision
+}
+
+fn target_text(target: &Target) -> String {
+    match &target.resource {
+        Some(resource) => format!("`{}` on `{resource}`", target.action),
+        None => format!("`{}`", target.action),
+    }
+}
+
+/// Applies the combining rules to the matched rules.
+fn combine(plan: &Plan, hir: &Hir, request: &Request, target: &Target, matched: &BTreeSet<u32>) -> Decision {
+    let mut policies = Matched::default();
+    let mut permits = Vec::new();
+    let mut gates = BTreeSet::new();
+    for rule in matched.iter().filter_map(|r| plan.rules.get(*r as usize)) {
+        match &rule.kind {
+            RuleKind::Gate(gate) => {
+                gates.insert(*gate);
+            }
+            RuleKind::Policy { effect: Effect::Forbid, .. } => policies.forbid.push(rule.name.clone()),
+            RuleKind::Policy { effect: Effect::Escalate, .. } => policies.escalate.push(rule.name.clone()),
+            RuleKind::Policy { effect: Effect::Permit, grant, .. } => {
+                policies.permit.push(rule.name.clone());
+                permits.push((rule.name.as_str(), grant));
+            }
+        }
+    }
+    let kind = request.task.as_ref().map(|task| task.kind.to_string()).unwrap_or_default();
+    let quoted = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let (outcome, reason) = if !policies.forbid.is_empty() {
+        (Outcome::Deny, Reason::new("forbidden", format!("forbidden by {}", quoted(&policies.forbid))))
+    } else if !gates.contains(&Gate::TaskValid) {
+        let message = format!("the parameters of task `{kind}` do not satisfy its `require`");
+        (Outcome::Deny, Reason::new("preconditions_failed", message))
+    } else if !gates.contains(&Gate::DelegationAllowed) {
+        let message = format!("the delegation chain goes beyond what task `{kind}` allows");
+        (Outcome::Deny, Reason::new("delegation_exceeded", message))
+    } else if (!policies.escalate.is_empty() || !permits.is_empty()) && !gates.contains(&Gate::InScope) {
+        let message = format!("outside declared intent: task `{kind}` does not cover {} here", target_text(target));
+        (Outcome::Deny, Reason::new("outside_intent", message))
+    } else if !policies.escalate.is_empty() {
+        let verb = if policies.escalate.len() == 1 { "requires" } else { "require" };
+        let message = format!("{} {verb} human approval", quoted(&policies.escalate));
+        (Outcome::Escalate, Reason::new("escalated", message))
+    } else if !permits.is_empty() {
+        (Outcome::Allow, Reason::new("permitted", format!("permitted by {}", quoted(&policies.permit))))
+    } else {
+        (Outcome::Deny, Reason::new("no_permit", "no policy permits this request"))
+    };
+    let obligations = (outcome == Outcome::Allow).then(|| obligations(hir, request, &permits));
+    Decision { decision: outcome, policies, reasons: vec![reason], obligations, errors: Vec::new(), explanation: None }
+}
+
+fn obligations(hir: &Hir, request: &Request, permits: &[(&str, &crate::hir::Grant)]) -> Obligations {
+    let now = request.time();
+    let task = request.task.as_ref();
+    let remaining = task.map_or(0, |task| task.deadline.saturating_sub(now)).max(0);
+    let ttl = permits.iter().filter_map(|(_, grant)| grant.ttl_ms).min().map_or(remaining, |ttl| ttl.min(remaining));
+    let mut tags: Vec<String> = permits.iter().flat_map(|(_, grant)| grant.tags.iter().cloned()).collect();
+    tags.sort();
+    tags.dedup();
+    let task_scope =
+        task.and_then(|task| hir.tasks.get(&*task.kind)).map(|task| task.scope.as_slice()).unwrap_or_default();
+    Obligations {
+        ttl_ms: ttl,
+        expires_at: timestamp_text(now.saturating_add(ttl)),
+        tags,
+        messages: permits.iter().filter_map(|(_, grant)| grant.message.clone()).collect(),
+        scopes: permits
+            .iter()
+            .map(|(name, grant)| CredentialScope {
+                policy: name.to_string(),
+                scope: scope_text(grant.scope.as_deref().unwrap_or(task_scope)),
+            })
+            .collect(),
+    }
+}
+
+fn scope_text(items: &[ScopeItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| {
+            let targets: Vec<String> = item.targets.iter().map(target_text).collect();
+            match &item.condition {
+                crate::hir::HExpr::Const(Value::Bool(true)) => targets.join(", "),
+                condition => format!("{} where {condition}", targets.join(", ")),
+            }
+        })
+        .collect()
+}
+
+/// Answers the graph's questions about one request, caching attribute reads.
+struct RequestProbe<'a> {
+    request: &'a Request,
+    values: Vec<Option<Option<Value>>>,
+    steps_left: usize,
+    explain: bool,
+    steps: Vec<Step>,
+    last_test: Option<bool>,
+}
+
+impl<'a> RequestProbe<'a> {
+    fn new(request: &'a Request, plan: &Plan, max_steps: usize, explain: bool) -> Self {
+        RequestProbe {
+            request,
+            values: vec![None; plan.fields.len()],
+            steps_left: max_steps,
+            explain,
+            steps: Vec::new(),
+            last_test: None,
+        }
+    }
+
+    fn value(&mut self, plan: &Plan, field: u32) -> Option<Value> {
+        if let Some(Some(cached)) = self.values.get(field as usize) {
+            return cached.clone();
+        }
+        let spec = plan.fields.get(field as usize)?;
+        let value = root_value(self.request, spec.path.root, &spec.path.path).and_then(|(mut value, rest)| {
+            for step in rest {
+                value = match value {
+                    Value::Record(fields) => fields.get(&**step)?.clone(),
+                    Value::Timestamp(millis) => Value::Int(crate::hir::value::timestamp_field(millis, step)?),
+                    _ => return None,
+                };
+            }
+            Some(value)
+        });
+        if let Some(slot) = self.values.get_mut(field as usize) {
+            *slot = Some(value.clone());
+        }
+        value
+    }
+}
+
+impl Probe for RequestProbe<'_> {
+    fn key(&mut self, plan: &Plan, field: u32) -> Option<u32> {
+        let value = self.value(plan, field)?;
+        plan.key_id(&Key::of(&value)?)
+    }
+
+    fn position(&mut self, plan: &Plan, field: u32) -> Option<i64> {
+        let value = self.value(plan, field)?;
+        let (unit, at) = position(&value)?;
+        let expected = match plan.fields.get(field as usize).map(|spec| &spec.kind) {
+            Some(FieldKind::Interval(unit)) => unit,
+            _ => return None,
+        };
+        (unit == *expected).then_some(at)
+    }
+
+    fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String> {
+        let expr = plan.tests.get(test as usize).ok_or("test out of range")?;
+        let mut evaluator = Evaluator::new(self.request, self.steps_left);
+        let outcome = evaluator.truth(expr).map_err(|error| format!("while evaluating `{expr}`: {error}"));
+        self.steps_left = self.steps_left.saturating_sub(evaluator.steps_taken());
+        self.last_test = outcome.as_ref().ok().copied();
+        outcome
+    }
+
+    fn visited(&mut self, plan: &Plan, node: u32, branch: Branch) {
+        if !self.explain {
+            return;
+        }
+        let Some(node) = plan.nodes.get(node as usize) else { return };
+        let step = match *node {
+            Node::Leaf { .. } => return,
+            Node::Switch { field, .. } => Step {
+                test: plan.fields.get(field as usize).map(|f| f.path.text()).unwrap_or_default(),
+                saw: self.seen(field),
+                branch: match branch {
+                    Branch::Case(key) => format!("== {}", key_text(plan.keys.get(key as usize))),
+                    _ => "none of the values the policies name".to_string(),
+                },
+            },
+            Node::Interval { field, first, len, .. } => {
+                let unit = match plan.fields.get(field as usize).map(|f| &f.kind) {
+                    Some(FieldKind::Interval(unit)) => unit.clone(),
+                    _ => Unit::Number,
+                };
+                let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let segment = match branch {
+                    Branch::Interval(segment) => segment,
+                    _ => 0,
+                };
+                Step {
+                    test: plan.fields.get(field as usize).map(|f| f.path.text()).unwrap_or_default(),
+                    saw: self.seen(field),
+                    branch: segment_text(plan, bounds, segment, &unit),
+                }
+            }
+            Node::Test { test, .. } => Step {
+                test: plan.tests.get(test as usize).map(ToString::to_string).unwrap_or_default(),
+                saw: self.last_test.map_or("an error".to_string(), |outcome| outcome.to_string()),
+                branch: if branch == Branch::Then { "holds".to_string() } else { "does not hold".to_string() },
+            },
+        };
+        self.steps.push(step);
+    }
+}
+
+impl RequestProbe<'_> {
+    fn seen(&self, field: u32) -> String {
+        match self.values.get(field as usize) {
+            Some(Some(Some(value))) => value.to_string(),
+            _ => "absent".to_string(),
+        }
+    }
+}

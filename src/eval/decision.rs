@@ -1,0 +1,177 @@
+//! What a decision says: the outcome, the policies behind it, the reasons, the
+//! obligations of the credential, errors, and optionally the path through the graph.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::request::RequestError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Allow,
+    Deny,
+    Escalate,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::Escalate => "escalate",
+        }
+    }
+}
+
+/// The policies whose conditions held, by effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matched {
+    pub forbid: Vec<String>,
+    pub escalate: Vec<String>,
+    pub permit: Vec<String>,
+}
+
+/// Why the decision came out as it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code: `forbidden`, `outside_intent`, `no_task`, ….
+    pub code: String,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Reason { code: code.to_string(), message: message.into() }
+    }
+}
+
+/// What the credential issued with an allow carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obligations {
+    /// How long the credential lives: the shortest ttl of the permits that applied,
+    /// never past the task's deadline. In milliseconds.
+    pub ttl_ms: i64,
+    /// When the credential expires (RFC 3339).
+    pub expires_at: String,
+    pub tags: Vec<String>,
+    pub messages: Vec<String>,
+    /// For each permit that applied, the scope its credential covers.
+    pub scopes: Vec<CredentialScope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialScope {
+    pub policy: String,
+    /// The `grant scope` items, or the task's scope when the permit narrows nothing.
+    pub scope: Vec<String>,
+}
+
+/// One node on the path through the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What the node tests: an attribute or a condition.
+    pub test: String,
+    /// The value it saw.
+    pub saw: String,
+    /// The branch taken.
+    pub branch: String,
+}
+
+/// The path through one of a partition's diagrams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Walk {
+    /// `task checks` or `policies`.
+    pub diagram: String,
+    pub steps: Vec<Step>,
+    /// The rules matched at the leaf.
+    pub matched: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: Outcome,
+    pub policies: Matched,
+    pub reasons: Vec<Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obligations: Option<Obligations>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<RequestError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Vec<Walk>>,
+}
+
+impl Decision {
+    /// A deny for a request that could not be evaluated.
+    pub fn invalid(errors: Vec<RequestError>) -> Decision {
+        let count = errors.len();
+        Decision {
+            decision: Outcome::Deny,
+            policies: Matched::default(),
+            reasons: vec![Reason::new(
+                "invalid_request",
+                format!("the request is invalid ({count} error{})", if count == 1 { "" } else { "s" }),
+            )],
+            obligations: None,
+            errors,
+            explanation: None,
+        }
+    }
+
+    pub fn deny(reason: Reason) -> Decision {
+        Decision {
+            decision: Outcome::Deny,
+            policies: Matched::default(),
+            reasons: vec![reason],
+            obligations: None,
+            errors: Vec::new(),
+            explanation: None,
+        }
+    }
+
+    /// The decision as a person reads it, with the path when it was recorded.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("decision: {}\n", self.decision.word());
+        for (effect, names) in [
+            ("forbid", &self.policies.forbid),
+            ("escalate", &self.policies.escalate),
+            ("permit", &self.policies.permit),
+        ] {
+            if !names.is_empty() {
+                let _ = writeln!(out, "  {effect}: {}", names.join(", "));
+            }
+        }
+        for reason in &self.reasons {
+            let _ = writeln!(out, "  because: {} [{}]", reason.message, reason.code);
+        }
+        if let Some(obligations) = &self.obligations {
+            let _ = writeln!(out, "  credential: expires {} ({} ms)", obligations.expires_at, obligations.ttl_ms);
+            if !obligations.tags.is_empty() {
+                let _ = writeln!(out, "  tags: {}", obligations.tags.join(", "));
+            }
+            for message in &obligations.messages {
+                let _ = writeln!(out, "  message: {message}");
+            }
+            for scope in &obligations.scopes {
+                let _ = writeln!(out, "  scope of {}: {}", scope.policy, scope.scope.join("; "));
+            }
+        }
+        for error in &self.errors {
+            let place = if error.path.is_empty() { String::new() } else { format!(" at {}", error.path) };
+            let _ = writeln!(out, "  error{place}: {} [{}]", error.message, error.code);
+            if let Some(help) = &error.help {
+                let _ = writeln!(out, "    help: {help}");
+            }
+        }
+        for walk in self.explanation.iter().flatten() {
+            let _ = writeln!(out, "path through the {}:", walk.diagram);
+            for (number, step) in walk.steps.iter().enumerate() {
+                let _ = writeln!(out, "  {}. {} is {} → {}", number + 1, step.test, step.saw, step.branch);
+            }
+            let matched = if walk.matched.is_empty() { "nothing".to_string() } else { walk.matched.join(", ") };
+            let _ = writeln!(out, "  matched: {matched}");
+        }
+        out
+    }
+}

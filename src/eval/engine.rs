@@ -1,0 +1,267 @@
+//! The embedding API: load policies, decide requests, swap in new policies.
+//!
+//! An [`Engine`] is a cheap, cloneable handle to the current [`PolicySet`]. Deciding takes
+//! a snapshot of the set, so a reload swaps the set atomically: requests already being
+//! decided finish against the set they started with, and every later request sees the
+//! new one. A reload that fails to check leaves the current set in place.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use super::decide::decide;
+use super::decision::Decision;
+use super::request::{self, Request, RequestDoc, RequestError, RequestLimits};
+use crate::compile::{self, Plan};
+use crate::db;
+use crate::diagnostics::Diagnostic;
+use crate::hir::Hir;
+use crate::package::{self, Loader, PackageSpec};
+
+/// Public limits on evaluation. A request that exceeds one is denied with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest JSON request accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Most expression steps one decision may take (bounds quantifiers over large sets).
+    pub max_eval_steps: usize,
+    pub request: RequestLimits,
+    pub compile: compile::Options,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 1024 * 1024,
+            max_eval_steps: 100_000,
+            request: RequestLimits::default(),
+            compile: compile::Options::default(),
+        }
+    }
+}
+
+/// Policies that did not check, with what is needed to show why.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The text of every file involved, for rendering the diagnostics.
+    pub sources: Vec<(String, Arc<str>)>,
+}
+
+impl LoadError {
+    /// The diagnostics rendered for people.
+    pub fn render(&self) -> String {
+        let source_of = |path: &str| self.sources.iter().find(|(name, _)| name == path).map(|(_, text)| text.clone());
+        crate::report::human(&self.diagnostics, &source_of, false)
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors = self.diagnostics.iter().filter(|d| d.is_error()).count();
+        write!(f, "the policies have {errors} error(s)")?;
+        if let Some(first) = self.diagnostics.iter().find(|d| d.is_error()) {
+            write!(f, "; the first: {}: {} ({})", first.file, first.message, first.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A checked, compiled policy package: immutable, `Send + Sync`.
+#[derive(Debug)]
+pub struct PolicySet {
+    hir: Arc<Hir>,
+    plan: Plan,
+    limits: Limits,
+}
+
+impl PolicySet {
+    /// Compiles a lowered package.
+    pub fn new(hir: Arc<Hir>, limits: Limits) -> Self {
+        let plan = compile::compile(&hir, &limits.compile);
+        PolicySet { hir, plan, limits }
+    }
+
+    /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
+    pub fn load(path: &Path, limits: Limits) -> Result<PolicySet, LoadError> {
+        let files = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|error| io_error(path, &error))?
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|file| file.extension().is_some_and(|ext| ext == "mandate"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut loader = Loader::default();
+        let loaded = loader.load(&PackageSpec { root: path.to_path_buf(), files });
+        finish(&loader, loaded, limits)
+    }
+
+    /// Checks and compiles a package given as `(path, text)` pairs.
+    pub fn from_sources(sources: &[(&str, &str)], limits: Limits) -> Result<PolicySet, LoadError> {
+        let mut loader = Loader::default();
+        let loaded = loader.load_sources(sources);
+        finish(&loader, loaded, limits)
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn hir(&self) -> &Hir {
+        &self.hir
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates a request, taking the current time when it has no `context.time`.
+    pub fn prepare(&self, doc: &RequestDoc) -> Result<Request, Vec<RequestError>> {
+        self.prepare_at(doc, now_millis())
+    }
+
+    /// Validates a request; `now` (milliseconds since the epoch) fills a missing time.
+    pub fn prepare_at(&self, doc: &RequestDoc, now: i64) -> Result<Request, Vec<RequestError>> {
+        request::validate(&self.hir.env, doc, now, &self.limits.request)
+    }
+
+    /// Decides a validated request.
+    pub fn decide(&self, request: &Request) -> Decision {
+        decide(&self.plan, &self.hir, request, self.limits.max_eval_steps, false)
+    }
+
+    /// Decides a validated request and records the path through the graph.
+    pub fn explain(&self, request: &Request) -> Decision {
+        decide(&self.plan, &self.hir, request, self.limits.max_eval_steps, true)
+    }
+
+    /// Validates and decides.
+    pub fn decide_doc(&self, doc: &RequestDoc, explain: bool) -> Decision {
+        match self.prepare(doc) {
+            Ok(request) => decide(&self.plan, &self.hir, &request, self.limits.max_eval_steps, explain),
+            Err(errors) => Decision::invalid(errors),
+        }
+    }
+
+    /// Parses, validates and decides a JSON request.
+    pub fn decide_json(&self, text: &str, explain: bool) -> Decision {
+        if text.len() > self.limits.max_request_bytes {
+            let error = RequestError::new(
+                "",
+                "too_large",
+                format!(
+                    "the request is {} bytes, more than the limit of {}",
+                    text.len(),
+                    self.limits.max_request_bytes
+                ),
+                None,
+            );
+            return Decision::invalid(vec![error]);
+        }
+        match serde_json::from_str::<RequestDoc>(text) {
+            Ok(doc) => self.decide_doc(&doc, explain),
+            Err(error) => Decision::invalid(vec![request::json_error(&error)]),
+        }
+    }
+}
+
+fn finish(loader: &Loader, loaded: package::LoadedPackage, limits: Limits) -> Result<PolicySet, LoadError> {
+    let failure = |diagnostics: Vec<Diagnostic>| LoadError {
+        sources: loader
+            .files()
+            .into_iter()
+            .map(|file| (file.path(&loader.db).to_string(), file.text(&loader.db).clone()))
+            .collect(),
+        diagnostics,
+    };
+    if loaded.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(failure(loaded.diagnostics));
+    }
+    match db::package_hir(&loader.db, loaded.package) {
+        Ok(hir) => Ok(PolicySet::new(hir.clone(), limits)),
+        Err(diagnostics) => Err(failure(diagnostics.clone())),
+    }
+}
+
+fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
+    let source = package::SourceError::Unreadable { reason: error.to_string() };
+    LoadError {
+        diagnostics: vec![Diagnostic::from_miette(&source, &Arc::from(path.display().to_string()))],
+        sources: Vec::new(),
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A thread-safe handle to the current policy set; clones share it.
+#[derive(Clone)]
+pub struct Engine {
+    current: Arc<RwLock<Arc<PolicySet>>>,
+}
+
+impl Engine {
+    pub fn new(set: PolicySet) -> Self {
+        Engine { current: Arc::new(RwLock::new(Arc::new(set))) }
+    }
+
+    /// Loads a package from a folder or file, with default limits.
+    pub fn load(path: impl AsRef<Path>) -> Result<Engine, LoadError> {
+        PolicySet::load(path.as_ref(), Limits::default()).map(Engine::new)
+    }
+
+    /// Loads a package from in-memory sources, with default limits.
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<Engine, LoadError> {
+        PolicySet::from_sources(sources, Limits::default()).map(Engine::new)
+    }
+
+    /// The policy set in force now.
+    pub fn current(&self) -> Arc<PolicySet> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new policy set; later decisions use it.
+    pub fn replace(&self, set: PolicySet) {
+        let set = Arc::new(set);
+        match self.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+    }
+
+    /// Reloads from disk with the current limits; on error the current set stays.
+    pub fn reload(&self, path: impl AsRef<Path>) -> Result<(), LoadError> {
+        let limits = *self.current().limits();
+        let set = PolicySet::load(path.as_ref(), limits)?;
+        self.replace(set);
+        Ok(())
+    }
+
+    /// Validates and decides a request against the current set.
+    pub fn decide(&self, doc: &RequestDoc) -> Decision {
+        self.current().decide_doc(doc, false)
+    }
+
+    /// Like [`Engine::decide`], recording the path through the graph.
+    pub fn explain(&self, doc: &RequestDoc) -> Decision {
+        self.current().decide_doc(doc, true)
+    }
+
+    /// Parses, validates and decides a JSON request.
+    pub fn decide_json(&self, text: &str) -> Decision {
+        self.current().decide_json(text, false)
+    }
+}

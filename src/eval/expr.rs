@@ -1,0 +1,362 @@
+//! Evaluates HIR expressions against a validated request.
+//!
+//! The decision graph calls this only for its boolean test nodes; attribute comparisons
+//! with constants are branches of the graph itself. Every operation is total on
+//! well-typed input; what can still fail (arithmetic overflow, the step limit) is an
+//! error, and an error denies the request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::compile::formula::TASK_KIND;
+use crate::hir::value::{timestamp_field, Value, DECIMAL_SCALE};
+use crate::hir::{ArithOp, Base, CmpOp, HExpr, QuantifierKind, Root, StrOp};
+
+use super::request::Request;
+
+/// Why an expression has no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// An attribute that is not present (a missing optional attribute read without
+    /// `has`, which the checker rules out, or a part of a request without a task).
+    Missing(String),
+    /// A value of an unexpected kind; the checker rules this out too.
+    Type(String),
+    Overflow(String),
+    /// The evaluation took more steps than the limit allows.
+    Limit(usize),
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalError::Missing(what) => write!(f, "`{what}` is not present"),
+            EvalError::Type(what) => write!(f, "unexpected value: {what}"),
+            EvalError::Overflow(what) => write!(f, "arithmetic overflow in {what}"),
+            EvalError::Limit(steps) => write!(f, "evaluation needed more than {steps} steps"),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, EvalError>;
+
+/// Evaluates expressions for one request, counting steps against a limit.
+pub struct Evaluator<'a> {
+    request: &'a Request,
+    locals: Vec<(Arc<str>, Value)>,
+    steps: usize,
+    limit: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(request: &'a Request, limit: usize) -> Self {
+        Evaluator { request, locals: Vec::new(), steps: 0, limit }
+    }
+
+    /// How many steps evaluation has taken so far.
+    pub fn steps_taken(&self) -> usize {
+        self.steps
+    }
+
+    pub fn truth(&mut self, expr: &HExpr) -> Result<bool> {
+        match self.eval(expr)? {
+            Value::Bool(value) => Ok(value),
+            other => Err(EvalError::Type(format!("expected a condition, found {other}"))),
+        }
+    }
+
+    pub fn eval(&mut self, expr: &HExpr) -> Result<Value> {
+        self.steps += 1;
+        if self.steps > self.limit {
+            return Err(EvalError::Limit(self.limit));
+        }
+        match expr {
+            HExpr::Const(value) => Ok(value.clone()),
+            HExpr::Field(base, path) => self.field(base, path),
+            HExpr::Attr(inner, name) => {
+                let value = self.eval(inner)?;
+                step(&value, name).ok_or_else(|| EvalError::Missing(format!("{expr}")))
+            }
+            HExpr::Not(inner) => Ok(Value::Bool(!self.truth(inner)?)),
+            HExpr::And(a, b) => Ok(Value::Bool(self.truth(a)? && self.truth(b)?)),
+            HExpr::Or(a, b) => Ok(Value::Bool(self.truth(a)? || self.truth(b)?)),
+            HExpr::Cmp(op, a, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                compare(*op, &a, &b).map(Value::Bool)
+            }
+            HExpr::In(element, set) => {
+                let (element, set) = (self.eval(element)?, self.eval(set)?);
+                member(&element, &set).map(Value::Bool)
+            }
+            HExpr::SetContains(set, element) => {
+                let (set, element) = (self.eval(set)?, self.eval(element)?);
+                member(&element, &set).map(Value::Bool)
+            }
+            HExpr::Str(op, a, b) => {
+                let (a, b) = (self.string(a)?, self.string(b)?);
+                Ok(Value::Bool(match op {
+                    StrOp::StartsWith => a.starts_with(&*b),
+                    StrOp::EndsWith => a.ends_with(&*b),
+                    StrOp::Contains => a.contains(&*b),
+                }))
+            }
+            HExpr::Matches(text, pattern) => {
+                let text = self.string(text)?;
+                Ok(Value::Bool(glob_matches(pattern, &text)))
+            }
+            HExpr::Arith(op, a, b) => {
+                let (a, b) = (self.eval(a)?, self.eval(b)?);
+                arithmetic(*op, &a, &b).ok_or_else(|| EvalError::Overflow(format!("{expr}")))
+            }
+            HExpr::Neg(inner) => match self.eval(inner)? {
+                Value::Int(n) => n.checked_neg().map(Value::Int),
+                Value::Decimal(n) => n.checked_neg().map(Value::Decimal),
+                Value::Duration(n) => n.checked_neg().map(Value::Duration),
+                _ => None,
+            }
+            .ok_or_else(|| EvalError::Overflow(format!("{expr}"))),
+            HExpr::Has(inner, name) => match self.eval(inner)? {
+                Value::Record(fields) => Ok(Value::Bool(fields.contains_key(&**name))),
+                other => Err(EvalError::Type(format!("`has` on {other}"))),
+            },
+            HExpr::TaskIs(kind) => Ok(Value::Bool(self.request.task.as_ref().is_some_and(|task| task.kind == *kind))),
+            HExpr::ResourceIs(ty) => {
+                Ok(Value::Bool(self.request.resource.as_ref().is_some_and(|(resource, _)| resource == ty)))
+            }
+            HExpr::SetOf(items) => {
+                let values = items.iter().map(|item| self.eval(item)).collect::<Result<Vec<_>>>()?;
+                Ok(Value::set(values))
+            }
+            HExpr::RecordOf(fields) => {
+                let mut record = BTreeMap::new();
+                for (name, value) in fields {
+                    record.insert(name.to_string(), self.eval(value)?);
+                }
+                Ok(Value::Record(Arc::new(record)))
+            }
+            HExpr::Quantifier(kind, var, set, body) => self.quantifier(*kind, var, set, body),
+        }
+    }
+
+    fn string(&mut self, expr: &HExpr) -> Result<Arc<str>> {
+        match self.eval(expr)? {
+            Value::String(text) => Ok(text),
+            other => Err(EvalError::Type(format!("expected a string, found {other}"))),
+        }
+    }
+
+    fn quantifier(&mut self, kind: QuantifierKind, var: &Arc<str>, set: &HExpr, body: &HExpr) -> Result<Value> {
+        let Value::Set(items) = self.eval(set)? else {
+            return Err(EvalError::Type("a quantifier over a value that is not a set".to_string()));
+        };
+        let wanted = kind == QuantifierKind::Any;
+        for item in items.iter() {
+            self.locals.push((var.clone(), item.clone()));
+            let outcome = self.truth(body);
+            self.locals.pop();
+            if outcome? == wanted {
+                return Ok(Value::Bool(wanted));
+            }
+        }
+        Ok(Value::Bool(!wanted))
+    }
+
+    fn field(&mut self, base: &Base, path: &[Arc<str>]) -> Result<Value> {
+        let missing = || EvalError::Missing(describe(base, path));
+        let (mut value, rest) = match base {
+            Base::Local(name) => {
+                let value = self.locals.iter().rev().find(|(local, _)| local == name).map(|(_, v)| v.clone());
+                (value.ok_or_else(missing)?, path)
+            }
+            Base::Root(root) => root_value(self.request, *root, path).ok_or_else(missing)?,
+        };
+        for name in rest {
+            value = step(&value, name).ok_or_else(missing)?;
+        }
+        Ok(value)
+    }
+}
+
+/// Reads a request root and as much of the path as the root itself resolves; returns the
+/// value and the rest of the path.
+pub fn root_value<'p>(request: &Request, root: Root, path: &'p [Arc<str>]) -> Option<(Value, &'p [Arc<str>])> {
+    let record = |fields: &Arc<BTreeMap<String, Value>>| Value::Record(fields.clone());
+    Some(match root {
+        Root::Agent => (record(&request.agent), path),
+        Root::Args => (record(&request.args), path),
+        Root::Context => (record(&request.context), path),
+        Root::Behavior => (record(&request.behavior), path),
+        Root::Resource => (record(&request.resource.as_ref()?.1), path),
+        Root::Action => (Value::String(request.action.clone()), path),
+        Root::Chain => {
+            let (first, rest) = path.split_first()?;
+            (chain_field(request, first)?, rest)
+        }
+        Root::Task => {
+            let task = request.task.as_ref()?;
+            let (first, rest) = path.split_first()?;
+            let value = match &**first {
+                TASK_KIND => Value::String(task.kind.clone()),
+                "id" => Value::String(task.id.clone()),
+                "start" => Value::Timestamp(task.start),
+                "deadline" => Value::Timestamp(task.deadline),
+                param => task.params.get(param)?.clone(),
+            };
+            (value, rest)
+        }
+    })
+}
+
+/// The delegation chain's fields; the chain lists the principals above the acting agent,
+/// sponsor first.
+fn chain_field(request: &Request, field: &str) -> Option<Value> {
+    let chain = &request.chain;
+    Some(match field {
+        "depth" => Value::Int(i64::try_from(chain.len().saturating_sub(1)).ok()?),
+        "sponsor" => Value::String(chain.first()?.clone()),
+        "root" => match chain.get(1) {
+            Some(agent) => Value::String(agent.clone()),
+            None => request.agent.get("id")?.clone(),
+        },
+        "delegator" => Value::String(chain.last()?.clone()),
+        "links" => Value::set(chain.iter().map(|link| Value::String(link.clone())).collect()),
+        _ => return None,
+    })
+}
+
+/// One attribute step: a record field or a timestamp part.
+fn step(value: &Value, name: &str) -> Option<Value> {
+    match value {
+        Value::Record(fields) => fields.get(name).cloned(),
+        Value::Timestamp(millis) => timestamp_field(*millis, name).map(Value::Int),
+        _ => None,
+    }
+}
+
+fn describe(base: &Base, path: &[Arc<str>]) -> String {
+    let mut text = match base {
+        Base::Root(root) => root.name().to_string(),
+        Base::Local(name) => name.split('#').next().unwrap_or(name).to_string(),
+    };
+    for step in path {
+        text.push('.');
+        text.push_str(step);
+    }
+    text
+}
+
+pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool> {
+    let ordering = || a.compare(b).ok_or_else(|| EvalError::Type(format!("cannot order {a} and {b}")));
+    Ok(match op {
+        CmpOp::Eq => a.same(b),
+        CmpOp::Ne => !a.same(b),
+        CmpOp::Lt => ordering()?.is_lt(),
+        CmpOp::Le => ordering()?.is_le(),
+        CmpOp::Gt => ordering()?.is_gt(),
+        CmpOp::Ge => ordering()?.is_ge(),
+    })
+}
+
+fn member(element: &Value, set: &Value) -> Result<bool> {
+    match set {
+        Value::Set(items) => Ok(items.iter().any(|item| item.same(element))),
+        other => Err(EvalError::Type(format!("`in` on {other}"))),
+    }
+}
+
+/// Checked arithmetic; `None` on overflow or operands that do not combine.
+pub fn arithmetic(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
+    use Value::*;
+    match (op, a, b) {
+        (ArithOp::Add, Int(x), Int(y)) => x.checked_add(*y).map(Int),
+        (ArithOp::Sub, Int(x), Int(y)) => x.checked_sub(*y).map(Int),
+        (ArithOp::Mul, Int(x), Int(y)) => x.checked_mul(*y).map(Int),
+        (_, Int(_) | Decimal(_), Int(_) | Decimal(_)) => {
+            let (x, y) = (a.as_fixed()?, b.as_fixed()?);
+            let fixed = match op {
+                ArithOp::Add => x.checked_add(y)?,
+                ArithOp::Sub => x.checked_sub(y)?,
+                // Rounds toward zero to four fractional digits.
+                ArithOp::Mul => x.checked_mul(y)? / i128::from(DECIMAL_SCALE),
+            };
+            i64::try_from(fixed).ok().map(Decimal)
+        }
+        (ArithOp::Add, Duration(x), Duration(y)) => x.checked_add(*y).map(Duration),
+        (ArithOp::Sub, Duration(x), Duration(y)) => x.checked_sub(*y).map(Duration),
+        (ArithOp::Mul, Duration(x), Int(y)) | (ArithOp::Mul, Int(y), Duration(x)) => x.checked_mul(*y).map(Duration),
+        (ArithOp::Add, Timestamp(x), Duration(y)) | (ArithOp::Add, Duration(y), Timestamp(x)) => {
+            x.checked_add(*y).map(Timestamp)
+        }
+        (ArithOp::Sub, Timestamp(x), Duration(y)) => x.checked_sub(*y).map(Timestamp),
+        (ArithOp::Sub, Timestamp(x), Timestamp(y)) => x.checked_sub(*y).map(Duration),
+        _ => None,
+    }
+}
+
+/// Glob matching over the whole string: `*` matches any run of characters, `\*` a star
+/// and `\\` a backslash. Linear in practice: the classic single-backtrack algorithm.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    #[derive(PartialEq)]
+    enum Piece {
+        Star,
+        Char(char),
+    }
+    let mut pieces = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => pieces.push(Piece::Star),
+            '\\' => pieces.push(Piece::Char(chars.next().unwrap_or('\\'))),
+            other => pieces.push(Piece::Char(other)),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut resume: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pieces.get(p) {
+            Some(Piece::Star) => {
+                resume = Some((p, t));
+                p += 1;
+            }
+            Some(Piece::Char(c)) if Some(c) == text.get(t) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match resume {
+                Some((star, from)) => {
+                    p = star + 1;
+                    t = from + 1;
+                    resume = Some((star, from + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pieces.get(p..).is_some_and(|rest| rest.iter().all(|piece| *piece == Piece::Star))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("T-*", "T-1042"));
+        assert!(!glob_matches("T-*", "X-1042"));
+        assert!(glob_matches("*@example.com", "alice@example.com"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("a*b*c", "axxbyy"));
+        assert!(glob_matches("\\*", "*"));
+        assert!(!glob_matches("\\*", "x"));
+        assert!(glob_matches("", ""));
+        assert!(glob_matches("*", ""));
+    }
+
+    #[test]
+    fn decimal_arithmetic_is_exact() {
+        let product = arithmetic(ArithOp::Mul, &Value::Decimal(15_000), &Value::Int(3));
+        assert_eq!(product, Some(Value::Decimal(45_000)));
+        assert_eq!(arithmetic(ArithOp::Add, &Value::Int(i64::MAX), &Value::Int(1)), None);
+    }
+}

@@ -1,0 +1,476 @@
+//! Requests: their JSON form, and validation against the package's schema.
+//!
+//! A request arrives as a [`RequestDoc`] (the wire form, see `docs/requests.md`) and is
+//! validated into a [`Request`] whose every value has the type the schema declares.
+//! Validation collects every problem as a structured [`RequestError`]; a request with any
+//! error is denied, never evaluated.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::hir::value::{parse_timestamp_millis, Value};
+use crate::semantics::env::Env;
+use crate::semantics::suggest::did_you_mean;
+use crate::semantics::types::{RecordType, Type};
+use crate::syntax::{decimal_to_fixed, parse_duration};
+
+/// The wire form of a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDoc {
+    pub agent: Option<EntityDoc>,
+    /// The principals above the acting agent, from the human sponsor down.
+    #[serde(default)]
+    pub chain: Vec<String>,
+    pub task: Option<TaskDoc>,
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub args: serde_json::Map<String, Json>,
+    pub resource: Option<ResourceDoc>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub context: serde_json::Map<String, Json>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub behavior: serde_json::Map<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityDoc {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attrs: serde_json::Map<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceDoc {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attrs: serde_json::Map<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDoc {
+    pub kind: String,
+    pub id: String,
+    /// RFC 3339.
+    pub start: String,
+    /// RFC 3339.
+    pub deadline: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, Json>,
+}
+
+/// A problem with a request, located by its path in the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestError {
+    /// Where: `resource.attrs.owner`, `task.params.ticket`, or empty for the whole request.
+    pub path: String,
+    /// Stable code, such as `missing_attribute`.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl RequestError {
+    pub fn new(path: &str, code: &str, message: impl Into<String>, help: Option<String>) -> Self {
+        RequestError { path: path.to_string(), code: code.to_string(), message: message.into(), help }
+    }
+}
+
+/// A task instance as the request carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInstance {
+    pub kind: Arc<str>,
+    pub id: Arc<str>,
+    pub params: BTreeMap<String, Value>,
+    pub start: i64,
+    pub deadline: i64,
+}
+
+/// A validated request: every value has its declared type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub agent: Arc<BTreeMap<String, Value>>,
+    pub chain: Vec<Arc<str>>,
+    pub task: Option<TaskInstance>,
+    pub action: Arc<str>,
+    pub args: Arc<BTreeMap<String, Value>>,
+    /// The resource type and its attributes (including `id`).
+    pub resource: Option<(Arc<str>, Arc<BTreeMap<String, Value>>)>,
+    pub context: Arc<BTreeMap<String, Value>>,
+    pub behavior: Arc<BTreeMap<String, Value>>,
+}
+
+impl Request {
+    /// The decision time: `context.time`.
+    pub fn time(&self) -> i64 {
+        match self.context.get("time") {
+            Some(Value::Timestamp(millis)) => *millis,
+            _ => 0,
+        }
+    }
+}
+
+/// Limits on what a request may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Most elements in any set value.
+    pub max_set_elements: usize,
+    /// Most links in the delegation chain.
+    pub max_chain: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits { max_set_elements: 10_000, max_chain: 64 }
+    }
+}
+
+/// Validates a request against a schema. `now` fills `context.time` when it is absent.
+pub fn validate(env: &Env, doc: &RequestDoc, now: i64, limits: &RequestLimits) -> Result<Request, Vec<RequestError>> {
+    let mut v = Validator { env, errors: Vec::new(), limits };
+    let request = v.request(doc, now);
+    if v.errors.is_empty() {
+        request.ok_or_else(|| vec![RequestError::new("", "invalid_request", "the request is invalid", None)])
+    } else {
+        Err(v.errors)
+    }
+}
+
+/// Parses and validates a JSON request.
+pub fn parse_json(env: &Env, text: &str, now: i64, limits: &RequestLimits) -> Result<Request, Vec<RequestError>> {
+    let doc: RequestDoc = serde_json::from_str(text).map_err(|error| vec![json_error(&error)])?;
+    validate(env, &doc, now, limits)
+}
+
+/// A malformed-JSON error with its position.
+pub fn json_error(error: &serde_json::Error) -> RequestError {
+    let message = format!("{error}");
+    let help = if message.contains("unknown field") {
+        Some("a request has the parts agent, chain, task, action, args, resource, context and behavior".to_string())
+    } else {
+        Some("see docs/requests.md for the request format".to_string())
+    };
+    RequestError::new("", "malformed_request", message, help)
+}
+
+struct Validator<'a> {
+    env: &'a Env,
+    errors: Vec<RequestError>,
+    limits: &'a RequestLimits,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &str, code: &str, message: impl Into<String>, help: Option<String>) {
+        self.errors.push(RequestError::new(path, code, message, help));
+    }
+
+    fn request(&mut self, doc: &RequestDoc, now: i64) -> Option<Request> {
+        let agent = match &doc.agent {
+            Some(agent) => self.entity("agent", &agent.id, &agent.attrs, &self.env.agent.clone()),
+            None => {
+                self.error(
+                    "agent",
+                    "missing_part",
+                    "the request has no agent",
+                    Some("add `\"agent\": {\"id\": \"…\"}`".to_string()),
+                );
+                BTreeMap::new()
+            }
+        };
+        let chain = self.chain(&doc.chain);
+        let task = doc.task.as_ref().and_then(|task| self.task(task));
+        let action = self.action(doc.action.as_deref());
+        let args = match action.as_deref().and_then(|name| self.env.actions.get(name)) {
+            Some(sig) => self.record("args", &doc.args, &sig.params.clone()),
+            None => BTreeMap::new(),
+        };
+        let resource = self.resource(action.as_deref(), doc.resource.as_ref());
+        let mut context_doc = doc.context.clone();
+        if !context_doc.contains_key("time") {
+            context_doc.insert("time".to_string(), Json::String(crate::hir::value::timestamp_text(now)));
+        }
+        let context = self.record("context", &context_doc, &self.env.context.clone());
+        let behavior = self.behavior(&doc.behavior);
+        Some(Request {
+            agent: Arc::new(agent),
+            chain,
+            task,
+            action: Arc::from(action?.as_str()),
+            args: Arc::new(args),
+            resource,
+            context: Arc::new(context),
+            behavior: Arc::new(behavior),
+        })
+    }
+
+    fn chain(&mut self, links: &[String]) -> Vec<Arc<str>> {
+        if links.is_empty() {
+            self.error(
+                "chain",
+                "missing_part",
+                "the request has no delegation chain",
+                Some("list the principals above the acting agent, starting with the human sponsor: `\"chain\": [\"alice@example.com\"]`".to_string()),
+            );
+        }
+        if links.len() > self.limits.max_chain {
+            self.error(
+                "chain",
+                "too_large",
+                format!("the chain has {} links, more than {}", links.len(), self.limits.max_chain),
+                None,
+            );
+        }
+        links.iter().map(|link| Arc::from(link.as_str())).collect()
+    }
+
+    fn action(&mut self, action: Option<&str>) -> Option<String> {
+        let Some(action) = action else {
+            self.error("action", "missing_part", "the request has no action", None);
+            return None;
+        };
+        if self.env.actions.contains_key(action) {
+            return Some(action.to_string());
+        }
+        let help = did_you_mean(action, self.env.actions.keys().map(String::as_str));
+        self.error("action", "unknown_action", format!("unknown action `{action}`"), help);
+        None
+    }
+
+    fn resource(
+        &mut self,
+        action: Option<&str>,
+        doc: Option<&ResourceDoc>,
+    ) -> Option<(Arc<str>, Arc<BTreeMap<String, Value>>)> {
+        let applies = action.map(|action| self.env.applies_to(action).to_vec()).unwrap_or_default();
+        let Some(doc) = doc else {
+            if !applies.is_empty() {
+                let help = Some(format!("`{}` applies to {}", action.unwrap_or_default(), applies.join(", ")));
+                self.error("resource", "missing_part", "the request has no resource", help);
+            }
+            return None;
+        };
+        let Some(record) = self.env.resources.get(&doc.ty).cloned() else {
+            let help = did_you_mean(&doc.ty, self.env.resources.keys().map(String::as_str));
+            self.error("resource.type", "unknown_resource_type", format!("unknown resource type `{}`", doc.ty), help);
+            return None;
+        };
+        if let Some(action) = action {
+            if !applies.contains(&doc.ty) {
+                let help = if applies.is_empty() {
+                    Some(format!("`{action}` has no resource; leave `resource` out"))
+                } else {
+                    Some(format!("`{action}` applies to {}", applies.join(", ")))
+                };
+                self.error(
+                    "resource.type",
+                    "action_not_applicable",
+                    format!("`{action}` does not apply to `{}`", doc.ty),
+                    help,
+                );
+            }
+        }
+        let attrs = self.entity("resource", &doc.id, &doc.attrs, &record);
+        Some((Arc::from(doc.ty.as_str()), Arc::new(attrs)))
+    }
+
+    fn task(&mut self, doc: &TaskDoc) -> Option<TaskInstance> {
+        let Some(sig) = self.env.tasks.get(&doc.kind) else {
+            let help = did_you_mean(&doc.kind, self.env.tasks.keys().map(String::as_str));
+            self.error("task.kind", "unknown_task", format!("unknown task `{}`", doc.kind), help);
+            return None;
+        };
+        let mut params = RecordType::default();
+        for (name, ty) in &sig.params {
+            params.fields.insert(name.clone(), crate::semantics::types::Field { ty: ty.clone(), optional: false });
+        }
+        let values = self.record("task.params", &doc.params, &params);
+        let start = self.timestamp("task.start", &doc.start);
+        let deadline = self.timestamp("task.deadline", &doc.deadline);
+        Some(TaskInstance {
+            kind: Arc::from(doc.kind.as_str()),
+            id: Arc::from(doc.id.as_str()),
+            params: values,
+            start: start?,
+            deadline: deadline?,
+        })
+    }
+
+    fn timestamp(&mut self, path: &str, text: &str) -> Option<i64> {
+        match parse_timestamp_millis(text) {
+            Ok(millis) => Some(millis),
+            Err(reason) => {
+                let help = Some("write RFC 3339, such as \"2026-11-29T09:00:00Z\"".to_string());
+                self.error(path, "invalid_value", format!("invalid timestamp `{text}`: {reason}"), help);
+                None
+            }
+        }
+    }
+
+    fn behavior(&mut self, doc: &serde_json::Map<String, Json>) -> BTreeMap<String, Value> {
+        let mut filled = doc.clone();
+        for (name, default) in [
+            ("risk", Json::from(0)),
+            ("novel_resource", Json::Bool(false)),
+            ("novel_action", Json::Bool(false)),
+            ("rate_z", Json::from(0)),
+        ] {
+            filled.entry(name.to_string()).or_insert(default);
+        }
+        self.record("behavior", &filled, &self.env.behavior.clone())
+    }
+
+    fn entity(
+        &mut self,
+        path: &str,
+        id: &str,
+        attrs: &serde_json::Map<String, Json>,
+        record: &RecordType,
+    ) -> BTreeMap<String, Value> {
+        let mut with_id = attrs.clone();
+        if with_id.contains_key("id") {
+            self.error(
+                &format!("{path}.attrs.id"),
+                "unknown_attribute",
+                "`id` goes next to `attrs`, not inside it",
+                None,
+            );
+        }
+        with_id.insert("id".to_string(), Json::String(id.to_string()));
+        self.record(&format!("{path}.attrs"), &with_id, record)
+    }
+
+    fn record(
+        &mut self,
+        path: &str,
+        doc: &serde_json::Map<String, Json>,
+        record: &RecordType,
+    ) -> BTreeMap<String, Value> {
+        let mut values = BTreeMap::new();
+        for (name, json) in doc {
+            let field_path = format!("{path}.{name}");
+            match record.get(name) {
+                Some(field) => {
+                    if let Some(value) = self.value(&field_path, json, &field.ty) {
+                        values.insert(name.clone(), value);
+                    }
+                }
+                None => {
+                    let help = did_you_mean(name, record.fields.keys().map(String::as_str));
+                    self.error(&field_path, "unknown_attribute", format!("unknown attribute `{name}`"), help);
+                }
+            }
+        }
+        for (name, _) in record.required() {
+            if !doc.contains_key(name) {
+                self.error(
+                    &format!("{path}.{name}"),
+                    "missing_attribute",
+                    format!("missing required attribute `{name}`"),
+                    None,
+                );
+            }
+        }
+        values
+    }
+
+    fn value(&mut self, path: &str, json: &Json, ty: &Type) -> Option<Value> {
+        let value = match (ty, json) {
+            (Type::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
+            (Type::Int, Json::Number(number)) => number.as_i64().map(Value::Int),
+            (Type::Decimal, Json::Number(number)) => decimal_to_fixed(&number.to_string()).map(Value::Decimal),
+            (Type::Decimal, Json::String(text)) => decimal_to_fixed(text).map(Value::Decimal),
+            (Type::String, Json::String(text)) => Some(Value::string(text)),
+            (Type::Duration, Json::String(text)) => parse_duration(text).map(Value::Duration),
+            (Type::Timestamp, Json::String(text)) => return self.timestamp(path, text).map(Value::Timestamp),
+            (Type::Enum(name), Json::String(text)) => return self.variant(path, name, text),
+            (Type::Set(element), Json::Array(items)) => return self.set(path, items, element),
+            (Type::Record(record), Json::Object(fields)) => {
+                Some(Value::Record(Arc::new(self.record(path, fields, record))))
+            }
+            _ => None,
+        };
+        if value.is_none() {
+            self.error(
+                path,
+                "wrong_type",
+                format!("expected {}, found {}", describe_type(ty), describe_json(json)),
+                type_help(ty),
+            );
+        }
+        value
+    }
+
+    fn variant(&mut self, path: &str, enum_name: &str, text: &str) -> Option<Value> {
+        let variants = self.env.enums.get(enum_name).cloned().unwrap_or_default();
+        match variants.iter().position(|variant| variant == text) {
+            Some(ordinal) => Some(Value::Enum(crate::hir::value::EnumValue {
+                enum_name: Arc::from(enum_name),
+                variant: Arc::from(text),
+                ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
+            })),
+            None => {
+                let help = did_you_mean(text, variants.iter().map(String::as_str));
+                self.error(path, "invalid_value", format!("`{text}` is not a value of enum `{enum_name}`"), help);
+                None
+            }
+        }
+    }
+
+    fn set(&mut self, path: &str, items: &[Json], element: &Type) -> Option<Value> {
+        if items.len() > self.limits.max_set_elements {
+            self.error(
+                path,
+                "too_large",
+                format!("the set has {} elements, more than {}", items.len(), self.limits.max_set_elements),
+                None,
+            );
+            return None;
+        }
+        let values: Option<Vec<Value>> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| self.value(&format!("{path}[{index}]"), item, element))
+            .collect();
+        values.map(Value::set)
+    }
+}
+
+fn describe_type(ty: &Type) -> String {
+    match ty {
+        Type::Decimal => "a decimal (a number or a string such as \"12.5\")".to_string(),
+        Type::Duration => "a duration string such as \"15m\"".to_string(),
+        Type::Timestamp => "an RFC 3339 timestamp string".to_string(),
+        Type::Enum(name) => format!("a value of enum `{name}`"),
+        Type::Set(inner) => format!("an array of {}", describe_type(inner)),
+        Type::Record(_) => "an object".to_string(),
+        other => format!("`{other}`"),
+    }
+}
+
+fn describe_json(json: &Json) -> String {
+    match json {
+        Json::Null => "null".to_string(),
+        Json::Bool(value) => format!("`{value}`"),
+        Json::Number(number) => format!("the number {number}"),
+        Json::String(text) => format!("the string {}", crate::syntax::print::quote(text)),
+        Json::Array(_) => "an array".to_string(),
+        Json::Object(_) => "an object".to_string(),
+    }
+}
+
+fn type_help(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Decimal => Some("decimals have at most 4 fractional digits".to_string()),
+        Type::Int => Some("integers are whole numbers within 64 bits".to_string()),
+        _ => None,
+    }
+}
