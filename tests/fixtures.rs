@@ -10,6 +10,9 @@
 //! - `check/*.mandate`: checked as a one-file package.
 //! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
 //!   files in its subfolders are only reachable through `use`.
+//! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
+//!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
+//!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
@@ -62,6 +65,34 @@ fn check_fixture(path: &Utf8Path) -> Result {
         .collect();
     compare(&annotated, &diagnostics, &sources)?;
     assert_snapshot(path, &report::human(&diagnostics, &sources, false));
+    Ok(())
+}
+
+fn eval_fixture(path: &Utf8Path, text: String) -> Result {
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let header: serde_json::Value = serde_json::from_str(lines.next().ok_or("empty fixture")?)?;
+    let package = header["package"].as_str().ok_or("the first line names no package")?;
+    let set = match mandate::eval::PolicySet::load(std::path::Path::new(package), mandate::eval::Limits::default()) {
+        Ok(set) => set,
+        Err(error) => return Err(format!("{package} does not check:\n{}", error.render()).into()),
+    };
+    let mut snapshot = String::new();
+    let mut failures = Vec::new();
+    for line in lines {
+        let case: serde_json::Value = serde_json::from_str(line)?;
+        let name = case["name"].as_str().unwrap_or("unnamed");
+        let doc: mandate::eval::RequestDoc = serde_json::from_value(case["request"].clone())?;
+        let explain = case["explain"].as_bool().unwrap_or(false);
+        let decision = set.decide_doc(&doc, explain);
+        if Some(decision.decision.word()) != case["expect"].as_str() {
+            failures.push(format!("{name}: expected {}, got:\n{}", case["expect"], decision.to_text()));
+        }
+        snapshot.push_str(&format!("## {name}\n{}\n", decision.to_text()));
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n").into());
+    }
+    assert_snapshot(path, &snapshot);
     Ok(())
 }
 
@@ -136,7 +167,12 @@ fn compare(
 }
 
 fn assert_snapshot(path: &Utf8Path, value: &str) {
-    let name = path.as_str().trim_start_matches("tests/fixtures/").trim_end_matches(".mandate").replace('/', "__");
+    let name = path
+        .as_str()
+        .trim_start_matches("tests/fixtures/")
+        .trim_end_matches(".mandate")
+        .trim_end_matches(".jsonl")
+        .replace('/', "__");
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("fixtures/snapshots");
     settings.set_prepend_module_to_snapshot(false);
@@ -148,4 +184,5 @@ fn assert_snapshot(path: &Utf8Path, value: &str) {
 datatest_stable::harness! {
     { test = parse_fixture, root = "tests/fixtures/parse", pattern = r"\.mandate$" },
     { test = check_fixture, root = "tests/fixtures/check", pattern = r"^[^/]+\.mandate$|/main\.mandate$" },
+    { test = eval_fixture, root = "tests/fixtures/eval", pattern = r"^[^/]+\.jsonl$" },
 }

@@ -47,8 +47,7 @@ fn node_style(plan: &Plan, node: &Node) -> String {
     match node {
         Node::Leaf { leaf } => {
             let rules = plan.leaves.get(*leaf as usize).map(Vec::as_slice).unwrap_or_default();
-            let names: Vec<&str> =
-                rules.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.as_str()).collect();
+            let names: Vec<&str> = rules.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| &*r.name).collect();
             let label = if names.is_empty() { "no rule".to_string() } else { names.join("\n") };
             format!("shape=box, style=rounded, label={}", quote(&label))
         }

@@ -58,7 +58,7 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
     plan.enums = hir.env.enums.clone();
     for policy in &hir.policies {
         plan.rules.push(Rule {
-            name: policy.name.clone(),
+            name: policy.name.as_str().into(),
             kind: RuleKind::Policy {
                 effect: policy.effect,
                 grant: policy.grant.clone(),
@@ -68,7 +68,7 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
     }
     let first_gate = plan.rules.len() as u32;
     for gate in GATES {
-        plan.rules.push(Rule { name: gate_name(gate).to_string(), kind: RuleKind::Gate(gate) });
+        plan.rules.push(Rule { name: gate_name(gate).into(), kind: RuleKind::Gate(gate) });
     }
     let mut partitions: BTreeMap<&Target, Vec<usize>> = BTreeMap::new();
     for (index, policy) in hir.policies.iter().enumerate() {
@@ -260,6 +260,21 @@ pub struct Stats {
 }
 
 impl Plan {
+    /// Approximate heap size of the plan's arena and tables, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let leaves: usize = self.leaves.iter().map(|leaf| size_of::<Vec<u32>>() + leaf.len() * 4).sum();
+        let keys: usize = self.keys.iter().map(|key| size_of::<formula::Key>() + format!("{key:?}").len()).sum();
+        self.nodes.len() * size_of::<plan::Node>()
+            + self.cases.len() * size_of::<plan::Case>()
+            + self.bounds.len() * size_of::<i64>()
+            + self.branches.len() * size_of::<u32>()
+            + leaves
+            + keys
+            + self.tests.len() * 256
+            + self.rules.len() * 256
+    }
+
     pub fn stats(&self) -> Stats {
         let mut parents = vec![0usize; self.nodes.len()];
         let mut tree = vec![0u128; self.nodes.len()];

@@ -83,7 +83,7 @@ pub enum RuleKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     pub kind: RuleKind,
 }
 
@@ -119,7 +119,11 @@ pub struct Plan {
 #[derive(Debug, Clone, Default)]
 struct Indexes {
     keys: HashMap<Key, u32>,
-    partitions: HashMap<Target, u32>,
+    /// Switch values that are strings, by text, for lookups that borrow the request's.
+    string_keys: rustc_hash::FxHashMap<std::sync::Arc<str>, u32>,
+    bool_keys: [Option<u32>; 2],
+    /// Partitions by action, then resource type.
+    partitions: rustc_hash::FxHashMap<String, Vec<(Option<String>, u32)>>,
     fields: HashMap<(FieldPath, FieldKind), u32>,
     tests: HashMap<HExpr, u32>,
     leaves: HashMap<Vec<u32>, u32>,
@@ -151,9 +155,30 @@ pub enum Branch {
 impl Plan {
     /// Rebuilds the lookup tables; call after deserializing.
     pub fn reindex(&mut self) {
+        let mut partitions: rustc_hash::FxHashMap<String, Vec<(Option<String>, u32)>> = Default::default();
+        for (i, partition) in self.partitions.iter().enumerate() {
+            let entry = partitions.entry(partition.target.action.clone()).or_default();
+            entry.push((partition.target.resource.clone(), i as u32));
+        }
+        let mut string_keys = rustc_hash::FxHashMap::default();
+        let mut bool_keys = [None, None];
+        for (i, key) in self.keys.iter().enumerate() {
+            match key {
+                Key::Str(text) => {
+                    string_keys.insert(text.clone(), i as u32);
+                }
+                Key::Bool(value) => {
+                    if let Some(slot) = bool_keys.get_mut(usize::from(*value)) {
+                        *slot = Some(i as u32);
+                    }
+                }
+            }
+        }
         self.indexes = Indexes {
             keys: self.keys.iter().enumerate().map(|(i, key)| (key.clone(), i as u32)).collect(),
-            partitions: self.partitions.iter().enumerate().map(|(i, p)| (p.target.clone(), i as u32)).collect(),
+            string_keys,
+            bool_keys,
+            partitions,
             fields: self.fields.iter().enumerate().map(|(i, f)| ((f.path.clone(), f.kind.clone()), i as u32)).collect(),
             tests: self.tests.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect(),
             leaves: self.leaves.iter().enumerate().map(|(i, l)| (l.clone(), i as u32)).collect(),
@@ -164,8 +189,20 @@ impl Plan {
         self.indexes.keys.get(key).copied()
     }
 
-    pub fn partition(&self, target: &Target) -> Option<&Partition> {
-        self.indexes.partitions.get(target).and_then(|i| self.partitions.get(*i as usize))
+    /// The key number of a request value, without building a key.
+    pub fn value_key(&self, value: &crate::hir::Value) -> Option<u32> {
+        match value {
+            crate::hir::Value::String(text) => self.indexes.string_keys.get(&**text).copied(),
+            crate::hir::Value::Bool(flag) => self.indexes.bool_keys.get(usize::from(*flag)).copied().flatten(),
+            _ => None,
+        }
+    }
+
+    /// The partition for an action on a resource type.
+    pub fn partition(&self, action: &str, resource: Option<&str>) -> Option<&Partition> {
+        let candidates = self.indexes.partitions.get(action)?;
+        let (_, index) = candidates.iter().find(|(ty, _)| ty.as_deref() == resource)?;
+        self.partitions.get(*index as usize)
     }
 
     /// Walks from `root` to a leaf and returns the leaf's rules.
@@ -285,8 +322,8 @@ impl Plan {
         id
     }
 
+    /// Adds a partition; call [`Plan::reindex`] once all are added.
     pub fn add_partition(&mut self, target: Target, roots: Vec<u32>) {
-        self.indexes.partitions.insert(target.clone(), self.partitions.len() as u32);
         self.partitions.push(Partition { target, roots });
     }
 

@@ -4,18 +4,45 @@
 
 use std::collections::BTreeSet;
 
-use super::decision::{CredentialScope, Decision, Matched, Obligations, Outcome, Reason, Step, Walk};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::decision::{CredentialScope, Decision, Instant, Matched, Obligations, Outcome, Reason, Step, Walk};
 use super::expr::{root_value, Evaluator};
 use super::request::Request;
 use crate::compile::dot::{key_text, segment_text};
-use crate::compile::formula::{position, Key, Unit};
+use crate::compile::formula::{position, Unit};
 use crate::compile::plan::{Branch, FieldKind, Gate, Node, Plan, Probe, RuleKind};
 use crate::hir::value::{timestamp_text, Value};
 use crate::hir::{Hir, ScopeItem, Target};
 use crate::syntax::ast::Effect;
 
+/// Texts of credential scopes, written once when a policy set is built.
+#[derive(Debug, Default)]
+pub struct ScopeTexts {
+    /// By rule number: the permit's `grant scope`, if it has one.
+    grants: Vec<Option<Arc<[String]>>>,
+    /// By task kind: the task's scope.
+    tasks: HashMap<String, Arc<[String]>>,
+}
+
+impl ScopeTexts {
+    pub fn new(plan: &Plan, hir: &Hir) -> Self {
+        let grants = plan
+            .rules
+            .iter()
+            .map(|rule| match &rule.kind {
+                RuleKind::Policy { grant, .. } => grant.scope.as_deref().map(|items| Arc::from(scope_text(items))),
+                RuleKind::Gate(_) => None,
+            })
+            .collect();
+        let tasks = hir.tasks.iter().map(|(name, task)| (name.clone(), Arc::from(scope_text(&task.scope)))).collect();
+        ScopeTexts { grants, tasks }
+    }
+}
+
 /// Decides a validated request. `explain` records the path through the graph.
-pub fn decide(plan: &Plan, hir: &Hir, request: &Request, max_steps: usize, explain: bool) -> Decision {
+pub fn decide(plan: &Plan, texts: &ScopeTexts, request: &Request, max_steps: usize, explain: bool) -> Decision {
     let Some(task) = &request.task else {
         return Decision::deny(Reason::new(
             "no_task",
@@ -31,18 +58,17 @@ pub fn decide(plan: &Plan, hir: &Hir, request: &Request, max_steps: usize, expla
         let message = format!("task `{}` starts at {}", task.id, timestamp_text(task.start));
         return Decision::deny(Reason::new("task_not_started", message));
     }
-    let target = Target {
-        action: request.action.to_string(),
-        resource: request.resource.as_ref().map(|(resource, _)| resource.to_string()),
-    };
-    let Some(partition) = plan.partition(&target) else {
+    let resource = request.resource.as_ref().map(|(resource, _)| &**resource);
+    let Some(partition) = plan.partition(&request.action, resource) else {
+        let target = Target { action: request.action.to_string(), resource: resource.map(str::to_string) };
         return Decision::deny(Reason::new(
             "no_applicable_policy",
             format!("no policy applies to {}", target_text(&target)),
         ));
     };
+    let target = &partition.target;
     let mut probe = RequestProbe::new(request, plan, max_steps, explain);
-    let mut matched: BTreeSet<u32> = BTreeSet::new();
+    let mut matched: Vec<u32> = Vec::new();
     let mut walks = Vec::new();
     for (index, root) in partition.roots.iter().enumerate() {
         let result = plan.walk(*root, &mut probe);
@@ -64,7 +90,9 @@ pub fn decide(plan: &Plan, hir: &Hir, request: &Request, max_steps: usize, expla
             }
         }
     }
-    let mut decision = combine(plan, hir, request, &target, &matched);
+    matched.sort_unstable();
+    matched.dedup();
+    let mut decision = combine(plan, texts, request, target, &matched);
     decision.explanation = explain.then_some(walks);
     decision
 }
@@ -76,12 +104,12 @@ fn target_text(target: &Target) -> String {
     }
 }
 
-/// Applies the combining rules to the matched rules.
-fn combine(plan: &Plan, hir: &Hir, request: &Request, target: &Target, matched: &BTreeSet<u32>) -> Decision {
+/// Applies the combining rules to the matched rules (sorted, without repeats).
+fn combine(plan: &Plan, texts: &ScopeTexts, request: &Request, target: &Target, matched: &[u32]) -> Decision {
     let mut policies = Matched::default();
     let mut permits = Vec::new();
     let mut gates = BTreeSet::new();
-    for rule in matched.iter().filter_map(|r| plan.rules.get(*r as usize)) {
+    for (number, rule) in matched.iter().filter_map(|r| plan.rules.get(*r as usize).map(|rule| (*r, rule))) {
         match &rule.kind {
             RuleKind::Gate(gate) => {
                 gates.insert(*gate);
@@ -90,12 +118,12 @@ fn combine(plan: &Plan, hir: &Hir, request: &Request, target: &Target, matched: 
             RuleKind::Policy { effect: Effect::Escalate, .. } => policies.escalate.push(rule.name.clone()),
             RuleKind::Policy { effect: Effect::Permit, grant, .. } => {
                 policies.permit.push(rule.name.clone());
-                permits.push((rule.name.as_str(), grant));
+                permits.push((number, &rule.name, grant));
             }
         }
     }
     let kind = request.task.as_ref().map(|task| task.kind.to_string()).unwrap_or_default();
-    let quoted = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let quoted = |names: &[Arc<str>]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     let (outcome, reason) = if !policies.forbid.is_empty() {
         (Outcome::Deny, Reason::new("forbidden", format!("forbidden by {}", quoted(&policies.forbid))))
     } else if !gates.contains(&Gate::TaskValid) {
@@ -116,30 +144,32 @@ fn combine(plan: &Plan, hir: &Hir, request: &Request, target: &Target, matched: 
     } else {
         (Outcome::Deny, Reason::new("no_permit", "no policy permits this request"))
     };
-    let obligations = (outcome == Outcome::Allow).then(|| obligations(hir, request, &permits));
+    let obligations = (outcome == Outcome::Allow).then(|| obligations(texts, request, &permits));
     Decision { decision: outcome, policies, reasons: vec![reason], obligations, errors: Vec::new(), explanation: None }
 }
 
-fn obligations(hir: &Hir, request: &Request, permits: &[(&str, &crate::hir::Grant)]) -> Obligations {
+/// A permit that applied: its rule number, name and grant.
+type Permit<'a> = (u32, &'a Arc<str>, &'a crate::hir::Grant);
+
+fn obligations(texts: &ScopeTexts, request: &Request, permits: &[Permit<'_>]) -> Obligations {
     let now = request.time();
     let task = request.task.as_ref();
     let remaining = task.map_or(0, |task| task.deadline.saturating_sub(now)).max(0);
-    let ttl = permits.iter().filter_map(|(_, grant)| grant.ttl_ms).min().map_or(remaining, |ttl| ttl.min(remaining));
-    let mut tags: Vec<String> = permits.iter().flat_map(|(_, grant)| grant.tags.iter().cloned()).collect();
+    let ttl = permits.iter().filter_map(|(_, _, grant)| grant.ttl_ms).min().map_or(remaining, |ttl| ttl.min(remaining));
+    let mut tags: Vec<String> = permits.iter().flat_map(|(_, _, grant)| grant.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
-    let task_scope =
-        task.and_then(|task| hir.tasks.get(&*task.kind)).map(|task| task.scope.as_slice()).unwrap_or_default();
+    let task_scope = task.and_then(|task| texts.tasks.get(&*task.kind)).cloned().unwrap_or_else(|| Arc::from([]));
     Obligations {
         ttl_ms: ttl,
-        expires_at: timestamp_text(now.saturating_add(ttl)),
+        expires_at: Instant(now.saturating_add(ttl)),
         tags,
-        messages: permits.iter().filter_map(|(_, grant)| grant.message.clone()).collect(),
+        messages: permits.iter().filter_map(|(_, _, grant)| grant.message.clone()).collect(),
         scopes: permits
             .iter()
-            .map(|(name, grant)| CredentialScope {
-                policy: name.to_string(),
-                scope: scope_text(grant.scope.as_deref().unwrap_or(task_scope)),
+            .map(|(number, name, _)| CredentialScope {
+                policy: (*name).clone(),
+                scope: texts.grants.get(*number as usize).cloned().flatten().unwrap_or_else(|| task_scope.clone()),
             })
             .collect(),
     }
@@ -205,7 +235,7 @@ impl<'a> RequestProbe<'a> {
 impl Probe for RequestProbe<'_> {
     fn key(&mut self, plan: &Plan, field: u32) -> Option<u32> {
         let value = self.value(plan, field)?;
-        plan.key_id(&Key::of(&value)?)
+        plan.value_key(&value)
     }
 
     fn position(&mut self, plan: &Plan, field: u32) -> Option<i64> {

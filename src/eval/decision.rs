@@ -2,8 +2,11 @@
 //! obligations of the credential, errors, and optionally the path through the graph.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::hir::value::{parse_timestamp_millis, timestamp_text};
 
 use super::request::RequestError;
 
@@ -28,9 +31,9 @@ impl Outcome {
 /// The policies whose conditions held, by effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matched {
-    pub forbid: Vec<String>,
-    pub escalate: Vec<String>,
-    pub permit: Vec<String>,
+    pub forbid: Vec<Arc<str>>,
+    pub escalate: Vec<Arc<str>>,
+    pub permit: Vec<Arc<str>>,
 }
 
 /// Why the decision came out as it did.
@@ -53,8 +56,8 @@ pub struct Obligations {
     /// How long the credential lives: the shortest ttl of the permits that applied,
     /// never past the task's deadline. In milliseconds.
     pub ttl_ms: i64,
-    /// When the credential expires (RFC 3339).
-    pub expires_at: String,
+    /// When the credential expires (RFC 3339 in JSON).
+    pub expires_at: Instant,
     pub tags: Vec<String>,
     pub messages: Vec<String>,
     /// For each permit that applied, the scope its credential covers.
@@ -63,9 +66,33 @@ pub struct Obligations {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialScope {
-    pub policy: String,
+    pub policy: Arc<str>,
     /// The `grant scope` items, or the task's scope when the permit narrows nothing.
-    pub scope: Vec<String>,
+    pub scope: Arc<[String]>,
+}
+
+/// A point in time, in milliseconds since the epoch; RFC 3339 in JSON. Formatting waits
+/// until a decision is written out, off the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(pub i64);
+
+impl std::fmt::Display for Instant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&timestamp_text(self.0))
+    }
+}
+
+impl Serialize for Instant {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&timestamp_text(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_timestamp_millis(&text).map(Instant).map_err(serde::de::Error::custom)
+    }
 }
 
 /// One node on the path through the graph.
@@ -86,7 +113,7 @@ pub struct Walk {
     pub diagram: String,
     pub steps: Vec<Step>,
     /// The rules matched at the leaf.
-    pub matched: Vec<String>,
+    pub matched: Vec<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +166,7 @@ impl Decision {
             ("permit", &self.policies.permit),
         ] {
             if !names.is_empty() {
+                let names: Vec<&str> = names.iter().map(|name| &**name).collect();
                 let _ = writeln!(out, "  {effect}: {}", names.join(", "));
             }
         }
@@ -169,7 +197,8 @@ impl Decision {
             for (number, step) in walk.steps.iter().enumerate() {
                 let _ = writeln!(out, "  {}. {} is {} → {}", number + 1, step.test, step.saw, step.branch);
             }
-            let matched = if walk.matched.is_empty() { "nothing".to_string() } else { walk.matched.join(", ") };
+            let names: Vec<&str> = walk.matched.iter().map(|name| &**name).collect();
+            let matched = if names.is_empty() { "nothing".to_string() } else { names.join(", ") };
             let _ = writeln!(out, "  matched: {matched}");
         }
         out

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use super::decide::decide;
+use super::decide::{decide, ScopeTexts};
 use super::decision::Decision;
 use super::request::{self, Request, RequestDoc, RequestError, RequestLimits};
 use crate::compile::{self, Plan};
@@ -74,6 +74,7 @@ impl std::error::Error for LoadError {}
 pub struct PolicySet {
     hir: Arc<Hir>,
     plan: Plan,
+    texts: ScopeTexts,
     limits: Limits,
 }
 
@@ -81,7 +82,8 @@ impl PolicySet {
     /// Compiles a lowered package.
     pub fn new(hir: Arc<Hir>, limits: Limits) -> Self {
         let plan = compile::compile(&hir, &limits.compile);
-        PolicySet { hir, plan, limits }
+        let texts = ScopeTexts::new(&plan, &hir);
+        PolicySet { hir, plan, texts, limits }
     }
 
     /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
@@ -133,18 +135,18 @@ impl PolicySet {
 
     /// Decides a validated request.
     pub fn decide(&self, request: &Request) -> Decision {
-        decide(&self.plan, &self.hir, request, self.limits.max_eval_steps, false)
+        decide(&self.plan, &self.texts, request, self.limits.max_eval_steps, false)
     }
 
     /// Decides a validated request and records the path through the graph.
     pub fn explain(&self, request: &Request) -> Decision {
-        decide(&self.plan, &self.hir, request, self.limits.max_eval_steps, true)
+        decide(&self.plan, &self.texts, request, self.limits.max_eval_steps, true)
     }
 
     /// Validates and decides.
     pub fn decide_doc(&self, doc: &RequestDoc, explain: bool) -> Decision {
         match self.prepare(doc) {
-            Ok(request) => decide(&self.plan, &self.hir, &request, self.limits.max_eval_steps, explain),
+            Ok(request) => decide(&self.plan, &self.texts, &request, self.limits.max_eval_steps, explain),
             Err(errors) => Decision::invalid(errors),
         }
     }

@@ -95,6 +95,9 @@ pub struct TaskInstance {
     pub deadline: i64,
 }
 
+/// Attribute values by name.
+pub type Attributes = Arc<BTreeMap<String, Value>>;
+
 /// A validated request: every value has its declared type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -104,7 +107,7 @@ pub struct Request {
     pub action: Arc<str>,
     pub args: Arc<BTreeMap<String, Value>>,
     /// The resource type and its attributes (including `id`).
-    pub resource: Option<(Arc<str>, Arc<BTreeMap<String, Value>>)>,
+    pub resource: Option<(Arc<str>, Attributes)>,
     pub context: Arc<BTreeMap<String, Value>>,
     pub behavior: Arc<BTreeMap<String, Value>>,
 }
@@ -249,7 +252,7 @@ impl Validator<'_> {
         &mut self,
         action: Option<&str>,
         doc: Option<&ResourceDoc>,
-    ) -> Option<(Arc<str>, Arc<BTreeMap<String, Value>>)> {
+    ) -> Option<(Arc<str>, Attributes)> {
         let applies = action.map(|action| self.env.applies_to(action).to_vec()).unwrap_or_default();
         let Some(doc) = doc else {
             if !applies.is_empty() {

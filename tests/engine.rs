@@ -1,0 +1,138 @@
+//! The embedding API: thread safety, hot reload, a serializable plan, and limits that
+//! deny instead of running away.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
+use mandate::compile::Plan;
+use mandate::eval::{Engine, Limits, Outcome, PolicySet, RequestDoc};
+
+const SCHEMA: &str = r#"schema {
+  resource Doc { owner: String, tags: Set<String> }
+  action read on Doc
+}
+task Review(owner: String) {
+  scope { read on Doc where resource.owner == task.owner }
+  ttl 1h
+}
+"#;
+
+const PERMIT: &str = "policy readers: permit read on Doc when agent.id == \"a1\" grant ttl 10m";
+const FORBID: &str = "policy nobody: forbid read on Doc";
+
+fn request() -> RequestDoc {
+    serde_json::from_str(
+        r#"{"agent": {"id": "a1"}, "chain": ["alice@example.com"],
+            "task": {"kind": "Review", "id": "t1", "start": "2026-11-30T09:00:00Z", "deadline": "2026-11-30T10:00:00Z", "params": {"owner": "bob"}},
+            "action": "read", "resource": {"type": "Doc", "id": "d1", "attrs": {"owner": "bob", "tags": ["x", "y"]}},
+            "context": {"time": "2026-11-30T09:30:00Z"}}"#,
+    )
+    .expect("request JSON")
+}
+
+fn engine(policies: &str) -> Engine {
+    Engine::from_sources(&[("schema.mandate", SCHEMA), ("policies.mandate", policies)]).expect("policies check")
+}
+
+fn set(policies: &str, limits: Limits) -> PolicySet {
+    PolicySet::from_sources(&[("schema.mandate", SCHEMA), ("policies.mandate", policies)], limits)
+        .expect("policies check")
+}
+
+#[test]
+fn engines_and_policy_sets_are_shareable() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Engine>();
+    shareable::<PolicySet>();
+    shareable::<Plan>();
+}
+
+#[test]
+fn replacing_the_policy_set_is_seen_by_every_clone() {
+    let engine = engine(PERMIT);
+    let clone = engine.clone();
+    assert_eq!(clone.decide(&request()).decision, Outcome::Allow);
+    engine.replace(set(FORBID, Limits::default()));
+    assert_eq!(clone.decide(&request()).decision, Outcome::Deny);
+    assert_eq!(clone.decide(&request()).policies.forbid, vec![std::sync::Arc::from("nobody")]);
+}
+
+#[test]
+fn a_failed_reload_keeps_the_current_policies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("schema.mandate"), SCHEMA).expect("write");
+    std::fs::write(dir.path().join("policies.mandate"), PERMIT).expect("write");
+    let engine = Engine::load(dir.path()).expect("loads");
+    assert_eq!(engine.decide(&request()).decision, Outcome::Allow);
+
+    std::fs::write(dir.path().join("policies.mandate"), "policy broken: permit read on Doc when agent.idd == \"a1\"")
+        .expect("write");
+    let error = engine.reload(dir.path()).expect_err("the new policies do not check");
+    assert!(error.render().contains("mandate::resolve::unknown_attribute"), "{}", error.render());
+    assert_eq!(engine.decide(&request()).decision, Outcome::Allow);
+
+    std::fs::write(dir.path().join("policies.mandate"), FORBID).expect("write");
+    engine.reload(dir.path()).expect("reloads");
+    assert_eq!(engine.decide(&request()).decision, Outcome::Deny);
+}
+
+#[test]
+fn decisions_from_many_threads_agree() {
+    let engine = engine(PERMIT);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let engine = engine.clone();
+            std::thread::spawn(move || (0..200).map(|_| engine.decide(&request()).decision).collect::<Vec<_>>())
+        })
+        .collect();
+    for handle in handles {
+        assert!(handle.join().expect("thread").iter().all(|outcome| *outcome == Outcome::Allow));
+    }
+}
+
+#[test]
+fn a_plan_survives_serialization() {
+    let original = set(PERMIT, Limits::default());
+    let json = serde_json::to_string(original.plan()).expect("serializes");
+    let mut plan: Plan = serde_json::from_str(&json).expect("deserializes");
+    plan.reindex();
+    assert_eq!(serde_json::to_string(&plan).expect("serializes"), json);
+    assert_eq!(plan.stats(), original.plan().stats());
+}
+
+#[test]
+fn the_step_limit_denies_expensive_requests() {
+    let policies = "policy quantified: permit read on Doc when all(t in resource.tags: any(u in resource.tags: t != u or t == u)) grant ttl 10m";
+    let generous = set(policies, Limits::default());
+    assert_eq!(generous.decide_doc(&request(), false).decision, Outcome::Allow);
+    let strict = set(policies, Limits { max_eval_steps: 5, ..Limits::default() });
+    let decision = strict.decide_doc(&request(), false);
+    assert_eq!(decision.decision, Outcome::Deny);
+    assert_eq!(decision.reasons[0].code, "evaluation_error");
+}
+
+#[test]
+fn oversized_and_malformed_requests_are_denied_with_errors() {
+    let strict = set(PERMIT, Limits { max_request_bytes: 100, ..Limits::default() });
+    let text = serde_json::to_string(&request()).expect("serializes");
+    let decision = strict.decide_json(&text, false);
+    assert_eq!((decision.decision, decision.errors[0].code.as_str()), (Outcome::Deny, "too_large"));
+    let decision = strict.decide_json("{\"action\": ", false);
+    assert_eq!((decision.decision, decision.errors[0].code.as_str()), (Outcome::Deny, "malformed_request"));
+}
+
+#[test]
+fn every_validation_problem_is_reported_with_its_path() {
+    let set = set(PERMIT, Limits::default());
+    let mut doc = request();
+    doc.action = Some("raed".to_string());
+    doc.chain.clear();
+    doc.resource.as_mut().expect("resource").attrs.insert("ownr".to_string(), serde_json::json!("bob"));
+    let decision = set.decide_doc(&doc, false);
+    assert_eq!(decision.decision, Outcome::Deny);
+    let mut paths: Vec<(&str, &str)> = decision.errors.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![("action", "unknown_action"), ("chain", "missing_part"), ("resource.attrs.ownr", "unknown_attribute")]
+    );
+}
