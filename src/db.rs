@@ -81,7 +81,7 @@ pub fn check_file(db: &dyn salsa::Database, package: Package, file: SourceFile) 
     let parsed = parse(db, file);
     let members = package.members(db);
     let Some(index) = members.iter().position(|member| member.file == file) else {
-        return Checked { diagnostics: parsed.diagnostics.clone(), names: Default::default() };
+        return Checked { diagnostics: parsed.diagnostics.clone(), ..Checked::default() };
     };
     let env = package_env(db, package);
     let locate = |site: Site| locate_declaration(db, package, site);
@@ -203,6 +203,7 @@ pub fn package_hir(db: &dyn salsa::Database, package: Package) -> Result<Arc<cra
             path: member.file.path(db),
             ast: &parsed.ast,
             names: &checked.names,
+            skipped: &checked.skipped,
         })
         .collect();
     let env = Arc::new(package_env(db, package).clone());

@@ -97,3 +97,91 @@ fn folders_are_searched_for_packages() {
     let output = mandate(&["check", &dir.path().display().to_string()]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
 }
+
+fn eval_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mandate"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mandate");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn support_request(edit: impl FnOnce(&mut Value)) -> String {
+    let text = std::fs::read_to_string("tests/fixtures/eval/request.json").expect("request fixture");
+    let mut request: Value = serde_json::from_str(&text).expect("JSON");
+    edit(&mut request);
+    serde_json::to_string(&request).expect("JSON")
+}
+
+#[test]
+fn eval_exit_codes_follow_the_decision_when_asked() {
+    let allow = support_request(|_| {});
+    let deny = support_request(|r| r["resource"]["attrs"]["class"] = "secret".into());
+    let escalate = support_request(|r| r["behavior"]["risk"] = 0.95.into());
+    let run = |input: &str| eval_with_stdin(&["eval", "examples/support", "--exit-code"], input).status.code();
+    assert_eq!(run(&allow), Some(0));
+    assert_eq!(run(&deny), Some(2));
+    assert_eq!(run(&escalate), Some(3));
+    // Without the flag, a printed decision is a success whatever it says.
+    assert_eq!(eval_with_stdin(&["eval", "examples/support"], &deny).status.code(), Some(0));
+}
+
+#[test]
+fn eval_explains_in_text() {
+    let output =
+        eval_with_stdin(&["eval", "examples/support", "--explain", "--format", "text"], &support_request(|_| {}));
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(text.starts_with("decision: allow"), "{text}");
+    assert!(text.contains("path through the policies:"), "{text}");
+    assert!(text.contains("agent.team is \"support\" → == \"support\""), "{text}");
+}
+
+#[test]
+fn batch_answers_every_line_in_order() {
+    let lines = [
+        support_request(|_| {}),
+        "{not json".to_string(),
+        String::new(),
+        support_request(|r| r["resource"]["attrs"]["class"] = "secret".into()),
+    ];
+    let output = eval_with_stdin(&["eval", "examples/support", "--batch"], &lines.join("\n"));
+    assert_eq!(output.status.code(), Some(0));
+    let decisions: Vec<Value> = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON decision per line"))
+        .collect();
+    let outcomes: Vec<&str> = decisions.iter().filter_map(|d| d["decision"].as_str()).collect();
+    assert_eq!(outcomes, vec!["allow", "deny", "deny"]);
+    assert_eq!(decisions[1]["errors"][0]["code"], "malformed_request");
+}
+
+#[test]
+fn eval_refuses_policies_that_do_not_check() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "broken.mandate", BROKEN);
+    let output = eval_with_stdin(&["eval", &dir.path().display().to_string()], &support_request(|_| {}));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("mandate::resolve::unknown_attribute"));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn graph_draws_dot_and_reports_statistics() {
+    let output = mandate(&["graph", "examples/support"]);
+    assert_eq!(output.status.code(), Some(0));
+    let dot = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(dot.starts_with("digraph mandate {") && dot.trim_end().ends_with('}'), "{dot}");
+    assert!(dot.contains("support_reads_billing"), "{dot}");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert!(stderr.contains("nodes") && stderr.contains("depth"), "{stderr}");
+    let stats: Value = serde_json::from_slice(&mandate(&["graph", "examples/support", "--format", "stats"]).stdout)
+        .expect("stats JSON");
+    assert!(stats["nodes"].as_u64().is_some_and(|nodes| nodes > 0));
+    assert!(stats["depth"].as_u64().is_some_and(|depth| depth > 0));
+}

@@ -62,8 +62,9 @@ pub struct ReferenceObligations {
 /// Why an expression has no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum EvalError {
-    /// An evaluation error in the sense of `docs/semantics.md` (overflow).
-    Overflow(String),
+    /// An evaluation error in the sense of `docs/semantics.md`: with saturating
+    /// arithmetic, only going past `Limits::max_eval_steps` steps.
+    Limit(usize),
     /// Something the checker guarantees cannot happen (a missing attribute, a type
     /// mismatch). The reference never papers over these: the test fails.
     Broken(String),
@@ -75,10 +76,6 @@ fn broken<T>(message: impl Into<String>) -> Eval<T> {
     Err(EvalError::Broken(message.into()))
 }
 
-fn overflow<T>(what: &str) -> Eval<T> {
-    Err(EvalError::Overflow(format!("{what} overflows")))
-}
-
 /// Evaluates HIR expressions against one request, left to right, short-circuiting
 /// `and` and `or` as `docs/semantics.md` says.
 struct Interp<'a> {
@@ -86,10 +83,13 @@ struct Interp<'a> {
     task: Value,
     chain: Value,
     locals: Vec<(Arc<str>, Value)>,
+    /// Expression steps left for this decision (one per sub-expression evaluated).
+    steps_left: usize,
+    limit: usize,
 }
 
 impl<'a> Interp<'a> {
-    fn new(request: &'a Request) -> Self {
+    fn new(request: &'a Request, limit: usize) -> Self {
         let mut task = BTreeMap::new();
         if let Some(instance) = &request.task {
             for (name, value) in &instance.params {
@@ -119,6 +119,8 @@ impl<'a> Interp<'a> {
             task: Value::Record(Arc::new(task)),
             chain: Value::Record(Arc::new(chain)),
             locals: Vec::new(),
+            steps_left: limit,
+            limit,
         }
     }
 
@@ -162,6 +164,10 @@ impl<'a> Interp<'a> {
     }
 
     fn eval(&mut self, expr: &HExpr) -> Eval<Value> {
+        if self.steps_left == 0 {
+            return Err(EvalError::Limit(self.limit));
+        }
+        self.steps_left -= 1;
         match expr {
             HExpr::Const(value) => Ok(value.clone()),
             HExpr::Field(base, path) => {
@@ -231,9 +237,9 @@ impl<'a> Interp<'a> {
                 arith(*op, &a, &b)
             }
             HExpr::Neg(inner) => match self.eval(inner)? {
-                Value::Int(v) => v.checked_neg().map(Value::Int).map_or_else(|| overflow("negation"), Ok),
-                Value::Decimal(v) => v.checked_neg().map(Value::Decimal).map_or_else(|| overflow("negation"), Ok),
-                Value::Duration(v) => v.checked_neg().map(Value::Duration).map_or_else(|| overflow("negation"), Ok),
+                Value::Int(v) => Ok(Value::Int(saturate(-i128::from(v)))),
+                Value::Decimal(v) => Ok(Value::Decimal(saturate(-i128::from(v)))),
+                Value::Duration(v) => Ok(Value::Duration(saturate(-i128::from(v)))),
                 other => broken(format!("negation of {other}")),
             },
             HExpr::Has(inner, name) => match self.eval(inner)? {
@@ -284,49 +290,48 @@ impl<'a> Interp<'a> {
     }
 }
 
-/// Checked arithmetic, exact on the fixed-point scale.
+/// A mathematically exact result, saturated to the 64-bit range as docs/semantics.md
+/// says ("a result beyond the 64-bit range becomes the largest (or smallest) value").
+fn saturate(exact: i128) -> i64 {
+    i64::try_from(exact).unwrap_or(if exact < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `x * y`, exact, or saturated by its sign when even `i128` cannot hold it (it is then
+/// far outside the 64-bit range anyway).
+fn wide_mul(x: i128, y: i128) -> i128 {
+    x.checked_mul(y).unwrap_or(if (x < 0) == (y < 0) { i128::MAX } else { i128::MIN })
+}
+
+/// Arithmetic, exact on the fixed-point scale, then saturated.
 fn arith(op: ArithOp, a: &Value, b: &Value) -> Eval<Value> {
-    let checked = |result: Option<i64>| result.map_or_else(|| overflow("arithmetic"), Ok);
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => checked(match op {
-            ArithOp::Add => x.checked_add(*y),
-            ArithOp::Sub => x.checked_sub(*y),
-            ArithOp::Mul => x.checked_mul(*y),
+    let exact = |x: i64, y: i64| {
+        let (x, y) = (i128::from(x), i128::from(y));
+        saturate(match op {
+            ArithOp::Add => x + y,
+            ArithOp::Sub => x - y,
+            ArithOp::Mul => x * y,
         })
-        .map(Value::Int),
-        (Value::Int(_) | Value::Decimal(_), Value::Int(_) | Value::Decimal(_)) => {
+    };
+    Ok(match (op, a, b) {
+        (_, Value::Int(x), Value::Int(y)) => Value::Int(exact(*x, *y)),
+        (_, Value::Int(_) | Value::Decimal(_), Value::Int(_) | Value::Decimal(_)) => {
             let (x, y) = (a.as_fixed().unwrap(), b.as_fixed().unwrap());
-            let exact = match op {
+            Value::Decimal(saturate(match op {
                 ArithOp::Add => x + y,
                 ArithOp::Sub => x - y,
                 // i128 division truncates, that is rounds toward zero.
-                ArithOp::Mul => x * y / i128::from(DECIMAL_SCALE),
-            };
-            checked(i64::try_from(exact).ok()).map(Value::Decimal)
+                ArithOp::Mul => wide_mul(x, y) / i128::from(DECIMAL_SCALE),
+            }))
         }
-        (Value::Duration(x), Value::Duration(y)) => checked(match op {
-            ArithOp::Add => x.checked_add(*y),
-            ArithOp::Sub => x.checked_sub(*y),
-            ArithOp::Mul => return broken("duration times duration"),
-        })
-        .map(Value::Duration),
-        (Value::Duration(x), Value::Int(y)) | (Value::Int(y), Value::Duration(x)) if op == ArithOp::Mul => {
-            checked(x.checked_mul(*y)).map(Value::Duration)
+        (ArithOp::Add | ArithOp::Sub, Value::Duration(x), Value::Duration(y)) => Value::Duration(exact(*x, *y)),
+        (ArithOp::Mul, Value::Duration(x), Value::Int(y)) | (ArithOp::Mul, Value::Int(y), Value::Duration(x)) => {
+            Value::Duration(exact(*x, *y))
         }
-        (Value::Timestamp(x), Value::Duration(y)) => checked(match op {
-            ArithOp::Add => x.checked_add(*y),
-            ArithOp::Sub => x.checked_sub(*y),
-            ArithOp::Mul => return broken("timestamp times duration"),
-        })
-        .map(Value::Timestamp),
-        (Value::Duration(x), Value::Timestamp(y)) if op == ArithOp::Add => {
-            checked(y.checked_add(*x)).map(Value::Timestamp)
-        }
-        (Value::Timestamp(x), Value::Timestamp(y)) if op == ArithOp::Sub => {
-            checked(x.checked_sub(*y)).map(Value::Duration)
-        }
-        _ => broken(format!("{op:?} of {a} and {b}")),
-    }
+        (ArithOp::Add | ArithOp::Sub, Value::Timestamp(x), Value::Duration(y)) => Value::Timestamp(exact(*x, *y)),
+        (ArithOp::Add, Value::Duration(x), Value::Timestamp(y)) => Value::Timestamp(exact(*y, *x)),
+        (ArithOp::Sub, Value::Timestamp(x), Value::Timestamp(y)) => Value::Duration(exact(*x, *y)),
+        _ => return broken(format!("{op:?} of {a} and {b}")),
+    })
 }
 
 /// A glob over the whole string: `*` is any run, `\*` a star, `\\` a backslash.
@@ -405,7 +410,7 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     if targeting.is_empty() {
         return deny("no_applicable_policy");
     }
-    let mut interp = Interp::new(request);
+    let mut interp = Interp::new(request, Limits::default().max_eval_steps);
     let mut errors: Vec<EvalError> = Vec::new();
     let mut applicable = Vec::new();
     for policy in targeting {
@@ -655,37 +660,124 @@ enum Place {
     DelegateTo,
 }
 
-/// What the expression being generated may read.
+/// What the checker's flow typing knows at a point (it mirrors `semantics::expr::Facts`):
+/// the actions and resource types the request is known to be one of, the task kind and
+/// whether `agent.region` is present. The checker skips an operand whose facts rule out
+/// every environment, and such packages do not load (/tmp/equivalence-bugs.md, bug 1),
+/// so the generator computes the same facts and never writes such an operand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Facts {
+    actions: Option<Vec<Act>>,
+    resources: Option<Vec<Res>>,
+    kind: Option<Kind>,
+    region: bool,
+}
+
+fn narrow<T: Copy + PartialEq>(a: &Option<Vec<T>>, b: &Option<Vec<T>>) -> Option<Vec<T>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.iter().copied().filter(|x| b.contains(x)).collect()),
+        (a, b) => a.clone().or_else(|| b.clone()),
+    }
+}
+
+impl Facts {
+    fn and(&self, other: &Facts) -> Facts {
+        Facts {
+            actions: narrow(&self.actions, &other.actions),
+            resources: narrow(&self.resources, &other.resources),
+            kind: other.kind.or(self.kind),
+            region: self.region || other.region,
+        }
+    }
+    fn actions(actions: Vec<Act>) -> Facts {
+        Facts { actions: Some(actions), ..Facts::default() }
+    }
+    fn resource(res: Res) -> Facts {
+        Facts { resources: Some(vec![res]), ..Facts::default() }
+    }
+    fn kind(kind: Kind) -> Facts {
+        Facts { kind: Some(kind), ..Facts::default() }
+    }
+    fn region() -> Facts {
+        Facts { region: true, ..Facts::default() }
+    }
+}
+
+/// Where an expression is generated: what it may read and what is known there.
 #[derive(Debug, Clone)]
 struct Ctx {
     place: Place,
-    /// The (action, resource type) environments it is checked in.
-    envs: Vec<(Act, Res)>,
-    /// The task kind, when known (inside a task, or after `task is K`).
-    kind: Option<Kind>,
-    /// Whether it may contain arithmetic that can overflow. Only policy conditions
-    /// do: the semantics fix their evaluation order, so the expected result is exact.
-    may_fail: bool,
+    /// The (action, resource type) environments it is checked in. At the top of a
+    /// `grant scope` item these are all of the item's, whatever the permit's
+    /// conditions proved; facts only rule environments out for later operands.
+    base: Vec<(Act, Res)>,
+    facts: Facts,
+    /// The kind of the task whose clause this is.
+    own_kind: Option<Kind>,
 }
 
 impl Ctx {
+    fn new(place: Place, base: Vec<(Act, Res)>, own_kind: Option<Kind>) -> Ctx {
+        Ctx { place, base, facts: Facts::default(), own_kind }
+    }
+    /// The point after a test that proved `facts`: the right operand of `and` or `or`,
+    /// or the next policy condition. The checker checks it only in the environments
+    /// the facts do not rule out (`ExprChecker::unreachable`; an empty set of known
+    /// actions or types rules nothing out).
+    fn assume(&self, facts: &Facts) -> Ctx {
+        let facts = self.facts.and(facts);
+        let ruled_out = |(act, res): &(Act, Res)| {
+            facts.actions.as_ref().is_some_and(|a| !a.is_empty() && !a.contains(act))
+                || facts.resources.as_ref().is_some_and(|r| !r.is_empty() && !r.contains(res))
+        };
+        let base = self.base.iter().copied().filter(|env| !ruled_out(env)).collect();
+        Ctx { base, facts, ..self.clone() }
+    }
+    /// The environments the expression is checked in.
+    fn envs(&self) -> Vec<(Act, Res)> {
+        self.base.clone()
+    }
+    /// Whether the checker checks this point at all.
+    fn reachable(&self) -> bool {
+        !self.resource_place() || !self.envs().is_empty()
+    }
+    fn kind(&self) -> Option<Kind> {
+        self.facts.kind.or(self.own_kind)
+    }
+    fn resource_place(&self) -> bool {
+        matches!(self.place, Place::Policy | Place::Scope | Place::GrantScope)
+    }
     fn resource(&self) -> bool {
-        matches!(self.place, Place::Policy | Place::Scope | Place::GrantScope) && !self.envs.is_empty()
+        self.resource_place() && !self.envs().is_empty()
     }
     fn agent(&self) -> bool {
         self.place != Place::Require
     }
     fn context(&self) -> bool {
-        matches!(self.place, Place::Policy | Place::Scope | Place::GrantScope)
+        self.resource_place()
     }
     fn all_res(&self, res: Res) -> bool {
-        self.resource() && self.envs.iter().all(|env| env.1 == res)
+        self.resource() && self.envs().iter().all(|env| env.1 == res)
     }
     fn all_pay(&self) -> bool {
-        self.resource() && self.envs.iter().all(|env| env.0 == Act::Pay)
+        self.resource() && self.envs().iter().all(|env| env.0 == Act::Pay)
     }
     fn own_task(&self) -> bool {
         matches!(self.place, Place::Require | Place::Scope | Place::DelegateTo)
+    }
+}
+
+/// A generated condition and the facts the checker derives from it being true
+/// (`when_true`) and false (`when_false`).
+struct Cond {
+    text: String,
+    wt: Facts,
+    wf: Facts,
+}
+
+impl Cond {
+    fn plain(text: impl Into<String>) -> Cond {
+        Cond { text: text.into(), wt: Facts::default(), wf: Facts::default() }
     }
 }
 
@@ -801,34 +893,41 @@ impl<'a> Gen<'a> {
 
     // --- expressions ----------------------------------------------------------------------
 
-    fn cond(&mut self, cx: &Ctx, depth: u32) -> String {
+    fn cond(&mut self, cx: &Ctx, depth: u32) -> Cond {
+        if !cx.reachable() {
+            // The checker skips this operand; only a constant lowers without it.
+            return Cond::plain("true");
+        }
         if depth == 0 || !self.maybe(55) {
             return self.atom(cx, depth);
         }
         match self.below(3) {
             0 => {
                 let a = self.cond(cx, depth - 1);
-                let b = self.cond(cx, depth - 1);
-                format!("({a}) and ({b})")
+                let b = self.cond(&cx.assume(&a.wt), depth - 1);
+                Cond { text: format!("({}) and ({})", a.text, b.text), wt: a.wt.and(&b.wt), wf: Facts::default() }
             }
             1 => {
                 let a = self.cond(cx, depth - 1);
-                let b = self.cond(cx, depth - 1);
-                format!("({a}) or ({b})")
+                let b = self.cond(&cx.assume(&a.wf), depth - 1);
+                Cond { text: format!("({}) or ({})", a.text, b.text), wt: Facts::default(), wf: a.wf.and(&b.wf) }
             }
-            _ => format!("not ({})", self.cond(cx, depth - 1)),
+            _ => {
+                let a = self.cond(cx, depth - 1);
+                Cond { text: format!("not ({})", a.text), wt: a.wf, wf: a.wt }
+            }
         }
     }
 
-    fn atom(&mut self, cx: &Ctx, depth: u32) -> String {
+    fn atom(&mut self, cx: &Ctx, depth: u32) -> Cond {
         const ATOMS: usize = 25;
         let start = self.below(ATOMS);
         for offset in 0..ATOMS {
-            if let Some(text) = self.try_atom((start + offset) % ATOMS, cx, depth) {
-                return text;
+            if let Some(cond) = self.try_atom((start + offset) % ATOMS, cx, depth) {
+                return cond;
             }
         }
-        "true".to_string()
+        Cond::plain("true")
     }
 
     fn one_of(&mut self, options: Vec<String>) -> Option<String> {
@@ -841,7 +940,7 @@ impl<'a> Gen<'a> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn try_atom(&mut self, kind: usize, cx: &Ctx, depth: u32) -> Option<String> {
+    fn try_atom(&mut self, kind: usize, cx: &Ctx, depth: u32) -> Option<Cond> {
         let person = quote(self.pick(PEOPLE));
         let agent_id = quote(self.pick(AGENTS));
         let int = self.pick(INTS);
@@ -850,7 +949,7 @@ impl<'a> Gen<'a> {
         let eq = self.pick(EQS);
         let label = quote(self.pick(LABELS));
         let class = self.pick(CLASSES);
-        match kind {
+        let text = match kind {
             0 => Some(self.pick(&["true", "false"]).to_string()),
             1 if cx.resource() => Some(format!("resource.owner {eq} {person}")),
             2 if cx.resource() => Some(format!("resource.owner in [{}]", self.subset(PEOPLE).join(", "))),
@@ -904,14 +1003,14 @@ impl<'a> Gen<'a> {
                 "resource.number matches \"T-\\\\*\"".to_string(),
                 "resource.number matches \"*\"".to_string(),
             ]),
-            11 if cx.resource() && cx.may_fail => self.one_of(vec![
+            11 if cx.resource() => self.one_of(vec![
                 format!("resource.size + {int} > 10"),
                 "resource.size * 2 <= agent.level".to_string(),
                 "-resource.size < 0".to_string(),
                 "resource.size - agent.level >= 0".to_string(),
                 "resource.size * resource.size >= 25".to_string(),
             ]),
-            12 if cx.resource() && cx.may_fail => self.one_of(vec![
+            12 if cx.resource() => self.one_of(vec![
                 format!("resource.price * 2.5 > {dec}"),
                 "resource.price + 0.5 <= 1.0".to_string(),
                 "resource.price * resource.price > 1.0".to_string(),
@@ -921,57 +1020,62 @@ impl<'a> Gen<'a> {
             ]),
             13 if cx.resource() => {
                 let res = self.pick(&[Res::Doc, Res::Ticket]);
-                let narrowed: Vec<_> = cx.envs.iter().copied().filter(|env| env.1 == res).collect();
-                // A test that the environments decide statically makes the checker skip
-                // what follows it (see /tmp/equivalence-bugs.md, bug 1): avoid those.
-                if narrowed.is_empty() {
+                if !cx.assume(&Facts::resource(res)).reachable() {
                     return None;
                 }
-                let decided = narrowed.len() == cx.envs.len();
-                if !decided && self.maybe(25) {
-                    let not = if self.maybe(50) { "not " } else { "" };
-                    return Some(format!("{not}(resource is {})", res.name()));
+                let test = format!("resource is {}", res.name());
+                if self.maybe(25) {
+                    return Some(if self.maybe(50) {
+                        Cond { text: format!("not ({test})"), wt: Facts::default(), wf: Facts::resource(res) }
+                    } else {
+                        Cond { text: format!("({test})"), wt: Facts::resource(res), wf: Facts::default() }
+                    });
                 }
-                let inner = self.cond(&Ctx { envs: narrowed, ..cx.clone() }, depth.saturating_sub(1));
-                Some(format!("resource is {} and ({inner})", res.name()))
+                let inner = self.cond(&cx.assume(&Facts::resource(res)), depth.saturating_sub(1));
+                return Some(Cond {
+                    text: format!("{test} and ({})", inner.text),
+                    wt: Facts::resource(res).and(&inner.wt),
+                    wf: Facts::default(),
+                });
             }
             14 if cx.resource() => {
                 let act = self.pick(ACTS);
-                let narrowed: Vec<_> = cx.envs.iter().copied().filter(|env| env.0 == act).collect();
-                if narrowed.is_empty() {
+                let mut acts = vec![act];
+                let list = self.maybe(30);
+                if list && self.maybe(50) {
+                    acts.push(if act == Act::Read { Act::Update } else { Act::Read });
+                }
+                if !cx.assume(&Facts::actions(acts.clone())).reachable() {
                     return None;
                 }
-                let decided = narrowed.len() == cx.envs.len();
-                if !decided && self.maybe(20) {
-                    return Some(format!("action {eq} {}", act.name()));
-                }
-                let inner = self.cond(&Ctx { envs: narrowed, ..cx.clone() }, depth.saturating_sub(1));
-                Some(if self.maybe(30) {
-                    // Lists every action the environments still allow, and this one.
-                    let mut names: Vec<&str> = vec![act.name()];
-                    if self.maybe(50) {
-                        names.push(if act == Act::Read { "update" } else { "read" });
-                    }
-                    let narrowed_again: Vec<_> =
-                        cx.envs.iter().copied().filter(|env| names.contains(&env.0.name())).collect();
-                    let inner = self.cond(&Ctx { envs: narrowed_again, ..cx.clone() }, depth.saturating_sub(1));
-                    format!("action in [{}] and ({inner})", names.join(", "))
+                let names: Vec<&str> = acts.iter().map(|act| act.name()).collect();
+                let test = if list {
+                    format!("action in [{}]", names.join(", "))
                 } else {
-                    format!("action == {} and ({inner})", act.name())
-                })
-            }
-            15 if cx.all_pay() => {
-                let mut options = vec![
-                    format!("args.amount {cmp} {dec}"),
-                    "args.amount in [10, 0.5]".to_string(),
-                    "args.amount <= resource.price".to_string(),
-                    "args.amount * 2 > resource.price".to_string(),
-                ];
-                if cx.may_fail {
-                    options.push("args.amount + resource.price > 10.0".to_string());
+                    format!("action == {}", act.name())
+                };
+                if self.maybe(20) {
+                    return Some(if eq == "!=" {
+                        Cond::plain(format!("action != {}", act.name()))
+                    } else {
+                        Cond { text: test, wt: Facts::actions(acts), wf: Facts::default() }
+                    });
                 }
-                self.one_of(options)
+                let inner = self.cond(&cx.assume(&Facts::actions(acts.clone())), depth.saturating_sub(1));
+                return Some(Cond {
+                    text: format!("{test} and ({})", inner.text),
+                    wt: Facts::actions(acts).and(&inner.wt),
+                    wf: Facts::default(),
+                });
             }
+            15 if cx.all_pay() => self.one_of(vec![
+                format!("args.amount {cmp} {dec}"),
+                "args.amount in [10, 0.5]".to_string(),
+                "args.amount <= resource.price".to_string(),
+                "args.amount * 2 > resource.price".to_string(),
+                "args.amount + resource.price > 10.0".to_string(),
+                "resource.size * args.amount >= 25".to_string(),
+            ]),
             16 if cx.agent() => Some(if self.maybe(40) {
                 format!("agent.team in [{}]", self.subset(TEAMS).join(", "))
             } else {
@@ -984,31 +1088,62 @@ impl<'a> Gen<'a> {
                 "agent.id in [\"a1\", \"a2\"]".to_string(),
                 format!("agent.name {eq} {person}"),
             ]),
-            18 if cx.agent() => self
-                .one_of(vec![
-                    "agent has region and agent.region == \"eu\"".to_string(),
-                    "not (agent has region) or agent.region != \"us\"".to_string(),
-                    "agent has region".to_string(),
-                    "agent has region and agent.region in [\"eu\", \"apac\"]".to_string(),
-                    "agent has region and (agent.region starts_with \"e\" or agent.region == resource.owner)"
-                        .to_string(),
-                ])
-                .filter(|text| cx.resource() || !text.contains("resource")),
-            19 if cx.kind.is_none() && cx.place != Place::Require => {
-                let kind = self.pick(&[Kind::Triage, Kind::Refund]);
-                if self.maybe(20) {
-                    let not = if self.maybe(50) { "not " } else { "" };
-                    return Some(format!("{not}(task is {})", kind.name()));
+            18 if cx.agent() => {
+                let mut options = vec![
+                    Cond {
+                        text: "agent has region and agent.region == \"eu\"".to_string(),
+                        wt: Facts::region(),
+                        wf: Facts::default(),
+                    },
+                    Cond {
+                        text: "not (agent has region) or agent.region != \"us\"".to_string(),
+                        wt: Facts::default(),
+                        wf: Facts::region(),
+                    },
+                    Cond {
+                        text: "agent has region and agent.region in [\"eu\", \"apac\"]".to_string(),
+                        wt: Facts::region(),
+                        wf: Facts::default(),
+                    },
+                    Cond { text: "agent has region".to_string(), wt: Facts::region(), wf: Facts::default() },
+                ];
+                if cx.resource() {
+                    options.push(Cond {
+                        text: "agent has region and (agent.region starts_with \"e\" or agent.region == resource.owner)"
+                            .to_string(),
+                        wt: Facts::region(),
+                        wf: Facts::default(),
+                    });
                 }
-                let inner_cx = Ctx { kind: Some(kind), ..cx.clone() };
-                let inner = if depth > 0 && self.maybe(30) {
-                    self.cond(&inner_cx, depth - 1)
-                } else {
-                    self.param_atom(&inner_cx, kind)
-                };
-                Some(format!("task is {} and ({inner})", kind.name()))
+                if cx.facts.region {
+                    options.push(Cond::plain("agent.region == \"eu\""));
+                }
+                let index = self.below(options.len());
+                return options.into_iter().nth(index);
             }
-            20 if cx.kind.is_some() => cx.kind.map(|kind| self.param_atom(cx, kind)),
+            19 if cx.place != Place::Require => {
+                let kind = self.pick(&[Kind::Triage, Kind::Refund]);
+                let test = format!("task is {}", kind.name());
+                if self.maybe(20) {
+                    return Some(if self.maybe(50) {
+                        Cond { text: format!("not ({test})"), wt: Facts::default(), wf: Facts::kind(kind) }
+                    } else {
+                        Cond { text: format!("({test})"), wt: Facts::kind(kind), wf: Facts::default() }
+                    });
+                }
+                let is = cx.assume(&Facts::kind(kind));
+                let inner = if depth > 0 && self.maybe(30) {
+                    self.cond(&is, depth - 1)
+                } else {
+                    Cond::plain(self.param_atom(&is, kind))
+                };
+                return Some(Cond {
+                    text: format!("{test} and ({})", inner.text),
+                    wt: Facts::kind(kind).and(&inner.wt),
+                    wf: Facts::default(),
+                });
+            }
+            20 => cx.kind().map(|kind| self.param_atom(cx, kind)),
             21 if cx.agent() => {
                 let depth_limit = self.below(3);
                 self.one_of(vec![
@@ -1046,13 +1181,15 @@ impl<'a> Gen<'a> {
                 "task.start.hour >= 12".to_string(),
             ]),
             _ => None,
-        }
+        };
+        text.map(Cond::plain)
     }
 
     /// A condition on the parameters of task kind `kind`, which `cx` knows.
     fn param_atom(&mut self, cx: &Ctx, kind: Kind) -> String {
         let cmp = self.pick(CMPS);
-        let bare = cx.own_task();
+        // Bare parameter names only name the parameters of the task being declared.
+        let bare = cx.own_task() && cx.own_kind == Some(kind);
         let mut options = Vec::new();
         match kind {
             Kind::Triage => {
@@ -1103,14 +1240,17 @@ impl<'a> Gen<'a> {
 
     // --- declarations ---------------------------------------------------------------------
 
-    fn scope_block(&mut self, place: Place, kind: Option<Kind>) -> String {
+    /// A scope block; `facts` is what holds where it is checked (what a permit's
+    /// conditions proved, for a `grant scope`).
+    fn scope_block(&mut self, place: Place, kind: Option<Kind>, facts: &Facts) -> String {
         let count = 1 + self.below(3);
         let mut items = Vec::new();
         for _ in 0..count {
             let (target, envs) = self.target(true);
+            let mut cx = Ctx::new(place, envs, kind);
+            cx.facts = facts.clone();
             if self.maybe(65) {
-                let cx = Ctx { place, envs, kind, may_fail: false };
-                let condition = self.cond(&cx, 2);
+                let condition = self.cond(&cx, 2).text;
                 items.push(format!("    {target} where {condition}"));
             } else {
                 items.push(format!("    {target}"));
@@ -1128,50 +1268,62 @@ impl<'a> Gen<'a> {
         if self.maybe(30) {
             text += "  intent \"generated\"\n";
         }
-        if self.maybe(60) {
-            let cx = Ctx { place: Place::Require, envs: Vec::new(), kind: Some(kind), may_fail: false };
-            text += &format!("  require {}\n", self.cond(&cx, 1));
+        if self.maybe(40) {
+            let cx = Ctx::new(Place::Require, Vec::new(), Some(kind));
+            text += &format!("  require {}\n", self.cond(&cx, 1).text);
         }
         if self.maybe(90) {
-            text += &format!("  scope {}\n", self.scope_block(Place::Scope, Some(kind)));
+            text += &format!("  scope {}\n", self.scope_block(Place::Scope, Some(kind), &Facts::default()));
         }
         if self.maybe(30) {
             text += &format!("  ttl {}\n", self.pick(&["15m", "1h", "10s"]));
         }
         let depth = self.below(3);
-        let to_cx = Ctx { place: Place::DelegateTo, envs: Vec::new(), kind: Some(kind), may_fail: false };
+        let to_cx = Ctx::new(Place::DelegateTo, Vec::new(), Some(kind));
         match self.below(5) {
             0 => {}
             1 => text += "  delegate\n",
             2 => text += &format!("  delegate depth <= {depth}\n"),
-            3 => text += &format!("  delegate to {}\n", self.cond(&to_cx, 1)),
-            _ => text += &format!("  delegate depth <= {depth} to {}\n", self.cond(&to_cx, 1)),
+            3 => text += &format!("  delegate to {}\n", self.cond(&to_cx, 1).text),
+            _ => text += &format!("  delegate depth <= {depth} to {}\n", self.cond(&to_cx, 1).text),
         }
         text + "}\n"
     }
 
     fn policy(&mut self, index: usize) -> String {
-        let effect = self.pick(&[Effect::Permit, Effect::Forbid, Effect::Escalate]);
+        let effect = self.pick(&[Effect::Permit, Effect::Permit, Effect::Forbid, Effect::Escalate]);
         let (target, envs) = self.target(false);
         let mut text = format!("policy p{index}:\n  {} {target}\n", effect.keyword());
-        let mut cx = Ctx { place: Place::Policy, envs, kind: None, may_fail: true };
-        let clauses = self.below(3);
+        // What the conditions so far proved: each holds in the ones after it.
+        let mut cx = Ctx::new(Place::Policy, envs, None);
+        // Unconditional forbids and escalates would decide too many requests alone.
+        let clauses = if effect == Effect::Permit { self.below(3) } else { 1 + self.below(2) };
         for _ in 0..clauses {
+            if !cx.reachable() {
+                // The checker stops checking a policy's conditions there.
+                break;
+            }
             match self.below(8) {
-                // What one clause proves holds in the next ones.
-                0 if cx.kind.is_none() => {
+                0 => {
                     let kind = self.pick(&[Kind::Triage, Kind::Refund]);
                     text += &format!("  when task is {}\n", kind.name());
-                    cx.kind = Some(kind);
+                    cx = cx.assume(&Facts::kind(kind));
                 }
                 1 => {
                     text +=
                         if self.maybe(50) { "  when agent has region\n" } else { "  unless not (agent has region)\n" };
                     text += &format!("  when agent.region {} \"eu\"\n", self.pick(EQS));
+                    cx = cx.assume(&Facts::region());
                 }
                 _ => {
-                    let keyword = if self.maybe(25) { "unless" } else { "when" };
-                    text += &format!("  {keyword} {}\n", self.cond(&cx, 3));
+                    let cond = self.cond(&cx, 3);
+                    if self.maybe(25) {
+                        text += &format!("  unless {}\n", cond.text);
+                        cx = cx.assume(&cond.wf);
+                    } else {
+                        text += &format!("  when {}\n", cond.text);
+                        cx = cx.assume(&cond.wt);
+                    }
                 }
             }
         }
@@ -1189,7 +1341,7 @@ impl<'a> Gen<'a> {
                 grants.push(format!("message \"message of p{index}\""));
             }
             if self.maybe(20) {
-                grants.push(format!("scope {}", self.scope_block(Place::GrantScope, None)));
+                grants.push(format!("scope {}", self.scope_block(Place::GrantScope, None, &cx.facts)));
             }
             match grants.len() {
                 0 => {}
@@ -1247,25 +1399,26 @@ impl<'a> Gen<'a> {
         }
         let agent_id = self.pick(AGENTS);
         let mut chain = vec![self.pick(PEOPLE).to_string()];
-        for _ in 0..self.below(4) {
+        let hops = if self.maybe(35) { 1 + self.below(3) } else { 0 };
+        for _ in 0..hops {
             chain.push(self.pick(AGENTS).to_string());
         }
 
         let start = parse_timestamp_millis(self.pick(&["2026-11-30T10:00:00Z", "2026-12-05T22:30:00Z"])).unwrap();
         let length = self.pick(&[30 * 60_000, 15 * 60_000, 2 * 3_600_000]);
         let deadline = if self.maybe(3) { start - 60_000 } else { start + length };
-        let time = match self.below(12) {
-            0..=3 => start + 5 * 60_000,
-            4 => start,
-            5 => deadline,
-            6 => start + 20 * 60_000,
-            7 => deadline + 1,
-            8 => start - 1,
-            9 => deadline + 3_600_000,
-            10 => start - 3_600_000,
+        let time = match self.below(30) {
+            0..=11 | 24.. => start + 5 * 60_000,
+            12 | 13 => start,
+            14 | 15 => deadline,
+            16 | 17 => start + 20 * 60_000,
+            18 => deadline + 1,
+            19 => start - 1,
+            20 => deadline + 3_600_000,
+            21 => start - 3_600_000,
             _ => start + 90 * 60_000,
         };
-        let task = if self.maybe(8) {
+        let task = if self.maybe(4) {
             None
         } else {
             let (kind, params) = if self.maybe(50) {
@@ -1406,6 +1559,58 @@ proptest! {
     }
 }
 
+/// A fixed pseudo-random tape (xorshift), for tests that need no shrinking.
+fn fixed_tape(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+/// The generator reaches every step of the combining order, so the property test above
+/// is not vacuous: each reason code comes up, and a fair share of requests is allowed.
+#[test]
+fn generated_cases_reach_every_outcome() {
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut total = 0;
+    for seed in 0..150 {
+        let tape = fixed_tape(seed, 3072);
+        let mut gen = Gen::new(&tape);
+        let source = gen.package();
+        let set = load(&source);
+        for _ in 0..REQUESTS_PER_PACKAGE {
+            let (doc, now) = gen.request();
+            let request = set.prepare_at(&doc, now).expect("a valid request");
+            let reference = reference_decide(set.hir(), &request);
+            *codes.entry(reference.code.to_string()).or_default() += 1;
+            total += 1;
+        }
+    }
+    eprintln!("reference reason codes over {total} generated requests: {codes:?}");
+    for code in [
+        "no_task",
+        "task_expired",
+        "task_not_started",
+        "no_applicable_policy",
+        "forbidden",
+        "preconditions_failed",
+        "delegation_exceeded",
+        "outside_intent",
+        "escalated",
+        "permitted",
+        "no_permit",
+    ] {
+        let count = codes.get(code).copied().unwrap_or(0);
+        assert!(count * 200 >= total, "only {count} of {total} requests end in `{code}`: {codes:?}");
+    }
+    assert!(!codes.contains_key("broken"), "the reference hit an impossible state: {codes:?}");
+}
+
 // ------------------------------------------------------------------------------------
 // Deterministic edge cases
 // ------------------------------------------------------------------------------------
@@ -1415,7 +1620,7 @@ task Triage(owner: String, level: Int, max_class: Class) {
   require level >= 1
   scope {
     [read, update] on Doc where resource.owner == task.owner,
-    read on Ticket,
+    [read, update] on Ticket,
   }
   delegate depth <= 1 to agent.team == "support"
 }
@@ -1464,9 +1669,18 @@ policy ticket_reads:
   permit read on Ticket
   grant ttl 2m
 
-policy size_overflow:
+policy huge_prices:
   forbid update on Doc
-  when resource.size + 1 > 1000
+  when resource.price * 1000 > 1000000.0
+
+policy huge_docs:
+  forbid update on Doc
+  when resource.size >= 1000
+
+policy exhaustive_search:
+  permit update on Ticket
+  unless any(a in resource.labels: any(b in resource.labels: any(c in resource.labels: a == "x")))
+  grant ttl 1m
 "#;
 
 fn edge_set() -> PolicySet {
@@ -1622,15 +1836,51 @@ fn absent_optional_attribute_makes_its_guarded_condition_false() {
     assert_eq!(sorted_names(&decision.policies.forbid), ["us_agents_keep_out"]);
 }
 
+fn doc_priced(price: &str) -> serde_json::Value {
+    let mut resource = doc_resource("public", 5);
+    resource["attrs"]["price"] = json!(price);
+    resource
+}
+
 #[test]
-fn overflow_is_an_evaluation_error_and_never_allows() {
+fn saturating_arithmetic_keeps_huge_amounts_huge() {
     let set = edge_set();
-    let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_resource("public", i64::MAX)));
+    // `price * 1000` overflows and saturates to the largest decimal: the forbid applies.
+    let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_priced("922337203685477.5807")));
+    assert_eq!(code(&decision), "forbidden");
+    assert_eq!(sorted_names(&decision.policies.forbid), ["huge_prices"]);
+    // Saturating downwards, the smallest decimal stays small.
+    let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_priced("-922337203685477.5808")));
+    assert_eq!(decision.decision, Outcome::Allow);
+    let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_priced("1.0")));
+    assert_eq!(decision.decision, Outcome::Allow);
+}
+
+#[test]
+fn integers_beyond_the_decimal_range_compare_by_value() {
+    let set = edge_set();
+    for size in [i64::MAX, 922_337_203_685_478, 1000] {
+        let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_resource("public", size)));
+        assert_eq!(code(&decision), "forbidden", "size {size}");
+        assert_eq!(sorted_names(&decision.policies.forbid), ["huge_docs"], "size {size}");
+        assert!(decision.policies.permit.is_empty(), "size {size}: `small_docs` needs size < 10");
+    }
+}
+
+#[test]
+fn going_past_the_step_limit_denies_with_an_evaluation_error() {
+    let set = edge_set();
+    let labels: Vec<String> = (0..50).map(|n| format!("label-{n}")).collect();
+    let mut resource = ticket_resource("T-1");
+    resource["attrs"]["labels"] = json!(labels);
+    // 50³ evaluations of the quantifier body are far more than 100,000 steps.
+    let decision = decide_both(&set, edge_request(Some(triage()), "update", resource));
     assert_eq!(decision.decision, Outcome::Deny);
     assert_eq!(code(&decision), "evaluation_error");
-    // The same request without the overflow is allowed.
-    let decision = decide_both(&set, edge_request(Some(triage()), "update", doc_resource("public", 5)));
+    // With three labels the same permit applies.
+    let decision = decide_both(&set, edge_request(Some(triage()), "update", ticket_resource("T-1")));
     assert_eq!(decision.decision, Outcome::Allow);
+    assert_eq!(sorted_names(&decision.policies.permit), ["exhaustive_search"]);
 }
 
 #[test]

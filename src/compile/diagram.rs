@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
-use super::formula::{Atom, Formula, Key, VarKey};
+use super::formula::{Atom, Formula, Key, Position, VarKey};
 
 /// The rule number standing for "true" in the diagram of a single condition.
 pub const MARK: u32 = u32::MAX;
@@ -33,7 +33,7 @@ pub enum DNode {
     /// child covers everything above the last bound.
     Interval {
         var: u32,
-        bounds: Vec<i64>,
+        bounds: Vec<Position>,
         children: Vec<NodeIndex>,
     },
     Test {
@@ -328,7 +328,7 @@ impl Builder {
                 DNode::Switch { var, cases, default }
             }
             DNode::Interval { .. } => {
-                let mut bounds: Vec<i64> = Vec::new();
+                let mut bounds: Vec<Position> = Vec::new();
                 for node in [&node_a, &node_b] {
                     if let (true, DNode::Interval { bounds: own, .. }) = (tests(node), node) {
                         bounds.extend(own);
@@ -376,7 +376,7 @@ fn switch_child(node: &DNode, index: NodeIndex, var: u32, key: Option<&Key>) -> 
 }
 
 /// The branch of `node` for the interval ending at `upper` (`None`: above every bound).
-fn interval_child(node: &DNode, index: NodeIndex, var: u32, upper: Option<i64>) -> NodeIndex {
+fn interval_child(node: &DNode, index: NodeIndex, var: u32, upper: Option<Position>) -> NodeIndex {
     match node {
         DNode::Interval { var: own, bounds, children } if *own == var => {
             let at = match upper {
@@ -403,8 +403,8 @@ fn test_child(node: &DNode, index: NodeIndex, var: u32, outcome: bool) -> NodeIn
 }
 
 /// Drops bounds between neighbouring intervals that lead to the same place.
-fn merge_equal_neighbours(bounds: Vec<i64>, children: Vec<NodeIndex>) -> (Vec<i64>, Vec<NodeIndex>) {
-    let mut kept_bounds: Vec<i64> = Vec::with_capacity(bounds.len());
+fn merge_equal_neighbours(bounds: Vec<Position>, children: Vec<NodeIndex>) -> (Vec<Position>, Vec<NodeIndex>) {
+    let mut kept_bounds: Vec<Position> = Vec::with_capacity(bounds.len());
     let mut kept_children: Vec<NodeIndex> = Vec::with_capacity(children.len());
     for (position, child) in children.iter().enumerate() {
         if kept_children.last() == Some(child) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::formula::{Key, Unit};
+use super::formula::{Key, Position, Unit};
 use super::plan::{FieldKind, Node, Plan};
 use crate::hir::value::{decimal_text, timestamp_text};
 use crate::syntax::print::duration_text;
@@ -98,27 +98,57 @@ pub fn key_text(key: Option<&Key>) -> String {
     }
 }
 
-/// `≤ 0.4999`, `> 5`, `== 0` and the like, for the `segment`-th interval of `bounds`.
-pub fn segment_text(plan: &Plan, bounds: &[i64], segment: usize, unit: &Unit) -> String {
-    let show = |at: i64| position_text(plan, at, unit);
+/// `< 0.5`, `≥ 5`, `== 0` and the like, for the `segment`-th interval of `bounds`.
+pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Unit) -> String {
+    let lower = segment.checked_sub(1).and_then(|i| bounds.get(i)).map(|at| above(plan, *at, unit));
+    let upper = bounds.get(segment).map(|at| at_most(plan, *at, unit));
     match (segment.checked_sub(1).and_then(|i| bounds.get(i)), bounds.get(segment)) {
-        (None, Some(upper)) => format!("≤ {}", show(*upper)),
-        (Some(lower), Some(upper)) if lower.checked_add(1) == Some(*upper) => format!("== {}", show(*upper)),
-        (Some(lower), Some(upper)) => format!("> {} and ≤ {}", show(*lower), show(*upper)),
-        (Some(lower), None) => format!("> {}", show(*lower)),
-        (None, None) => "any".to_string(),
+        (Some(low), Some(high)) if low.checked_add(1) == Some(*high) => {
+            format!("== {}", position_text(plan, *high, unit))
+        }
+        _ => match (lower, upper) {
+            (None, Some(upper)) => upper,
+            (Some(lower), Some(upper)) => format!("{lower} and {upper}"),
+            (Some(lower), None) => lower,
+            (None, None) => "any".to_string(),
+        },
+    }
+}
+
+/// Whether a point is the last one before a whole number: then `x ≤ 0.9999` reads
+/// better as `x < 1`.
+fn just_below_whole(at: Position, unit: &Unit) -> Option<Position> {
+    let next = at.checked_add(1)?;
+    let whole = matches!(unit, Unit::Number) && next % Position::from(crate::hir::value::DECIMAL_SCALE) == 0;
+    whole.then_some(next)
+}
+
+fn at_most(plan: &Plan, at: Position, unit: &Unit) -> String {
+    match just_below_whole(at, unit) {
+        Some(next) => format!("< {}", position_text(plan, next, unit)),
+        None => format!("≤ {}", position_text(plan, at, unit)),
+    }
+}
+
+fn above(plan: &Plan, at: Position, unit: &Unit) -> String {
+    match just_below_whole(at, unit) {
+        Some(next) => format!("≥ {}", position_text(plan, next, unit)),
+        None => format!("> {}", position_text(plan, at, unit)),
     }
 }
 
 /// A position on a unit's line, written as a value.
-pub fn position_text(plan: &Plan, at: i64, unit: &Unit) -> String {
+pub fn position_text(plan: &Plan, at: Position, unit: &Unit) -> String {
+    let scale = Position::from(crate::hir::value::DECIMAL_SCALE);
+    let narrow = |at: Position| i64::try_from(at).ok();
     match unit {
-        Unit::Number if at % crate::hir::value::DECIMAL_SCALE == 0 => {
-            (at / crate::hir::value::DECIMAL_SCALE).to_string()
-        }
-        Unit::Number => decimal_text(at),
-        Unit::Millis if at.abs() >= 100_000_000_000 => timestamp_text(at),
-        Unit::Millis => duration_text(at),
+        Unit::Number if at % scale == 0 => (at / scale).to_string(),
+        Unit::Number => narrow(at).map_or_else(|| format!("{at}e-4"), decimal_text),
+        Unit::Millis => match narrow(at) {
+            Some(millis) if millis.abs() >= 100_000_000_000 => timestamp_text(millis),
+            Some(millis) => duration_text(millis),
+            None => format!("{at}ms"),
+        },
         Unit::Ordinal(name) => {
             let variant = usize::try_from(at).ok().and_then(|i| plan.enums.get(&**name)?.get(i));
             variant.cloned().unwrap_or_else(|| format!("{name} #{at}"))

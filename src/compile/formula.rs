@@ -78,14 +78,16 @@ impl Key {
     }
 }
 
+/// A point on an interval field's integer line. Wide enough that every integer, in
+/// fixed point, has its exact place.
+pub type Position = i128;
+
 /// Puts a value on its unit's integer line.
-pub fn position(value: &Value) -> Option<(Unit, i64)> {
+pub fn position(value: &Value) -> Option<(Unit, Position)> {
     match value {
-        Value::Int(_) | Value::Decimal(_) => {
-            value.as_fixed().and_then(|fixed| i64::try_from(fixed).ok()).map(|n| (Unit::Number, n))
-        }
-        Value::Duration(millis) | Value::Timestamp(millis) => Some((Unit::Millis, *millis)),
-        Value::Enum(value) => Some((Unit::Ordinal(value.enum_name.clone()), i64::from(value.ordinal))),
+        Value::Int(_) | Value::Decimal(_) => value.as_fixed().map(|fixed| (Unit::Number, fixed)),
+        Value::Duration(millis) | Value::Timestamp(millis) => Some((Unit::Millis, Position::from(*millis))),
+        Value::Enum(value) => Some((Unit::Ordinal(value.enum_name.clone()), Position::from(value.ordinal))),
         _ => None,
     }
 }
@@ -103,7 +105,7 @@ pub enum Atom {
     /// The field equals one of these keys.
     OneOf(FieldPath, Vec<Key>),
     /// The field is at most this position.
-    AtMost(FieldPath, Unit, i64),
+    AtMost(FieldPath, Unit, Position),
     /// The expression is true.
     Test(HExpr),
 }
@@ -224,8 +226,8 @@ fn comparison(op: CmpOp, a: &HExpr, b: &HExpr, target: &Target) -> Option<Formul
         };
     }
     let (unit, at) = position(constant)?;
-    let at_most = |bound: i64| Formula::Atom(Atom::AtMost(field.clone(), unit.clone(), bound));
-    let below = |bound: i64| match bound.checked_sub(1) {
+    let at_most = |bound: Position| Formula::Atom(Atom::AtMost(field.clone(), unit.clone(), bound));
+    let below = |bound: Position| match bound.checked_sub(1) {
         Some(previous) => at_most(previous),
         None => Formula::Const(false),
     };

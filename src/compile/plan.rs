@@ -12,7 +12,7 @@ use petgraph::visit::DfsPostOrder;
 use serde::{Deserialize, Serialize};
 
 use super::diagram::{Builder, DNode};
-use super::formula::{FieldPath, Key, Unit, VarKey};
+use super::formula::{FieldPath, Key, Position, Unit, VarKey};
 use crate::hir::{Grant, HExpr, Origin, Target};
 use crate::syntax::ast::Effect;
 
@@ -104,7 +104,7 @@ pub struct Plan {
     pub keys: Vec<Key>,
     pub nodes: Vec<Node>,
     pub cases: Vec<Case>,
-    pub bounds: Vec<i64>,
+    pub bounds: Vec<Position>,
     pub branches: Vec<u32>,
     pub leaves: Vec<Vec<u32>>,
     pub rules: Vec<Rule>,
@@ -134,7 +134,7 @@ pub trait Probe {
     /// The key number of a switch field's value; `None` for a value no case names.
     fn key(&mut self, plan: &Plan, field: u32) -> Option<u32>;
     /// An interval field's position on its line; `None` when absent.
-    fn position(&mut self, plan: &Plan, field: u32) -> Option<i64>;
+    fn position(&mut self, plan: &Plan, field: u32) -> Option<Position>;
     /// The outcome of a test expression.
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String>;
     /// Called for every node visited, with the branch taken (for explanations).

@@ -11,7 +11,7 @@ use super::decision::{CredentialScope, Decision, Instant, Matched, Obligations, 
 use super::expr::{root_value, Evaluator};
 use super::request::Request;
 use crate::compile::dot::{key_text, segment_text};
-use crate::compile::formula::{position, Unit};
+use crate::compile::formula::{position, Position, Unit};
 use crate::compile::plan::{Branch, FieldKind, Gate, Node, Plan, Probe, RuleKind};
 use crate::hir::value::{timestamp_text, Value};
 use crate::hir::{Hir, ScopeItem, Target};
@@ -238,7 +238,7 @@ impl Probe for RequestProbe<'_> {
         plan.value_key(&value)
     }
 
-    fn position(&mut self, plan: &Plan, field: u32) -> Option<i64> {
+    fn position(&mut self, plan: &Plan, field: u32) -> Option<Position> {
         let value = self.value(plan, field)?;
         let (unit, at) = position(&value)?;
         let expected = match plan.fields.get(field as usize).map(|spec| &spec.kind) {

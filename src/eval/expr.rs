@@ -2,8 +2,9 @@
 //!
 //! The decision graph calls this only for its boolean test nodes; attribute comparisons
 //! with constants are branches of the graph itself. Every operation is total on
-//! well-typed input; what can still fail (arithmetic overflow, the step limit) is an
-//! error, and an error denies the request.
+//! well-typed input (arithmetic saturates), so the order in which the graph evaluates
+//! tests cannot change a decision. What can still fail is the step limit, a resource
+//! bound rather than a meaning, and it denies the request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,6 @@ pub enum EvalError {
     Missing(String),
     /// A value of an unexpected kind; the checker rules this out too.
     Type(String),
-    Overflow(String),
     /// The evaluation took more steps than the limit allows.
     Limit(usize),
 }
@@ -32,7 +32,6 @@ impl std::fmt::Display for EvalError {
         match self {
             EvalError::Missing(what) => write!(f, "`{what}` is not present"),
             EvalError::Type(what) => write!(f, "unexpected value: {what}"),
-            EvalError::Overflow(what) => write!(f, "arithmetic overflow in {what}"),
             EvalError::Limit(steps) => write!(f, "evaluation needed more than {steps} steps"),
         }
     }
@@ -106,15 +105,14 @@ impl<'a> Evaluator<'a> {
             }
             HExpr::Arith(op, a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
-                arithmetic(*op, &a, &b).ok_or_else(|| EvalError::Overflow(format!("{expr}")))
+                arithmetic(*op, &a, &b).ok_or_else(|| EvalError::Type(format!("{expr}")))
             }
             HExpr::Neg(inner) => match self.eval(inner)? {
-                Value::Int(n) => n.checked_neg().map(Value::Int),
-                Value::Decimal(n) => n.checked_neg().map(Value::Decimal),
-                Value::Duration(n) => n.checked_neg().map(Value::Duration),
-                _ => None,
-            }
-            .ok_or_else(|| EvalError::Overflow(format!("{expr}"))),
+                Value::Int(n) => Ok(Value::Int(n.saturating_neg())),
+                Value::Decimal(n) => Ok(Value::Decimal(n.saturating_neg())),
+                Value::Duration(n) => Ok(Value::Duration(n.saturating_neg())),
+                other => Err(EvalError::Type(format!("`-` on {other}"))),
+            },
             HExpr::Has(inner, name) => match self.eval(inner)? {
                 Value::Record(fields) => Ok(Value::Bool(fields.contains_key(&**name))),
                 other => Err(EvalError::Type(format!("`has` on {other}"))),
@@ -264,33 +262,37 @@ fn member(element: &Value, set: &Value) -> Result<bool> {
     }
 }
 
-/// Checked arithmetic; `None` on overflow or operands that do not combine.
+/// Saturating arithmetic: a result beyond the 64-bit range is clamped to its end, so
+/// arithmetic never fails and a huge amount stays huge. `None` only for operands that do
+/// not combine, which the checker rules out.
 pub fn arithmetic(op: ArithOp, a: &Value, b: &Value) -> Option<Value> {
     use Value::*;
-    match (op, a, b) {
-        (ArithOp::Add, Int(x), Int(y)) => x.checked_add(*y).map(Int),
-        (ArithOp::Sub, Int(x), Int(y)) => x.checked_sub(*y).map(Int),
-        (ArithOp::Mul, Int(x), Int(y)) => x.checked_mul(*y).map(Int),
+    let clamp = |wide: i128| i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX });
+    let apply = |x: i64, y: i64| match op {
+        ArithOp::Add => x.saturating_add(y),
+        ArithOp::Sub => x.saturating_sub(y),
+        ArithOp::Mul => x.saturating_mul(y),
+    };
+    Some(match (op, a, b) {
+        (_, Int(x), Int(y)) => Int(apply(*x, *y)),
         (_, Int(_) | Decimal(_), Int(_) | Decimal(_)) => {
             let (x, y) = (a.as_fixed()?, b.as_fixed()?);
-            let fixed = match op {
-                ArithOp::Add => x.checked_add(y)?,
-                ArithOp::Sub => x.checked_sub(y)?,
+            Decimal(clamp(match op {
+                ArithOp::Add => x.saturating_add(y),
+                ArithOp::Sub => x.saturating_sub(y),
                 // Rounds toward zero to four fractional digits.
-                ArithOp::Mul => x.checked_mul(y)? / i128::from(DECIMAL_SCALE),
-            };
-            i64::try_from(fixed).ok().map(Decimal)
+                ArithOp::Mul => x.saturating_mul(y) / i128::from(DECIMAL_SCALE),
+            }))
         }
-        (ArithOp::Add, Duration(x), Duration(y)) => x.checked_add(*y).map(Duration),
-        (ArithOp::Sub, Duration(x), Duration(y)) => x.checked_sub(*y).map(Duration),
-        (ArithOp::Mul, Duration(x), Int(y)) | (ArithOp::Mul, Int(y), Duration(x)) => x.checked_mul(*y).map(Duration),
+        (ArithOp::Add | ArithOp::Sub, Duration(x), Duration(y)) => Duration(apply(*x, *y)),
+        (ArithOp::Mul, Duration(x), Int(y)) | (ArithOp::Mul, Int(y), Duration(x)) => Duration(x.saturating_mul(*y)),
         (ArithOp::Add, Timestamp(x), Duration(y)) | (ArithOp::Add, Duration(y), Timestamp(x)) => {
-            x.checked_add(*y).map(Timestamp)
+            Timestamp(x.saturating_add(*y))
         }
-        (ArithOp::Sub, Timestamp(x), Duration(y)) => x.checked_sub(*y).map(Timestamp),
-        (ArithOp::Sub, Timestamp(x), Timestamp(y)) => x.checked_sub(*y).map(Duration),
-        _ => None,
-    }
+        (ArithOp::Sub, Timestamp(x), Duration(y)) => Timestamp(x.saturating_sub(*y)),
+        (ArithOp::Sub, Timestamp(x), Timestamp(y)) => Duration(x.saturating_sub(*y)),
+        _ => return None,
+    })
 }
 
 /// Glob matching over the whole string: `*` matches any run of characters, `\*` a star
@@ -357,6 +359,8 @@ mod tests {
     fn decimal_arithmetic_is_exact() {
         let product = arithmetic(ArithOp::Mul, &Value::Decimal(15_000), &Value::Int(3));
         assert_eq!(product, Some(Value::Decimal(45_000)));
-        assert_eq!(arithmetic(ArithOp::Add, &Value::Int(i64::MAX), &Value::Int(1)), None);
+        assert_eq!(arithmetic(ArithOp::Add, &Value::Int(i64::MAX), &Value::Int(1)), Some(Value::Int(i64::MAX)));
+        let huge = Value::Decimal(i64::MAX);
+        assert_eq!(arithmetic(ArithOp::Mul, &huge, &Value::Decimal(25_000)), Some(Value::Decimal(i64::MAX)));
     }
 }

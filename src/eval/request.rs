@@ -248,11 +248,7 @@ impl Validator<'_> {
         None
     }
 
-    fn resource(
-        &mut self,
-        action: Option<&str>,
-        doc: Option<&ResourceDoc>,
-    ) -> Option<(Arc<str>, Attributes)> {
+    fn resource(&mut self, action: Option<&str>, doc: Option<&ResourceDoc>) -> Option<(Arc<str>, Attributes)> {
         let applies = action.map(|action| self.env.applies_to(action).to_vec()).unwrap_or_default();
         let Some(doc) = doc else {
             if !applies.is_empty() {

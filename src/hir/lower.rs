@@ -24,6 +24,7 @@ pub struct FileInput<'a> {
     pub path: &'a Arc<str>,
     pub ast: &'a ast::File,
     pub names: &'a BTreeMap<Span, NameRes>,
+    pub skipped: &'a std::collections::BTreeSet<Span>,
 }
 
 /// Why a package could not be lowered although it checked.
@@ -126,7 +127,7 @@ impl<'a> Lowerer<'a> {
     fn policy(&mut self, policy: &ast::PolicyDecl) -> Result<Policy, LowerError> {
         let mut condition = HExpr::TRUE;
         for clause in &policy.conditions {
-            let lowered = self.expr(&clause.expr)?;
+            let lowered = self.guarded(&clause.expr)?;
             let lowered = match clause.kind {
                 ConditionKind::When => lowered,
                 ConditionKind::Unless => HExpr::negate(lowered),
@@ -212,6 +213,16 @@ impl<'a> Lowerer<'a> {
         let lowered = self.expr_inner(expr);
         self.depth -= 1;
         lowered
+    }
+
+    /// Lowers an expression a guard may have ruled out. One the checker skipped in every
+    /// request environment was never resolved; its value never matters there, so it
+    /// becomes `false`.
+    fn guarded(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {
+        match self.expr(expr) {
+            Err(_) if self.file.skipped.contains(&expr.span) => Ok(HExpr::FALSE),
+            result => result,
+        }
     }
 
     fn boxed(&mut self, expr: &Expr) -> Result<Box<HExpr>, LowerError> {
@@ -332,7 +343,10 @@ impl<'a> Lowerer<'a> {
 
     fn binary(&mut self, op: BinaryOp, left: &Expr, right: &Expr, span: Span) -> Result<HExpr, LowerError> {
         let a = self.expr(left)?;
-        let b = self.expr(right)?;
+        let b = match op {
+            BinaryOp::And | BinaryOp::Or => self.guarded(right)?,
+            _ => self.expr(right)?,
+        };
         let boxed = |a, b| (Box::new(a), Box::new(b));
         Ok(match op {
             BinaryOp::And => HExpr::and(a, b),

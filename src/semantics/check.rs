@@ -403,7 +403,8 @@ impl<'a> FileChecker<'a> {
         let mut exprs = self.exprs(Place::Policy, request);
         for condition in conditions {
             if exprs.unreachable() {
-                break;
+                exprs.sink.skip(condition.expr.span);
+                continue;
             }
             exprs.expect(&condition.expr, &Type::Bool);
             exprs.assume(Facts::of_condition(condition));

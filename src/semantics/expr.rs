@@ -726,7 +726,9 @@ impl<'a> ExprChecker<'a> {
         let saved = self.facts.clone();
         let facts = if op == BinaryOp::And { Facts::when_true(left) } else { Facts::when_false(left) };
         self.facts.merge(facts);
-        if !self.unreachable() {
+        if self.unreachable() {
+            self.sink.skip(right.span);
+        } else {
             self.expect(right, &Type::Bool);
         }
         self.facts = saved;

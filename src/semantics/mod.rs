@@ -12,7 +12,7 @@ pub mod expr;
 pub mod suggest;
 pub mod types;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::diagnostics::Diagnostic;
@@ -42,6 +42,10 @@ pub enum NameRes {
 pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     pub names: BTreeMap<Span, NameRes>,
+    /// Expressions not checked in some request environment because a guard before them
+    /// (`resource is T`, `action == a`) rules that environment out. One skipped in every
+    /// environment never matters and has no resolutions.
+    pub skipped: BTreeSet<Span>,
 }
 
 /// Collects a file's diagnostics, dropping exact repeats: a condition checked for several
@@ -51,11 +55,12 @@ pub struct Sink {
     diagnostics: Vec<Diagnostic>,
     seen: HashSet<(String, Option<Span>, String)>,
     names: BTreeMap<Span, NameRes>,
+    skipped: BTreeSet<Span>,
 }
 
 impl Sink {
     pub fn new(file: Arc<str>) -> Self {
-        Sink { file, diagnostics: Vec::new(), seen: HashSet::new(), names: BTreeMap::new() }
+        Sink { file, diagnostics: Vec::new(), seen: HashSet::new(), names: BTreeMap::new(), skipped: BTreeSet::new() }
     }
 
     /// Records what the name at `span` resolved to; the first resolution stands.
@@ -63,8 +68,13 @@ impl Sink {
         self.names.entry(span).or_insert(resolution);
     }
 
+    /// Records that the expression at `span` was not checked in some environment.
+    pub fn skip(&mut self, span: Span) {
+        self.skipped.insert(span);
+    }
+
     pub fn into_checked(self) -> Checked {
-        Checked { diagnostics: self.diagnostics, names: self.names }
+        Checked { diagnostics: self.diagnostics, names: self.names, skipped: self.skipped }
     }
 
     pub fn report(&mut self, error: impl miette::Diagnostic) {
