@@ -95,12 +95,14 @@ fn compile_ten_thousand(c: &mut Criterion) {
     let hir = db::package_hir(&loader.db, loaded.package).clone().expect("checks");
     let set = PolicySet::new(hir.clone(), Limits::default());
     let stats = set.plan().stats();
+    let serialized = serde_json::to_vec(set.plan()).expect("serializes").len();
     eprintln!(
-        "compile/10k_policies: {} nodes, depth {}, {} leaves, plan about {} bytes",
+        "compile/10k_policies: {} nodes, depth {}, {} leaves, plan about {} bytes in memory, {} bytes as JSON",
         stats.nodes,
         stats.depth,
         stats.leaves,
-        set.plan().memory_bytes()
+        set.plan().memory_bytes(),
+        serialized
     );
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);

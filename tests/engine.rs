@@ -136,3 +136,36 @@ fn every_validation_problem_is_reported_with_its_path() {
         vec![("action", "unknown_action"), ("chain", "missing_part"), ("resource.attrs.ownr", "unknown_attribute")]
     );
 }
+
+#[test]
+fn the_builder_makes_the_same_request_as_json() {
+    let built = RequestDoc::builder("read")
+        .agent("a1")
+        .chain(["alice@example.com"])
+        .task("Review", "t1", "2026-11-30T09:00:00Z", "2026-11-30T10:00:00Z")
+        .param("owner", "bob")
+        .resource("Doc", "d1")
+        .attr("owner", "bob")
+        .attr("tags", serde_json::json!(["x", "y"]))
+        .time("2026-11-30T09:30:00Z")
+        .build();
+    assert_eq!(built, request());
+    assert_eq!(engine(PERMIT).decide(&built).decision, Outcome::Allow);
+}
+
+#[test]
+fn a_tiny_node_budget_splits_diagrams_without_changing_decisions() {
+    let policies = "policy a: permit read on Doc when agent.id in [\"a1\", \"a2\"] and resource.owner == \"bob\" grant ttl 10m\n\
+                    policy b: forbid read on Doc when agent.id == \"a3\"\n\
+                    policy c: escalate read on Doc when \"y\" in resource.tags and agent.id == \"a2\"";
+    let roomy = set(policies, Limits::default());
+    let cramped = set(policies, Limits { compile: mandate::compile::Options { node_budget: 4 }, ..Limits::default() });
+    let roots = |set: &PolicySet| set.plan().partitions.iter().map(|p| p.roots.len()).sum::<usize>();
+    assert!(roots(&cramped) > roots(&roomy), "the budget should split the policies into more diagrams");
+    for agent in ["a1", "a2", "a3", "a4"] {
+        let mut doc = request();
+        doc.agent.as_mut().expect("agent").id = agent.to_string();
+        let (expected, actual) = (roomy.decide_doc(&doc, false), cramped.decide_doc(&doc, false));
+        assert_eq!(expected, actual, "agent {agent}");
+    }
+}

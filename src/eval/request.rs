@@ -67,6 +67,112 @@ pub struct TaskDoc {
     pub params: serde_json::Map<String, Json>,
 }
 
+/// Builds a request step by step; the result is the wire form, validated when decided.
+///
+/// ```
+/// use mandate::eval::RequestDoc;
+/// let request = RequestDoc::builder("read")
+///     .agent("agent-7")
+///     .agent_attr("team", "support")
+///     .chain(["alice@example.com"])
+///     .task("SupportEscalation", "task-1", "2026-11-30T09:55:00Z", "2026-11-30T10:10:00Z")
+///     .param("ticket", "T-1042")
+///     .resource("Table", "billing.subscriptions")
+///     .attr("database", "billing")
+///     .time("2026-11-30T10:00:00Z")
+///     .behavior("risk", 0.1)
+///     .build();
+/// assert_eq!(request.action.as_deref(), Some("read"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RequestBuilder {
+    doc: RequestDoc,
+}
+
+impl RequestDoc {
+    /// Starts a request for `action`.
+    pub fn builder(action: &str) -> RequestBuilder {
+        RequestBuilder { doc: RequestDoc { action: Some(action.to_string()), ..RequestDoc::default() } }
+    }
+}
+
+impl RequestBuilder {
+    pub fn agent(mut self, id: &str) -> Self {
+        self.doc.agent.get_or_insert_with(EntityDoc::default).id = id.to_string();
+        self
+    }
+
+    pub fn agent_attr(mut self, name: &str, value: impl Into<Json>) -> Self {
+        self.doc.agent.get_or_insert_with(EntityDoc::default).attrs.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// The principals above the acting agent, sponsor first.
+    pub fn chain<I: IntoIterator<Item = S>, S: Into<String>>(mut self, links: I) -> Self {
+        self.doc.chain = links.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The task instance; `start` and `deadline` are RFC 3339.
+    pub fn task(mut self, kind: &str, id: &str, start: &str, deadline: &str) -> Self {
+        let params = self.doc.task.take().map(|task| task.params).unwrap_or_default();
+        self.doc.task = Some(TaskDoc {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            start: start.to_string(),
+            deadline: deadline.to_string(),
+            params,
+        });
+        self
+    }
+
+    /// A task parameter; call after [`RequestBuilder::task`].
+    pub fn param(mut self, name: &str, value: impl Into<Json>) -> Self {
+        if let Some(task) = self.doc.task.as_mut() {
+            task.params.insert(name.to_string(), value.into());
+        }
+        self
+    }
+
+    pub fn arg(mut self, name: &str, value: impl Into<Json>) -> Self {
+        self.doc.args.insert(name.to_string(), value.into());
+        self
+    }
+
+    pub fn resource(mut self, ty: &str, id: &str) -> Self {
+        let attrs = self.doc.resource.take().map(|resource| resource.attrs).unwrap_or_default();
+        self.doc.resource = Some(ResourceDoc { ty: ty.to_string(), id: id.to_string(), attrs });
+        self
+    }
+
+    /// A resource attribute; call after [`RequestBuilder::resource`].
+    pub fn attr(mut self, name: &str, value: impl Into<Json>) -> Self {
+        if let Some(resource) = self.doc.resource.as_mut() {
+            resource.attrs.insert(name.to_string(), value.into());
+        }
+        self
+    }
+
+    pub fn context(mut self, name: &str, value: impl Into<Json>) -> Self {
+        self.doc.context.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// The decision time (RFC 3339); without it the current time is used.
+    pub fn time(self, at: &str) -> Self {
+        self.context("time", at)
+    }
+
+    pub fn behavior(mut self, name: &str, value: impl Into<Json>) -> Self {
+        self.doc.behavior.insert(name.to_string(), value.into());
+        self
+    }
+
+    pub fn build(self) -> RequestDoc {
+        self.doc
+    }
+}
+
 /// A problem with a request, located by its path in the document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestError {
