@@ -155,7 +155,8 @@ fn the_builder_makes_the_same_request_as_json() {
 
 #[test]
 fn a_tiny_node_budget_splits_diagrams_without_changing_decisions() {
-    let policies = "policy a: permit read on Doc when agent.id in [\"a1\", \"a2\"] and resource.owner == \"bob\" grant ttl 10m\n\
+    let policies =
+        "policy a: permit read on Doc when agent.id in [\"a1\", \"a2\"] and resource.owner == \"bob\" grant ttl 10m\n\
                     policy b: forbid read on Doc when agent.id == \"a3\"\n\
                     policy c: escalate read on Doc when \"y\" in resource.tags and agent.id == \"a2\"";
     let roomy = set(policies, Limits::default());
@@ -168,4 +169,31 @@ fn a_tiny_node_budget_splits_diagrams_without_changing_decisions() {
         let (expected, actual) = (roomy.decide_doc(&doc, false), cramped.decide_doc(&doc, false));
         assert_eq!(expected, actual, "agent {agent}");
     }
+}
+
+/// Every decision fixture decides the same with a budget so small that nearly every
+/// policy is compiled on its own, or as a single test of its whole condition.
+#[test]
+fn decision_fixtures_hold_under_a_tiny_budget() {
+    let cramped_limits = Limits { compile: mandate::compile::Options { node_budget: 6 }, ..Limits::default() };
+    let mut checked = 0;
+    for entry in std::fs::read_dir("tests/fixtures/eval").expect("fixtures").flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read fixture");
+        let mut lines = text.lines();
+        let header: serde_json::Value = serde_json::from_str(lines.next().expect("header")).expect("JSON");
+        let package = std::path::Path::new(header["package"].as_str().expect("package"));
+        let roomy = PolicySet::load(package, Limits::default()).expect("checks");
+        let cramped = PolicySet::load(package, cramped_limits).expect("checks");
+        for line in lines {
+            let case: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            let doc: RequestDoc = serde_json::from_value(case["request"].clone()).expect("request");
+            assert_eq!(roomy.decide_doc(&doc, false), cramped.decide_doc(&doc, false), "{}", case["name"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} cases");
 }
