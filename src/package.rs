@@ -51,6 +51,16 @@ pub struct PackageSpec {
     pub files: Vec<PathBuf>,
 }
 
+/// The `.mandate` files directly in a folder, sorted: one package's own files.
+pub fn package_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "mandate"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Expands command-line paths into packages: a file is a package of its own, and every
 /// folder under a given folder that holds `.mandate` files is one package.
 pub fn discover(paths: &[PathBuf]) -> (Vec<PackageSpec>, Vec<Diagnostic>) {

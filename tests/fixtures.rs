@@ -42,12 +42,7 @@ fn parse_fixture(path: &Utf8Path, text: String) -> Result {
 fn check_fixture(path: &Utf8Path) -> Result {
     let files: Vec<PathBuf> = if path.file_name() == Some("main.mandate") {
         let dir = path.parent().map(Utf8Path::as_std_path).unwrap_or(std::path::Path::new("."));
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|file| file.extension().is_some_and(|ext| ext == "mandate"))
-            .collect();
-        files.sort();
-        files
+        mandate::package::package_files(dir)?
     } else {
         vec![path.as_std_path().to_path_buf()]
     };

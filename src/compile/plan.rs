@@ -23,7 +23,7 @@ pub enum FieldKind {
 }
 
 /// A request attribute the graph branches on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FieldSpec {
     pub path: FieldPath,
     pub kind: FieldKind,
@@ -124,9 +124,20 @@ struct Indexes {
     bool_keys: [Option<u32>; 2],
     /// Partitions by action, then resource type.
     partitions: rustc_hash::FxHashMap<String, Vec<(Option<String>, u32)>>,
-    fields: HashMap<(FieldPath, FieldKind), u32>,
+    fields: HashMap<FieldSpec, u32>,
     tests: HashMap<HExpr, u32>,
     leaves: HashMap<Vec<u32>, u32>,
+}
+
+/// The number of `item` in `items`, adding it if it is new.
+fn intern<T: Clone + Eq + std::hash::Hash>(items: &mut Vec<T>, numbers: &mut HashMap<T, u32>, item: &T) -> u32 {
+    if let Some(number) = numbers.get(item) {
+        return *number;
+    }
+    let number = items.len() as u32;
+    items.push(item.clone());
+    numbers.insert(item.clone(), number);
+    number
 }
 
 /// How the walker learns about the request.
@@ -179,7 +190,7 @@ impl Plan {
             string_keys,
             bool_keys,
             partitions,
-            fields: self.fields.iter().enumerate().map(|(i, f)| ((f.path.clone(), f.kind.clone()), i as u32)).collect(),
+            fields: self.fields.iter().enumerate().map(|(i, f)| (f.clone(), i as u32)).collect(),
             tests: self.tests.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect(),
             leaves: self.leaves.iter().enumerate().map(|(i, l)| (l.clone(), i as u32)).collect(),
         };
@@ -282,44 +293,19 @@ impl Plan {
     }
 
     fn key_number(&mut self, key: &Key) -> u32 {
-        if let Some(id) = self.indexes.keys.get(key) {
-            return *id;
-        }
-        let id = self.keys.len() as u32;
-        self.keys.push(key.clone());
-        self.indexes.keys.insert(key.clone(), id);
-        id
+        intern(&mut self.keys, &mut self.indexes.keys, key)
     }
 
     fn field_number(&mut self, path: &FieldPath, kind: FieldKind) -> u32 {
-        let lookup = (path.clone(), kind.clone());
-        if let Some(id) = self.indexes.fields.get(&lookup) {
-            return *id;
-        }
-        let id = self.fields.len() as u32;
-        self.fields.push(FieldSpec { path: path.clone(), kind });
-        self.indexes.fields.insert(lookup, id);
-        id
+        intern(&mut self.fields, &mut self.indexes.fields, &FieldSpec { path: path.clone(), kind })
     }
 
     fn test_number(&mut self, expr: &HExpr) -> u32 {
-        if let Some(id) = self.indexes.tests.get(expr) {
-            return *id;
-        }
-        let id = self.tests.len() as u32;
-        self.tests.push(expr.clone());
-        self.indexes.tests.insert(expr.clone(), id);
-        id
+        intern(&mut self.tests, &mut self.indexes.tests, expr)
     }
 
     fn leaf_number(&mut self, rules: &[u32]) -> u32 {
-        if let Some(id) = self.indexes.leaves.get(rules) {
-            return *id;
-        }
-        let id = self.leaves.len() as u32;
-        self.leaves.push(rules.to_vec());
-        self.indexes.leaves.insert(rules.to_vec(), id);
-        id
+        intern(&mut self.leaves, &mut self.indexes.leaves, &rules.to_vec())
     }
 
     /// Adds a partition; call [`Plan::reindex`] once all are added.

@@ -6,7 +6,7 @@
 //! new one. A reload that fails to check leaves the current set in place.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use super::decide::{decide, ScopeTexts};
@@ -89,13 +89,7 @@ impl PolicySet {
     /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
     pub fn load(path: &Path, limits: Limits) -> Result<PolicySet, LoadError> {
         let files = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|error| io_error(path, &error))?
-                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                .filter(|file| file.extension().is_some_and(|ext| ext == "mandate"))
-                .collect();
-            files.sort();
-            files
+            package::package_files(path).map_err(|error| io_error(path, &error))?
         } else {
             vec![path.to_path_buf()]
         };
