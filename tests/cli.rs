@@ -107,7 +107,9 @@ fn eval_with_stdin(args: &[&str], input: &str) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run mandate");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    // The process may exit before reading its input (policies that do not check), so a
+    // broken pipe here is not a failure; the exit status and output say what happened.
+    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
     child.wait_with_output().expect("wait")
 }
 
