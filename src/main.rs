@@ -57,6 +57,15 @@ enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Run the `test` blocks of policy packages.
+    ///
+    /// Each test's request is validated and decided like any other; the test passes when
+    /// the decision is the one it expects. Exits 1 when a test fails.
+    Test {
+        /// Files or folders, as for `mandate check`.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Graph { path, format } => graph(&path, format),
+        Command::Test { paths } => run_tests(&paths),
     }
 }
 
@@ -223,6 +233,48 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
         GraphFormat::Stats => write_stdout(&stats_json),
     };
     if written.is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs every package's tests and reports each one; failures show their decision.
+fn run_tests(paths: &[PathBuf]) -> ExitCode {
+    let (specs, problems) = package::discover(paths);
+    let mut out = String::new();
+    let (mut passed, mut failed, mut broken) = (0usize, 0usize, problems.len());
+    for spec in &specs {
+        let Some(set) = load(&spec.root) else {
+            broken += 1;
+            continue;
+        };
+        let results = mandate::eval::tests::run(&set);
+        if results.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{}\n", spec.root.display()));
+        for result in results {
+            if result.passed {
+                passed += 1;
+                let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
+                out.push_str(&format!("  ok    {} ({}: {reason})\n", result.name, result.decision.decision.word()));
+            } else {
+                failed += 1;
+                out.push_str(&format!(
+                    "  FAIL  {} ({}): expected {}, got {}\n",
+                    result.name,
+                    result.origin.file,
+                    result.expected.keyword(),
+                    result.decision.decision.word()
+                ));
+                for line in result.decision.to_text().lines() {
+                    out.push_str(&format!("        {line}\n"));
+                }
+            }
+        }
+    }
+    out.push_str(&format!("{passed} passed, {failed} failed\n"));
+    if write_stdout(&out).is_err() || failed > 0 || broken > 0 {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

@@ -187,3 +187,22 @@ fn graph_draws_dot_and_reports_statistics() {
     assert!(stats["nodes"].as_u64().is_some_and(|nodes| nodes > 0));
     assert!(stats["depth"].as_u64().is_some_and(|depth| depth > 0));
 }
+
+#[test]
+fn policy_tests_report_each_result_and_fail_the_run_on_a_mismatch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let package = format!(
+        "{CLEAN}task T() {{ scope {{ read on Doc }} ttl 1h }}\n\
+         test owner_a_reads {{ chain [\"s\"] task T {{}} action read resource Doc {{ owner: \"a\" }} expect allow }}\n\
+         test owner_b_reads {{ chain [\"s\"] task T {{}} action read resource Doc {{ owner: \"b\" }} expect allow }}\n"
+    );
+    write(dir.path(), "policies.mandate", &package);
+    let output = mandate(&["test", &dir.path().display().to_string()]);
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("ok    owner_a_reads (allow: permitted)"), "{text}");
+    assert!(text.contains("FAIL  owner_b_reads"), "{text}");
+    assert!(text.contains("expected allow, got deny"), "{text}");
+    assert!(text.trim_end().ends_with("1 passed, 1 failed"), "{text}");
+    assert_eq!(mandate(&["test", "examples"]).status.code(), Some(0));
+}

@@ -1,11 +1,13 @@
 //! What the project ships must be true: every example in the language reference, every
-//! example package and every standard module checks without a single diagnostic.
+//! example package and every standard module checks without a single diagnostic, and
+//! every policy test they contain gets the decision it expects.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
 use std::path::{Path, PathBuf};
 
 use mandate::diagnostics::Diagnostic;
+use mandate::eval::{Limits, PolicySet};
 use mandate::package::{check_paths, check_sources, Loader};
 use mandate::report;
 
@@ -40,6 +42,20 @@ fn language_reference_examples_check_cleanly() {
     let sources: Vec<(&str, &str)> = names.iter().map(String::as_str).zip(blocks.iter().map(String::as_str)).collect();
     let (loader, diagnostics) = check_sources(&sources);
     assert!(diagnostics.is_empty(), "{}", render(&loader, &diagnostics));
+    let set = PolicySet::from_sources(&sources, Limits::default()).expect("the reference compiles");
+    assert_tests_pass("docs/language.md", &set, 5);
+}
+
+/// Runs a package's policy tests; all must pass, and there must be at least `minimum`.
+fn assert_tests_pass(name: &str, set: &PolicySet, minimum: usize) {
+    let results = mandate::eval::tests::run(set);
+    assert!(results.len() >= minimum, "{name}: only {} tests", results.len());
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|result| !result.passed)
+        .map(|result| format!("{}: expected {}\n{}", result.name, result.expected.keyword(), result.decision.to_text()))
+        .collect();
+    assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
 }
 
 fn packages_under(dir: &Path) -> Vec<PathBuf> {
@@ -60,6 +76,8 @@ fn example_packages_check_cleanly() {
     for package in packages {
         let (loader, diagnostics) = check_paths(std::slice::from_ref(&package));
         assert!(diagnostics.is_empty(), "{}: {}", package.display(), render(&loader, &diagnostics));
+        let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
+        assert_tests_pass(&package.display().to_string(), &set, 5);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod decision;
 pub mod engine;
 pub mod expr;
 pub mod request;
+pub mod tests;
 
 pub use decision::{Decision, Outcome};
 pub use engine::{Engine, Limits, LoadError, PolicySet};

@@ -38,7 +38,7 @@ pub struct LowerError {
 /// Lowers every file of a package that checked without errors.
 pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, LowerError> {
     let functions = collect_functions(files);
-    let mut hir = Hir { env: env.clone(), policies: Vec::new(), tasks: BTreeMap::new() };
+    let mut hir = Hir { env: env.clone(), policies: Vec::new(), tasks: BTreeMap::new(), tests: Vec::new() };
     for file in files {
         let mut lowerer = Lowerer { env: &env, file, functions: &functions, scopes: Vec::new(), fresh: 0, depth: 0 };
         for item in &file.ast.items {
@@ -48,6 +48,7 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
                     let lowered = lowerer.task(task)?;
                     hir.tasks.insert(lowered.name.clone(), lowered);
                 }
+                Item::Test(test) => hir.tests.push(lowerer.test(test)?),
                 _ => {}
             }
         }
@@ -185,6 +186,45 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(lowered)
+    }
+
+    fn test(&mut self, test: &ast::TestDecl) -> Result<TestCase, LowerError> {
+        let mut case = TestCase {
+            name: test.name.name.clone(),
+            expect: test.expect,
+            agent: None,
+            chain: None,
+            task: None,
+            action: String::new(),
+            args: Vec::new(),
+            resource: None,
+            context: Vec::new(),
+            behavior: Vec::new(),
+            origin: Origin::new(self.file.path, test.name.span),
+        };
+        for part in &test.request {
+            match part {
+                ast::RequestPart::Agent(fields, _) => case.agent = Some(self.fields(fields)?),
+                ast::RequestPart::Chain(links, _) => {
+                    case.chain = Some(links.iter().map(|link| self.expr(link)).collect::<Result<_, _>>()?);
+                }
+                ast::RequestPart::Task { kind, fields, .. } => {
+                    case.task = Some((kind.name.clone(), self.fields(fields)?))
+                }
+                ast::RequestPart::Action(name) => case.action = name.name.clone(),
+                ast::RequestPart::Args(fields, _) => case.args = self.fields(fields)?,
+                ast::RequestPart::Resource { ty, fields, .. } => {
+                    case.resource = Some((ty.name.clone(), self.fields(fields)?))
+                }
+                ast::RequestPart::Context(fields, _) => case.context = self.fields(fields)?,
+                ast::RequestPart::Behavior(fields, _) => case.behavior = self.fields(fields)?,
+            }
+        }
+        Ok(case)
+    }
+
+    fn fields(&mut self, fields: &[ast::FieldInit]) -> Result<Fields, LowerError> {
+        fields.iter().map(|field| Ok((field.name.name.clone(), self.expr(&field.value)?))).collect()
     }
 
     fn scope(&mut self, scope: &ast::ScopeBlock) -> Result<Vec<ScopeItem>, LowerError> {

@@ -26,7 +26,29 @@ pub struct Hir {
     pub env: Arc<Env>,
     pub policies: Vec<Policy>,
     pub tasks: BTreeMap<String, Task>,
+    pub tests: Vec<TestCase>,
 }
+
+/// A policy test: a request, part by part, and the decision it must get. Values are
+/// constant expressions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCase {
+    pub name: String,
+    pub expect: crate::syntax::ast::Decision,
+    pub agent: Option<Fields>,
+    pub chain: Option<Vec<HExpr>>,
+    /// The task kind and its fields (parameters, and optionally `id`, `start`, `deadline`).
+    pub task: Option<(String, Fields)>,
+    pub action: String,
+    pub args: Fields,
+    pub resource: Option<(String, Fields)>,
+    pub context: Fields,
+    pub behavior: Fields,
+    pub origin: Origin,
+}
+
+/// Named values of a test request part.
+pub type Fields = Vec<(String, HExpr)>;
 
 /// Where a declaration was written, for explanations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -500,10 +500,23 @@ impl<'a> FileChecker<'a> {
                 }
                 RequestPart::Behavior(fields, span) => {
                     let behavior = self.env.behavior.clone();
-                    let optional: Vec<&str> = behavior.fields.keys().map(String::as_str).collect();
-                    self.fields(fields, &behavior, *span, "behavior signal", &optional);
+                    self.fields(fields, &behavior, *span, "behavior signal", BUILTIN_SIGNALS);
                 }
             }
+        }
+        // A part left out is a part with no fields: its required attributes are missing.
+        let absent = |part: &str| !seen.contains_key(part);
+        if absent("agent") {
+            let agent = self.env.agent.clone();
+            self.fields(&[], &agent, test.name.span, "agent attribute", &["id"]);
+        }
+        if absent("context") {
+            let context = self.env.context.clone();
+            self.fields(&[], &context, test.name.span, "context attribute", &["time"]);
+        }
+        if absent("behavior") {
+            let behavior = self.env.behavior.clone();
+            self.fields(&[], &behavior, test.name.span, "behavior signal", BUILTIN_SIGNALS);
         }
         if let (Some(action), Some(resource)) = (action, resource) {
             let applies = self.env.applies_to(&action.name);
@@ -578,6 +591,9 @@ impl<'a> FileChecker<'a> {
         }
     }
 }
+
+/// The built-in behavior signals, which default when a request leaves them out.
+const BUILTIN_SIGNALS: &[&str] = &["risk", "novel_resource", "novel_action", "rate_z"];
 
 fn part_label(part: &RequestPart) -> (&'static str, Span) {
     match part {

@@ -1,0 +1,137 @@
+//! Runs a package's `test` blocks: each is turned into a request, validated and decided
+//! like any other, and its decision compared with the one it expects.
+//!
+//! Parts a test leaves out get defaults, so tests stay short:
+//! - `context.time`: the task's `start` if given, else [`DEFAULT_TIME`];
+//! - the task's `start`: the time; its `deadline`: `start` plus the task's `ttl` (one day
+//!   when it declares none); its `id`: the test's name;
+//! - the agent's and the resource's `id`: `"agent"` and `"resource"`; a test without an
+//!   `agent` part acts as an agent with only that id.
+//!
+//! Nothing else is filled in: a test without a `chain` is a request without one, and is
+//! denied as invalid, exactly as such a request would be.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use super::decision::Decision;
+use super::engine::PolicySet;
+use super::expr::Evaluator;
+use super::request::{EntityDoc, Request, RequestDoc, ResourceDoc, TaskDoc};
+use crate::hir::value::{parse_timestamp_millis, timestamp_text, Value};
+use crate::hir::{Fields, HExpr, Origin, TestCase};
+use crate::syntax::ast;
+
+/// When a test that gives no time is decided: Monday 5 January 2026, 10:00 UTC.
+pub const DEFAULT_TIME: &str = "2026-01-05T10:00:00Z";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The outcome of one test.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestResult {
+    pub name: String,
+    pub origin: Origin,
+    pub expected: ast::Decision,
+    pub decision: Decision,
+    pub passed: bool,
+}
+
+/// Runs every test of the policy set's package, in source order.
+pub fn run(set: &PolicySet) -> Vec<TestResult> {
+    set.hir().tests.iter().map(|test| run_one(set, test)).collect()
+}
+
+fn run_one(set: &PolicySet, test: &TestCase) -> TestResult {
+    let (doc, now) = request(set, test);
+    let decision = match set.prepare_at(&doc, now) {
+        Ok(request) => set.explain(&request),
+        Err(errors) => Decision::invalid(errors),
+    };
+    let passed = decision.decision.word() == test.expect.keyword();
+    TestResult { name: test.name.clone(), origin: test.origin.clone(), expected: test.expect, decision, passed }
+}
+
+/// The test as a request in wire form, and the time it is decided at.
+fn request(set: &PolicySet, test: &TestCase) -> (RequestDoc, i64) {
+    let mut context = object(&test.context);
+    let mut task_fields = test.task.as_ref().map(|(_, fields)| object(fields)).unwrap_or_default();
+    let given_time = context.get("time").or_else(|| task_fields.get("start")).and_then(Json::as_str);
+    let now = given_time.and_then(|text| parse_timestamp_millis(text).ok()).unwrap_or_else(default_time);
+    context.entry("time").or_insert_with(|| Json::String(timestamp_text(now)));
+    let task = test.task.as_ref().map(|(kind, _)| {
+        let start = take_string(&mut task_fields, "start").unwrap_or_else(|| timestamp_text(now));
+        let ttl = set.hir().tasks.get(kind).and_then(|task| task.ttl_ms).unwrap_or(DAY_MS);
+        let deadline = take_string(&mut task_fields, "deadline").unwrap_or_else(|| {
+            let start_ms = parse_timestamp_millis(&start).unwrap_or(now);
+            timestamp_text(start_ms.saturating_add(ttl))
+        });
+        let id = take_string(&mut task_fields, "id").unwrap_or_else(|| test.name.clone());
+        TaskDoc { kind: kind.clone(), id, start, deadline, params: task_fields }
+    });
+    let entity = |fields: &Fields, default_id: &str| {
+        let mut attrs = object(fields);
+        let id = take_string(&mut attrs, "id").unwrap_or_else(|| default_id.to_string());
+        (id, attrs)
+    };
+    let doc = RequestDoc {
+        agent: Some({
+            let (id, attrs) = entity(test.agent.as_ref().unwrap_or(&Vec::new()), "agent");
+            EntityDoc { id, attrs }
+        }),
+        chain: test
+            .chain
+            .iter()
+            .flatten()
+            .map(|link| constant(link).as_ref().and_then(Value::as_str).unwrap_or_default().to_string())
+            .collect(),
+        task,
+        action: Some(test.action.clone()),
+        args: object(&test.args),
+        resource: test.resource.as_ref().map(|(ty, fields)| {
+            let (id, attrs) = entity(fields, "resource");
+            ResourceDoc { ty: ty.clone(), id, attrs }
+        }),
+        context,
+        behavior: object(&test.behavior),
+    };
+    (doc, now)
+}
+
+fn default_time() -> i64 {
+    parse_timestamp_millis(DEFAULT_TIME).unwrap_or(0)
+}
+
+fn take_string(fields: &mut Map<String, Json>, name: &str) -> Option<String> {
+    match fields.remove(name) {
+        Some(Json::String(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// Test values as JSON, in the request format.
+fn object(fields: &Fields) -> Map<String, Json> {
+    fields
+        .iter()
+        .map(|(name, expr)| (name.clone(), constant(expr).map_or(Json::Null, |value| value.to_json())))
+        .collect()
+}
+
+/// The value of a test value expression. The checker allows no request roots in them, so
+/// they evaluate against an empty request.
+fn constant(expr: &HExpr) -> Option<Value> {
+    let empty = Request {
+        agent: Arc::new(BTreeMap::new()),
+        chain: Vec::new(),
+        task: None,
+        action: Arc::from(""),
+        args: Arc::new(BTreeMap::new()),
+        resource: None,
+        context: Arc::new(BTreeMap::new()),
+        behavior: Arc::new(BTreeMap::new()),
+    };
+    Evaluator::new(&empty, 10_000).eval(expr).ok()
+}
