@@ -204,6 +204,7 @@ pub fn package_hir(db: &dyn salsa::Database, package: Package) -> Result<Arc<cra
             ast: &parsed.ast,
             names: &checked.names,
             skipped: &checked.skipped,
+            checked: &checked.checked,
         })
         .collect();
     let env = Arc::new(package_env(db, package).clone());

@@ -132,14 +132,28 @@ fn load(path: &std::path::Path) -> Option<PolicySet> {
     }
 }
 
-fn read_input(path: Option<&std::path::Path>) -> std::io::Result<String> {
-    match path {
-        Some(path) if path != std::path::Path::new("-") => std::fs::read_to_string(path),
-        _ => {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            Ok(text)
-        }
+/// Reads a request, at most one byte more than the largest request accepted, so an
+/// oversized one is refused by the limit rather than read whole into memory.
+fn read_input(path: Option<&std::path::Path>, limit: usize) -> std::io::Result<Vec<u8>> {
+    let reader: Box<dyn Read> = match path {
+        Some(path) if path != std::path::Path::new("-") => Box::new(std::fs::File::open(path)?),
+        _ => Box::new(std::io::stdin()),
+    };
+    let mut bytes = Vec::new();
+    reader.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Decides one request given as bytes; bytes that are not UTF-8 are a malformed request.
+fn decide_bytes(set: &PolicySet, bytes: &[u8], explain: bool) -> Decision {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => set.decide_json(text, explain),
+        Err(error) => Decision::invalid(vec![mandate::eval::RequestError::new(
+            "",
+            "malformed_request",
+            format!("the request is not UTF-8 text: {error}"),
+            None,
+        )]),
     }
 }
 
@@ -150,14 +164,14 @@ fn eval_one(
     format: EvalFormat,
     exit_code: bool,
 ) -> ExitCode {
-    let text = match read_input(request) {
-        Ok(text) => text,
+    let bytes = match read_input(request, set.limits().max_request_bytes) {
+        Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("error: cannot read the request: {error}");
             return ExitCode::from(1);
         }
     };
-    let decision = set.decide_json(&text, explain);
+    let decision = decide_bytes(set, &bytes, explain);
     let output = match format {
         EvalFormat::Json => pretty(&serde_json::to_value(&decision).unwrap_or_default()),
         EvalFormat::Text => decision.to_text(),
@@ -193,15 +207,15 @@ fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool)
         _ => Box::new(std::io::stdin().lock()),
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for line in input.lines() {
+    for line in input.split(b'\n') {
         let Ok(line) = line else {
-            eprintln!("error: the input is not UTF-8 text");
+            eprintln!("error: cannot read the input");
             return ExitCode::from(1);
         };
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let decision = set.decide_json(&line, explain);
+        let decision = decide_bytes(set, &line, explain);
         if serde_json::to_writer(&mut out, &decision).is_err() || out.write_all(b"\n").is_err() {
             return ExitCode::from(1);
         }

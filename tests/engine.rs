@@ -160,7 +160,10 @@ fn a_tiny_node_budget_splits_diagrams_without_changing_decisions() {
                     policy b: forbid read on Doc when agent.id == \"a3\"\n\
                     policy c: escalate read on Doc when \"y\" in resource.tags and agent.id == \"a2\"";
     let roomy = set(policies, Limits::default());
-    let cramped = set(policies, Limits { compile: mandate::compile::Options { node_budget: 4 }, ..Limits::default() });
+    let cramped = set(
+        policies,
+        Limits { compile: mandate::compile::Options { node_budget: 4, ..Default::default() }, ..Limits::default() },
+    );
     let roots = |set: &PolicySet| set.plan().partitions.iter().map(|p| p.roots.len()).sum::<usize>();
     assert!(roots(&cramped) > roots(&roomy), "the budget should split the policies into more diagrams");
     for agent in ["a1", "a2", "a3", "a4"] {
@@ -175,7 +178,8 @@ fn a_tiny_node_budget_splits_diagrams_without_changing_decisions() {
 /// policy is compiled on its own, or as a single test of its whole condition.
 #[test]
 fn decision_fixtures_hold_under_a_tiny_budget() {
-    let cramped_limits = Limits { compile: mandate::compile::Options { node_budget: 6 }, ..Limits::default() };
+    let cramped_limits =
+        Limits { compile: mandate::compile::Options { node_budget: 6, ..Default::default() }, ..Limits::default() };
     let mut checked = 0;
     for entry in std::fs::read_dir("tests/fixtures/eval").expect("fixtures").flatten() {
         let path = entry.path();
@@ -196,4 +200,62 @@ fn decision_fixtures_hold_under_a_tiny_budget() {
         }
     }
     assert!(checked >= 10, "only {checked} cases");
+}
+
+/// Inlining copies a function's argument at every use; nested calls that would grow
+/// without bound are refused with a diagnostic instead of exhausting memory.
+#[test]
+fn inlining_that_would_explode_is_refused() {
+    let doubling = "fn d(x: Int) -> Int { x + x }\n";
+    let nested = format!("{}1{}", "d(".repeat(40), ")".repeat(40));
+    let policies = format!("{doubling}policy big: forbid read on Doc when {nested} > 0");
+    let error =
+        PolicySet::from_sources(&[("schema.mandate", SCHEMA), ("policies.mandate", &policies)], Limits::default())
+            .expect_err("too large to inline");
+    assert!(error.render().contains("mandate::compile::unsupported"), "{}", error.render());
+
+    let shallow = format!("{doubling}policy small: forbid read on Doc when d(d(1)) > 0");
+    PolicySet::from_sources(&[("schema.mandate", SCHEMA), ("policies.mandate", &shallow)], Limits::default())
+        .expect("small inlining is fine");
+}
+
+/// With the whole compilation's budget spent, every policy is compiled as one test of its
+/// condition, and decisions do not change.
+#[test]
+fn a_spent_total_budget_still_compiles_every_policy() {
+    let policies =
+        "policy a: permit read on Doc when agent.id in [\"a1\", \"a2\"] and resource.owner == \"bob\" grant ttl 10m\n\
+                    policy b: forbid read on Doc when agent.id == \"a3\"";
+    let roomy = set(policies, Limits::default());
+    let spent = set(
+        policies,
+        Limits { compile: mandate::compile::Options { node_budget: 1_000, total_budget: 0 }, ..Limits::default() },
+    );
+    assert!(spent.plan().tests.len() >= 2, "each policy should become a single test");
+    for agent in ["a1", "a2", "a3", "a4"] {
+        let mut doc = request();
+        doc.agent.as_mut().expect("agent").id = agent.to_string();
+        assert_eq!(roomy.decide_doc(&doc, false), spent.decide_doc(&doc, false), "agent {agent}");
+    }
+}
+
+/// A caller cannot stretch a task: its deadline is never past its start plus its ttl.
+#[test]
+fn the_task_ttl_caps_the_deadline_a_request_claims() {
+    let set = set(PERMIT, Limits::default());
+    let mut doc = request();
+    let task = doc.task.as_mut().expect("task");
+    task.deadline = "9999-12-31T00:00:00Z".to_string();
+    // Review's ttl is 1h from 09:00, so at 09:30 the credential has 30 minutes at most.
+    let decision = set.decide_doc(&doc, false);
+    assert_eq!(decision.decision, Outcome::Allow);
+    assert_eq!(decision.obligations.expect("obligations").ttl_ms, 10 * 60_000);
+    doc.context.insert("time".to_string(), serde_json::json!("2026-11-30T10:30:00Z"));
+    let decision = set.decide_doc(&doc, false);
+    assert_eq!((decision.decision, decision.reasons[0].code.as_str()), (Outcome::Deny, "task_expired"));
+
+    let mut backwards = request();
+    backwards.task.as_mut().expect("task").deadline = "2026-11-30T08:00:00Z".to_string();
+    let decision = set.decide_doc(&backwards, false);
+    assert_eq!((decision.decision, decision.errors[0].code.as_str()), (Outcome::Deny, "invalid_value"));
 }

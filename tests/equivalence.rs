@@ -400,9 +400,11 @@ fn deny(code: &'static str) -> ReferenceDecision {
 pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     // 1. No task.
     let Some(task) = &request.task else { return deny("no_task") };
-    // 2. Time.
+    // 2. Time. The deadline never lies past the start plus the task's ttl.
     let now = request.time();
-    if now > task.deadline {
+    let ttl = hir.tasks.get(&*task.kind).and_then(|declared| declared.ttl_ms);
+    let deadline = ttl.map_or(task.deadline, |ttl| task.deadline.min(task.start.saturating_add(ttl)));
+    if now > deadline {
         return deny("task_expired");
     }
     if now < task.start {
@@ -505,7 +507,7 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     // Obligations, with allow only.
     if decision.decision == Outcome::Allow {
         let permits: Vec<_> = applicable.iter().filter(|policy| policy.effect == Effect::Permit).collect();
-        let left = task.deadline - now;
+        let left = deadline - now;
         let ttl_ms = permits.iter().filter_map(|policy| policy.grant.ttl_ms).min().map_or(left, |ttl| ttl.min(left));
         let mut tags: Vec<String> = permits.iter().flat_map(|policy| policy.grant.tags.iter().cloned()).collect();
         tags.sort();
@@ -1435,7 +1437,9 @@ impl<'a> Gen<'a> {
 
         let start = parse_timestamp_millis(self.pick(&["2026-11-30T10:00:00Z", "2026-12-05T22:30:00Z"])).unwrap();
         let length = self.pick(&[30 * 60_000, 15 * 60_000, 2 * 3_600_000]);
-        let deadline = if self.maybe(3) { start - 60_000 } else { start + length };
+        // Now and then a task that ends as it starts; a deadline before the start is an
+        // invalid request, which validation rejects before anything is decided.
+        let deadline = if self.maybe(3) { start } else { start + length };
         let time = match self.below(30) {
             0..=11 | 24.. => start + 5 * 60_000,
             12 | 13 => start,

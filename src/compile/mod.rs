@@ -17,7 +17,10 @@
 //! **Budget.** Each diagram may create at most [`Options::node_budget`] nodes. A group of
 //! policies that would exceed it is split in two and compiled as two diagrams (both
 //! walked at run time); a single policy that alone exceeds it is compiled as one test of
-//! its whole condition. Compilation therefore always ends, in time bounded by the budget.
+//! its whole condition. All diagrams together, failed attempts included, may create at
+//! most [`Options::total_budget`] nodes; once that is spent, every remaining policy is
+//! compiled as one test. Compilation therefore always ends, in work bounded by the
+//! budgets, and never drops a policy.
 
 pub mod diagram;
 pub mod dot;
@@ -37,11 +40,31 @@ use crate::hir::{CmpOp, HExpr, Hir, Root, Target, Task, Value};
 pub struct Options {
     /// Most nodes one diagram may create before its policies are split.
     pub node_budget: usize,
+    /// Most nodes the whole compilation may create, counting failed attempts. Once it is
+    /// spent, every remaining policy is compiled as one test of its whole condition.
+    pub total_budget: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { node_budget: 1_000_000 }
+        Options { node_budget: 1_000_000, total_budget: 20_000_000 }
+    }
+}
+
+/// The nodes compilation may still create.
+struct Budget {
+    per_diagram: usize,
+    left: usize,
+}
+
+impl Budget {
+    /// The budget for the next diagram.
+    fn next(&self) -> usize {
+        self.per_diagram.min(self.left)
+    }
+
+    fn spend(&mut self, nodes: usize) {
+        self.left = self.left.saturating_sub(nodes);
     }
 }
 
@@ -76,6 +99,7 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
             partitions.entry(target).or_default().push(index);
         }
     }
+    let mut budget = Budget { per_diagram: options.node_budget, left: options.total_budget };
     for (target, policies) in partitions {
         let gates: Vec<RuleInput> = GATES
             .iter()
@@ -94,9 +118,10 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
                 condition: policy.condition.clone(),
             })
             .collect();
-        let mut roots = compile_group(&mut plan, &gates, options);
-        roots.extend(compile_group(&mut plan, &rules, options));
-        plan.add_partition(target.clone(), roots);
+        let mut roots = compile_group(&mut plan, &gates, &mut budget);
+        let gate_roots = roots.len() as u32;
+        roots.extend(compile_group(&mut plan, &rules, &mut budget));
+        plan.add_partition(target.clone(), roots, gate_roots);
     }
     plan.reindex();
     plan
@@ -143,33 +168,36 @@ fn delegation_allowed(task: &Task) -> HExpr {
 }
 
 /// Compiles rules into as few diagrams as the budget allows; returns their roots.
-fn compile_group(plan: &mut Plan, rules: &[RuleInput], options: &Options) -> Vec<u32> {
+fn compile_group(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> Vec<u32> {
     if rules.is_empty() {
         return Vec::new();
     }
+    if budget.next() == 0 {
+        return rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect();
+    }
     let vars = variable_order(rules.iter().map(|rule| &rule.formula));
-    let mut builder = Builder::new(vars, options.node_budget);
-    match build(&mut builder, rules.iter().map(|rule| (rule.rule, &rule.formula))) {
-        Ok(root) => vec![plan.freeze(&builder, root, &mut HashMap::new())],
+    let mut builder = Builder::new(vars, budget.next());
+    let built = build(&mut builder, rules.iter().map(|rule| (rule.rule, &rule.formula)));
+    budget.spend(builder.graph.node_count());
+    match built {
+        Ok(root) => vec![plan.freeze(&builder, root)],
         Err(OverBudget) if rules.len() > 1 => {
             let (left, right) = rules.split_at(rules.len() / 2);
-            let mut roots = compile_group(plan, left, options);
-            roots.extend(compile_group(plan, right, options));
+            let mut roots = compile_group(plan, left, budget);
+            roots.extend(compile_group(plan, right, budget));
             roots
         }
-        Err(OverBudget) => {
-            // One condition too large to unfold: test it as a whole.
-            let rule = rules.first().map_or(0, |rule| rule.rule);
-            let whole = rules.first().map(|rule| rule.condition.clone()).unwrap_or(HExpr::FALSE);
-            // This diagram has four nodes whatever the budget, so it is built without one:
-            // a rule must never be dropped for want of room.
-            let single = Formula::Atom(Atom::Test(whole));
-            let mut builder = Builder::new(variable_order([&single]), usize::MAX);
-            build(&mut builder, [(rule, &single)])
-                .map(|root| vec![plan.freeze(&builder, root, &mut HashMap::new())])
-                .unwrap_or_default()
-        }
+        Err(OverBudget) => rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect(),
     }
+}
+
+/// Compiles a rule as one test of its whole condition. The diagram has four nodes
+/// whatever the budget, so it is built without one: a rule is never dropped for want of
+/// room.
+fn compile_whole(plan: &mut Plan, rule: &RuleInput) -> Option<u32> {
+    let single = Formula::Atom(Atom::Test(rule.condition.clone()));
+    let mut builder = Builder::new(variable_order([&single]), usize::MAX);
+    build(&mut builder, [(rule.rule, &single)]).ok().map(|root| plan.freeze(&builder, root))
 }
 
 /// The union of the rules' diagrams, combined pairwise like a balanced tree so that
@@ -268,7 +296,7 @@ impl Plan {
         let keys: usize = self.keys.iter().map(|key| size_of::<formula::Key>() + format!("{key:?}").len()).sum();
         self.nodes.len() * size_of::<plan::Node>()
             + self.cases.len() * size_of::<plan::Case>()
-            + self.bounds.len() * size_of::<i64>()
+            + self.bounds.len() * size_of::<formula::Position>()
             + self.branches.len() * size_of::<u32>()
             + leaves
             + keys

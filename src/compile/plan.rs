@@ -94,6 +94,8 @@ pub struct Rule {
 pub struct Partition {
     pub target: Target,
     pub roots: Vec<u32>,
+    /// The first `gate_roots` roots are the task checks; the rest are the policies.
+    pub gate_roots: u32,
 }
 
 /// The compiled policy set.
@@ -142,10 +144,13 @@ fn intern<T: Clone + Eq + std::hash::Hash>(items: &mut Vec<T>, numbers: &mut Has
 
 /// How the walker learns about the request.
 pub trait Probe {
-    /// The key number of a switch field's value; `None` for a value no case names.
-    fn key(&mut self, plan: &Plan, field: u32) -> Option<u32>;
-    /// An interval field's position on its line; `None` when absent.
-    fn position(&mut self, plan: &Plan, field: u32) -> Option<Position>;
+    /// The key number of a switch field's value; `None` for a value no case names or an
+    /// absent attribute. A value of another kind than the field's is an error.
+    fn key(&mut self, plan: &Plan, field: u32) -> Result<Option<u32>, String>;
+    /// An interval field's position on its line; `None` when the attribute is absent. A
+    /// value of another kind than the field's is an error: it must never be taken for
+    /// an absent one.
+    fn position(&mut self, plan: &Plan, field: u32) -> Result<Option<Position>, String>;
     /// The outcome of a test expression.
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String>;
     /// Called for every node visited, with the branch taken (for explanations).
@@ -229,7 +234,7 @@ impl Plan {
                 Node::Switch { field, first, len, default } => {
                     let cases = self.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
                     let found = probe
-                        .key(self, field)
+                        .key(self, field)?
                         .and_then(|key| cases.binary_search_by_key(&key, |case| case.key).ok())
                         .and_then(|i| cases.get(i));
                     match found {
@@ -239,7 +244,9 @@ impl Plan {
                 }
                 Node::Interval { field, first, len, branch } => {
                     let bounds = self.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
-                    let segment = probe.position(self, field).map_or(0, |at| bounds.partition_point(|b| *b < at));
+                    // An absent attribute can take any branch: the checker proved that no
+                    // rule depends on it there (see `compile`'s variable order).
+                    let segment = probe.position(self, field)?.map_or(0, |at| bounds.partition_point(|b| *b < at));
                     let child = self.branches.get(branch as usize + segment).copied().ok_or("branch out of range")?;
                     (child, Branch::Interval(segment))
                 }
@@ -309,21 +316,21 @@ impl Plan {
     }
 
     /// Adds a partition; call [`Plan::reindex`] once all are added.
-    pub fn add_partition(&mut self, target: Target, roots: Vec<u32>) {
-        self.partitions.push(Partition { target, roots });
+    pub fn add_partition(&mut self, target: Target, roots: Vec<u32>, gate_roots: u32) {
+        self.partitions.push(Partition { target, roots, gate_roots });
     }
 
-    /// Copies the diagram below `root` into the arena and returns its arena index.
-    /// `frozen` remembers what was already copied from this builder, so roots that share
-    /// subgraphs share them in the arena too.
-    pub fn freeze(&mut self, builder: &Builder, root: NodeIndex, frozen: &mut HashMap<NodeIndex, u32>) -> u32 {
+    /// Copies the diagram below `root` into the arena, children before parents, and
+    /// returns its arena index.
+    pub fn freeze(&mut self, builder: &Builder, root: NodeIndex) -> u32 {
+        let mut frozen: HashMap<NodeIndex, u32> = HashMap::new();
         let mut walk = DfsPostOrder::new(&builder.graph, root);
         while let Some(index) = walk.next(&builder.graph) {
             if frozen.contains_key(&index) {
                 continue;
             }
             let Some(node) = builder.node(index) else { continue };
-            let node = self.freeze_node(builder, node, frozen);
+            let node = self.freeze_node(builder, node, &frozen);
             frozen.insert(index, self.nodes.len() as u32);
             self.nodes.push(node);
         }

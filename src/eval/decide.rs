@@ -17,16 +17,28 @@ use crate::hir::value::{timestamp_text, Value};
 use crate::hir::{Hir, ScopeItem, Target};
 use crate::syntax::ast::Effect;
 
-/// Texts of credential scopes, written once when a policy set is built.
+/// What deciding needs from the package besides the graph, prepared once when a policy
+/// set is built.
 #[derive(Debug, Default)]
-pub struct ScopeTexts {
-    /// By rule number: the permit's `grant scope`, if it has one.
+pub struct Tables {
+    /// By rule number: the text of the permit's `grant scope`, if it has one.
     grants: Vec<Option<Arc<[String]>>>,
-    /// By task kind: the task's scope.
+    /// By task kind: the text of the task's scope.
     tasks: HashMap<String, Arc<[String]>>,
+    /// By task kind: the task's `ttl`, which caps its instances' deadlines.
+    ttls: HashMap<String, i64>,
 }
 
-impl ScopeTexts {
+impl Tables {
+    /// A task instance's deadline: the one it carries, but never past its start plus the
+    /// task's `ttl`.
+    pub fn deadline(&self, task: &super::request::TaskInstance) -> i64 {
+        match self.ttls.get(&*task.kind) {
+            Some(ttl) => task.deadline.min(task.start.saturating_add(*ttl)),
+            None => task.deadline,
+        }
+    }
+
     pub fn new(plan: &Plan, hir: &Hir) -> Self {
         let grants = plan
             .rules
@@ -37,12 +49,13 @@ impl ScopeTexts {
             })
             .collect();
         let tasks = hir.tasks.iter().map(|(name, task)| (name.clone(), Arc::from(scope_text(&task.scope)))).collect();
-        ScopeTexts { grants, tasks }
+        let ttls = hir.tasks.iter().filter_map(|(name, task)| Some((name.clone(), task.ttl_ms?))).collect();
+        Tables { grants, tasks, ttls }
     }
 }
 
 /// Decides a validated request. `explain` records the path through the graph.
-pub fn decide(plan: &Plan, texts: &ScopeTexts, request: &Request, max_steps: usize, explain: bool) -> Decision {
+pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, explain: bool) -> Decision {
     let Some(task) = &request.task else {
         return Decision::deny(Reason::new(
             "no_task",
@@ -50,8 +63,9 @@ pub fn decide(plan: &Plan, texts: &ScopeTexts, request: &Request, max_steps: usi
         ));
     };
     let now = request.time();
-    if now > task.deadline {
-        let message = format!("task `{}` expired at {}", task.id, timestamp_text(task.deadline));
+    let deadline = texts.deadline(task);
+    if now > deadline {
+        let message = format!("task `{}` expired at {}", task.id, timestamp_text(deadline));
         return Decision::deny(Reason::new("task_expired", message));
     }
     if now < task.start {
@@ -72,7 +86,7 @@ pub fn decide(plan: &Plan, texts: &ScopeTexts, request: &Request, max_steps: usi
     let mut walks = Vec::new();
     for (index, root) in partition.roots.iter().enumerate() {
         let result = plan.walk(*root, &mut probe);
-        let diagram = if index == 0 { "task checks" } else { "policies" };
+        let diagram = if (index as u32) < partition.gate_roots { "task checks" } else { "policies" };
         let steps = std::mem::take(&mut probe.steps);
         match result {
             Ok(rules) => {
@@ -105,7 +119,7 @@ fn target_text(target: &Target) -> String {
 }
 
 /// Applies the combining rules to the matched rules (sorted, without repeats).
-fn combine(plan: &Plan, texts: &ScopeTexts, request: &Request, target: &Target, matched: &[u32]) -> Decision {
+fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matched: &[u32]) -> Decision {
     let mut policies = Matched::default();
     let mut permits = Vec::new();
     let mut gates = BTreeSet::new();
@@ -151,10 +165,10 @@ fn combine(plan: &Plan, texts: &ScopeTexts, request: &Request, target: &Target, 
 /// A permit that applied: its rule number, name and grant.
 type Permit<'a> = (u32, &'a Arc<str>, &'a crate::hir::Grant);
 
-fn obligations(texts: &ScopeTexts, request: &Request, permits: &[Permit<'_>]) -> Obligations {
+fn obligations(texts: &Tables, request: &Request, permits: &[Permit<'_>]) -> Obligations {
     let now = request.time();
     let task = request.task.as_ref();
-    let remaining = task.map_or(0, |task| task.deadline.saturating_sub(now)).max(0);
+    let remaining = task.map_or(0, |task| texts.deadline(task).saturating_sub(now)).max(0);
     let ttl = permits.iter().filter_map(|(_, _, grant)| grant.ttl_ms).min().map_or(remaining, |ttl| ttl.min(remaining));
     let mut tags: Vec<String> = permits.iter().flat_map(|(_, _, grant)| grant.tags.iter().cloned()).collect();
     tags.sort();
@@ -233,19 +247,24 @@ impl<'a> RequestProbe<'a> {
 }
 
 impl Probe for RequestProbe<'_> {
-    fn key(&mut self, plan: &Plan, field: u32) -> Option<u32> {
-        let value = self.value(plan, field)?;
-        plan.value_key(&value)
+    fn key(&mut self, plan: &Plan, field: u32) -> Result<Option<u32>, String> {
+        let Some(value) = self.value(plan, field) else { return Ok(None) };
+        match value {
+            Value::String(_) | Value::Bool(_) => Ok(plan.value_key(&value)),
+            other => Err(self.wrong_kind(plan, field, &other)),
+        }
     }
 
-    fn position(&mut self, plan: &Plan, field: u32) -> Option<Position> {
-        let value = self.value(plan, field)?;
-        let (unit, at) = position(&value)?;
+    fn position(&mut self, plan: &Plan, field: u32) -> Result<Option<Position>, String> {
+        let Some(value) = self.value(plan, field) else { return Ok(None) };
         let expected = match plan.fields.get(field as usize).map(|spec| &spec.kind) {
             Some(FieldKind::Interval(unit)) => unit,
-            _ => return None,
+            _ => return Err(self.wrong_kind(plan, field, &value)),
         };
-        (unit == *expected).then_some(at)
+        match position(&value) {
+            Some((unit, at)) if unit == *expected => Ok(Some(at)),
+            _ => Err(self.wrong_kind(plan, field, &value)),
+        }
     }
 
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String> {
@@ -299,6 +318,11 @@ impl Probe for RequestProbe<'_> {
 }
 
 impl RequestProbe<'_> {
+    fn wrong_kind(&self, plan: &Plan, field: u32, value: &Value) -> String {
+        let name = plan.fields.get(field as usize).map(|spec| spec.path.text()).unwrap_or_default();
+        format!("`{name}` holds {value}, which the policies do not compare it as")
+    }
+
     fn seen(&self, field: u32) -> String {
         match self.values.get(field as usize) {
             Some(Some(Some(value))) => value.to_string(),

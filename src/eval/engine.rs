@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use super::decide::{decide, ScopeTexts};
+use super::decide::{decide, Tables};
 use super::decision::Decision;
 use super::request::{self, Request, RequestDoc, RequestError, RequestLimits};
 use crate::compile::{self, Plan};
@@ -74,7 +74,7 @@ impl std::error::Error for LoadError {}
 pub struct PolicySet {
     hir: Arc<Hir>,
     plan: Plan,
-    texts: ScopeTexts,
+    texts: Tables,
     limits: Limits,
 }
 
@@ -82,7 +82,7 @@ impl PolicySet {
     /// Compiles a lowered package.
     pub fn new(hir: Arc<Hir>, limits: Limits) -> Self {
         let plan = compile::compile(&hir, &limits.compile);
-        let texts = ScopeTexts::new(&plan, &hir);
+        let texts = Tables::new(&plan, &hir);
         PolicySet { hir, plan, texts, limits }
     }
 

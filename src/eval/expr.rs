@@ -85,10 +85,12 @@ impl<'a> Evaluator<'a> {
             }
             HExpr::In(element, set) => {
                 let (element, set) = (self.eval(element)?, self.eval(set)?);
+                self.charge(&set)?;
                 member(&element, &set).map(Value::Bool)
             }
             HExpr::SetContains(set, element) => {
                 let (set, element) = (self.eval(set)?, self.eval(element)?);
+                self.charge(&set)?;
                 member(&element, &set).map(Value::Bool)
             }
             HExpr::Str(op, a, b) => {
@@ -134,6 +136,17 @@ impl<'a> Evaluator<'a> {
             }
             HExpr::Quantifier(kind, var, set, body) => self.quantifier(*kind, var, set, body),
         }
+    }
+
+    /// Counts a membership test as one step per element it may compare.
+    fn charge(&mut self, set: &Value) -> Result<()> {
+        if let Value::Set(items) = set {
+            self.steps = self.steps.saturating_add(items.len());
+            if self.steps > self.limit {
+                return Err(EvalError::Limit(self.limit));
+            }
+        }
+        Ok(())
     }
 
     fn string(&mut self, expr: &HExpr) -> Result<Arc<str>> {

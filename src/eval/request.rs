@@ -400,6 +400,11 @@ impl Validator<'_> {
         let values = self.record("task.params", &doc.params, &params);
         let start = self.timestamp("task.start", &doc.start);
         let deadline = self.timestamp("task.deadline", &doc.deadline);
+        if let (Some(start), Some(deadline)) = (start, deadline) {
+            if deadline < start {
+                self.error("task.deadline", "invalid_value", "the task's deadline is before its start", None);
+            }
+        }
         Some(TaskInstance {
             kind: Arc::from(doc.kind.as_str()),
             id: Arc::from(doc.id.as_str()),

@@ -19,12 +19,18 @@ use crate::syntax::{decimal_to_fixed, Span};
 /// later phase walks expressions recursively.
 pub const MAX_HIR_DEPTH: usize = 1024;
 
+/// Most expression nodes one declaration may have once its functions are inlined:
+/// arguments used several times are copied, so nested calls could otherwise grow
+/// exponentially.
+pub const MAX_HIR_NODES: usize = 100_000;
+
 /// A file to lower: its display path, tree and the checker's name resolutions.
 pub struct FileInput<'a> {
     pub path: &'a Arc<str>,
     pub ast: &'a ast::File,
     pub names: &'a BTreeMap<Span, NameRes>,
     pub skipped: &'a std::collections::BTreeSet<Span>,
+    pub checked: &'a std::collections::BTreeSet<Span>,
 }
 
 /// Why a package could not be lowered although it checked.
@@ -33,6 +39,8 @@ pub struct LowerError {
     pub file: Arc<str>,
     pub span: Span,
     pub message: String,
+    /// A name the checker never resolved (as opposed to a limit being exceeded).
+    pub unresolved: bool,
 }
 
 /// Lowers every file of a package that checked without errors.
@@ -40,8 +48,18 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
     let functions = collect_functions(files);
     let mut hir = Hir { env: env.clone(), policies: Vec::new(), tasks: BTreeMap::new(), tests: Vec::new() };
     for file in files {
-        let mut lowerer = Lowerer { env: &env, file, functions: &functions, scopes: Vec::new(), fresh: 0, depth: 0 };
+        let mut lowerer = Lowerer {
+            env: &env,
+            file,
+            functions: &functions,
+            scopes: Vec::new(),
+            fresh: 0,
+            depth: 0,
+            peak: 0,
+            nodes: 0,
+        };
         for item in &file.ast.items {
+            lowerer.nodes = 0;
             match item {
                 Item::Policy(policy) => hir.policies.push(lowerer.policy(policy)?),
                 Item::Task(task) => {
@@ -106,8 +124,9 @@ pub fn expand_targets(env: &Env, actions: &ast::Target, resources: Option<&ast::
 enum Binding {
     /// A quantifier variable, by its unique name.
     Local(Arc<str>),
-    /// A function parameter, by the argument it was called with.
-    Argument(HExpr),
+    /// A function parameter: the argument it was called with, and that argument's depth
+    /// and size, which every use adds.
+    Argument(HExpr, usize, usize),
 }
 
 struct Lowerer<'a> {
@@ -118,11 +137,19 @@ struct Lowerer<'a> {
     scopes: Vec<(String, Binding)>,
     fresh: usize,
     depth: usize,
+    /// The deepest `depth` reached since it was last reset.
+    peak: usize,
+    /// Nodes produced for the current declaration.
+    nodes: usize,
 }
 
 impl<'a> Lowerer<'a> {
     fn error(&self, span: Span, message: impl Into<String>) -> LowerError {
-        LowerError { file: self.file.path.clone(), span, message: message.into() }
+        LowerError { file: self.file.path.clone(), span, message: message.into(), unresolved: false }
+    }
+
+    fn unresolved(&self, span: Span, message: impl Into<String>) -> LowerError {
+        LowerError { unresolved: true, ..self.error(span, message) }
     }
 
     fn policy(&mut self, policy: &ast::PolicyDecl) -> Result<Policy, LowerError> {
@@ -242,25 +269,40 @@ impl<'a> Lowerer<'a> {
     }
 
     fn expr(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {
+        self.grow(expr.span, 1, 1)?;
         self.depth += 1;
-        if self.depth > MAX_HIR_DEPTH {
-            self.depth -= 1;
-            return Err(self.error(
-                expr.span,
-                format!("expression is nested more than {MAX_HIR_DEPTH} levels deep once functions are inlined"),
-            ));
-        }
         let lowered = self.expr_inner(expr);
         self.depth -= 1;
         lowered
+    }
+
+    /// Accounts for `size` more nodes reaching `depth` below the current one.
+    fn grow(&mut self, span: Span, depth: usize, size: usize) -> Result<(), LowerError> {
+        self.nodes = self.nodes.saturating_add(size);
+        let reached = self.depth.saturating_add(depth);
+        self.peak = self.peak.max(reached);
+        if reached > MAX_HIR_DEPTH {
+            return Err(self.error(
+                span,
+                format!("expression is nested more than {MAX_HIR_DEPTH} levels deep once functions are inlined"),
+            ));
+        }
+        if self.nodes > MAX_HIR_NODES {
+            return Err(self.error(
+                span,
+                format!("declaration has more than {MAX_HIR_NODES} expression nodes once functions are inlined"),
+            ));
+        }
+        Ok(())
     }
 
     /// Lowers an expression a guard may have ruled out. One the checker skipped in every
     /// request environment was never resolved; its value never matters there, so it
     /// becomes `false`.
     fn guarded(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {
+        let never_checked = self.file.skipped.contains(&expr.span) && !self.file.checked.contains(&expr.span);
         match self.expr(expr) {
-            Err(_) if self.file.skipped.contains(&expr.span) => Ok(HExpr::FALSE),
+            Err(error) if error.unresolved && never_checked => Ok(HExpr::FALSE),
             result => result,
         }
     }
@@ -326,10 +368,12 @@ impl<'a> Lowerer<'a> {
 
     fn name(&mut self, name: &str, span: Span) -> Result<HExpr, LowerError> {
         if let Some((_, binding)) = self.scopes.iter().rev().find(|(bound, _)| bound == name) {
-            return Ok(match binding {
-                Binding::Local(unique) => HExpr::Field(Base::Local(unique.clone()), Vec::new()),
-                Binding::Argument(value) => value.clone(),
-            });
+            let (value, depth, size) = match binding {
+                Binding::Local(unique) => return Ok(HExpr::Field(Base::Local(unique.clone()), Vec::new())),
+                Binding::Argument(value, depth, size) => (value.clone(), *depth, *size),
+            };
+            self.grow(span, depth, size)?;
+            return Ok(value);
         }
         match self.file.names.get(&span) {
             Some(NameRes::Root(root)) => {
@@ -343,8 +387,10 @@ impl<'a> Lowerer<'a> {
                 ordinal: *ordinal,
             }))),
             Some(NameRes::Action(action)) => Ok(HExpr::Const(Value::string(action))),
-            Some(NameRes::Local(local)) => Err(self.error(span, format!("`{local}` is not bound here"))),
-            Some(NameRes::SetContains) | None => Err(self.error(span, format!("`{name}` was not resolved"))),
+            Some(NameRes::Local(local)) => Err(self.unresolved(span, format!("`{local}` is not bound here"))),
+            Some(NameRes::SetContains | NameRes::StrContains) | None => {
+                Err(self.unresolved(span, format!("`{name}` was not resolved")))
+            }
         }
     }
 
@@ -360,7 +406,13 @@ impl<'a> Lowerer<'a> {
         let Some((function, file)) = self.functions.get(name).copied() else {
             return Err(self.error(span, format!("unknown function `{name}`")));
         };
-        let arguments = args.iter().map(|arg| self.expr(arg)).collect::<Result<Vec<_>, _>>()?;
+        let mut arguments = Vec::with_capacity(args.len());
+        for arg in args {
+            let (depth, nodes) = (self.depth, self.nodes);
+            self.peak = depth;
+            let lowered = self.expr(arg)?;
+            arguments.push((lowered, self.peak - depth, self.nodes - nodes));
+        }
         // The body is lowered in its own file's resolutions, with only its parameters
         // in scope: functions cannot see the caller's variables.
         let mut body_lowerer = Lowerer {
@@ -371,13 +423,19 @@ impl<'a> Lowerer<'a> {
                 .params
                 .iter()
                 .zip(arguments)
-                .map(|(param, argument)| (param.name.name.clone(), Binding::Argument(argument)))
+                .map(|(param, (argument, depth, size))| {
+                    (param.name.name.clone(), Binding::Argument(argument, depth, size))
+                })
                 .collect(),
             fresh: self.fresh,
             depth: self.depth,
+            peak: self.peak,
+            nodes: self.nodes,
         };
         let body = body_lowerer.expr(&function.body);
         self.fresh = body_lowerer.fresh;
+        self.nodes = body_lowerer.nodes;
+        self.peak = self.peak.max(body_lowerer.peak);
         body
     }
 

@@ -272,19 +272,6 @@ impl HExpr {
         HExpr::Field(Base::Root(root), path.iter().map(|step| Arc::from(*step)).collect())
     }
 
-    /// Whether the expression reads the task's parameters (as opposed to its builtins).
-    pub fn reads_task_params(&self) -> bool {
-        let mut found = false;
-        self.visit(&mut |expr| {
-            if let HExpr::Field(Base::Root(Root::Task), path) = expr {
-                if path.first().is_some_and(|step| !matches!(&**step, "id" | "start" | "deadline" | "kind")) {
-                    found = true;
-                }
-            }
-        });
-        found
-    }
-
     /// Calls `f` on this expression and every sub-expression.
     pub fn visit(&self, f: &mut dyn FnMut(&HExpr)) {
         f(self);

@@ -289,6 +289,15 @@ impl<'a> FileChecker<'a> {
 
     fn task(&mut self, task: &TaskDecl) {
         let params = self.params(&task.params);
+        for param in &task.params {
+            if super::env::TASK_BUILTINS.iter().any(|(name, _)| *name == param.name.name) {
+                self.sink.report(ResolveError::BuiltinAttribute {
+                    name: param.name.name.clone(),
+                    owner: "task",
+                    span: param.name.span,
+                });
+            }
+        }
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
         for clause in &task.clauses {
             let (name, span) = match clause {
@@ -406,6 +415,7 @@ impl<'a> FileChecker<'a> {
                 exprs.sink.skip(condition.expr.span);
                 continue;
             }
+            exprs.sink.check(condition.expr.span);
             exprs.expect(&condition.expr, &Type::Bool);
             exprs.assume(Facts::of_condition(condition));
         }

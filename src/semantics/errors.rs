@@ -254,6 +254,17 @@ pub enum TypeError {
         #[label("expires immediately")]
         span: Span,
     },
+    #[error("this means {first} for one resource type or action and {second} for another")]
+    #[diagnostic(
+        code("mandate::type::ambiguous"),
+        help("write it so it means one thing everywhere: qualify enum values (`Enum::value`), or narrow the policy with `on`")
+    )]
+    Ambiguous {
+        first: String,
+        second: String,
+        #[label("means different things")]
+        span: Span,
+    },
     #[error("cannot apply `{op}` to `{left}` and `{right}`")]
     #[diagnostic(
         code("mandate::type::bad_arithmetic"),

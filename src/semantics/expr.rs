@@ -700,7 +700,11 @@ impl<'a> ExprChecker<'a> {
                         self.sink.resolve(span, NameRes::SetContains);
                         self.expect(right, &element);
                     }
-                    Type::String | Type::Unknown => {
+                    Type::String => {
+                        self.sink.resolve(span, NameRes::StrContains);
+                        self.expect(right, &Type::String);
+                    }
+                    Type::Unknown => {
                         self.expect(right, &Type::String);
                     }
                     other => self.bad_operand(
@@ -729,6 +733,7 @@ impl<'a> ExprChecker<'a> {
         if self.unreachable() {
             self.sink.skip(right.span);
         } else {
+            self.sink.check(right.span);
             self.expect(right, &Type::Bool);
         }
         self.facts = saved;

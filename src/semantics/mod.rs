@@ -35,6 +35,8 @@ pub enum NameRes {
     Action(String),
     /// Marks a `contains` whose left operand is a set: membership, not a substring test.
     SetContains,
+    /// Marks a `contains` on strings.
+    StrContains,
 }
 
 /// A file's checking results: its diagnostics, and what each name in it resolved to.
@@ -46,6 +48,8 @@ pub struct Checked {
     /// (`resource is T`, `action == a`) rules that environment out. One skipped in every
     /// environment never matters and has no resolutions.
     pub skipped: BTreeSet<Span>,
+    /// Expressions that guards made skippable but that were checked in some environment.
+    pub checked: BTreeSet<Span>,
 }
 
 /// Collects a file's diagnostics, dropping exact repeats: a condition checked for several
@@ -56,16 +60,39 @@ pub struct Sink {
     seen: HashSet<(String, Option<Span>, String)>,
     names: BTreeMap<Span, NameRes>,
     skipped: BTreeSet<Span>,
+    checked: BTreeSet<Span>,
 }
 
 impl Sink {
     pub fn new(file: Arc<str>) -> Self {
-        Sink { file, diagnostics: Vec::new(), seen: HashSet::new(), names: BTreeMap::new(), skipped: BTreeSet::new() }
+        Sink {
+            file,
+            diagnostics: Vec::new(),
+            seen: HashSet::new(),
+            names: BTreeMap::new(),
+            skipped: BTreeSet::new(),
+            checked: BTreeSet::new(),
+        }
     }
 
-    /// Records what the name at `span` resolved to; the first resolution stands.
+    /// Records what the name at `span` resolved to. A condition is checked once per
+    /// request environment, and one expression must mean one thing in all of them: a
+    /// name that resolves differently in another environment is an error.
     pub fn resolve(&mut self, span: Span, resolution: NameRes) {
-        self.names.entry(span).or_insert(resolution);
+        match self.names.get(&span) {
+            None => {
+                self.names.insert(span, resolution);
+            }
+            Some(first) if *first == resolution => {}
+            Some(first) => {
+                let error = errors::TypeError::Ambiguous {
+                    first: describe_resolution(first),
+                    second: describe_resolution(&resolution),
+                    span,
+                };
+                self.report(error);
+            }
+        }
     }
 
     /// Records that the expression at `span` was not checked in some environment.
@@ -73,8 +100,13 @@ impl Sink {
         self.skipped.insert(span);
     }
 
+    /// Records that a guarded expression was checked in some environment.
+    pub fn check(&mut self, span: Span) {
+        self.checked.insert(span);
+    }
+
     pub fn into_checked(self) -> Checked {
-        Checked { diagnostics: self.diagnostics, names: self.names, skipped: self.skipped }
+        Checked { diagnostics: self.diagnostics, names: self.names, skipped: self.skipped, checked: self.checked }
     }
 
     pub fn report(&mut self, error: impl miette::Diagnostic) {
@@ -95,6 +127,17 @@ impl Sink {
 
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
         self.diagnostics
+    }
+}
+
+fn describe_resolution(resolution: &NameRes) -> String {
+    match resolution {
+        NameRes::Root(root) => format!("the request's `{root}`"),
+        NameRes::Local(name) | NameRes::Param(name) => format!("`{name}`"),
+        NameRes::Variant { enum_name, variant, .. } => format!("`{enum_name}::{variant}`"),
+        NameRes::Action(action) => format!("the action `{action}`"),
+        NameRes::SetContains => "set membership".to_string(),
+        NameRes::StrContains => "a substring test".to_string(),
     }
 }
 
