@@ -98,7 +98,7 @@ struct Interp<'a> {
 impl<'a> Interp<'a> {
     fn new(request: &'a Request, limit: usize) -> Self {
         let mut task = BTreeMap::new();
-        if let Some(instance) = &request.task {
+        if let Some(instance) = request.task() {
             for (name, value) in &instance.params {
                 task.insert(name.clone(), value.clone());
             }
@@ -107,8 +107,8 @@ impl<'a> Interp<'a> {
             task.insert("deadline".to_string(), Value::Timestamp(instance.deadline));
         }
         // The chain fields, as the table in docs/semantics.md defines them.
-        let links = &request.chain;
-        let acting = request.agent.get("id").cloned().unwrap_or_else(|| Value::string(""));
+        let links = request.chain();
+        let acting = request.agent().get("id").cloned().unwrap_or_else(|| Value::string(""));
         let mut chain = BTreeMap::new();
         chain.insert("depth".to_string(), Value::Int(links.len() as i64 - 1));
         chain.insert(
@@ -141,16 +141,16 @@ impl<'a> Interp<'a> {
     fn root(&self, root: Root) -> Eval<Value> {
         let request = self.request;
         Ok(match root {
-            Root::Agent => Value::Record(request.agent.clone()),
-            Root::Resource => match &request.resource {
+            Root::Agent => Value::Record(request.agent().clone()),
+            Root::Resource => match request.resource() {
                 Some((_, attrs)) => Value::Record(attrs.clone()),
                 None => return broken("`resource` read in a request without one"),
             },
             Root::Task => self.task.clone(),
-            Root::Action => Value::String(request.action.clone()),
-            Root::Args => Value::Record(request.args.clone()),
-            Root::Context => Value::Record(request.context.clone()),
-            Root::Behavior => Value::Record(request.behavior.clone()),
+            Root::Action => Value::String(request.action().clone()),
+            Root::Args => Value::Record(request.args().clone()),
+            Root::Context => Value::Record(request.context().clone()),
+            Root::Behavior => Value::Record(request.behavior().clone()),
             Root::Chain => self.chain.clone(),
         })
     }
@@ -253,9 +253,9 @@ impl<'a> Interp<'a> {
                 Value::Record(fields) => Ok(Value::Bool(fields.contains_key(&**name))),
                 other => broken(format!("`has` on {other}")),
             },
-            HExpr::TaskIs(kind) => Ok(Value::Bool(self.request.task.as_ref().is_some_and(|task| *task.kind == **kind))),
+            HExpr::TaskIs(kind) => Ok(Value::Bool(self.request.task().is_some_and(|task| *task.kind == **kind))),
             HExpr::ResourceIs(ty) => {
-                Ok(Value::Bool(self.request.resource.as_ref().is_some_and(|(actual, _)| **actual == **ty)))
+                Ok(Value::Bool(self.request.resource().is_some_and(|(actual, _)| **actual == **ty)))
             }
             HExpr::SetOf(items) => {
                 let mut values = Vec::new();
@@ -399,7 +399,7 @@ fn deny(code: &'static str) -> ReferenceDecision {
 /// The decision `docs/semantics.md` defines, computed rule by rule.
 pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     // 1. No task.
-    let Some(task) = &request.task else { return deny("no_task") };
+    let Some(task) = request.task() else { return deny("no_task") };
     // 2. Time. The deadline never lies past the start plus the task's ttl.
     let now = request.time();
     let ttl = hir.tasks.get(&*task.kind).and_then(|declared| declared.ttl_ms);
@@ -411,10 +411,8 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
         return deny("task_not_started");
     }
     // 3. Applicable policies.
-    let target = Target {
-        action: request.action.to_string(),
-        resource: request.resource.as_ref().map(|(ty, _)| ty.to_string()),
-    };
+    let target =
+        Target { action: request.action().to_string(), resource: request.resource().map(|(ty, _)| ty.to_string()) };
     let targeting: Vec<_> = hir.policies.iter().filter(|policy| policy.targets.contains(&target)).collect();
     if targeting.is_empty() {
         return deny("no_applicable_policy");
@@ -441,7 +439,7 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
         }
     };
     let preconditions = check(&kind.require, &mut errors);
-    let depth = request.chain.len() as i64 - 1;
+    let depth = request.chain().len() as i64 - 1;
     let delegation = match &kind.delegation {
         None => depth == 0,
         Some(clause) => {

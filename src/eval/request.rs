@@ -204,21 +204,57 @@ pub struct TaskInstance {
 /// Attribute values by name.
 pub type Attributes = Arc<BTreeMap<String, Value>>;
 
-/// A validated request: every value has its declared type.
+/// A validated request: every value has its declared type. Only validation makes one,
+/// so a `Request` in hand is known to fit its policy set's schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    pub agent: Arc<BTreeMap<String, Value>>,
-    pub chain: Vec<Arc<str>>,
-    pub task: Option<TaskInstance>,
-    pub action: Arc<str>,
-    pub args: Arc<BTreeMap<String, Value>>,
+    pub(crate) agent: Attributes,
+    pub(crate) chain: Vec<Arc<str>>,
+    pub(crate) task: Option<TaskInstance>,
+    pub(crate) action: Arc<str>,
+    pub(crate) args: Attributes,
     /// The resource type and its attributes (including `id`).
-    pub resource: Option<(Arc<str>, Attributes)>,
-    pub context: Arc<BTreeMap<String, Value>>,
-    pub behavior: Arc<BTreeMap<String, Value>>,
+    pub(crate) resource: Option<(Arc<str>, Attributes)>,
+    pub(crate) context: Attributes,
+    pub(crate) behavior: Attributes,
 }
 
 impl Request {
+    /// The agent's attributes, `id` included.
+    pub fn agent(&self) -> &Attributes {
+        &self.agent
+    }
+
+    /// The principals above the acting agent, sponsor first.
+    pub fn chain(&self) -> &[Arc<str>] {
+        &self.chain
+    }
+
+    pub fn task(&self) -> Option<&TaskInstance> {
+        self.task.as_ref()
+    }
+
+    pub fn action(&self) -> &Arc<str> {
+        &self.action
+    }
+
+    pub fn args(&self) -> &Attributes {
+        &self.args
+    }
+
+    /// The resource's type and attributes (`id` included).
+    pub fn resource(&self) -> Option<&(Arc<str>, Attributes)> {
+        self.resource.as_ref()
+    }
+
+    pub fn context(&self) -> &Attributes {
+        &self.context
+    }
+
+    pub fn behavior(&self) -> &Attributes {
+        &self.behavior
+    }
+
     /// The decision time: `context.time`.
     pub fn time(&self) -> i64 {
         match self.context.get("time") {
