@@ -138,28 +138,75 @@ fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matc
     }
     let kind = request.task.as_ref().map(|task| task.kind.to_string()).unwrap_or_default();
     let quoted = |names: &[Arc<str>]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-    let (outcome, reason) = if !policies.forbid.is_empty() {
-        (Outcome::Deny, Reason::new("forbidden", format!("forbidden by {}", quoted(&policies.forbid))))
-    } else if !gates.contains(&Gate::TaskValid) {
-        let message = format!("the parameters of task `{kind}` do not satisfy its `require`");
-        (Outcome::Deny, Reason::new("preconditions_failed", message))
-    } else if !gates.contains(&Gate::DelegationAllowed) {
-        let message = format!("the delegation chain goes beyond what task `{kind}` allows");
-        (Outcome::Deny, Reason::new("delegation_exceeded", message))
-    } else if (!policies.escalate.is_empty() || !permits.is_empty()) && !gates.contains(&Gate::InScope) {
-        let message = format!("outside declared intent: task `{kind}` does not cover {} here", target_text(target));
-        (Outcome::Deny, Reason::new("outside_intent", message))
-    } else if !policies.escalate.is_empty() {
-        let verb = if policies.escalate.len() == 1 { "requires" } else { "require" };
-        let message = format!("{} {verb} human approval", quoted(&policies.escalate));
-        (Outcome::Escalate, Reason::new("escalated", message))
-    } else if !permits.is_empty() {
-        (Outcome::Allow, Reason::new("permitted", format!("permitted by {}", quoted(&policies.permit))))
-    } else {
-        (Outcome::Deny, Reason::new("no_permit", "no policy permits this request"))
+    let found = Found {
+        forbid: !policies.forbid.is_empty(),
+        escalate: !policies.escalate.is_empty(),
+        permit: !permits.is_empty(),
+        gates: &gates,
     };
+    let (outcome, code) = found.combine();
+    let message = match code {
+        "forbidden" => format!("forbidden by {}", quoted(&policies.forbid)),
+        "preconditions_failed" => format!("the parameters of task `{kind}` do not satisfy its `require`"),
+        "delegation_exceeded" => format!("the delegation chain goes beyond what task `{kind}` allows"),
+        "outside_intent" => {
+            format!("outside declared intent: task `{kind}` does not cover {} here", target_text(target))
+        }
+        "escalated" => {
+            let verb = if policies.escalate.len() == 1 { "requires" } else { "require" };
+            format!("{} {verb} human approval", quoted(&policies.escalate))
+        }
+        "permitted" => format!("permitted by {}", quoted(&policies.permit)),
+        _ => "no policy permits this request".to_string(),
+    };
+    let reason = Reason::new(code, message);
     let obligations = (outcome == Outcome::Allow).then(|| obligations(texts, request, &permits));
     Decision { decision: outcome, policies, reasons: vec![reason], obligations, errors: Vec::new(), explanation: None }
+}
+
+/// What the rules at the leaves say, for combining.
+pub struct Found<'a> {
+    pub forbid: bool,
+    pub escalate: bool,
+    pub permit: bool,
+    pub gates: &'a BTreeSet<Gate>,
+}
+
+impl Found<'_> {
+    /// The combining order of `docs/semantics.md`: the outcome and its reason code.
+    pub fn combine(&self) -> (Outcome, &'static str) {
+        if self.forbid {
+            (Outcome::Deny, "forbidden")
+        } else if !self.gates.contains(&Gate::TaskValid) {
+            (Outcome::Deny, "preconditions_failed")
+        } else if !self.gates.contains(&Gate::DelegationAllowed) {
+            (Outcome::Deny, "delegation_exceeded")
+        } else if (self.escalate || self.permit) && !self.gates.contains(&Gate::InScope) {
+            (Outcome::Deny, "outside_intent")
+        } else if self.escalate {
+            (Outcome::Escalate, "escalated")
+        } else if self.permit {
+            (Outcome::Allow, "permitted")
+        } else {
+            (Outcome::Deny, "no_permit")
+        }
+    }
+
+    /// What a set of matched rules says.
+    pub fn of<'g>(plan: &Plan, rules: &[u32], gates: &'g mut BTreeSet<Gate>) -> Found<'g> {
+        let (mut forbid, mut escalate, mut permit) = (false, false, false);
+        for rule in rules.iter().filter_map(|r| plan.rules.get(*r as usize)) {
+            match &rule.kind {
+                RuleKind::Gate(gate) => {
+                    gates.insert(*gate);
+                }
+                RuleKind::Policy { effect: Effect::Forbid, .. } => forbid = true,
+                RuleKind::Policy { effect: Effect::Escalate, .. } => escalate = true,
+                RuleKind::Policy { effect: Effect::Permit, .. } => permit = true,
+            }
+        }
+        Found { forbid, escalate, permit, gates }
+    }
 }
 
 /// A permit that applied: its rule number, name and grant.
