@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod hir;
 pub mod package;
+pub mod prove;
 pub mod report;
 pub mod semantics;
 pub mod stdlib;

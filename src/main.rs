@@ -66,6 +66,18 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Prove or refute the package's assertions against its compiled decision graph.
+    ///
+    /// Each `assert` is proved for all requests, refuted with a concrete counterexample
+    /// (which `mandate eval` reproduces), or reported unknown with the reason. Exits 1
+    /// when an assertion is refuted.
+    Prove {
+        /// The package: a folder of `.mandate` files, or one file.
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
+        format: EvalFormat,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -118,6 +130,7 @@ fn main() -> ExitCode {
         }
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths } => run_tests(&paths),
+        Command::Prove { path, format } => prove(&path, format),
     }
 }
 
@@ -247,6 +260,21 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
         GraphFormat::Stats => write_stdout(&stats_json),
     };
     if written.is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Checks every assertion and reports its verdict, with a counterexample to replay.
+fn prove(path: &std::path::Path, format: EvalFormat) -> ExitCode {
+    let Some(set) = load(path) else { return ExitCode::from(1) };
+    let reports = mandate::prove::check_assertions(&set, &mandate::prove::ProveOptions::default());
+    let output = match format {
+        EvalFormat::Json => pretty(&serde_json::to_value(&reports).unwrap_or_default()),
+        EvalFormat::Text => mandate::prove::render(&path.display().to_string(), &reports),
+    };
+    let refuted = reports.iter().any(|report| matches!(report.verdict, mandate::prove::Verdict::Refuted { .. }));
+    if write_stdout(&output).is_err() || refuted {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

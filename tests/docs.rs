@@ -82,6 +82,17 @@ fn example_packages_check_cleanly() {
 }
 
 #[test]
+fn example_assertions_are_proved() {
+    for package in packages_under(Path::new("examples")) {
+        let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
+        let reports = mandate::prove::check_assertions(&set, &mandate::prove::ProveOptions::default());
+        assert!(!reports.is_empty(), "{} declares no assertions", package.display());
+        let text = mandate::prove::render(&package.display().to_string(), &reports);
+        assert!(reports.iter().all(|report| report.verdict.word() == "proved"), "{text}");
+    }
+}
+
+#[test]
 fn standard_modules_check_cleanly() {
     for (name, _) in mandate::stdlib::MODULES {
         let source = format!("use std::{name}\n");

@@ -10,6 +10,9 @@
 //! - `check/*.mandate`: checked as a one-file package.
 //! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
 //!   files in its subfolders are only reachable through `use`.
+//! - `prove/*.mandate`: a package whose `assert` lines end in `//~ proved`, `//~ refuted`
+//!   or `//~ unknown`. Every counterexample is replayed through the evaluator, as
+//!   `mandate eval` would, and must get the outcome the assertion rules out.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
@@ -60,6 +63,56 @@ fn check_fixture(path: &Utf8Path) -> Result {
         .collect();
     compare(&annotated, &diagnostics, &sources)?;
     assert_snapshot(path, &report::human(&diagnostics, &sources, false));
+    Ok(())
+}
+
+fn prove_fixture(path: &Utf8Path, text: String) -> Result {
+    use mandate::prove::{check_assertions, render, ProveOptions, Verdict};
+    let set = match mandate::eval::PolicySet::load(path.as_std_path(), mandate::eval::Limits::default()) {
+        Ok(set) => set,
+        Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
+    };
+    let mut reports = check_assertions(&set, &ProveOptions::default());
+    let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
+    let mut expected: Vec<(usize, String)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if let Some((_, verdict)) = line.split_once("//~ ") {
+            expected.push((index + 1, verdict.trim().to_string()));
+        }
+    }
+    let mut actual: Vec<(usize, String)> =
+        reports.iter().map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
+    expected.sort();
+    actual.sort();
+    if expected != actual {
+        return Err(format!(
+            "verdicts differ: expected {expected:?}, got {actual:?}\n{}",
+            render(path.as_str(), &reports)
+        )
+        .into());
+    }
+    for (report, assertion) in reports.iter().zip(&set.hir().assertions) {
+        if let Verdict::Refuted { request, .. } = &report.verdict {
+            let replayed = set.decide_doc(request, false);
+            let violated = match assertion.effect {
+                mandate::syntax::ast::Effect::Permit => replayed.decision == mandate::eval::Outcome::Allow,
+                mandate::syntax::ast::Effect::Escalate => replayed.decision == mandate::eval::Outcome::Escalate,
+                mandate::syntax::ast::Effect::Forbid => !replayed.policies.forbid.is_empty(),
+            };
+            if !violated {
+                return Err(format!(
+                    "{}: the counterexample does not reproduce:\n{}",
+                    report.assertion,
+                    replayed.to_text()
+                )
+                .into());
+            }
+        }
+    }
+    for report in &mut reports {
+        report.elapsed = std::time::Duration::ZERO;
+    }
+    assert_snapshot(path, &render(path.as_str(), &reports));
     Ok(())
 }
 
@@ -180,4 +233,5 @@ datatest_stable::harness! {
     { test = parse_fixture, root = "tests/fixtures/parse", pattern = r"\.mandate$" },
     { test = check_fixture, root = "tests/fixtures/check", pattern = r"^[^/]+\.mandate$|/main\.mandate$" },
     { test = eval_fixture, root = "tests/fixtures/eval", pattern = r"^[^/]+\.jsonl$" },
+    { test = prove_fixture, root = "tests/fixtures/prove", pattern = r"^[^/]+\.mandate$" },
 }

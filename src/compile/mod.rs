@@ -127,6 +127,23 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
     plan
 }
 
+/// Compiles one more condition into an existing plan, as rule number `rule`, for the
+/// requests on `target`; returns the roots of its diagrams. The prover uses this to lay a
+/// condition over the graph that runs, sharing its fields, keys and tests.
+pub fn compile_condition(
+    plan: &mut Plan,
+    target: &Target,
+    condition: &HExpr,
+    rule: u32,
+    options: &Options,
+) -> Vec<u32> {
+    let input = RuleInput { rule, formula: formula(condition, target), condition: condition.clone() };
+    let mut budget = Budget { per_diagram: options.node_budget, left: options.total_budget };
+    let roots = compile_group(plan, std::slice::from_ref(&input), &mut budget);
+    plan.reindex();
+    roots
+}
+
 pub fn gate_name(gate: Gate) -> &'static str {
     match gate {
         Gate::InScope => "inside the task's scope",

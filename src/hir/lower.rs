@@ -46,7 +46,13 @@ pub struct LowerError {
 /// Lowers every file of a package that checked without errors.
 pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, LowerError> {
     let functions = collect_functions(files);
-    let mut hir = Hir { env: env.clone(), policies: Vec::new(), tasks: BTreeMap::new(), tests: Vec::new() };
+    let mut hir = Hir {
+        env: env.clone(),
+        policies: Vec::new(),
+        tasks: BTreeMap::new(),
+        tests: Vec::new(),
+        assertions: Vec::new(),
+    };
     for file in files {
         let mut lowerer = Lowerer {
             env: &env,
@@ -67,6 +73,7 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
                     hir.tasks.insert(lowered.name.clone(), lowered);
                 }
                 Item::Test(test) => hir.tests.push(lowerer.test(test)?),
+                Item::Assert(assert) => hir.assertions.push(lowerer.assertion(assert)?),
                 _ => {}
             }
         }
@@ -213,6 +220,25 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(lowered)
+    }
+
+    fn assertion(&mut self, assert: &ast::AssertDecl) -> Result<Assertion, LowerError> {
+        let condition = match &assert.condition {
+            Some(expr) => self.guarded(expr)?,
+            None => HExpr::TRUE,
+        };
+        let name = match &assert.name {
+            Some(name) => name.name.clone(),
+            None => format!("assertion at {}:{}", self.file.path, assert.span.start),
+        };
+        let span = assert.name.as_ref().map_or(assert.span, |name| name.span);
+        Ok(Assertion {
+            name,
+            effect: assert.effect,
+            targets: expand_targets(self.env, &assert.actions, assert.resources.as_ref()),
+            condition,
+            origin: Origin::new(self.file.path, span),
+        })
     }
 
     fn test(&mut self, test: &ast::TestDecl) -> Result<TestCase, LowerError> {

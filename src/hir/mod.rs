@@ -27,6 +27,19 @@ pub struct Hir {
     pub policies: Vec<Policy>,
     pub tasks: BTreeMap<String, Task>,
     pub tests: Vec<TestCase>,
+    pub assertions: Vec<Assertion>,
+}
+
+/// `assert NAME: never EFFECT TARGET when CONDITION`: no request on the targets for which
+/// the condition holds may get the effect's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    /// The written name, or one made from the position.
+    pub name: String,
+    pub effect: Effect,
+    pub targets: Vec<Target>,
+    pub condition: HExpr,
+    pub origin: Origin,
 }
 
 /// A policy test: a request, part by part, and the decision it must get. Values are

@@ -1,0 +1,398 @@
+//! The prover: checks declared assertions against the decision graph that runs.
+//!
+//! An assertion `never EFFECT TARGET when C` is checked per (action, resource type) of its
+//! target. The condition `C` is compiled into a copy of the plan, sharing its fields,
+//! keys and tests, and the prover walks every path through the partition's diagrams and
+//! `C`'s together, keeping what each branch says about the request: a key or the keys it
+//! is not (switches), a range (intervals), a truth value (tests). In an ordered diagram a
+//! path tests each attribute once, so these constraints are consistent by construction;
+//! tests are treated as free booleans, which over-approximates the requests a path
+//! stands for.
+//!
+//! Verdicts are therefore sound in one direction and checked in the other:
+//! - **proved**: no path ends in a violation, even with tests free, so no request can
+//!   violate the assertion;
+//! - **refuted**: a path ends in a violation and the prover built a concrete request for
+//!   it that the evaluator decides as a violation, with `C` true; the request is printed;
+//! - **unknown**: a violating path exists but no request was confirmed (it depends on
+//!   tests the prover does not solve), or the path budget ran out. Never "proved".
+//!
+//! This covers assertions (part of theorem 2 of the design); bounds, intent containment,
+//! attenuation, risk monotonicity and change impact build on the same walk.
+
+mod witness;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::compile::formula::Position;
+use crate::compile::plan::{Node, Plan};
+use crate::compile::{self};
+use crate::eval::decide::Found;
+use crate::eval::decision::{Decision, Outcome};
+use crate::eval::expr::Evaluator;
+use crate::eval::{PolicySet, RequestDoc};
+use crate::hir::{Assertion, Target};
+use crate::syntax::ast::Effect;
+
+/// Limits on proving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProveOptions {
+    /// Most graph nodes visited for one assertion before the answer is "unknown".
+    pub max_steps: usize,
+    /// Most candidate paths tried for a witness.
+    pub max_witness_attempts: usize,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions { max_steps: 5_000_000, max_witness_attempts: 1_000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Proved,
+    Refuted { request: Box<RequestDoc>, decision: Box<Decision> },
+    Unknown { reason: String },
+}
+
+impl Verdict {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Proved => "proved",
+            Verdict::Refuted { .. } => "refuted",
+            Verdict::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+/// The result for one assertion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub assertion: String,
+    pub file: String,
+    pub start: usize,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    #[serde(serialize_with = "micros")]
+    pub elapsed: Duration,
+}
+
+fn micros<S: serde::Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u128(elapsed.as_micros())
+}
+
+/// The reports as text: each verdict and its time; for a refutation the counterexample,
+/// the decision it gets, and the `mandate eval` command that reproduces it.
+pub fn render(package: &str, reports: &[Report]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let millis = report.elapsed.as_secs_f64() * 1000.0;
+        out.push_str(&format!("{:<8} {} ({millis:.1} ms)\n", report.verdict.word(), report.assertion));
+        match &report.verdict {
+            Verdict::Proved => {}
+            Verdict::Unknown { reason } => out.push_str(&format!("         {reason}\n")),
+            Verdict::Refuted { request, decision } => {
+                let json = serde_json::to_string(request).unwrap_or_default();
+                out.push_str(&format!("         counterexample: {json}\n"));
+                for line in decision.to_text().lines() {
+                    out.push_str(&format!("         {line}\n"));
+                }
+                let quoted = json.replace('\'', "'\\''");
+                out.push_str(&format!("         reproduce: echo '{quoted}' | mandate eval {package}\n"));
+            }
+        }
+    }
+    let count = |word: &str| reports.iter().filter(|report| report.verdict.word() == word).count();
+    out.push_str(&format!("{} proved, {} refuted, {} unknown\n", count("proved"), count("refuted"), count("unknown")));
+    out
+}
+
+/// Checks every assertion of the policy set.
+pub fn check_assertions(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
+    set.hir()
+        .assertions
+        .iter()
+        .map(|assertion| {
+            let started = Instant::now();
+            let verdict = check_assertion(set, assertion, options);
+            Report {
+                assertion: assertion.name.clone(),
+                file: assertion.origin.file.to_string(),
+                start: assertion.origin.start,
+                verdict,
+                elapsed: started.elapsed(),
+            }
+        })
+        .collect()
+}
+
+/// The rule number the assertion's condition takes in the analysis plan.
+const CONDITION: u32 = u32::MAX - 1;
+
+fn check_assertion(set: &PolicySet, assertion: &Assertion, options: &ProveOptions) -> Verdict {
+    let mut unknown: Option<String> = None;
+    for target in &assertion.targets {
+        match check_target(set, assertion, target, options) {
+            Verdict::Proved => {}
+            Verdict::Unknown { reason } => unknown = unknown.or(Some(reason)),
+            refuted => return refuted,
+        }
+    }
+    match unknown {
+        Some(reason) => Verdict::Unknown { reason },
+        None => Verdict::Proved,
+    }
+}
+
+fn check_target(set: &PolicySet, assertion: &Assertion, target: &Target, options: &ProveOptions) -> Verdict {
+    let plan = set.plan();
+    let Some(partition) = plan.partition(&target.action, target.resource.as_deref()) else {
+        // No policy targets this pair: every request on it is denied as
+        // `no_applicable_policy`, which is no allow, no escalation and no forbid.
+        return Verdict::Proved;
+    };
+    let mut analysis = plan.clone();
+    let condition_roots =
+        compile::compile_condition(&mut analysis, target, &assertion.condition, CONDITION, &set.limits().compile);
+    // The condition's diagrams come first: a path on which it is false is dropped at once.
+    let mut roots = condition_roots;
+    roots.extend(&partition.roots);
+    let mut search = Search {
+        others: partition.roots.len(),
+        analysis: &analysis,
+        set,
+        assertion,
+        target,
+        steps_left: options.max_steps,
+        attempts_left: options.max_witness_attempts,
+        candidates: 0,
+        found: None,
+    };
+    let finished = search.explore(&roots, &Constraints::default(), &mut Vec::new());
+    if let Some((request, decision)) = search.found {
+        return Verdict::Refuted { request: Box::new(request), decision: Box::new(decision) };
+    }
+    if !finished {
+        return Verdict::Unknown { reason: format!("the search budget of {} steps ran out", options.max_steps) };
+    }
+    if search.candidates > 0 {
+        return Verdict::Unknown {
+            reason: format!(
+                "{} path(s) through the graph may violate it, but no concrete request was confirmed; they depend on conditions the prover does not solve",
+                search.candidates
+            ),
+        };
+    }
+    Verdict::Proved
+}
+
+/// What a path says about the request.
+#[derive(Debug, Clone, Default)]
+pub struct Constraints {
+    pub keys: BTreeMap<u32, KeyConstraint>,
+    /// Field → (lower bound, exclusive; upper bound, inclusive).
+    pub ranges: BTreeMap<u32, (Option<Position>, Option<Position>)>,
+    pub tests: BTreeMap<u32, bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyConstraint {
+    Is(u32),
+    Not(BTreeSet<u32>),
+}
+
+struct Search<'a> {
+    /// How many roots follow the condition's.
+    others: usize,
+    analysis: &'a Plan,
+    set: &'a PolicySet,
+    assertion: &'a Assertion,
+    target: &'a Target,
+    steps_left: usize,
+    attempts_left: usize,
+    candidates: usize,
+    found: Option<(RequestDoc, Decision)>,
+}
+
+impl Search<'_> {
+    /// Walks every path through `roots` in turn; false when the budget ran out.
+    fn explore(&mut self, roots: &[u32], constraints: &Constraints, matched: &mut Vec<u32>) -> bool {
+        if self.found.is_some() {
+            return true;
+        }
+        let Some((root, rest)) = roots.split_first() else {
+            self.at_leaves(constraints, matched);
+            return true;
+        };
+        if self.steps_left == 0 {
+            return false;
+        }
+        self.steps_left -= 1;
+        let Some(node) = self.analysis.nodes.get(*root as usize).copied() else { return true };
+        let next = |search: &mut Self, child: u32, constraints: &Constraints, matched: &mut Vec<u32>| {
+            let mut roots = Vec::with_capacity(rest.len() + 1);
+            roots.push(child);
+            roots.extend_from_slice(rest);
+            search.explore(&roots, constraints, matched)
+        };
+        match node {
+            Node::Leaf { leaf } => {
+                let rules = self.analysis.leaves.get(leaf as usize).cloned().unwrap_or_default();
+                let before = matched.len();
+                matched.extend(rules);
+                let finished = self.hopeless(rest.len(), matched) || self.explore(rest, constraints, matched);
+                matched.truncate(before);
+                finished
+            }
+            Node::Switch { field, first, len, default } => {
+                let cases = self.analysis.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let current = constraints.keys.get(&field).cloned();
+                for case in cases {
+                    let allowed = match &current {
+                        Some(KeyConstraint::Is(key)) => *key == case.key,
+                        Some(KeyConstraint::Not(excluded)) => !excluded.contains(&case.key),
+                        None => true,
+                    };
+                    if allowed {
+                        let mut narrowed = constraints.clone();
+                        narrowed.keys.insert(field, KeyConstraint::Is(case.key));
+                        if !next(self, case.child, &narrowed, matched) {
+                            return false;
+                        }
+                    }
+                }
+                let case_keys: BTreeSet<u32> = cases.iter().map(|case| case.key).collect();
+                let default_constraint = match current {
+                    Some(KeyConstraint::Is(key)) if case_keys.contains(&key) => None,
+                    Some(KeyConstraint::Is(key)) => Some(KeyConstraint::Is(key)),
+                    Some(KeyConstraint::Not(mut excluded)) => {
+                        excluded.extend(case_keys);
+                        Some(KeyConstraint::Not(excluded))
+                    }
+                    None => Some(KeyConstraint::Not(case_keys)),
+                };
+                match default_constraint {
+                    Some(constraint) => {
+                        let mut narrowed = constraints.clone();
+                        narrowed.keys.insert(field, constraint);
+                        next(self, default, &narrowed, matched)
+                    }
+                    None => true,
+                }
+            }
+            Node::Interval { field, first, len, branch } => {
+                let bounds = self.analysis.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let (known_low, known_high) = constraints.ranges.get(&field).copied().unwrap_or((None, None));
+                for segment in 0..=bounds.len() {
+                    let low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
+                    let high = bounds.get(segment).copied();
+                    let low = max_option(low, known_low);
+                    let high = min_option(high, known_high);
+                    if let (Some(low), Some(high)) = (low, high) {
+                        if low >= high {
+                            continue;
+                        }
+                    }
+                    let Some(child) = self.analysis.branches.get(branch as usize + segment).copied() else { continue };
+                    let mut narrowed = constraints.clone();
+                    narrowed.ranges.insert(field, (low, high));
+                    if !next(self, child, &narrowed, matched) {
+                        return false;
+                    }
+                }
+                true
+            }
+            Node::Test { test, then, otherwise } => {
+                for (outcome, child) in [(true, then), (false, otherwise)] {
+                    if constraints.tests.get(&test).is_some_and(|known| *known != outcome) {
+                        continue;
+                    }
+                    let mut narrowed = constraints.clone();
+                    narrowed.tests.insert(test, outcome);
+                    if !next(self, child, &narrowed, matched) {
+                        return false;
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Whether no completion of a partial path can violate the assertion: the condition
+    /// did not hold once its diagrams are done, or a rule already matched rules the
+    /// violating outcome out.
+    fn hopeless(&self, roots_left: usize, matched: &[u32]) -> bool {
+        if roots_left == self.others && !matched.contains(&CONDITION) {
+            return true;
+        }
+        let effect_of = |rule: &u32| match self.analysis.rules.get(*rule as usize).map(|rule| &rule.kind) {
+            Some(crate::compile::plan::RuleKind::Policy { effect, .. }) => Some(*effect),
+            _ => None,
+        };
+        let matched_effect = |wanted: Effect| matched.iter().any(|rule| effect_of(rule) == Some(wanted));
+        match self.assertion.effect {
+            Effect::Permit => matched_effect(Effect::Forbid) || matched_effect(Effect::Escalate),
+            Effect::Escalate => matched_effect(Effect::Forbid),
+            Effect::Forbid => false,
+        }
+    }
+
+    /// A complete path: does it violate the assertion, and can a request show it?
+    fn at_leaves(&mut self, constraints: &Constraints, matched: &[u32]) {
+        if !matched.contains(&CONDITION) {
+            return;
+        }
+        let mut gates = BTreeSet::new();
+        let (outcome, code) = Found::of(self.analysis, matched, &mut gates).combine();
+        if !violates(self.assertion.effect, outcome, code) {
+            return;
+        }
+        self.candidates += 1;
+        if self.attempts_left == 0 {
+            return;
+        }
+        self.attempts_left -= 1;
+        let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
+        if let Some(decision) = confirm(self.set, self.assertion, &doc, now) {
+            self.found = Some((doc, decision));
+        }
+    }
+}
+
+/// Whether an outcome is what the assertion rules out.
+fn violates(effect: Effect, outcome: Outcome, code: &str) -> bool {
+    match effect {
+        Effect::Permit => outcome == Outcome::Allow,
+        Effect::Escalate => outcome == Outcome::Escalate,
+        Effect::Forbid => code == "forbidden",
+    }
+}
+
+/// Replays a candidate request: the evaluator must decide it as a violation and the
+/// assertion's condition must hold for it.
+fn confirm(set: &PolicySet, assertion: &Assertion, doc: &RequestDoc, now: i64) -> Option<Decision> {
+    let request = set.prepare_at(doc, now).ok()?;
+    let decision = set.decide(&request);
+    let code = decision.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+    let condition = Evaluator::new(&request, set.limits().max_eval_steps).truth(&assertion.condition).ok()?;
+    (condition && violates(assertion.effect, decision.decision, code)).then_some(decision)
+}
+
+fn max_option(a: Option<Position>, b: Option<Position>) -> Option<Position> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn min_option(a: Option<Position>, b: Option<Position>) -> Option<Position> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

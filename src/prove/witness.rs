@@ -1,0 +1,269 @@
+//! Builds a concrete request for a path's constraints.
+//!
+//! Every required attribute gets a plain value of its type; then each constrained field
+//! gets a value its constraint allows. The request is only a candidate: the caller
+//! replays it through the evaluator, which is what makes a counterexample trustworthy.
+//! Fields the builder cannot place (timestamp parts, chain links other than the sponsor
+//! and the depth) make it give up, and the verdict stays "unknown".
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::{Constraints, KeyConstraint};
+use crate::compile::formula::{FieldPath, Key, Position, Unit, TASK_KIND};
+use crate::compile::plan::{FieldKind, Plan};
+use crate::eval::{PolicySet, RequestDoc};
+use crate::hir::value::{decimal_text, parse_timestamp_millis, timestamp_text, DECIMAL_SCALE};
+use crate::hir::{Root, Target};
+use crate::semantics::env::Env;
+use crate::semantics::types::{RecordType, Type};
+use crate::syntax::print::duration_text;
+
+/// The time candidate requests are decided at.
+const TIME: &str = "2026-01-05T10:00:00Z";
+
+/// A candidate request for a path, and the time to decide it at.
+pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constraints) -> Option<(RequestDoc, i64)> {
+    let env = &set.hir().env;
+    let mut builder = Builder { env, plan, target, kind: None, doc: skeleton(env, target) };
+    builder.choose_task(constraints)?;
+    for (field, constraint) in &constraints.keys {
+        let spec = plan.fields.get(*field as usize)?;
+        if spec.path == FieldPath::task_kind() {
+            continue;
+        }
+        let ty = builder.field_type(&spec.path)?;
+        let value = key_value(plan, constraint, &ty)?;
+        builder.place(&spec.path, value)?;
+    }
+    for (field, (low, high)) in &constraints.ranges {
+        let spec = plan.fields.get(*field as usize)?;
+        let FieldKind::Interval(unit) = &spec.kind else { return None };
+        let ty = builder.field_type(&spec.path)?;
+        let value = range_value(env, unit, &ty, *low, *high)?;
+        builder.place(&spec.path, value)?;
+    }
+    let doc: RequestDoc = serde_json::from_value(builder.doc).ok()?;
+    Some((doc, parse_timestamp_millis(TIME).ok()?))
+}
+
+struct Builder<'a> {
+    env: &'a Env,
+    plan: &'a Plan,
+    target: &'a Target,
+    kind: Option<String>,
+    doc: Json,
+}
+
+impl Builder<'_> {
+    /// Picks the task kind the path allows and fills in its parameters.
+    fn choose_task(&mut self, constraints: &Constraints) -> Option<()> {
+        let field = self.plan.fields.iter().position(|spec| spec.path == FieldPath::task_kind());
+        let constraint = field.and_then(|field| constraints.keys.get(&(field as u32)));
+        let allowed = |kind: &str| match constraint {
+            Some(KeyConstraint::Is(key)) => self.plan.keys.get(*key as usize) == Some(&Key::Str(Arc::from(kind))),
+            Some(KeyConstraint::Not(excluded)) => {
+                !excluded.iter().any(|key| self.plan.keys.get(*key as usize) == Some(&Key::Str(Arc::from(kind))))
+            }
+            None => true,
+        };
+        let kind = self.env.tasks.keys().find(|kind| allowed(kind))?.clone();
+        let params: Map<String, Json> = self
+            .env
+            .tasks
+            .get(&kind)
+            .map(|sig| sig.params.iter().map(|(name, ty)| (name.clone(), default_value(self.env, ty))).collect())
+            .unwrap_or_default();
+        let start = timestamp_text(parse_timestamp_millis(TIME).ok()? - 60_000);
+        let deadline = timestamp_text(parse_timestamp_millis(TIME).ok()? + 60_000);
+        let task = json!({ "kind": kind, "id": "prover-task", "start": start, "deadline": deadline, "params": params });
+        set_nested(&mut self.doc, &["task"], task)?;
+        self.kind = Some(kind);
+        Some(())
+    }
+
+    /// The declared type of a request attribute path.
+    fn field_type(&self, path: &FieldPath) -> Option<Type> {
+        let record = |record: &RecordType| walk(record, &path.path);
+        match path.root {
+            Root::Agent => record(&self.env.agent),
+            Root::Context => record(&self.env.context),
+            Root::Behavior => record(&self.env.behavior),
+            Root::Resource => record(self.env.resources.get(self.target.resource.as_deref()?)?),
+            Root::Args => record(&self.env.actions.get(&self.target.action)?.params),
+            Root::Chain => match path.path.as_slice() {
+                [field] if &**field == "depth" => Some(Type::Int),
+                [field] if &**field == "sponsor" => Some(Type::String),
+                _ => None,
+            },
+            Root::Task => {
+                let [param] = path.path.as_slice() else { return None };
+                let sig = self.env.tasks.get(self.kind.as_deref()?)?;
+                sig.params.iter().find(|(name, _)| **name == **param).map(|(_, ty)| ty.clone())
+            }
+            Root::Action => None,
+        }
+    }
+
+    /// Puts a value where a field path points in the request document.
+    fn place(&mut self, path: &FieldPath, value: Json) -> Option<()> {
+        let steps: Vec<&str> = path.path.iter().map(|step| &**step).collect();
+        let doc = &mut self.doc;
+        match (path.root, steps.as_slice()) {
+            (Root::Agent, ["id"]) => set_nested(doc, &["agent", "id"], value)?,
+            (Root::Agent, rest) => set_nested(doc, &[&["agent", "attrs"], rest].concat(), value)?,
+            (Root::Resource, ["id"]) => set_nested(doc, &["resource", "id"], value)?,
+            (Root::Resource, rest) => set_nested(doc, &[&["resource", "attrs"], rest].concat(), value)?,
+            (Root::Args, rest) => set_nested(doc, &[&["args"], rest].concat(), value)?,
+            (Root::Context, rest) => set_nested(doc, &[&["context"], rest].concat(), value)?,
+            (Root::Behavior, rest) => set_nested(doc, &[&["behavior"], rest].concat(), value)?,
+            (Root::Chain, ["depth"]) => {
+                let depth = usize::try_from(value.as_i64()?).ok()?;
+                let sponsor = doc.get("chain").and_then(|chain| chain.get(0)).cloned()?;
+                let mut links = vec![sponsor];
+                links.extend((0..depth).map(|i| json!(format!("prover-agent-{i}"))));
+                set_nested(doc, &["chain"], Json::Array(links))?;
+            }
+            (Root::Chain, ["sponsor"]) => {
+                let chain = doc.get_mut("chain").and_then(Json::as_array_mut)?;
+                *chain.first_mut()? = value;
+            }
+            (Root::Task, [param]) if *param != TASK_KIND => set_nested(doc, &["task", "params", param], value)?,
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// The type at a path of nested records.
+fn walk(record: &RecordType, path: &[Arc<str>]) -> Option<Type> {
+    let (first, rest) = path.split_first()?;
+    let field = record.get(first)?;
+    if rest.is_empty() {
+        return Some(field.ty.clone());
+    }
+    match &field.ty {
+        Type::Record(inner) => walk(inner, rest),
+        _ => None,
+    }
+}
+
+fn set_nested(at: &mut Json, path: &[&str], value: Json) -> Option<()> {
+    let (first, rest) = path.split_first()?;
+    let object = at.as_object_mut()?;
+    if rest.is_empty() {
+        object.insert(first.to_string(), value);
+        return Some(());
+    }
+    set_nested(object.entry(first.to_string()).or_insert_with(|| json!({})), rest, value)
+}
+
+/// A request with every required attribute at a plain value.
+fn skeleton(env: &Env, target: &Target) -> Json {
+    let mut context = defaults(env, &env.context, &["time"]);
+    let _ = set_nested(&mut context, &["time"], json!(TIME));
+    let args = env.actions.get(&target.action).map_or_else(|| json!({}), |sig| defaults(env, &sig.params, &[]));
+    let mut doc = json!({
+        "agent": { "id": "prover-agent", "attrs": defaults(env, &env.agent, &["id"]) },
+        "chain": ["sponsor@prover.invalid"],
+        "action": target.action,
+        "args": args,
+        "context": context,
+        "behavior": defaults(env, &env.behavior, &["risk", "novel_resource", "novel_action", "rate_z"]),
+    });
+    if let Some(resource) = target.resource.as_ref() {
+        let attrs = env.resources.get(resource).map(|record| defaults(env, record, &["id"])).unwrap_or_default();
+        let _ =
+            set_nested(&mut doc, &["resource"], json!({ "type": resource, "id": "prover-resource", "attrs": attrs }));
+    }
+    doc
+}
+
+/// Plain values for a record's required fields, except `skip`.
+fn defaults(env: &Env, record: &RecordType, skip: &[&str]) -> Json {
+    let fields: Map<String, Json> = record
+        .required()
+        .filter(|(name, _)| !skip.contains(&name.as_str()))
+        .map(|(name, field)| (name.clone(), default_value(env, &field.ty)))
+        .collect();
+    Json::Object(fields)
+}
+
+fn default_value(env: &Env, ty: &Type) -> Json {
+    match ty {
+        Type::Bool => json!(false),
+        Type::Int => json!(0),
+        Type::Decimal => json!("0.0"),
+        Type::Duration => json!("0s"),
+        Type::Timestamp => json!(TIME),
+        Type::Enum(name) => {
+            json!(env.enums.get(name).and_then(|variants| variants.first()).cloned().unwrap_or_default())
+        }
+        Type::Set(_) => json!([]),
+        Type::Record(record) => defaults(env, record, &[]),
+        _ => json!("prover"),
+    }
+}
+
+/// A value a switch constraint allows.
+fn key_value(plan: &Plan, constraint: &KeyConstraint, ty: &Type) -> Option<Json> {
+    match constraint {
+        KeyConstraint::Is(key) => match plan.keys.get(*key as usize)? {
+            Key::Str(text) => Some(json!(&**text)),
+            Key::Bool(value) => Some(json!(value)),
+        },
+        KeyConstraint::Not(excluded) => {
+            let taken = |candidate: &Key| excluded.iter().any(|key| plan.keys.get(*key as usize) == Some(candidate));
+            match ty {
+                Type::Bool => {
+                    [false, true].into_iter().find(|value| !taken(&Key::Bool(*value))).map(|value| json!(value))
+                }
+                _ => (0..)
+                    .map(|n| format!("prover-{n}"))
+                    .find(|text| !taken(&Key::Str(Arc::from(text.as_str()))))
+                    .map(Json::String),
+            }
+        }
+    }
+}
+
+/// A value inside `(low, high]` on a unit's line, written for the field's type.
+fn range_value(env: &Env, unit: &Unit, ty: &Type, low: Option<Position>, high: Option<Position>) -> Option<Json> {
+    let inside = |at: Position| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high);
+    let scale = Position::from(DECIMAL_SCALE);
+    match (unit, ty) {
+        (Unit::Number, Type::Int) => {
+            let candidate = match (low, high) {
+                (_, Some(high)) => high.div_euclid(scale),
+                (Some(low), None) => low.div_euclid(scale) + 1,
+                (None, None) => 0,
+            };
+            let at = candidate.checked_mul(scale)?;
+            inside(at).then(|| json!(i64::try_from(candidate).ok()))
+        }
+        (Unit::Number, Type::Decimal) => {
+            let at = high.or(low.map(|low| low + 1)).unwrap_or(0);
+            let fixed = i64::try_from(at).ok()?;
+            inside(at).then(|| json!(decimal_text(fixed)))
+        }
+        (Unit::Millis, Type::Duration) => {
+            let at = high.or(low.map(|low| low + 1)).unwrap_or(0);
+            let millis = i64::try_from(at).ok().filter(|millis| *millis >= 0)?;
+            inside(at).then(|| json!(duration_text(millis)))
+        }
+        (Unit::Millis, Type::Timestamp) => {
+            let at = high.or(low.map(|low| low + 1)).unwrap_or(0);
+            let millis = i64::try_from(at).ok()?;
+            inside(at).then(|| json!(timestamp_text(millis)))
+        }
+        (Unit::Ordinal(name), Type::Enum(_)) => {
+            let variants = env.enums.get(&**name)?;
+            (0..variants.len())
+                .find(|ordinal| inside(*ordinal as Position))
+                .and_then(|ordinal| variants.get(ordinal))
+                .map(|variant| json!(variant))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,180 @@
+//! The prover never says "proved" when a violation exists, and every refutation it
+//! prints reproduces.
+//!
+//! Random packages over a small schema, each with a random assertion, are checked by the
+//! prover; then every request over a finite domain (2,592 requests: every combination of
+//! the attribute values the generator uses, both actions and two chain lengths) is
+//! decided by brute force. A "proved" assertion must have no violating request in the
+//! domain; a "refuted" one must come with a counterexample that the evaluator decides as
+//! a violation. 400 packages run in a debug build in about twelve seconds; the test also
+//! checks that all three verdicts occur, so it cannot pass by always saying "unknown".
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
+use mandate::eval::expr::Evaluator;
+use mandate::eval::{Limits, Outcome, PolicySet, RequestDoc};
+use mandate::prove::{check_assertions, ProveOptions, Verdict};
+use mandate::syntax::ast::Effect;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::json;
+
+const SCHEMA: &str = r#"schema {
+  agent { team: String, level: Int }
+  enum Class { public, internal, secret }
+  resource Doc { owner: String, class: Class, size: Int, flagged: Bool }
+  action read, update on Doc
+}
+"#;
+
+const TEAMS: [&str; 3] = ["a", "b", "c"];
+const CLASSES: [&str; 3] = ["public", "internal", "secret"];
+
+/// A random condition over the schema, from atoms the prover handles exactly and some
+/// it does not.
+fn condition() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("agent.team == \"{t}\"")),
+        (0..4i64).prop_map(|n| format!("agent.level >= {n}")),
+        prop::sample::select(CLASSES.to_vec()).prop_map(|c| format!("resource.class <= {c}")),
+        (0..5i64).prop_map(|n| format!("resource.size < {n}")),
+        Just("resource.flagged".to_string()),
+        Just("(task is Work and resource.owner == task.owner)".to_string()),
+        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("resource.owner == \"{t}\"")),
+        Just("resource.owner == agent.team".to_string()),
+        Just("action == read".to_string()),
+        Just("chain.depth > 0".to_string()),
+        Just("resource.size + agent.level > 3".to_string()),
+    ];
+    atom.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| format!("not ({c})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} or {b})")),
+        ]
+    })
+}
+
+fn target() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["read", "update", "[read, update]"])
+}
+
+fn effect() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["permit", "permit", "forbid", "escalate"])
+}
+
+fn package() -> impl Strategy<Value = String> {
+    let policy = (effect(), target(), prop::option::of(condition()));
+    (condition(), prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), target(), condition())
+        .prop_map(|(scope, policies, asserted, asserted_target, asserted_condition)| {
+            let mut text = format!(
+                "{SCHEMA}task Work(owner: String) {{\n  scope {{ [read, update] on Doc where {scope} }}\n  ttl 1h\n  delegate depth <= 1\n}}\n"
+            );
+            for (index, (effect, target, condition)) in policies.into_iter().enumerate() {
+                text.push_str(&format!("policy p{index}: {effect} {target} on Doc"));
+                if let Some(condition) = condition {
+                    text.push_str(&format!(" when {condition}"));
+                }
+                if effect == "permit" {
+                    text.push_str(" grant ttl 5m");
+                }
+                text.push('\n');
+            }
+            text.push_str(&format!("assert checked: never {asserted} {asserted_target} on Doc when {asserted_condition}\n"));
+            text
+        })
+}
+
+/// Every request of the finite domain.
+fn domain() -> Vec<RequestDoc> {
+    let mut requests = Vec::new();
+    for team in TEAMS {
+        for level in [0, 2] {
+            for class in CLASSES {
+                for size in [0, 3] {
+                    for flagged in [false, true] {
+                        for owner in TEAMS {
+                            for task_owner in TEAMS {
+                                for action in ["read", "update"] {
+                                    for chain in [vec!["s"], vec!["s", "o"]] {
+                                        let doc = json!({
+                                            "agent": {"id": "x", "attrs": {"team": team, "level": level}},
+                                            "chain": chain,
+                                            "task": {"kind": "Work", "id": "t", "start": "2026-01-05T09:00:00Z",
+                                                     "deadline": "2026-01-05T11:00:00Z", "params": {"owner": task_owner}},
+                                            "action": action,
+                                            "resource": {"type": "Doc", "id": "d",
+                                                         "attrs": {"owner": owner, "class": class, "size": size, "flagged": flagged}},
+                                            "context": {"time": "2026-01-05T10:00:00Z"}
+                                        });
+                                        requests.push(serde_json::from_value(doc).expect("request"));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    requests
+}
+
+fn violates(effect: Effect, decision: &mandate::eval::Decision) -> bool {
+    match effect {
+        Effect::Permit => decision.decision == Outcome::Allow,
+        Effect::Escalate => decision.decision == Outcome::Escalate,
+        Effect::Forbid => decision.reasons.first().is_some_and(|reason| reason.code == "forbidden"),
+    }
+}
+
+#[test]
+fn proved_means_no_violation_in_the_whole_domain() {
+    let requests = domain();
+    assert_eq!(requests.len(), 2_592);
+    let counts = std::cell::Cell::new([0usize; 3]);
+    let count = |index: usize| {
+        let mut current = counts.get();
+        current[index] += 1;
+        counts.set(current);
+    };
+    let mut runner = TestRunner::new(Config { cases: 400, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&package(), |source| {
+            let set = PolicySet::from_sources(&[("p.mandate", &source)], Limits::default())
+                .unwrap_or_else(|error| panic!("generated package does not check:\n{source}\n{}", error.render()));
+            let report = check_assertions(&set, &ProveOptions::default()).remove(0);
+            let assertion = &set.hir().assertions[0];
+            let violation = requests.iter().find(|doc| {
+                let targeted = assertion.targets.iter().any(|target| {
+                    Some(target.action.as_str()) == doc.action.as_deref() && target.resource.as_deref() == Some("Doc")
+                });
+                if !targeted {
+                    return false;
+                }
+                let request = set.prepare(doc).expect("valid request");
+                let decision = set.decide(&request);
+                let holds = Evaluator::new(&request, 100_000).truth(&assertion.condition).expect("evaluates");
+                holds && violates(assertion.effect, &decision)
+            });
+            match &report.verdict {
+                Verdict::Proved => {
+                    count(0);
+                    prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
+                }
+                Verdict::Refuted { request, .. } => {
+                    count(1);
+                    let decision = set.decide_doc(request, false);
+                    prop_assert!(
+                        violates(assertion.effect, &decision),
+                        "the counterexample does not reproduce:\n{source}"
+                    );
+                }
+                Verdict::Unknown { .. } => count(2),
+            }
+            Ok(())
+        })
+        .unwrap();
+    let counts = counts.get();
+    assert!(counts.iter().all(|count| *count > 0), "proved, refuted, unknown: {counts:?}");
+}
