@@ -66,11 +66,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Prove or refute the package's assertions against its compiled decision graph.
+    /// Prove or refute the package's assertions and bounds on its compiled decision graph.
     ///
-    /// Each `assert` is proved for all requests, refuted with a concrete counterexample
-    /// (which `mandate eval` reproduces), or reported unknown with the reason. Exits 1
-    /// when an assertion is refuted.
+    /// Each `assert` and `bound` is proved for all requests, refuted with a concrete
+    /// counterexample (which `mandate eval` reproduces), or reported unknown with the
+    /// reason. Exits 1 when one is refuted.
     Prove {
         /// The package: a folder of `.mandate` files, or one file.
         path: PathBuf,
@@ -268,7 +268,7 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
 /// Checks every assertion and reports its verdict, with a counterexample to replay.
 fn prove(path: &std::path::Path, format: EvalFormat) -> ExitCode {
     let Some(set) = load(path) else { return ExitCode::from(1) };
-    let reports = mandate::prove::check_assertions(&set, &mandate::prove::ProveOptions::default());
+    let reports = mandate::prove::check(&set, &mandate::prove::ProveOptions::default());
     let output = match format {
         EvalFormat::Json => pretty(&serde_json::to_value(&reports).unwrap_or_default()),
         EvalFormat::Text => mandate::prove::render(&path.display().to_string(), &reports),

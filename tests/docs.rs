@@ -81,14 +81,23 @@ fn example_packages_check_cleanly() {
     }
 }
 
+/// The examples' assertions are all proved, and none of their claims is refuted. (A bound
+/// may stay unknown where it rests on relations between attributes, such as
+/// `resource.class <= task.max_class`, which the prover does not solve yet.)
 #[test]
-fn example_assertions_are_proved() {
+fn example_assertions_are_proved_and_nothing_is_refuted() {
     for package in packages_under(Path::new("examples")) {
         let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
-        let reports = mandate::prove::check_assertions(&set, &mandate::prove::ProveOptions::default());
+        let reports = mandate::prove::check(&set, &mandate::prove::ProveOptions::default());
         assert!(!reports.is_empty(), "{} declares no assertions", package.display());
         let text = mandate::prove::render(&package.display().to_string(), &reports);
-        assert!(reports.iter().all(|report| report.verdict.word() == "proved"), "{text}");
+        for report in &reports {
+            let acceptable = match report.kind {
+                "assertion" => report.verdict.word() == "proved",
+                _ => report.verdict.word() != "refuted",
+            };
+            assert!(acceptable, "{}: {text}", report.assertion);
+        }
     }
 }
 

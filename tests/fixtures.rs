@@ -67,12 +67,12 @@ fn check_fixture(path: &Utf8Path) -> Result {
 }
 
 fn prove_fixture(path: &Utf8Path, text: String) -> Result {
-    use mandate::prove::{check_assertions, render, ProveOptions, Verdict};
+    use mandate::prove::{check, render, ProveOptions, Verdict};
     let set = match mandate::eval::PolicySet::load(path.as_std_path(), mandate::eval::Limits::default()) {
         Ok(set) => set,
         Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
     };
-    let mut reports = check_assertions(&set, &ProveOptions::default());
+    let mut reports = check(&set, &ProveOptions::default());
     let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
     let mut expected: Vec<(usize, String)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -91,10 +91,21 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
         )
         .into());
     }
-    for (report, assertion) in reports.iter().zip(&set.hir().assertions) {
+    for report in &reports {
         if let Verdict::Refuted { request, .. } = &report.verdict {
             let replayed = set.decide_doc(request, false);
-            let violated = match assertion.effect {
+            // A bound rules out allows; an assertion rules out its effect's outcome.
+            let effect = match report.kind {
+                "bound" => mandate::syntax::ast::Effect::Permit,
+                _ => set
+                    .hir()
+                    .assertions
+                    .iter()
+                    .find(|assertion| assertion.name == report.assertion)
+                    .map(|assertion| assertion.effect)
+                    .ok_or("refuted report without its assertion")?,
+            };
+            let violated = match effect {
                 mandate::syntax::ast::Effect::Permit => replayed.decision == mandate::eval::Outcome::Allow,
                 mandate::syntax::ast::Effect::Escalate => replayed.decision == mandate::eval::Outcome::Escalate,
                 mandate::syntax::ast::Effect::Forbid => !replayed.policies.forbid.is_empty(),

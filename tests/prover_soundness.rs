@@ -1,19 +1,20 @@
 //! The prover never says "proved" when a violation exists, and every refutation it
 //! prints reproduces.
 //!
-//! Random packages over a small schema, each with a random assertion, are checked by the
-//! prover; then every request over a finite domain (2,592 requests: every combination of
+//! Random packages over a small schema, each with a random assertion and a random bound,
+//! are checked by the prover; then every request over a finite domain (2,592 requests: every combination of
 //! the attribute values the generator uses, both actions and two chain lengths) is
 //! decided by brute force. A "proved" assertion must have no violating request in the
 //! domain; a "refuted" one must come with a counterexample that the evaluator decides as
-//! a violation. 400 packages run in a debug build in about twelve seconds; the test also
+//! a violation. 250 packages run in a debug build in about fifteen seconds; the test also
 //! checks that all three verdicts occur, so it cannot pass by always saying "unknown".
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
 use mandate::eval::expr::Evaluator;
 use mandate::eval::{Limits, Outcome, PolicySet, RequestDoc};
-use mandate::prove::{check_assertions, ProveOptions, Verdict};
+use mandate::hir::Target;
+use mandate::prove::{check, ProveOptions, Verdict};
 use mandate::syntax::ast::Effect;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -55,6 +56,22 @@ fn condition() -> impl Strategy<Value = String> {
     })
 }
 
+/// A condition a bound's `when` may state: about the agent, the task and the chain only.
+fn applies_condition() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("agent.team == \"{t}\"")),
+        (0..4i64).prop_map(|n| format!("agent.level >= {n}")),
+        Just("chain.depth > 0".to_string()),
+        Just("task is Work".to_string()),
+    ];
+    atom.prop_recursive(2, 4, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| format!("not ({c})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} or {b})")),
+        ]
+    })
+}
+
 fn target() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["read", "update", "[read, update]"])
 }
@@ -65,8 +82,9 @@ fn effect() -> impl Strategy<Value = &'static str> {
 
 fn package() -> impl Strategy<Value = String> {
     let policy = (effect(), target(), prop::option::of(condition()));
-    (condition(), prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), target(), condition())
-        .prop_map(|(scope, policies, asserted, asserted_target, asserted_condition)| {
+    let bound = (applies_condition(), target(), condition());
+    (condition(), prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), target(), condition(), bound)
+        .prop_map(|(scope, policies, asserted, asserted_target, asserted_condition, (applies, bound_target, inside))| {
             let mut text = format!(
                 "{SCHEMA}task Work(owner: String) {{\n  scope {{ [read, update] on Doc where {scope} }}\n  ttl 1h\n  delegate depth <= 1\n}}\n"
             );
@@ -81,6 +99,7 @@ fn package() -> impl Strategy<Value = String> {
                 text.push('\n');
             }
             text.push_str(&format!("assert checked: never {asserted} {asserted_target} on Doc when {asserted_condition}\n"));
+            text.push_str(&format!("bound ceiling {{ when {applies} scope {{ {bound_target} on Doc where {inside} }} }}\n"));
             text
         })
 }
@@ -138,13 +157,46 @@ fn proved_means_no_violation_in_the_whole_domain() {
         current[index] += 1;
         counts.set(current);
     };
-    let mut runner = TestRunner::new(Config { cases: 400, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: 250, failure_persistence: None, ..Config::default() });
     runner
         .run(&package(), |source| {
             let set = PolicySet::from_sources(&[("p.mandate", &source)], Limits::default())
                 .unwrap_or_else(|error| panic!("generated package does not check:\n{source}\n{}", error.render()));
-            let report = check_assertions(&set, &ProveOptions::default()).remove(0);
+            let reports = check(&set, &ProveOptions::default());
+            let (report, bound_report) = (&reports[0], &reports[1]);
             let assertion = &set.hir().assertions[0];
+            let bound = &set.hir().bounds[0];
+            // A bound is violated by an allow it applies to, outside its scope.
+            let bound_violation = requests.iter().find(|doc| {
+                let request = set.prepare(doc).expect("valid request");
+                if set.decide(&request).decision != Outcome::Allow {
+                    return false;
+                }
+                let holds = |expr| Evaluator::new(&request, 100_000).truth(expr).expect("evaluates");
+                let target =
+                    Target { action: doc.action.clone().unwrap_or_default(), resource: Some("Doc".to_string()) };
+                let inside = bound.scope.iter().any(|item| item.targets.contains(&target) && holds(&item.condition));
+                holds(&bound.applies) && !inside
+            });
+            match &bound_report.verdict {
+                Verdict::Proved => {
+                    count(0);
+                    prop_assert!(
+                        bound_violation.is_none(),
+                        "bound proved, but this request violates it:\n{source}\n{bound_violation:?}"
+                    );
+                }
+                Verdict::Refuted { request, .. } => {
+                    count(1);
+                    prop_assert_eq!(
+                        set.decide_doc(request, false).decision,
+                        Outcome::Allow,
+                        "the bound's counterexample does not reproduce:\n{}",
+                        source
+                    );
+                }
+                Verdict::Unknown { .. } => count(2),
+            }
             let violation = requests.iter().find(|doc| {
                 let targeted = assertion.targets.iter().any(|target| {
                     Some(target.action.as_str()) == doc.action.as_deref() && target.resource.as_deref() == Some("Doc")

@@ -52,6 +52,7 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
         tasks: BTreeMap::new(),
         tests: Vec::new(),
         assertions: Vec::new(),
+        bounds: Vec::new(),
     };
     for file in files {
         let mut lowerer = Lowerer {
@@ -74,6 +75,7 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
                 }
                 Item::Test(test) => hir.tests.push(lowerer.test(test)?),
                 Item::Assert(assert) => hir.assertions.push(lowerer.assertion(assert)?),
+                Item::Bound(bound) => hir.bounds.push(lowerer.bound(bound)?),
                 _ => {}
             }
         }
@@ -220,6 +222,19 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(lowered)
+    }
+
+    fn bound(&mut self, bound: &ast::BoundDecl) -> Result<Bound, LowerError> {
+        let applies = match &bound.applies {
+            Some(expr) => self.guarded(expr)?,
+            None => HExpr::TRUE,
+        };
+        Ok(Bound {
+            name: bound.name.name.clone(),
+            applies,
+            scope: self.scope(&bound.scope)?,
+            origin: Origin::new(self.file.path, bound.name.span),
+        })
     }
 
     fn assertion(&mut self, assert: &ast::AssertDecl) -> Result<Assertion, LowerError> {

@@ -28,6 +28,17 @@ pub struct Hir {
     pub tasks: BTreeMap<String, Task>,
     pub tests: Vec<TestCase>,
     pub assertions: Vec<Assertion>,
+    pub bounds: Vec<Bound>,
+}
+
+/// `bound NAME { when APPLIES scope { … } }`: for the requests it applies to, nothing
+/// outside its scope is ever allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub name: String,
+    pub applies: HExpr,
+    pub scope: Vec<ScopeItem>,
+    pub origin: Origin,
 }
 
 /// `assert NAME: never EFFECT TARGET when CONDITION`: no request on the targets for which

@@ -1,7 +1,10 @@
-//! The prover: checks declared assertions against the decision graph that runs.
+//! The prover: checks declared assertions and bounds against the decision graph that
+//! runs.
 //!
-//! An assertion `never EFFECT TARGET when C` is checked per (action, resource type) of its
-//! target. The condition `C` is compiled into a copy of the plan, sharing its fields,
+//! Both become *claims*: "no request on this (action, resource type) for which `C` holds
+//! gets this outcome". An assertion `never EFFECT TARGET when C` is one claim per pair of
+//! its target; a bound `when W scope { … }` is, for every pair the policies cover, the
+//! claim "never allowed when `W` and not inside the bound's scope". The condition `C` is compiled into a copy of the plan, sharing its fields,
 //! keys and tests, and the prover walks every path through the partition's diagrams and
 //! `C`'s together, keeping what each branch says about the request: a key or the keys it
 //! is not (switches), a range (intervals), a truth value (tests). In an ordered diagram a
@@ -17,8 +20,9 @@
 //! - **unknown**: a violating path exists but no request was confirmed (it depends on
 //!   tests the prover does not solve), or the path budget ran out. Never "proved".
 //!
-//! This covers assertions (part of theorem 2 of the design); bounds, intent containment,
-//! attenuation, risk monotonicity and change impact build on the same walk.
+//! This covers theorem 2 of the design (bounds and assertions) for decisions; intent
+//! containment, bounds over task declarations, attenuation, risk monotonicity and change
+//! impact build on the same walk.
 
 mod witness;
 
@@ -34,7 +38,7 @@ use crate::eval::decide::Found;
 use crate::eval::decision::{Decision, Outcome};
 use crate::eval::expr::Evaluator;
 use crate::eval::{PolicySet, RequestDoc};
-use crate::hir::{Assertion, Target};
+use crate::hir::{Bound, HExpr, Target};
 use crate::syntax::ast::Effect;
 
 /// Limits on proving.
@@ -70,9 +74,12 @@ impl Verdict {
     }
 }
 
-/// The result for one assertion.
+/// The result for one assertion or bound.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `assertion` or `bound`.
+    pub kind: &'static str,
+    /// Its name.
     pub assertion: String,
     pub file: String,
     pub start: usize,
@@ -92,7 +99,7 @@ pub fn render(package: &str, reports: &[Report]) -> String {
     let mut out = String::new();
     for report in reports {
         let millis = report.elapsed.as_secs_f64() * 1000.0;
-        out.push_str(&format!("{:<8} {} ({millis:.1} ms)\n", report.verdict.word(), report.assertion));
+        out.push_str(&format!("{:<8} {} {} ({millis:.1} ms)\n", report.verdict.word(), report.kind, report.assertion));
         match &report.verdict {
             Verdict::Proved => {}
             Verdict::Unknown { reason } => out.push_str(&format!("         {reason}\n")),
@@ -112,18 +119,28 @@ pub fn render(package: &str, reports: &[Report]) -> String {
     out
 }
 
-/// Checks every assertion of the policy set.
-pub fn check_assertions(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
-    set.hir()
-        .assertions
-        .iter()
-        .map(|assertion| {
+/// Checks every assertion and bound of the policy set, in that order.
+pub fn check(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
+    let hir = set.hir();
+    let assertions = hir.assertions.iter().map(|assertion| {
+        let claims: Vec<(Target, Claim)> = assertion
+            .targets
+            .iter()
+            .map(|target| (target.clone(), Claim { effect: assertion.effect, condition: assertion.condition.clone() }))
+            .collect();
+        ("assertion", &assertion.name, &assertion.origin, claims)
+    });
+    let bounds = hir.bounds.iter().map(|bound| ("bound", &bound.name, &bound.origin, bound_claims(set, bound)));
+    assertions
+        .chain(bounds)
+        .map(|(kind, name, origin, claims)| {
             let started = Instant::now();
-            let verdict = check_assertion(set, assertion, options);
+            let verdict = check_claims(set, &claims, options);
             Report {
-                assertion: assertion.name.clone(),
-                file: assertion.origin.file.to_string(),
-                start: assertion.origin.start,
+                kind,
+                assertion: name.clone(),
+                file: origin.file.to_string(),
+                start: origin.start,
                 verdict,
                 elapsed: started.elapsed(),
             }
@@ -131,13 +148,39 @@ pub fn check_assertions(set: &PolicySet, options: &ProveOptions) -> Vec<Report> 
         .collect()
 }
 
-/// The rule number the assertion's condition takes in the analysis plan.
+/// "No request on a target for which `condition` holds gets `effect`'s outcome."
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub effect: Effect,
+    pub condition: HExpr,
+}
+
+/// A bound as claims: on every pair the policies cover, nothing it applies to is allowed
+/// outside its scope.
+fn bound_claims(set: &PolicySet, bound: &Bound) -> Vec<(Target, Claim)> {
+    set.plan()
+        .partitions
+        .iter()
+        .map(|partition| {
+            let target = &partition.target;
+            let inside = bound
+                .scope
+                .iter()
+                .filter(|item| item.targets.contains(target))
+                .fold(HExpr::FALSE, |any, item| HExpr::or(any, item.condition.clone()));
+            let condition = HExpr::and(bound.applies.clone(), HExpr::negate(inside));
+            (target.clone(), Claim { effect: Effect::Permit, condition })
+        })
+        .collect()
+}
+
+/// The rule number a claim's condition takes in the analysis plan.
 const CONDITION: u32 = u32::MAX - 1;
 
-fn check_assertion(set: &PolicySet, assertion: &Assertion, options: &ProveOptions) -> Verdict {
+fn check_claims(set: &PolicySet, claims: &[(Target, Claim)], options: &ProveOptions) -> Verdict {
     let mut unknown: Option<String> = None;
-    for target in &assertion.targets {
-        match check_target(set, assertion, target, options) {
+    for (target, claim) in claims {
+        match check_target(set, claim, target, options) {
             Verdict::Proved => {}
             Verdict::Unknown { reason } => unknown = unknown.or(Some(reason)),
             refuted => return refuted,
@@ -149,7 +192,7 @@ fn check_assertion(set: &PolicySet, assertion: &Assertion, options: &ProveOption
     }
 }
 
-fn check_target(set: &PolicySet, assertion: &Assertion, target: &Target, options: &ProveOptions) -> Verdict {
+fn check_target(set: &PolicySet, claim: &Claim, target: &Target, options: &ProveOptions) -> Verdict {
     let plan = set.plan();
     let Some(partition) = plan.partition(&target.action, target.resource.as_deref()) else {
         // No policy targets this pair: every request on it is denied as
@@ -158,7 +201,7 @@ fn check_target(set: &PolicySet, assertion: &Assertion, target: &Target, options
     };
     let mut analysis = plan.clone();
     let condition_roots =
-        compile::compile_condition(&mut analysis, target, &assertion.condition, CONDITION, &set.limits().compile);
+        compile::compile_condition(&mut analysis, target, &claim.condition, CONDITION, &set.limits().compile);
     // The condition's diagrams come first: a path on which it is false is dropped at once.
     let mut roots = condition_roots;
     roots.extend(&partition.roots);
@@ -166,7 +209,7 @@ fn check_target(set: &PolicySet, assertion: &Assertion, target: &Target, options
         others: partition.roots.len(),
         analysis: &analysis,
         set,
-        assertion,
+        claim,
         target,
         steps_left: options.max_steps,
         attempts_left: options.max_witness_attempts,
@@ -211,7 +254,7 @@ struct Search<'a> {
     others: usize,
     analysis: &'a Plan,
     set: &'a PolicySet,
-    assertion: &'a Assertion,
+    claim: &'a Claim,
     target: &'a Target,
     steps_left: usize,
     attempts_left: usize,
@@ -335,7 +378,7 @@ impl Search<'_> {
             _ => None,
         };
         let matched_effect = |wanted: Effect| matched.iter().any(|rule| effect_of(rule) == Some(wanted));
-        match self.assertion.effect {
+        match self.claim.effect {
             Effect::Permit => matched_effect(Effect::Forbid) || matched_effect(Effect::Escalate),
             Effect::Escalate => matched_effect(Effect::Forbid),
             Effect::Forbid => false,
@@ -349,7 +392,7 @@ impl Search<'_> {
         }
         let mut gates = BTreeSet::new();
         let (outcome, code) = Found::of(self.analysis, matched, &mut gates).combine();
-        if !violates(self.assertion.effect, outcome, code) {
+        if !violates(self.claim.effect, outcome, code) {
             return;
         }
         self.candidates += 1;
@@ -358,7 +401,7 @@ impl Search<'_> {
         }
         self.attempts_left -= 1;
         let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
-        if let Some(decision) = confirm(self.set, self.assertion, &doc, now) {
+        if let Some(decision) = confirm(self.set, self.claim, &doc, now) {
             self.found = Some((doc, decision));
         }
     }
@@ -375,12 +418,12 @@ fn violates(effect: Effect, outcome: Outcome, code: &str) -> bool {
 
 /// Replays a candidate request: the evaluator must decide it as a violation and the
 /// assertion's condition must hold for it.
-fn confirm(set: &PolicySet, assertion: &Assertion, doc: &RequestDoc, now: i64) -> Option<Decision> {
+fn confirm(set: &PolicySet, claim: &Claim, doc: &RequestDoc, now: i64) -> Option<Decision> {
     let request = set.prepare_at(doc, now).ok()?;
     let decision = set.decide(&request);
     let code = decision.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
-    let condition = Evaluator::new(&request, set.limits().max_eval_steps).truth(&assertion.condition).ok()?;
-    (condition && violates(assertion.effect, decision.decision, code)).then_some(decision)
+    let condition = Evaluator::new(&request, set.limits().max_eval_steps).truth(&claim.condition).ok()?;
+    (condition && violates(claim.effect, decision.decision, code)).then_some(decision)
 }
 
 fn max_option(a: Option<Position>, b: Option<Position>) -> Option<Position> {
