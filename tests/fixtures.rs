@@ -10,8 +10,9 @@
 //! - `check/*.mandate`: checked as a one-file package.
 //! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
 //!   files in its subfolders are only reachable through `use`.
-//! - `prove/*.mandate`: a package whose `assert` lines end in `//~ proved`, `//~ refuted`
-//!   or `//~ unknown`. Every counterexample is replayed through the evaluator, as
+//! - `prove/*.mandate`: a package whose `assert` and `bound` lines end in `//~ proved`,
+//!   `//~ refuted` or `//~ unknown`, and which may state `//~ risk VERDICT` for the
+//!   theorem that raising risk never allows more. Every counterexample is replayed through the evaluator, as
 //!   `mandate eval` would, and must get the outcome the assertion rules out.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
@@ -75,13 +76,25 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     let mut reports = check(&set, &ProveOptions::default());
     let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
     let mut expected: Vec<(usize, String)> = Vec::new();
+    let mut expected_risk: Option<String> = None;
     for (index, line) in text.lines().enumerate() {
-        if let Some((_, verdict)) = line.split_once("//~ ") {
-            expected.push((index + 1, verdict.trim().to_string()));
+        match line.split_once("//~ ").map(|(_, verdict)| verdict.trim()) {
+            Some(risk) if risk.starts_with("risk ") => {
+                expected_risk = Some(risk.trim_start_matches("risk ").to_string())
+            }
+            Some(verdict) => expected.push((index + 1, verdict.to_string())),
+            None => {}
         }
     }
+    let declarations = reports.iter().filter(|report| report.kind != "theorem");
     let mut actual: Vec<(usize, String)> =
-        reports.iter().map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
+        declarations.map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
+    let risk = reports.iter().find(|report| report.kind == "theorem").map(|report| report.verdict.word().to_string());
+    if expected_risk.is_some() && expected_risk != risk {
+        return Err(
+            format!("risk: expected {expected_risk:?}, got {risk:?}\n{}", render(path.as_str(), &reports)).into()
+        );
+    }
     expected.sort();
     actual.sort();
     if expected != actual {
@@ -96,7 +109,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
             let replayed = set.decide_doc(request, false);
             // A bound rules out allows; an assertion rules out its effect's outcome.
             let effect = match report.kind {
-                "bound" => mandate::syntax::ast::Effect::Permit,
+                "bound" | "theorem" => mandate::syntax::ast::Effect::Permit,
                 _ => set
                     .hir()
                     .assertions

@@ -2,11 +2,11 @@
 //! prints reproduces.
 //!
 //! Random packages over a small schema, each with a random assertion and a random bound,
-//! are checked by the prover; then every request over a finite domain (2,592 requests: every combination of
+//! are checked by the prover, as is the theorem that raising risk never allows more; then every request over a finite domain (2,592 requests: every combination of
 //! the attribute values the generator uses, both actions and two chain lengths) is
 //! decided by brute force. A "proved" assertion must have no violating request in the
 //! domain; a "refuted" one must come with a counterexample that the evaluator decides as
-//! a violation. 250 packages run in a debug build in about fifteen seconds; the test also
+//! a violation. 100 packages run in a debug build in about thirty seconds; the test also
 //! checks that all three verdicts occur, so it cannot pass by always saying "unknown".
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
@@ -34,19 +34,34 @@ const CLASSES: [&str; 3] = ["public", "internal", "secret"];
 /// A random condition over the schema, from atoms the prover handles exactly and some
 /// it does not.
 fn condition() -> impl Strategy<Value = String> {
-    let atom = prop_oneof![
-        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("agent.team == \"{t}\"")),
-        (0..4i64).prop_map(|n| format!("agent.level >= {n}")),
-        prop::sample::select(CLASSES.to_vec()).prop_map(|c| format!("resource.class <= {c}")),
-        (0..5i64).prop_map(|n| format!("resource.size < {n}")),
-        Just("resource.flagged".to_string()),
-        Just("(task is Work and resource.owner == task.owner)".to_string()),
-        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("resource.owner == \"{t}\"")),
-        Just("resource.owner == agent.team".to_string()),
-        Just("action == read".to_string()),
-        Just("chain.depth > 0".to_string()),
-        Just("resource.size + agent.level > 3".to_string()),
+    conditions(true)
+}
+
+/// A condition for a scope, which may not read the behavior signals.
+fn scope_condition() -> impl Strategy<Value = String> {
+    conditions(false)
+}
+
+fn conditions(behavior: bool) -> impl Strategy<Value = String> {
+    let mut atoms: Vec<BoxedStrategy<String>> = vec![
+        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("agent.team == \"{t}\"")).boxed(),
+        (0..4i64).prop_map(|n| format!("agent.level >= {n}")).boxed(),
+        prop::sample::select(CLASSES.to_vec()).prop_map(|c| format!("resource.class <= {c}")).boxed(),
+        (0..5i64).prop_map(|n| format!("resource.size < {n}")).boxed(),
+        Just("resource.flagged".to_string()).boxed(),
+        Just("(task is Work and resource.owner == task.owner)".to_string()).boxed(),
+        prop::sample::select(TEAMS.to_vec()).prop_map(|t| format!("resource.owner == \"{t}\"")).boxed(),
+        Just("resource.owner == agent.team".to_string()).boxed(),
+        Just("action == read".to_string()).boxed(),
+        Just("chain.depth > 0".to_string()).boxed(),
+        Just("resource.size + agent.level > 3".to_string()).boxed(),
     ];
+    if behavior {
+        atoms.push(Just("behavior.risk < 0.5".to_string()).boxed());
+        atoms.push(Just("behavior.risk > 0.5".to_string()).boxed());
+        atoms.push(Just("behavior.novel_resource".to_string()).boxed());
+    }
+    let atom = prop::strategy::Union::new(atoms);
     atom.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
             inner.clone().prop_map(|c| format!("not ({c})")),
@@ -82,8 +97,8 @@ fn effect() -> impl Strategy<Value = &'static str> {
 
 fn package() -> impl Strategy<Value = String> {
     let policy = (effect(), target(), prop::option::of(condition()));
-    let bound = (applies_condition(), target(), condition());
-    (condition(), prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), target(), condition(), bound)
+    let bound = (applies_condition(), target(), scope_condition());
+    (scope_condition(), prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), target(), condition(), bound)
         .prop_map(|(scope, policies, asserted, asserted_target, asserted_condition, (applies, bound_target, inside))| {
             let mut text = format!(
                 "{SCHEMA}task Work(owner: String) {{\n  scope {{ [read, update] on Doc where {scope} }}\n  ttl 1h\n  delegate depth <= 1\n}}\n"
@@ -157,7 +172,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
         current[index] += 1;
         counts.set(current);
     };
-    let mut runner = TestRunner::new(Config { cases: 250, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: 100, failure_persistence: None, ..Config::default() });
     runner
         .run(&package(), |source| {
             let set = PolicySet::from_sources(&[("p.mandate", &source)], Limits::default())
@@ -178,6 +193,41 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 let inside = bound.scope.iter().any(|item| item.targets.contains(&target) && holds(&item.condition));
                 holds(&bound.applies) && !inside
             });
+            // Risk is restrict-only: no request is refused with low signals and allowed
+            // with one or both raised.
+            let risk_report = &reports[2];
+            let with_signals = |doc: &RequestDoc, risk: f64, novel: bool| {
+                let mut doc = doc.clone();
+                doc.behavior.insert("risk".to_string(), json!(risk));
+                doc.behavior.insert("novel_resource".to_string(), json!(novel));
+                set.decide_doc(&doc, false).decision
+            };
+            let risk_violation = requests.iter().find(|doc| {
+                with_signals(doc, 0.1, false) != Outcome::Allow
+                    && [(0.9, false), (0.1, true), (0.9, true)]
+                        .iter()
+                        .any(|(risk, novel)| with_signals(doc, *risk, *novel) == Outcome::Allow)
+            });
+            match &risk_report.verdict {
+                Verdict::Proved => {
+                    count(0);
+                    prop_assert!(
+                        risk_violation.is_none(),
+                        "risk proved restrict-only, but raising it allows:\n{source}\n{risk_violation:?}"
+                    );
+                }
+                Verdict::Refuted { request, contrast, .. } => {
+                    count(1);
+                    prop_assert_eq!(set.decide_doc(request, false).decision, Outcome::Allow);
+                    let contrast = contrast.as_ref().expect("a risk refutation has a contrast");
+                    prop_assert!(
+                        set.decide_doc(contrast, false).decision != Outcome::Allow,
+                        "the contrast is allowed:\n{}",
+                        source
+                    );
+                }
+                Verdict::Unknown { .. } => count(2),
+            }
             match &bound_report.verdict {
                 Verdict::Proved => {
                     count(0);

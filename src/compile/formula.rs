@@ -176,6 +176,11 @@ pub fn formula(expr: &HExpr, target: &Target) -> Formula {
         HExpr::And(a, b) => Formula::and(formula(a, target), formula(b, target)),
         HExpr::Or(a, b) => Formula::or(formula(a, target), formula(b, target)),
         HExpr::TaskIs(kind) => Formula::Atom(Atom::OneOf(FieldPath::task_kind(), vec![Key::Str(kind.clone())])),
+        // A boolean attribute on its own is a switch on `true`.
+        field @ HExpr::Field(..) => match field_path(field) {
+            Some(path) => Formula::Atom(Atom::OneOf(path, vec![Key::Bool(true)])),
+            None => test(field),
+        },
         HExpr::ResourceIs(ty) => Formula::Const(target.resource.as_deref() == Some(&**ty)),
         HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| test(expr)),
         HExpr::In(element, set) | HExpr::SetContains(set, element) => {

@@ -60,8 +60,17 @@ impl Default for ProveOptions {
 #[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum Verdict {
     Proved,
-    Refuted { request: Box<RequestDoc>, decision: Box<Decision> },
-    Unknown { reason: String },
+    /// `request` gets `decision`, which violates the claim. For risk monotonicity,
+    /// `contrast` is the same request with a lower risk signal, which is not allowed.
+    Refuted {
+        request: Box<RequestDoc>,
+        decision: Box<Decision>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contrast: Option<Box<RequestDoc>>,
+    },
+    Unknown {
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -103,9 +112,13 @@ pub fn render(package: &str, reports: &[Report]) -> String {
         match &report.verdict {
             Verdict::Proved => {}
             Verdict::Unknown { reason } => out.push_str(&format!("         {reason}\n")),
-            Verdict::Refuted { request, decision } => {
+            Verdict::Refuted { request, decision, contrast } => {
                 let json = serde_json::to_string(request).unwrap_or_default();
                 out.push_str(&format!("         counterexample: {json}\n"));
+                if let Some(contrast) = contrast {
+                    let lower = serde_json::to_string(contrast).unwrap_or_default();
+                    out.push_str(&format!("         with less risk, not allowed: {lower}\n"));
+                }
                 for line in decision.to_text().lines() {
                     out.push_str(&format!("         {line}\n"));
                 }
@@ -119,8 +132,16 @@ pub fn render(package: &str, reports: &[Report]) -> String {
     out
 }
 
-/// Checks every assertion and bound of the policy set, in that order.
+/// Checks every assertion and bound of the policy set, in that order, then the
+/// theorems that hold for every package (today: risk is restrict-only).
 pub fn check(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
+    let mut reports = check_declarations(set, options);
+    reports.push(check_risk(set, options));
+    reports
+}
+
+/// Checks every assertion and bound of the policy set, in that order.
+pub fn check_declarations(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
     let hir = set.hir();
     let assertions = hir.assertions.iter().map(|assertion| {
         let claims: Vec<(Target, Claim)> = assertion
@@ -153,6 +174,39 @@ pub fn check(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
 pub struct Claim {
     pub effect: Effect,
     pub condition: HExpr,
+}
+
+/// Theorem 4: raising a behavioral signal never turns a deny or an escalation into an
+/// allow. Proved when every allow path of every partition constrains the signals only
+/// from above (risk below a threshold, a flag false) and no test on it reads them: then a
+/// request with less risk follows the same path. Refuted by two requests that differ
+/// only in one signal, the riskier one allowed and the other not.
+pub fn check_risk(set: &PolicySet, options: &ProveOptions) -> Report {
+    let started = Instant::now();
+    let allows = Claim { effect: Effect::Permit, condition: HExpr::TRUE };
+    let mut unknown: Option<String> = None;
+    let mut verdict = Verdict::Proved;
+    for partition in &set.plan().partitions {
+        match search_target(set, &allows, &partition.target, options, Goal::RiskMonotone) {
+            Verdict::Proved => {}
+            Verdict::Unknown { reason } => unknown = unknown.or(Some(reason)),
+            refuted => {
+                verdict = refuted;
+                break;
+            }
+        }
+    }
+    if let (Verdict::Proved, Some(reason)) = (&verdict, unknown) {
+        verdict = Verdict::Unknown { reason };
+    }
+    Report {
+        kind: "theorem",
+        assertion: "risk is restrict-only".to_string(),
+        file: String::new(),
+        start: 0,
+        verdict,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// A bound as claims: on every pair the policies cover, nothing it applies to is allowed
@@ -193,6 +247,10 @@ fn check_claims(set: &PolicySet, claims: &[(Target, Claim)], options: &ProveOpti
 }
 
 fn check_target(set: &PolicySet, claim: &Claim, target: &Target, options: &ProveOptions) -> Verdict {
+    search_target(set, claim, target, options, Goal::Claim)
+}
+
+fn search_target(set: &PolicySet, claim: &Claim, target: &Target, options: &ProveOptions, goal: Goal) -> Verdict {
     let plan = set.plan();
     let Some(partition) = plan.partition(&target.action, target.resource.as_deref()) else {
         // No policy targets this pair: every request on it is denied as
@@ -206,6 +264,9 @@ fn check_target(set: &PolicySet, claim: &Claim, target: &Target, options: &Prove
     let mut roots = condition_roots;
     roots.extend(&partition.roots);
     let mut search = Search {
+        goal,
+        hits: Vec::new(),
+        partition_roots: partition.roots.clone(),
         others: partition.roots.len(),
         analysis: &analysis,
         set,
@@ -217,8 +278,12 @@ fn check_target(set: &PolicySet, claim: &Claim, target: &Target, options: &Prove
         found: None,
     };
     let finished = search.explore(&roots, &Constraints::default(), &mut Vec::new());
-    if let Some((request, decision)) = search.found {
-        return Verdict::Refuted { request: Box::new(request), decision: Box::new(decision) };
+    if let Some((request, decision, contrast)) = search.found {
+        return Verdict::Refuted {
+            request: Box::new(request),
+            decision: Box::new(decision),
+            contrast: contrast.map(Box::new),
+        };
     }
     if !finished {
         return Verdict::Unknown { reason: format!("the search budget of {} steps ran out", options.max_steps) };
@@ -259,7 +324,44 @@ struct Search<'a> {
     steps_left: usize,
     attempts_left: usize,
     candidates: usize,
-    found: Option<(RequestDoc, Decision)>,
+    found: Option<(RequestDoc, Decision, Option<RequestDoc>)>,
+    goal: Goal,
+    /// Paths found by a `NotAllowed` search.
+    hits: Vec<Constraints>,
+    /// The roots of the partition's own diagrams.
+    partition_roots: Vec<u32>,
+}
+
+/// How to put a signal below what an allow path needs.
+enum Lowering {
+    /// A number at most this position (the path's exclusive lower bound).
+    AtMost(u32, Option<Position>),
+    /// A flag other than this key (`true`).
+    Not(u32, u32),
+}
+
+impl Lowering {
+    fn apply(&self, constraints: &mut Constraints) {
+        match self {
+            Lowering::AtMost(field, low) => {
+                constraints.ranges.insert(*field, (None, *low));
+            }
+            Lowering::Not(field, key) => {
+                constraints.keys.insert(*field, KeyConstraint::Not(BTreeSet::from([*key])));
+            }
+        }
+    }
+}
+
+/// What a search looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// A request that violates the claim.
+    Claim,
+    /// An allowed request whose path needs a behavior signal to be high.
+    RiskMonotone,
+    /// Any request that is not allowed (inside a risk search).
+    NotAllowed,
 }
 
 impl Search<'_> {
@@ -378,6 +480,9 @@ impl Search<'_> {
             _ => None,
         };
         let matched_effect = |wanted: Effect| matched.iter().any(|rule| effect_of(rule) == Some(wanted));
+        if self.goal == Goal::NotAllowed {
+            return !self.hits.is_empty();
+        }
         match self.claim.effect {
             Effect::Permit => matched_effect(Effect::Forbid) || matched_effect(Effect::Escalate),
             Effect::Escalate => matched_effect(Effect::Forbid),
@@ -387,6 +492,14 @@ impl Search<'_> {
 
     /// A complete path: does it violate the assertion, and can a request show it?
     fn at_leaves(&mut self, constraints: &Constraints, matched: &[u32]) {
+        if self.goal == Goal::NotAllowed {
+            let mut gates = BTreeSet::new();
+            let (outcome, _) = Found::of(self.analysis, matched, &mut gates).combine();
+            if outcome != Outcome::Allow {
+                self.hits.push(constraints.clone());
+            }
+            return;
+        }
         if !matched.contains(&CONDITION) {
             return;
         }
@@ -395,15 +508,136 @@ impl Search<'_> {
         if !violates(self.claim.effect, outcome, code) {
             return;
         }
+        if self.goal == Goal::RiskMonotone {
+            self.risk_path(constraints);
+            return;
+        }
         self.candidates += 1;
         if self.attempts_left == 0 {
             return;
         }
         self.attempts_left -= 1;
         let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
-        if let Some(decision) = confirm(self.set, self.claim, &doc, now) {
-            self.found = Some((doc, decision));
+        if self.goal == Goal::RiskMonotone {
+            return;
         }
+        if let Some(decision) = confirm(self.set, self.claim, &doc, now) {
+            self.found = Some((doc, decision, None));
+        }
+    }
+
+    /// An allow path that needs a behavior signal high (a range with a lower bound, or a
+    /// flag true): the same requests with the signal lowered must all be allowed too.
+    /// Searching them for one that is not gives a candidate pair, confirmed by replaying
+    /// both requests. A test that reads a signal leaves the question open.
+    fn risk_path(&mut self, constraints: &Constraints) {
+        let behavior = |field: &u32| {
+            self.analysis.fields.get(*field as usize).is_some_and(|spec| spec.path.root == crate::hir::Root::Behavior)
+        };
+        let reads_behavior = constraints.tests.keys().any(|test| {
+            let mut found = false;
+            if let Some(expr) = self.analysis.tests.get(*test as usize) {
+                expr.visit(&mut |node| {
+                    if let HExpr::Field(crate::hir::Base::Root(crate::hir::Root::Behavior), _) = node {
+                        found = true;
+                    }
+                });
+            }
+            found
+        });
+        if reads_behavior {
+            self.candidates += 1;
+            return;
+        }
+        let true_key = self.analysis.keys.iter().position(|key| *key == crate::compile::formula::Key::Bool(true));
+        // The signals this path needs high.
+        let mut raised: Vec<Lowering> = Vec::new();
+        for (field, (low, _)) in &constraints.ranges {
+            if behavior(field) && low.is_some() {
+                raised.push(Lowering::AtMost(*field, *low));
+            }
+        }
+        for (field, constraint) in &constraints.keys {
+            if let (true, Some(key)) = (behavior(field), true_key) {
+                if *constraint == KeyConstraint::Is(key as u32) {
+                    raised.push(Lowering::Not(*field, key as u32));
+                }
+            }
+        }
+        // A request with less risk may lower any of them at once: every non-empty subset.
+        const MOST_SIGNALS: usize = 6;
+        if raised.len() > MOST_SIGNALS {
+            self.candidates += 1;
+            return;
+        }
+        let mut lowerings: Vec<Constraints> = Vec::new();
+        for subset in 1..(1usize << raised.len()) {
+            let mut lowered = constraints.clone();
+            for (index, lowering) in raised.iter().enumerate() {
+                if subset & (1 << index) != 0 {
+                    lowering.apply(&mut lowered);
+                }
+            }
+            lowerings.push(lowered);
+        }
+        for lowered in lowerings {
+            let Some(denied) = self.not_allowed_under(&lowered) else { continue };
+            self.candidates += 1;
+            if self.attempts_left == 0 {
+                return;
+            }
+            self.attempts_left -= 1;
+            // The riskier request: the denied one with the signal raised back into the
+            // allow path's range.
+            let mut raised = denied.clone();
+            for (field, range) in &constraints.ranges {
+                if behavior(field) {
+                    raised.ranges.insert(*field, *range);
+                }
+            }
+            for (field, key) in &constraints.keys {
+                if behavior(field) {
+                    raised.keys.insert(*field, key.clone());
+                }
+            }
+            let riskier = witness::build(self.set, self.analysis, self.target, &raised);
+            let safer = witness::build(self.set, self.analysis, self.target, &denied);
+            let (Some((riskier, now)), Some((safer, _))) = (riskier, safer) else { continue };
+            let decide = |doc: &RequestDoc| self.set.prepare_at(doc, now).ok().map(|request| self.set.decide(&request));
+            if let (Some(allowed), Some(other)) = (decide(&riskier), decide(&safer)) {
+                if allowed.decision == Outcome::Allow && other.decision != Outcome::Allow {
+                    self.found = Some((riskier, allowed, Some(safer)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A path from `constraints` through the partition's diagrams that is not allowed.
+    fn not_allowed_under(&mut self, constraints: &Constraints) -> Option<Constraints> {
+        let mut inner = Search {
+            others: self.partition_roots.len(),
+            analysis: self.analysis,
+            set: self.set,
+            claim: self.claim,
+            target: self.target,
+            steps_left: self.steps_left,
+            attempts_left: 0,
+            candidates: 0,
+            found: None,
+            goal: Goal::NotAllowed,
+            hits: Vec::new(),
+            partition_roots: Vec::new(),
+        };
+        let roots = self.partition_roots.clone();
+        let finished = inner.explore(&roots, constraints, &mut Vec::new());
+        self.steps_left = inner.steps_left;
+        if !finished && inner.hits.is_empty() {
+            // Out of budget: treat as a possible violation, which can only lead to
+            // "unknown" or to a replayed refutation, never to "proved".
+            return Some(constraints.clone());
+        }
+        inner.hits.into_iter().next()
     }
 }
 
