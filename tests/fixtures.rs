@@ -11,8 +11,9 @@
 //! - `check/NAME/main.mandate`: the folder's `.mandate` files are checked as one package;
 //!   files in its subfolders are only reachable through `use`.
 //! - `prove/*.mandate`: a package whose `assert` and `bound` lines end in `//~ proved`,
-//!   `//~ refuted` or `//~ unknown`, and which may state `//~ risk VERDICT` for the
-//!   theorem that raising risk never allows more. Every counterexample is replayed through the evaluator, as
+//!   `//~ refuted` or `//~ unknown`, whose permits wider than their task's scope are
+//!   marked `//~ wider`, and which may state `//~ risk VERDICT` for the theorem that
+//!   raising risk never allows more. Intent containment must always be proved. Every counterexample is replayed through the evaluator, as
 //!   `mandate eval` would, and must get the outcome the assertion rules out.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
@@ -82,14 +83,28 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
             Some(risk) if risk.starts_with("risk ") => {
                 expected_risk = Some(risk.trim_start_matches("risk ").to_string())
             }
+            // A permit wider than its task's scope is "refuted" as within scope.
+            Some("wider") => expected.push((index + 1, "refuted".to_string())),
             Some(verdict) => expected.push((index + 1, verdict.to_string())),
             None => {}
         }
     }
+    // Permits not marked `wider` must be proved within scope.
+    for report in reports.iter().filter(|report| report.kind == "permit within scope") {
+        let line = line_of(report.start);
+        if !expected.iter().any(|(expected_line, _)| *expected_line == line) {
+            expected.push((line, "proved".to_string()));
+        }
+    }
+    let theorem =
+        |name: &str| reports.iter().find(|report| report.assertion == name).map(|report| report.verdict.word());
+    if theorem("intent containment") != Some("proved") {
+        return Err(format!("intent containment is not proved:\n{}", render(path.as_str(), &reports)).into());
+    }
     let declarations = reports.iter().filter(|report| report.kind != "theorem");
     let mut actual: Vec<(usize, String)> =
         declarations.map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
-    let risk = reports.iter().find(|report| report.kind == "theorem").map(|report| report.verdict.word().to_string());
+    let risk = theorem("risk is restrict-only").map(str::to_string);
     if expected_risk.is_some() && expected_risk != risk {
         return Err(
             format!("risk: expected {expected_risk:?}, got {risk:?}\n{}", render(path.as_str(), &reports)).into()
@@ -107,6 +122,19 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     for report in &reports {
         if let Verdict::Refuted { request, .. } = &report.verdict {
             let replayed = set.decide_doc(request, false);
+            if report.kind == "permit within scope" {
+                // The permit applies, yet the request is outside its task's scope.
+                let applies = replayed.policies.permit.iter().any(|name| **name == *report.assertion);
+                if !applies || replayed.decision == mandate::eval::Outcome::Allow {
+                    return Err(format!(
+                        "{}: the wider request does not reproduce:\n{}",
+                        report.assertion,
+                        replayed.to_text()
+                    )
+                    .into());
+                }
+                continue;
+            }
             // A bound rules out allows; an assertion rules out its effect's outcome.
             let effect = match report.kind {
                 "bound" | "theorem" => mandate::syntax::ast::Effect::Permit,

@@ -195,7 +195,9 @@ fn proved_means_no_violation_in_the_whole_domain() {
             });
             // Risk is restrict-only: no request is refused with low signals and allowed
             // with one or both raised.
-            let risk_report = &reports[2];
+            let named = |name: &str| reports.iter().find(|report| report.assertion == name).expect("theorem reported");
+            let risk_report = named("risk is restrict-only");
+            prop_assert_eq!(named("intent containment").verdict.word(), "proved", "intent containment:\n{}", source);
             let with_signals = |doc: &RequestDoc, risk: f64, novel: bool| {
                 let mut doc = doc.clone();
                 doc.behavior.insert("risk".to_string(), json!(risk));

@@ -153,7 +153,7 @@ pub fn gate_name(gate: Gate) -> &'static str {
 }
 
 /// The condition a gate checks for requests on `target`, over every task kind.
-fn gate_condition(gate: Gate, hir: &Hir, target: &Target) -> HExpr {
+pub fn gate_condition(gate: Gate, hir: &Hir, target: &Target) -> HExpr {
     hir.tasks.values().fold(HExpr::FALSE, |any, task| {
         let holds = match gate {
             Gate::InScope => in_scope(task, target),

@@ -136,6 +136,8 @@ pub fn render(package: &str, reports: &[Report]) -> String {
 /// theorems that hold for every package (today: risk is restrict-only).
 pub fn check(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
     let mut reports = check_declarations(set, options);
+    reports.push(check_intent(set, options));
+    reports.extend(check_permits_within_scope(set, options));
     reports.push(check_risk(set, options));
     reports
 }
@@ -176,6 +178,76 @@ pub struct Claim {
     pub condition: HExpr,
 }
 
+/// Theorem 1, on the graph that runs: no request is allowed outside the declared scope of
+/// its task, as the HIR states the scopes. The compiler builds the scope check into the
+/// graph; this validates that translation. (That a credential never outlives its task is
+/// enforced where obligations are computed: the ttl is clipped to the deadline.)
+pub fn check_intent(set: &PolicySet, options: &ProveOptions) -> Report {
+    let started = Instant::now();
+    let claims: Vec<(Target, Claim)> = set
+        .plan()
+        .partitions
+        .iter()
+        .map(|partition| {
+            let inside = compile::gate_condition(crate::compile::plan::Gate::InScope, set.hir(), &partition.target);
+            (partition.target.clone(), Claim { effect: Effect::Permit, condition: HExpr::negate(inside) })
+        })
+        .collect();
+    let verdict = check_claims(set, &claims, options);
+    theorem("intent containment", verdict, started)
+}
+
+/// A warning per permit whose condition is wider than the scope of a task it applies
+/// to: the policy text promises more than the graph will ever allow. Refuted (wider) with
+/// a request that satisfies the permit's condition outside every task scope.
+pub fn check_permits_within_scope(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
+    set.hir()
+        .policies
+        .iter()
+        .filter(|policy| policy.effect == Effect::Permit)
+        .map(|policy| {
+            let started = Instant::now();
+            let mut verdict = Verdict::Proved;
+            for target in &policy.targets {
+                let inside = compile::gate_condition(crate::compile::plan::Gate::InScope, set.hir(), target);
+                let outside = HExpr::and(policy.condition.clone(), HExpr::negate(inside));
+                let claim = Claim { effect: Effect::Permit, condition: outside };
+                match search_target(set, &claim, target, options, Goal::Satisfiable) {
+                    Verdict::Proved => {}
+                    found @ Verdict::Refuted { .. } => {
+                        verdict = found;
+                        break;
+                    }
+                    unknown @ Verdict::Unknown { .. } => {
+                        if matches!(verdict, Verdict::Proved) {
+                            verdict = unknown;
+                        }
+                    }
+                }
+            }
+            Report {
+                kind: "permit within scope",
+                assertion: policy.name.clone(),
+                file: policy.origin.file.to_string(),
+                start: policy.origin.start,
+                verdict,
+                elapsed: started.elapsed(),
+            }
+        })
+        .collect()
+}
+
+fn theorem(name: &str, verdict: Verdict, started: Instant) -> Report {
+    Report {
+        kind: "theorem",
+        assertion: name.to_string(),
+        file: String::new(),
+        start: 0,
+        verdict,
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Theorem 4: raising a behavioral signal never turns a deny or an escalation into an
 /// allow. Proved when every allow path of every partition constrains the signals only
 /// from above (risk below a threshold, a flag false) and no test on it reads them: then a
@@ -199,14 +271,7 @@ pub fn check_risk(set: &PolicySet, options: &ProveOptions) -> Report {
     if let (Verdict::Proved, Some(reason)) = (&verdict, unknown) {
         verdict = Verdict::Unknown { reason };
     }
-    Report {
-        kind: "theorem",
-        assertion: "risk is restrict-only".to_string(),
-        file: String::new(),
-        start: 0,
-        verdict,
-        elapsed: started.elapsed(),
-    }
+    theorem("risk is restrict-only", verdict, started)
 }
 
 /// A bound as claims: on every pair the policies cover, nothing it applies to is allowed
@@ -261,13 +326,16 @@ fn search_target(set: &PolicySet, claim: &Claim, target: &Target, options: &Prov
     let condition_roots =
         compile::compile_condition(&mut analysis, target, &claim.condition, CONDITION, &set.limits().compile);
     // The condition's diagrams come first: a path on which it is false is dropped at once.
+    // Satisfying a condition needs no decision, so then only its diagrams are walked.
     let mut roots = condition_roots;
-    roots.extend(&partition.roots);
+    if goal != Goal::Satisfiable {
+        roots.extend(&partition.roots);
+    }
     let mut search = Search {
         goal,
         hits: Vec::new(),
         partition_roots: partition.roots.clone(),
-        others: partition.roots.len(),
+        others: if goal == Goal::Satisfiable { 0 } else { partition.roots.len() },
         analysis: &analysis,
         set,
         claim,
@@ -362,6 +430,8 @@ enum Goal {
     RiskMonotone,
     /// Any request that is not allowed (inside a risk search).
     NotAllowed,
+    /// Any request for which the claim's condition holds, whatever its decision.
+    Satisfiable,
 }
 
 impl Search<'_> {
@@ -421,6 +491,10 @@ impl Search<'_> {
                     }
                     None => Some(KeyConstraint::Not(case_keys)),
                 };
+                // A value outside every case must exist: not so when the cases name every
+                // task kind the schema declares, or both booleans.
+                let default_constraint =
+                    default_constraint.filter(|constraint| self.has_other_value(field, constraint));
                 match default_constraint {
                     Some(constraint) => {
                         let mut narrowed = constraints.clone();
@@ -442,6 +516,9 @@ impl Search<'_> {
                         if low >= high {
                             continue;
                         }
+                    }
+                    if !self.range_has_value(field, low, high) {
+                        continue;
                     }
                     let Some(child) = self.analysis.branches.get(branch as usize + segment).copied() else { continue };
                     let mut narrowed = constraints.clone();
@@ -468,6 +545,40 @@ impl Search<'_> {
         }
     }
 
+    /// Whether some request value satisfies a switch field's exclusions. Task kinds and
+    /// booleans have finite domains; strings always have another value.
+    fn has_other_value(&self, field: u32, constraint: &KeyConstraint) -> bool {
+        let KeyConstraint::Not(excluded) = constraint else { return true };
+        let excluded_keys: Vec<&crate::compile::formula::Key> =
+            excluded.iter().filter_map(|key| self.analysis.keys.get(*key as usize)).collect();
+        let is_kind = self
+            .analysis
+            .fields
+            .get(field as usize)
+            .is_some_and(|spec| spec.path == crate::compile::formula::FieldPath::task_kind());
+        if is_kind {
+            let kinds = &self.set.hir().env.tasks;
+            return kinds.keys().any(|kind| {
+                !excluded_keys
+                    .iter()
+                    .any(|key| **key == crate::compile::formula::Key::Str(std::sync::Arc::from(kind.as_str())))
+            });
+        }
+        let bools = excluded_keys.iter().filter(|key| matches!(key, crate::compile::formula::Key::Bool(_))).count();
+        bools < 2
+    }
+
+    /// Whether an enum field's range holds a declared value (other units are unbounded).
+    fn range_has_value(&self, field: u32, low: Option<Position>, high: Option<Position>) -> bool {
+        let Some(crate::compile::plan::FieldKind::Interval(crate::compile::formula::Unit::Ordinal(name))) =
+            self.analysis.fields.get(field as usize).map(|spec| &spec.kind)
+        else {
+            return true;
+        };
+        let count = self.set.hir().env.enums.get(&**name).map_or(0, Vec::len) as Position;
+        (0..count).any(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
+    }
+
     /// Whether no completion of a partial path can violate the assertion: the condition
     /// did not hold once its diagrams are done, or a rule already matched rules the
     /// violating outcome out.
@@ -483,6 +594,10 @@ impl Search<'_> {
         if self.goal == Goal::NotAllowed {
             return !self.hits.is_empty();
         }
+        if self.goal == Goal::Satisfiable {
+            // Only the condition matters; the partition's diagrams are not walked.
+            return false;
+        }
         match self.claim.effect {
             Effect::Permit => matched_effect(Effect::Forbid) || matched_effect(Effect::Escalate),
             Effect::Escalate => matched_effect(Effect::Forbid),
@@ -492,6 +607,24 @@ impl Search<'_> {
 
     /// A complete path: does it violate the assertion, and can a request show it?
     fn at_leaves(&mut self, constraints: &Constraints, matched: &[u32]) {
+        if self.goal == Goal::Satisfiable {
+            if !matched.contains(&CONDITION) {
+                return;
+            }
+            self.candidates += 1;
+            if self.attempts_left == 0 {
+                return;
+            }
+            self.attempts_left -= 1;
+            let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
+            let Ok(request) = self.set.prepare_at(&doc, now) else { return };
+            let holds = Evaluator::new(&request, self.set.limits().max_eval_steps).truth(&self.claim.condition);
+            if holds == Ok(true) {
+                let decision = self.set.decide(&request);
+                self.found = Some((doc, decision, None));
+            }
+            return;
+        }
         if self.goal == Goal::NotAllowed {
             let mut gates = BTreeSet::new();
             let (outcome, _) = Found::of(self.analysis, matched, &mut gates).combine();

@@ -44,6 +44,7 @@ pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constr
         let value = range_value(env, unit, &ty, *low, *high)?;
         builder.place(&spec.path, value)?;
     }
+    builder.relate(constraints);
     let doc: RequestDoc = serde_json::from_value(builder.doc).ok()?;
     Some((doc, parse_timestamp_millis(TIME).ok()?))
 }
@@ -104,6 +105,64 @@ impl Builder<'_> {
             }
             Root::Action => None,
         }
+    }
+
+    /// Makes equalities between attributes come out as the path needs: for a test
+    /// `a == b` (or `!=`), gives `b` the value of `a`, or a different one. Attributes a
+    /// switch or interval already fixed are left alone; the replay decides.
+    fn relate(&mut self, constraints: &Constraints) {
+        use crate::hir::{Base, CmpOp, HExpr};
+        let fixed: Vec<&FieldPath> = constraints
+            .keys
+            .keys()
+            .chain(constraints.ranges.keys())
+            .filter_map(|field| self.plan.fields.get(*field as usize).map(|spec| &spec.path))
+            .collect();
+        for (test, truth) in &constraints.tests {
+            let Some(HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b)) = self.plan.tests.get(*test as usize) else {
+                continue;
+            };
+            let as_path = |expr: &HExpr| match expr {
+                HExpr::Field(Base::Root(root), path) => Some(FieldPath { root: *root, path: path.clone() }),
+                _ => None,
+            };
+            let (Some(a), Some(b)) = (as_path(a), as_path(b)) else { continue };
+            let (source, target) = if fixed.contains(&&b) { (b, a) } else { (a, b) };
+            if fixed.contains(&&target) {
+                continue;
+            }
+            let Some(current) = self.read(&source) else { continue };
+            let equal = (*op == CmpOp::Eq) == *truth;
+            let value = match (&current, equal) {
+                (_, true) => current.clone(),
+                (Json::String(text), false) => json!(format!("{text}-other")),
+                (Json::Bool(flag), false) => json!(!flag),
+                _ => continue,
+            };
+            let _ = self.place(&target, value);
+        }
+    }
+
+    /// The value at a field path in the request document, if placed there.
+    fn read(&self, path: &FieldPath) -> Option<Json> {
+        let steps: Vec<&str> = path.path.iter().map(|step| &**step).collect();
+        let pointer: Vec<&str> = match (path.root, steps.as_slice()) {
+            (Root::Agent, ["id"]) => vec!["agent", "id"],
+            (Root::Agent, rest) => [&["agent", "attrs"], rest].concat(),
+            (Root::Resource, ["id"]) => vec!["resource", "id"],
+            (Root::Resource, rest) => [&["resource", "attrs"], rest].concat(),
+            (Root::Args, rest) => [&["args"], rest].concat(),
+            (Root::Context, rest) => [&["context"], rest].concat(),
+            (Root::Behavior, rest) => [&["behavior"], rest].concat(),
+            (Root::Task, [param]) if *param != TASK_KIND => vec!["task", "params", param],
+            (Root::Chain, ["sponsor"]) => return self.doc.get("chain")?.get(0).cloned(),
+            _ => return None,
+        };
+        let mut at = &self.doc;
+        for step in pointer {
+            at = at.get(step)?;
+        }
+        Some(at.clone())
     }
 
     /// Puts a value where a field path points in the request document.
