@@ -605,56 +605,41 @@ impl Search<'_> {
         }
     }
 
-    /// A complete path: does it violate the assertion, and can a request show it?
+    /// A complete path: what the search's goal makes of it.
     fn at_leaves(&mut self, constraints: &Constraints, matched: &[u32]) {
-        if self.goal == Goal::Satisfiable {
-            if !matched.contains(&CONDITION) {
-                return;
-            }
-            self.candidates += 1;
-            if self.attempts_left == 0 {
-                return;
-            }
-            self.attempts_left -= 1;
-            let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
-            let Ok(request) = self.set.prepare_at(&doc, now) else { return };
-            let holds = Evaluator::new(&request, self.set.limits().max_eval_steps).truth(&self.claim.condition);
-            if holds == Ok(true) {
-                let decision = self.set.decide(&request);
-                self.found = Some((doc, decision, None));
-            }
-            return;
-        }
-        if self.goal == Goal::NotAllowed {
-            let mut gates = BTreeSet::new();
-            let (outcome, _) = Found::of(self.analysis, matched, &mut gates).combine();
-            if outcome != Outcome::Allow {
-                self.hits.push(constraints.clone());
-            }
-            return;
-        }
-        if !matched.contains(&CONDITION) {
-            return;
-        }
         let mut gates = BTreeSet::new();
         let (outcome, code) = Found::of(self.analysis, matched, &mut gates).combine();
-        if !violates(self.claim.effect, outcome, code) {
-            return;
+        match self.goal {
+            Goal::NotAllowed => {
+                if outcome != Outcome::Allow {
+                    self.hits.push(constraints.clone());
+                }
+            }
+            _ if !matched.contains(&CONDITION) => {}
+            Goal::Satisfiable => self.witness(constraints, false),
+            _ if !violates(self.claim.effect, outcome, code) => {}
+            Goal::RiskMonotone => self.risk_path(constraints),
+            Goal::Claim => self.witness(constraints, true),
         }
-        if self.goal == Goal::RiskMonotone {
-            self.risk_path(constraints);
-            return;
-        }
+    }
+
+    /// Counts a candidate path; false when no more witnesses may be tried.
+    fn attempt(&mut self) -> bool {
         self.candidates += 1;
         if self.attempts_left == 0 {
-            return;
+            return false;
         }
         self.attempts_left -= 1;
-        let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
-        if self.goal == Goal::RiskMonotone {
+        true
+    }
+
+    /// Tries to build a request for a candidate path and confirm it by replay.
+    fn witness(&mut self, constraints: &Constraints, must_violate: bool) {
+        if !self.attempt() {
             return;
         }
-        if let Some(decision) = confirm(self.set, self.claim, &doc, now) {
+        let Some((doc, now)) = witness::build(self.set, self.analysis, self.target, constraints) else { return };
+        if let Some(decision) = confirm(self.set, self.claim, &doc, now, must_violate) {
             self.found = Some((doc, decision, None));
         }
     }
@@ -715,11 +700,9 @@ impl Search<'_> {
         }
         for lowered in lowerings {
             let Some(denied) = self.not_allowed_under(&lowered) else { continue };
-            self.candidates += 1;
-            if self.attempts_left == 0 {
+            if !self.attempt() {
                 return;
             }
-            self.attempts_left -= 1;
             // The riskier request: the denied one with the signal raised back into the
             // allow path's range.
             let mut raised = denied.clone();
@@ -783,14 +766,15 @@ fn violates(effect: Effect, outcome: Outcome, code: &str) -> bool {
     }
 }
 
-/// Replays a candidate request: the evaluator must decide it as a violation and the
-/// assertion's condition must hold for it.
-fn confirm(set: &PolicySet, claim: &Claim, doc: &RequestDoc, now: i64) -> Option<Decision> {
+/// Replays a candidate request: the claim's condition must hold for it and, when
+/// `must_violate`, the evaluator must decide it as a violation.
+fn confirm(set: &PolicySet, claim: &Claim, doc: &RequestDoc, now: i64, must_violate: bool) -> Option<Decision> {
     let request = set.prepare_at(doc, now).ok()?;
     let decision = set.decide(&request);
     let code = decision.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
     let condition = Evaluator::new(&request, set.limits().max_eval_steps).truth(&claim.condition).ok()?;
-    (condition && violates(claim.effect, decision.decision, code)).then_some(decision)
+    let violated = !must_violate || violates(claim.effect, decision.decision, code);
+    (condition && violated).then_some(decision)
 }
 
 fn max_option(a: Option<Position>, b: Option<Position>) -> Option<Position> {
