@@ -77,20 +77,39 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     let mut reports = check(&set, &ProveOptions::default());
     let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
     let mut expected: Vec<(usize, String)> = Vec::new();
-    let mut expected_risk: Option<String> = None;
+    // Theorems every package has, by the word that names them in an annotation
+    // (`//~ risk refuted`); those not annotated must be proved.
+    let theorems = [
+        ("intent", "intent containment"),
+        ("limits", "delegation within each task's limits"),
+        ("delegation", "delegation never escalates"),
+        ("risk", "risk is restrict-only"),
+    ];
+    let mut expected_theorems: Vec<(&str, String)> =
+        theorems.iter().map(|(_, name)| (*name, "proved".to_string())).collect();
     for (index, line) in text.lines().enumerate() {
-        match line.split_once("//~ ").map(|(_, verdict)| verdict.trim()) {
-            Some(risk) if risk.starts_with("risk ") => {
-                expected_risk = Some(risk.trim_start_matches("risk ").to_string())
+        let annotation = line.split_once("//~ ").map(|(_, verdict)| verdict.trim());
+        let theorem = annotation.and_then(|annotation| {
+            let (word, verdict) = annotation.split_once(' ')?;
+            let (_, name) = theorems.iter().find(|(own, _)| *own == word)?;
+            Some((*name, verdict.to_string()))
+        });
+        match (annotation, theorem) {
+            (_, Some((name, verdict))) => {
+                if let Some(slot) = expected_theorems.iter_mut().find(|(own, _)| *own == name) {
+                    slot.1 = verdict;
+                }
             }
-            // A permit wider than its task's scope is "refuted" as within scope.
-            Some("wider") => expected.push((index + 1, "refuted".to_string())),
-            Some(verdict) => expected.push((index + 1, verdict.to_string())),
-            None => {}
+            // A permit wider than its task's scope is "refuted" as within scope; a task
+            // wider than a bound is "refuted" as within it.
+            (Some("wider" | "exceeds"), None) => expected.push((index + 1, "refuted".to_string())),
+            (Some(verdict), None) => expected.push((index + 1, verdict.to_string())),
+            (None, None) => {}
         }
     }
-    // Permits not marked `wider` must be proved within scope.
-    for report in reports.iter().filter(|report| report.kind == "permit within scope") {
+    // Permits not marked `wider` must be proved within scope, tasks not marked `exceeds`
+    // within every bound.
+    for report in reports.iter().filter(|report| matches!(report.kind, "permit within scope" | "task within bound")) {
         let line = line_of(report.start);
         if !expected.iter().any(|(expected_line, _)| *expected_line == line) {
             expected.push((line, "proved".to_string()));
@@ -98,18 +117,14 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     }
     let theorem =
         |name: &str| reports.iter().find(|report| report.assertion == name).map(|report| report.verdict.word());
-    if theorem("intent containment") != Some("proved") {
-        return Err(format!("intent containment is not proved:\n{}", render(path.as_str(), &reports)).into());
+    for (name, verdict) in &expected_theorems {
+        if theorem(name) != Some(verdict.as_str()) {
+            return Err(format!("{name}: expected {verdict}\n{}", render(path.as_str(), &reports)).into());
+        }
     }
     let declarations = reports.iter().filter(|report| report.kind != "theorem");
     let mut actual: Vec<(usize, String)> =
         declarations.map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
-    let risk = theorem("risk is restrict-only").map(str::to_string);
-    if expected_risk.is_some() && expected_risk != risk {
-        return Err(
-            format!("risk: expected {expected_risk:?}, got {risk:?}\n{}", render(path.as_str(), &reports)).into()
-        );
-    }
     expected.sort();
     actual.sort();
     if expected != actual {
@@ -120,8 +135,27 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
         .into());
     }
     for report in &reports {
-        if let Verdict::Refuted { request, .. } = &report.verdict {
+        if let Verdict::Refuted { request, contrast, .. } = &report.verdict {
             let replayed = set.decide_doc(request, false);
+            if let Some(contrast) = contrast {
+                // Two requests: the first allowed, the other (less risk, or the
+                // delegator's own) not.
+                let other = set.decide_doc(&contrast.request, false);
+                if replayed.decision != mandate::eval::Outcome::Allow || other.decision == mandate::eval::Outcome::Allow
+                {
+                    return Err(format!("{}: the pair does not reproduce", report.assertion).into());
+                }
+                continue;
+            }
+            if report.kind == "task within bound" {
+                // A request the task's scope covers and the bound excludes: valid, and
+                // the task checks pass for it, whatever the policies decide.
+                let code = replayed.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+                if matches!(code, "outside_intent" | "preconditions_failed" | "invalid_request") {
+                    return Err(format!("{}: the request is not inside the task: {code}", report.assertion).into());
+                }
+                continue;
+            }
             if report.kind == "permit within scope" {
                 // The permit applies, yet the request is outside its task's scope.
                 let applies = replayed.policies.permit.iter().any(|name| **name == *report.assertion);

@@ -2,9 +2,11 @@
 //! prints reproduces.
 //!
 //! Random packages over a small schema, each with a random assertion and a random bound,
-//! are checked by the prover, as is the theorem that raising risk never allows more; then every request over a finite domain (2,592 requests: every combination of
-//! the attribute values the generator uses, both actions and two chain lengths) is
-//! decided by brute force. A "proved" assertion must have no violating request in the
+//! are checked by the prover, as are the theorems that raising risk never allows more
+//! and that delegation never escalates; then every request over a finite domain (2,592
+//! requests: every combination of the attribute values the generator uses, both actions
+//! and two chain lengths) is decided by brute force, and for risk and delegation its
+//! lower-risk and delegator variants too. A "proved" assertion must have no violating request in the
 //! domain; a "refuted" one must come with a counterexample that the evaluator decides as
 //! a violation. 100 packages run in a debug build in about thirty seconds; the test also
 //! checks that all three verdicts occur, so it cannot pass by always saying "unknown".
@@ -55,6 +57,8 @@ fn conditions(behavior: bool) -> impl Strategy<Value = String> {
         Just("action == read".to_string()).boxed(),
         Just("chain.depth > 0".to_string()).boxed(),
         Just("resource.size + agent.level > 3".to_string()).boxed(),
+        Just("agent.id == \"x\"".to_string()).boxed(),
+        Just("chain.delegator == \"o\"".to_string()).boxed(),
     ];
     if behavior {
         atoms.push(Just("behavior.risk < 0.5".to_string()).boxed());
@@ -167,6 +171,12 @@ fn proved_means_no_violation_in_the_whole_domain() {
     let requests = domain();
     assert_eq!(requests.len(), 2_592);
     let counts = std::cell::Cell::new([0usize; 3]);
+    let delegation_counts = std::cell::Cell::new([0usize; 3]);
+    let count_delegation = |index: usize| {
+        let mut current = delegation_counts.get();
+        current[index] += 1;
+        delegation_counts.set(current);
+    };
     let count = |index: usize| {
         let mut current = counts.get();
         current[index] += 1;
@@ -223,13 +233,48 @@ fn proved_means_no_violation_in_the_whole_domain() {
                     prop_assert_eq!(set.decide_doc(request, false).decision, Outcome::Allow);
                     let contrast = contrast.as_ref().expect("a risk refutation has a contrast");
                     prop_assert!(
-                        set.decide_doc(contrast, false).decision != Outcome::Allow,
+                        set.decide_doc(&contrast.request, false).decision != Outcome::Allow,
                         "the contrast is allowed:\n{}",
                         source
                     );
                 }
                 Verdict::Unknown { .. } => count(2),
             }
+            // Delegation never escalates: no request through one hop is allowed when the
+            // delegator's own request (one link fewer, the delegator acting) is not.
+            let escalation = requests.iter().find(|doc| {
+                if doc.chain.len() < 2 || set.decide_doc(doc, false).decision != Outcome::Allow {
+                    return false;
+                }
+                let mut own = (*doc).clone();
+                let delegator = own.chain.pop().expect("a link");
+                own.agent.as_mut().expect("an agent").id = delegator;
+                set.decide_doc(&own, false).decision != Outcome::Allow
+            });
+            match &named("delegation never escalates").verdict {
+                Verdict::Proved => {
+                    count_delegation(0);
+                    prop_assert!(escalation.is_none(), "attenuation proved, but:\n{source}\n{escalation:?}");
+                }
+                Verdict::Refuted { request, contrast, .. } => {
+                    count_delegation(1);
+                    prop_assert_eq!(set.decide_doc(request, false).decision, Outcome::Allow);
+                    let contrast = contrast.as_ref().expect("an attenuation refutation has a contrast");
+                    prop_assert_eq!(&contrast.request.chain[..], &request.chain[..request.chain.len() - 1]);
+                    prop_assert!(
+                        set.decide_doc(&contrast.request, false).decision != Outcome::Allow,
+                        "the delegator's request is allowed:\n{}",
+                        source
+                    );
+                }
+                Verdict::Unknown { .. } => count_delegation(2),
+            }
+            prop_assert_eq!(
+                named("delegation within each task's limits").verdict.word(),
+                "proved",
+                "delegation limits:\n{}",
+                source
+            );
             match &bound_report.verdict {
                 Verdict::Proved => {
                     count(0);
@@ -281,4 +326,6 @@ fn proved_means_no_violation_in_the_whole_domain() {
         .unwrap();
     let counts = counts.get();
     assert!(counts.iter().all(|count| *count > 0), "proved, refuted, unknown: {counts:?}");
+    let delegation = delegation_counts.get();
+    assert!(delegation[0] > 0 && delegation[1] > 0, "delegation proved, refuted, unknown: {delegation:?}");
 }

@@ -87,6 +87,20 @@ pub struct Builder {
     pub empty: NodeIndex,
     pub truth: NodeIndex,
     budget: usize,
+    /// Combination steps left before [`OverBudget`]: hash-consing can make `apply` work
+    /// without creating nodes, so the node budget alone does not bound the time.
+    work_left: usize,
+}
+
+/// Which branch of a variable a cofactor keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// A switch value (`None`: a value no case names).
+    Key(Option<Key>),
+    /// The interval holding this position.
+    At(Position),
+    /// A test's outcome.
+    Test(bool),
 }
 
 impl Builder {
@@ -103,10 +117,29 @@ impl Builder {
             empty: NodeIndex::new(0),
             truth: NodeIndex::new(0),
             budget,
+            work_left: usize::MAX,
         };
         builder.empty = builder.insert(DNode::Leaf(Arc::from([])));
         builder.truth = builder.insert(DNode::Leaf(Arc::from([MARK])));
         builder
+    }
+
+    /// Also bounds the combination steps, not only the nodes created.
+    pub fn with_work_limit(mut self, steps: usize) -> Self {
+        self.work_left = steps;
+        self
+    }
+
+    /// The position of a variable in the order; a variable not seen before goes last,
+    /// which keeps every existing diagram ordered.
+    pub fn var_number(&mut self, var: &VarKey) -> u32 {
+        if let Some(number) = self.var_index.get(var) {
+            return *number;
+        }
+        let number = self.vars.len() as u32;
+        self.vars.push(var.clone());
+        self.var_index.insert(var.clone(), number);
+        number
     }
 
     pub fn node(&self, index: NodeIndex) -> Option<&DNode> {
@@ -174,7 +207,7 @@ impl Builder {
     }
 
     fn atom(&mut self, atom: &Atom) -> Result<NodeIndex, OverBudget> {
-        let var = self.var_index.get(&atom.var()).copied().unwrap_or(u32::MAX);
+        let var = self.var_number(&atom.var());
         let (yes, no) = (self.truth, self.empty);
         match atom {
             Atom::OneOf(_, keys) => {
@@ -191,7 +224,7 @@ impl Builder {
     }
 
     /// Swaps `truth` and `empty` in a boolean diagram.
-    fn negate(&mut self, node: NodeIndex) -> Result<NodeIndex, OverBudget> {
+    pub fn negate(&mut self, node: NodeIndex) -> Result<NodeIndex, OverBudget> {
         if node == self.truth {
             return Ok(self.empty);
         }
@@ -262,6 +295,90 @@ impl Builder {
         self.apply(Op::Union, a, b)
     }
 
+    /// Both conditions, on boolean diagrams.
+    pub fn and(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.apply(Op::And, a, b)
+    }
+
+    /// Either condition, on boolean diagrams.
+    pub fn or(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.apply(Op::Or, a, b)
+    }
+
+    /// Replaces every leaf's rule set by `f` of it, reducing as it goes: mapping rule sets
+    /// to a few labels (an outcome, true or false) shrinks the diagram to what the labels
+    /// distinguish.
+    pub fn map_leaves(
+        &mut self,
+        node: NodeIndex,
+        f: &mut dyn FnMut(&[u32]) -> Vec<u32>,
+    ) -> Result<NodeIndex, OverBudget> {
+        let mut memo = HashMap::new();
+        self.map_leaves_with(node, f, &mut memo)
+    }
+
+    fn map_leaves_with(
+        &mut self,
+        node: NodeIndex,
+        f: &mut dyn FnMut(&[u32]) -> Vec<u32>,
+        memo: &mut HashMap<NodeIndex, NodeIndex>,
+    ) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = memo.get(&node) {
+            return Ok(*done);
+        }
+        self.spend_work()?;
+        let result = match self.node(node) {
+            Some(DNode::Leaf(rules)) => {
+                let mapped = f(rules);
+                self.insert(DNode::Leaf(Arc::from(mapped)))
+            }
+            Some(_) => self.map_children(node, &mut |builder, child| builder.map_leaves_with(child, f, memo))?,
+            None => node,
+        };
+        memo.insert(node, result);
+        Ok(result)
+    }
+
+    /// The diagram with variable `var` fixed to the branch `pick` names: what the
+    /// diagram says about the requests whose `var` takes that branch.
+    pub fn cofactor(&mut self, node: NodeIndex, var: u32, pick: &Pick) -> Result<NodeIndex, OverBudget> {
+        let mut memo = HashMap::new();
+        self.cofactor_with(node, var, pick, &mut memo)
+    }
+
+    fn cofactor_with(
+        &mut self,
+        node: NodeIndex,
+        var: u32,
+        pick: &Pick,
+        memo: &mut HashMap<NodeIndex, NodeIndex>,
+    ) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = memo.get(&node) {
+            return Ok(*done);
+        }
+        self.spend_work()?;
+        let Some(current) = self.node(node).cloned() else { return Ok(node) };
+        let result = match current.var().cmp(&var) {
+            // Ordered: `var` cannot occur below a later variable or a leaf.
+            std::cmp::Ordering::Greater => node,
+            std::cmp::Ordering::Equal => match pick {
+                Pick::Key(key) => switch_child(&current, node, var, key.as_ref()),
+                Pick::At(position) => interval_child(&current, node, var, Some(*position)),
+                Pick::Test(outcome) => test_child(&current, node, var, *outcome),
+            },
+            std::cmp::Ordering::Less => {
+                self.map_children(node, &mut |builder, child| builder.cofactor_with(child, var, pick, memo))?
+            }
+        };
+        memo.insert(node, result);
+        Ok(result)
+    }
+
+    fn spend_work(&mut self) -> Result<(), OverBudget> {
+        self.work_left = self.work_left.checked_sub(1).ok_or(OverBudget)?;
+        Ok(())
+    }
+
     fn terminal(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Option<NodeIndex> {
         if a == b {
             return Some(a);
@@ -285,6 +402,7 @@ impl Builder {
         if let Some(done) = self.memo.get(&key) {
             return Ok(*done);
         }
+        self.spend_work()?;
         let result = self.apply_inner(op, a, b)?;
         self.memo.insert(key, result);
         Ok(result)

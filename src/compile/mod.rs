@@ -219,7 +219,7 @@ fn compile_whole(plan: &mut Plan, rule: &RuleInput) -> Option<u32> {
 
 /// The union of the rules' diagrams, combined pairwise like a balanced tree so that
 /// each merge is between diagrams of similar size.
-fn build<'a>(
+pub(crate) fn build<'a>(
     builder: &mut Builder,
     rules: impl IntoIterator<Item = (u32, &'a Formula)>,
 ) -> Result<petgraph::stable_graph::NodeIndex, OverBudget> {
@@ -244,7 +244,7 @@ fn build<'a>(
 }
 
 /// Orders the variables the formulas test (see the module documentation).
-fn variable_order<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> Vec<VarKey> {
+pub(crate) fn variable_order<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> Vec<VarKey> {
     #[derive(Default)]
     struct Use {
         first: usize,

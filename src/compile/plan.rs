@@ -299,11 +299,11 @@ impl Plan {
         }
     }
 
-    fn key_number(&mut self, key: &Key) -> u32 {
+    pub(crate) fn key_number(&mut self, key: &Key) -> u32 {
         intern(&mut self.keys, &mut self.indexes.keys, key)
     }
 
-    fn field_number(&mut self, path: &FieldPath, kind: FieldKind) -> u32 {
+    pub(crate) fn field_number(&mut self, path: &FieldPath, kind: FieldKind) -> u32 {
         intern(&mut self.fields, &mut self.indexes.fields, &FieldSpec { path: path.clone(), kind })
     }
 

@@ -3,8 +3,8 @@
 //! Every required attribute gets a plain value of its type; then each constrained field
 //! gets a value its constraint allows. The request is only a candidate: the caller
 //! replays it through the evaluator, which is what makes a counterexample trustworthy.
-//! Fields the builder cannot place (timestamp parts, chain links other than the sponsor
-//! and the depth) make it give up, and the verdict stays "unknown".
+//! Fields the builder cannot place (timestamp parts, chain links other than the sponsor,
+//! the delegator and the depth) make it give up, and the verdict stays "unknown".
 
 use std::sync::Arc;
 
@@ -95,7 +95,7 @@ impl Builder<'_> {
             Root::Args => record(&self.env.actions.get(&self.target.action)?.params),
             Root::Chain => match path.path.as_slice() {
                 [field] if &**field == "depth" => Some(Type::Int),
-                [field] if &**field == "sponsor" => Some(Type::String),
+                [field] if matches!(&**field, "sponsor" | "delegator") => Some(Type::String),
                 _ => None,
             },
             Root::Task => {
@@ -156,6 +156,7 @@ impl Builder<'_> {
             (Root::Behavior, rest) => [&["behavior"], rest].concat(),
             (Root::Task, [param]) if *param != TASK_KIND => vec!["task", "params", param],
             (Root::Chain, ["sponsor"]) => return self.doc.get("chain")?.get(0).cloned(),
+            (Root::Chain, ["delegator"]) => return self.doc.get("chain")?.as_array()?.last().cloned(),
             _ => return None,
         };
         let mut at = &self.doc;
@@ -178,11 +179,26 @@ impl Builder<'_> {
             (Root::Context, rest) => set_nested(doc, &[&["context"], rest].concat(), value)?,
             (Root::Behavior, rest) => set_nested(doc, &[&["behavior"], rest].concat(), value)?,
             (Root::Chain, ["depth"]) => {
+                // A delegator already placed stays the last link.
                 let depth = usize::try_from(value.as_i64()?).ok()?;
-                let sponsor = doc.get("chain").and_then(|chain| chain.get(0)).cloned()?;
+                let current = doc.get("chain").and_then(Json::as_array).cloned().unwrap_or_default();
+                let sponsor = current.first().cloned()?;
+                let delegator = current.get(1..).and_then(|rest| rest.last()).cloned();
                 let mut links = vec![sponsor];
                 links.extend((0..depth).map(|i| json!(format!("prover-agent-{i}"))));
+                if let (true, Some(delegator)) = (depth > 0, delegator) {
+                    *links.last_mut()? = delegator;
+                }
                 set_nested(doc, &["chain"], Json::Array(links))?;
+            }
+            (Root::Chain, ["delegator"]) => {
+                // The last link, below the sponsor: one hop unless the depth says more.
+                let chain = doc.get_mut("chain").and_then(Json::as_array_mut)?;
+                if chain.len() < 2 {
+                    chain.push(value);
+                } else {
+                    *chain.last_mut()? = value;
+                }
             }
             (Root::Chain, ["sponsor"]) => {
                 let chain = doc.get_mut("chain").and_then(Json::as_array_mut)?;

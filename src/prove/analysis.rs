@@ -1,0 +1,476 @@
+//! One (action, resource type) pair's decision as a single reduced diagram, for proving.
+//!
+//! The evaluator walks a partition's task checks and its policies as separate diagrams
+//! and unites the rules found at their leaves. The prover builds the same rules, from the
+//! same conditions, into *one* diagram over one variable order, so that every question
+//! becomes a diagram operation: the requests a claim rules out are `condition ∧ the
+//! outcome is bad`, computed by memoized `apply`, and an empty result is a proof. The cost
+//! follows the size of the diagrams, not the number of paths through them.
+//!
+//! In an ordered diagram a path tests each variable once, so a path is consistent unless a
+//! finite domain (task kinds, booleans, enum values) has no value left on it; [`Paths`]
+//! prunes those branches. Tests stay free booleans: a path may need tests that no request
+//! satisfies together, so every path is a candidate until a concrete request built for it
+//! replays as claimed.
+//!
+//! Work is bounded by a node budget and a step budget; running out is reported as "budget
+//! exceeded", never as a proof.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::{Constraints, KeyConstraint, ProveOptions};
+use crate::compile::diagram::{Builder, DNode, OverBudget, Pick, MARK};
+use crate::compile::formula::{formula, FieldPath, Formula, Key, Position, Unit, VarKey};
+use crate::compile::plan::{FieldKind, FieldSpec, Node, Plan, RuleKind};
+use crate::compile::{self};
+use crate::eval::decide::Found;
+use crate::eval::decision::Outcome;
+use crate::eval::PolicySet;
+use crate::hir::{CmpOp, HExpr, Target};
+
+/// The decision diagram of one pair, and room to build more diagrams over the same
+/// variables.
+pub struct Analysis<'a> {
+    set: &'a PolicySet,
+    pub target: Target,
+    builder: Builder,
+    /// Leaves hold the rules (task checks included) that match every request reaching
+    /// them: the union the evaluator computes.
+    rules: NodeIndex,
+    /// Whether any policy targets the pair; if none does, every request on it is denied.
+    covered: bool,
+}
+
+impl<'a> Analysis<'a> {
+    /// Builds the pair's decision diagram with the rules of `set`.
+    pub fn new(set: &'a PolicySet, target: &Target, options: &ProveOptions) -> Result<Self, OverBudget> {
+        let inputs = rule_formulas(set, target, 0);
+        let covered = !inputs.is_empty();
+        let vars = compile::variable_order(inputs.iter().map(|(_, formula)| formula));
+        let mut builder = Builder::new(vars, options.max_nodes).with_work_limit(options.max_work);
+        let rules = compile::build(&mut builder, inputs.iter().map(|(rule, formula)| (*rule, formula)))?;
+        Ok(Analysis { set, target: target.clone(), builder, rules, covered })
+    }
+
+    pub fn set(&self) -> &'a PolicySet {
+        self.set
+    }
+
+    /// The diagram whose leaves hold the matching rules.
+    pub fn rules(&self) -> NodeIndex {
+        self.rules
+    }
+
+    /// Adds another policy set's rules for the same pair, numbered from `offset`, to the
+    /// rules diagram: both versions' decisions in one diagram, for comparing them.
+    pub fn with_rules_of(&mut self, other: &PolicySet, offset: u32) -> Result<NodeIndex, OverBudget> {
+        let inputs = rule_formulas(other, &self.target, offset);
+        let theirs = compile::build(&mut self.builder, inputs.iter().map(|(rule, formula)| (*rule, formula)))?;
+        self.builder.union(self.rules, theirs)
+    }
+
+    /// A boolean diagram: true where the decision's outcome and reason code satisfy
+    /// `keep`.
+    pub fn decided(&mut self, keep: impl Fn(Outcome, &str) -> bool) -> Result<NodeIndex, OverBudget> {
+        let plan = self.set.plan();
+        let covered = self.covered;
+        let mut label = |rules: &[u32]| {
+            let (outcome, code) = outcome_of(plan, covered, rules);
+            if keep(outcome, code) {
+                vec![MARK]
+            } else {
+                Vec::new()
+            }
+        };
+        self.builder.map_leaves(self.rules, &mut label)
+    }
+
+    /// Maps the leaves of `node` (sets of rules) with `label`.
+    pub fn relabel(
+        &mut self,
+        node: NodeIndex,
+        label: &mut dyn FnMut(&[u32]) -> Vec<u32>,
+    ) -> Result<NodeIndex, OverBudget> {
+        self.builder.map_leaves(node, label)
+    }
+
+    /// Whether the pair has policies (else every request on it is denied).
+    pub fn covered(&self) -> bool {
+        self.covered
+    }
+
+    /// The boolean diagram of a condition over requests on the pair.
+    pub fn condition(&mut self, condition: &HExpr) -> Result<NodeIndex, OverBudget> {
+        self.builder.formula(&formula(condition, &self.target))
+    }
+
+    pub fn and(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.builder.and(a, b)
+    }
+
+    pub fn or(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.builder.or(a, b)
+    }
+
+    pub fn not(&mut self, a: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.builder.negate(a)
+    }
+
+    /// `node` with the variable `var` fixed to one branch.
+    pub fn cofactor(&mut self, node: NodeIndex, var: u32, pick: &Pick) -> Result<NodeIndex, OverBudget> {
+        self.builder.cofactor(node, var, pick)
+    }
+
+    pub fn is_false(&self, node: NodeIndex) -> bool {
+        node == self.builder.empty
+    }
+
+    /// The variables the diagram below `root` tests, by position in the order.
+    pub fn vars_below(&self, root: NodeIndex) -> BTreeSet<u32> {
+        let mut vars = BTreeSet::new();
+        self.visit(root, &mut |node| {
+            if let DNode::Switch { var, .. } | DNode::Interval { var, .. } | DNode::Test { var, .. } = node {
+                vars.insert(*var);
+            }
+        });
+        vars
+    }
+
+    pub fn var(&self, number: u32) -> Option<&VarKey> {
+        self.builder.vars.get(number as usize)
+    }
+
+    /// The bounds the diagram below `root` splits an interval variable at, sorted.
+    pub fn bounds_of(&self, root: NodeIndex, var: u32) -> Vec<Position> {
+        let mut bounds = BTreeSet::new();
+        self.visit(root, &mut |node| {
+            if let DNode::Interval { var: own, bounds: own_bounds, .. } = node {
+                if *own == var {
+                    bounds.extend(own_bounds.iter().copied());
+                }
+            }
+        });
+        bounds.into_iter().collect()
+    }
+
+    /// The rule sets at the leaves reachable from `root`.
+    pub fn leaves_below(&self, root: NodeIndex) -> Vec<Vec<u32>> {
+        let mut leaves = Vec::new();
+        self.visit(root, &mut |node| {
+            if let DNode::Leaf(rules) = node {
+                leaves.push(rules.to_vec());
+            }
+        });
+        leaves
+    }
+
+    fn visit(&self, root: NodeIndex, f: &mut dyn FnMut(&DNode)) {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![root];
+        while let Some(index) = stack.pop() {
+            if !seen.insert(index) {
+                continue;
+            }
+            if let Some(node) = self.builder.node(index) {
+                f(node);
+                stack.extend(node.children());
+            }
+        }
+    }
+
+    /// The feasible paths to the true leaves of a boolean diagram, frozen into a small
+    /// plan of their own. `extra` variables get field numbers there even if the diagram
+    /// no longer tests them, so constraints on them can be added to a path.
+    pub fn paths(&self, root: NodeIndex, extra: &[u32]) -> Paths<'a> {
+        let mut plan = Plan::default();
+        plan.enums = self.set.hir().env.enums.clone();
+        for var in extra.iter().filter_map(|var| self.var(*var)) {
+            match var {
+                VarKey::Switch(path) => {
+                    plan.field_number(path, FieldKind::Switch);
+                    plan.key_number(&Key::Bool(false));
+                    plan.key_number(&Key::Bool(true));
+                }
+                VarKey::Interval(path, unit) => {
+                    plan.field_number(path, FieldKind::Interval(unit.clone()));
+                }
+                VarKey::Test(_) => {}
+            }
+        }
+        let root = plan.freeze(&self.builder, root);
+        plan.reindex();
+        Paths::new(self.set, plan, root)
+    }
+}
+
+/// The formulas of the rules `set` compiles for `target`, numbered as in its plan plus
+/// `offset`: the task checks, then the policies that target the pair. None if no policy
+/// does.
+fn rule_formulas(set: &PolicySet, target: &Target, offset: u32) -> Vec<(u32, Formula)> {
+    let (hir, plan) = (set.hir(), set.plan());
+    if plan.partition(&target.action, target.resource.as_deref()).is_none() {
+        return Vec::new();
+    }
+    let mut inputs = Vec::new();
+    for (number, rule) in plan.rules.iter().enumerate() {
+        let condition = match &rule.kind {
+            RuleKind::Gate(gate) => compile::gate_condition(*gate, hir, target),
+            RuleKind::Policy { .. } => match hir.policies.get(number) {
+                Some(policy) if policy.targets.contains(target) => policy.condition.clone(),
+                _ => continue,
+            },
+        };
+        inputs.push((number as u32 + offset, formula(&condition, target)));
+    }
+    inputs
+}
+
+/// The outcome and reason code of a set of matched rules, by the evaluator's combining
+/// order.
+pub fn outcome_of(plan: &Plan, covered: bool, rules: &[u32]) -> (Outcome, &'static str) {
+    if !covered {
+        return (Outcome::Deny, "no_applicable_policy");
+    }
+    let mut gates = BTreeSet::new();
+    Found::of(plan, rules, &mut gates).combine()
+}
+
+/// Most nodes one walk over a diagram's paths visits.
+pub const MOST_PATH_STEPS: usize = 1_000_000;
+
+/// The comparison that holds when `op` does not.
+fn negated(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Ge,
+        CmpOp::Le => CmpOp::Gt,
+        CmpOp::Gt => CmpOp::Le,
+        CmpOp::Ge => CmpOp::Lt,
+        CmpOp::Eq => CmpOp::Ne,
+        CmpOp::Ne => CmpOp::Eq,
+    }
+}
+
+/// Whether some `x` in `a` and `y` in `b` (each (least, greatest), `None` unbounded)
+/// satisfy `x op y`.
+fn can_compare(op: CmpOp, a: (Option<Position>, Option<Position>), b: (Option<Position>, Option<Position>)) -> bool {
+    let at_most = |x: Option<Position>, y: Option<Position>| match (x, y) {
+        (Some(x), Some(y)) => x <= y,
+        _ => true,
+    };
+    let below = |x: Option<Position>, y: Option<Position>| match (x, y) {
+        (Some(x), Some(y)) => x < y,
+        _ => true,
+    };
+    let empty = |(least, greatest): (Option<Position>, Option<Position>)| !at_most(least, greatest);
+    if empty(a) || empty(b) {
+        return false;
+    }
+    match op {
+        CmpOp::Le => at_most(a.0, b.1),
+        CmpOp::Lt => below(a.0, b.1),
+        CmpOp::Ge => at_most(b.0, a.1),
+        CmpOp::Gt => below(b.0, a.1),
+        CmpOp::Eq => at_most(a.0, b.1) && at_most(b.0, a.1),
+        CmpOp::Ne => !(a.0.is_some() && a.0 == a.1 && a.0 == b.0 && b.0 == b.1),
+    }
+}
+
+/// What taking one branch says about the request.
+#[derive(Debug, Clone)]
+enum Fact {
+    Key(u32, KeyConstraint),
+    Range(u32, Option<Position>, Option<Position>),
+    Test(u32, bool),
+}
+
+/// The feasible paths of a frozen boolean diagram.
+pub struct Paths<'a> {
+    set: &'a PolicySet,
+    pub plan: Plan,
+    root: u32,
+    /// By node: whether a feasible path leads from it to a true leaf.
+    alive: Vec<bool>,
+    /// By node: how many feasible paths lead from it to a true leaf (saturating).
+    count: Vec<u128>,
+}
+
+impl<'a> Paths<'a> {
+    fn new(set: &'a PolicySet, plan: Plan, root: u32) -> Self {
+        let mut paths = Paths { set, plan, root, alive: Vec::new(), count: Vec::new() };
+        // Children come before parents in the arena.
+        for index in 0..paths.plan.nodes.len() {
+            let (alive, count) = match paths.plan.nodes.get(index) {
+                Some(Node::Leaf { leaf }) => {
+                    let marked = paths.plan.leaves.get(*leaf as usize).is_some_and(|rules| rules.contains(&MARK));
+                    (marked, u128::from(marked))
+                }
+                Some(node) => {
+                    let branches = paths.branches(node);
+                    let alive = branches.iter().any(|(child, _)| paths.alive.get(*child as usize) == Some(&true));
+                    let count = branches.iter().fold(0u128, |sum, (child, _)| {
+                        sum.saturating_add(paths.count.get(*child as usize).copied().unwrap_or(0))
+                    });
+                    (alive, count)
+                }
+                None => (false, 0),
+            };
+            paths.alive.push(alive);
+            paths.count.push(count);
+        }
+        paths
+    }
+
+    /// Whether no feasible path reaches a true leaf: nothing the diagram stands for can
+    /// happen, even with tests free.
+    pub fn is_empty(&self) -> bool {
+        self.alive.get(self.root as usize) != Some(&true)
+    }
+
+    pub fn count(&self) -> u128 {
+        self.count.get(self.root as usize).copied().unwrap_or(0)
+    }
+
+    /// Calls `visit` with each feasible path to a true leaf, depth first, until it breaks.
+    /// A complete path whose constraints contradict a comparison between two attributes
+    /// it needs (`a <= b` with `a` above every value `b` may take) is skipped. Returns
+    /// whether every path was seen: false if `visit` broke off or the walk took more than
+    /// [`MOST_PATH_STEPS`] steps.
+    pub fn each(&self, visit: &mut dyn FnMut(&Plan, &Constraints) -> ControlFlow<()>) -> bool {
+        let mut stack = vec![(self.root, Constraints::default())];
+        let mut steps = 0usize;
+        while let Some((at, constraints)) = stack.pop() {
+            steps += 1;
+            if steps > MOST_PATH_STEPS {
+                return false;
+            }
+            if self.alive.get(at as usize) != Some(&true) {
+                continue;
+            }
+            let Some(node) = self.plan.nodes.get(at as usize) else { continue };
+            if let Node::Leaf { .. } = node {
+                if self.related_consistently(&constraints) && visit(&self.plan, &constraints).is_break() {
+                    return false;
+                }
+                continue;
+            }
+            for (child, fact) in self.branches(node).into_iter().rev() {
+                let mut narrowed = constraints.clone();
+                match fact {
+                    Fact::Key(field, constraint) => {
+                        narrowed.keys.insert(field, constraint);
+                    }
+                    Fact::Range(field, low, high) => {
+                        narrowed.ranges.insert(field, (low, high));
+                    }
+                    Fact::Test(test, outcome) => {
+                        narrowed.tests.insert(test, outcome);
+                    }
+                }
+                stack.push((child, narrowed));
+            }
+        }
+        true
+    }
+
+    /// Whether every test on the path that compares two interval attributes can hold
+    /// given the ranges the path puts them in. Values on a line are whole positions, so
+    /// `a <= b` needs the least value `a` may take to be at most the greatest of `b`.
+    fn related_consistently(&self, constraints: &Constraints) -> bool {
+        constraints.tests.iter().all(|(test, outcome)| {
+            let Some(HExpr::Cmp(op, a, b)) = self.plan.tests.get(*test as usize) else { return true };
+            let (Some(a), Some(b)) = (self.line_of(a, constraints), self.line_of(b, constraints)) else { return true };
+            let op = if *outcome { *op } else { negated(*op) };
+            can_compare(op, a, b)
+        })
+    }
+
+    /// The whole positions an interval attribute may take on a path: (least, greatest),
+    /// `None` for unbounded.
+    fn line_of(&self, expr: &HExpr, constraints: &Constraints) -> Option<(Option<Position>, Option<Position>)> {
+        let HExpr::Field(crate::hir::Base::Root(root), path) = expr else { return None };
+        let path = FieldPath { root: *root, path: path.clone() };
+        let (number, spec) = self
+            .plan
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(_, spec)| spec.path == path && matches!(spec.kind, FieldKind::Interval(_)))?;
+        let (low, high) = constraints.ranges.get(&(number as u32)).copied().unwrap_or((None, None));
+        let (mut least, mut greatest) = (low.map(|low| low + 1), high);
+        if let FieldKind::Interval(Unit::Ordinal(name)) = &spec.kind {
+            let count = self.set.hir().env.enums.get(&**name).map_or(0, Vec::len) as Position;
+            least = Some(least.map_or(0, |least| least.max(0)));
+            greatest = Some(greatest.map_or(count - 1, |greatest| greatest.min(count - 1)));
+        }
+        Some((least, greatest))
+    }
+
+    /// A node's feasible branches: a default only if some value is left for it, an
+    /// interval only if it holds a value of the field's type.
+    fn branches(&self, node: &Node) -> Vec<(u32, Fact)> {
+        let plan = &self.plan;
+        match *node {
+            Node::Leaf { .. } => Vec::new(),
+            Node::Switch { field, first, len, default } => {
+                let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let mut branches: Vec<(u32, Fact)> =
+                    cases.iter().map(|case| (case.child, Fact::Key(field, KeyConstraint::Is(case.key)))).collect();
+                let excluded: BTreeSet<u32> = cases.iter().map(|case| case.key).collect();
+                if self.has_other_value(field, &excluded) {
+                    branches.push((default, Fact::Key(field, KeyConstraint::Not(excluded))));
+                }
+                branches
+            }
+            Node::Interval { field, first, len, branch } => {
+                let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+                (0..=bounds.len())
+                    .filter_map(|segment| {
+                        let low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
+                        let high = bounds.get(segment).copied();
+                        let child = plan.branches.get(branch as usize + segment).copied()?;
+                        self.range_has_value(field, low, high).then_some((child, Fact::Range(field, low, high)))
+                    })
+                    .collect()
+            }
+            Node::Test { test, then, otherwise } => {
+                vec![(then, Fact::Test(test, true)), (otherwise, Fact::Test(test, false))]
+            }
+        }
+    }
+
+    /// Whether a switch field has a value outside `excluded`. Task kinds and booleans
+    /// have finite domains; strings always have another value.
+    fn has_other_value(&self, field: u32, excluded: &BTreeSet<u32>) -> bool {
+        let keys: Vec<&Key> = excluded.iter().filter_map(|key| self.plan.keys.get(*key as usize)).collect();
+        let is_kind = self.plan.fields.get(field as usize).is_some_and(|spec| spec.path == FieldPath::task_kind());
+        if is_kind {
+            return self
+                .set
+                .hir()
+                .env
+                .tasks
+                .keys()
+                .any(|kind| !keys.iter().any(|key| **key == Key::Str(std::sync::Arc::from(kind.as_str()))));
+        }
+        keys.iter().filter(|key| matches!(key, Key::Bool(_))).count() < 2
+    }
+
+    /// Whether an enum field's range holds a declared value (other units are unbounded).
+    fn range_has_value(&self, field: u32, low: Option<Position>, high: Option<Position>) -> bool {
+        let Some(FieldKind::Interval(Unit::Ordinal(name))) =
+            self.plan.fields.get(field as usize).map(|spec| &spec.kind)
+        else {
+            return true;
+        };
+        let count = self.set.hir().env.enums.get(&**name).map_or(0, Vec::len) as Position;
+        (0..count).any(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
+    }
+
+    /// The number of a field in this plan, if it has one.
+    pub fn field(&self, spec: &FieldSpec) -> Option<u32> {
+        self.plan.fields.iter().position(|own| own == spec).map(|at| at as u32)
+    }
+}

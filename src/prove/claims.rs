@@ -1,0 +1,188 @@
+//! The theorems that are claims about single requests: declared assertions and bounds,
+//! bounds over task declarations, intent containment, permits within their tasks'
+//! scopes, and delegation within the tasks' limits.
+
+use std::time::Instant;
+
+use super::{confirm, first_refutation, refute, witness, Analyses, Claim, Report, Verdict};
+use crate::compile::plan::Gate;
+use crate::compile::{self};
+use crate::hir::{Bound, HExpr, ScopeItem, Target};
+use crate::syntax::ast::Effect;
+
+/// Every assertion and bound, in that order.
+pub fn declarations(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let hir = analyses.set.hir();
+    let mut reports = Vec::new();
+    for assertion in &hir.assertions {
+        let started = Instant::now();
+        let claim = Claim { effect: assertion.effect, condition: assertion.condition.clone() };
+        let claims: Vec<(Target, Claim)> =
+            assertion.targets.iter().map(|target| (target.clone(), claim.clone())).collect();
+        let verdict = check_claims(analyses, &claims);
+        reports.push(Report::new("assertion", &assertion.name, Some(&assertion.origin), verdict, started));
+    }
+    for bound in &hir.bounds {
+        let started = Instant::now();
+        let claims = bound_claims(analyses, bound);
+        let verdict = check_claims(analyses, &claims);
+        reports.push(Report::new("bound", &bound.name, Some(&bound.origin), verdict, started));
+    }
+    reports
+}
+
+/// The claims, each on its pair; the first refutation wins.
+fn check_claims(analyses: &mut Analyses<'_>, claims: &[(Target, Claim)]) -> Verdict {
+    first_refutation(claims.iter().map(|(target, claim)| check_claim(analyses, target, claim)))
+}
+
+/// No request on `target` for which the claim's condition holds gets its outcome.
+fn check_claim(analyses: &mut Analyses<'_>, target: &Target, claim: &Claim) -> Verdict {
+    let set = analyses.set;
+    analyses.with(target, |analysis, options| {
+        let condition = analysis.condition(&claim.condition)?;
+        let bad = analysis.decided(|outcome, code| super::violates(claim.effect, outcome, code))?;
+        let violating = analysis.and(condition, bad)?;
+        Ok(refute(&analysis.paths(violating, &[]), options, |plan, constraints| {
+            let (doc, now) = witness::build(set, plan, target, constraints)?;
+            let decision = confirm(set, claim, &doc, now, true)?;
+            Some(Verdict::refuted(doc, decision))
+        }))
+    })
+}
+
+/// Some request on `target` satisfies `condition`, whatever its decision.
+fn check_satisfiable(analyses: &mut Analyses<'_>, target: &Target, condition: &HExpr) -> Verdict {
+    let set = analyses.set;
+    let claim = Claim { effect: Effect::Permit, condition: condition.clone() };
+    analyses.with(target, |analysis, options| {
+        let holds = analysis.condition(condition)?;
+        Ok(refute(&analysis.paths(holds, &[]), options, |plan, constraints| {
+            let (doc, now) = witness::build(set, plan, target, constraints)?;
+            let decision = confirm(set, &claim, &doc, now, false)?;
+            Some(Verdict::refuted(doc, decision))
+        }))
+    })
+}
+
+/// A bound as claims: on every pair the policies cover, nothing it applies to is allowed
+/// outside its scope.
+fn bound_claims(analyses: &Analyses<'_>, bound: &Bound) -> Vec<(Target, Claim)> {
+    analyses
+        .partitions()
+        .into_iter()
+        .map(|target| {
+            let outside = HExpr::and(bound.applies.clone(), HExpr::negate(within(&bound.scope, &target)));
+            (target, Claim { effect: Effect::Permit, condition: outside })
+        })
+        .collect()
+}
+
+/// Whether a request on `target` is inside a scope: any item naming the pair holds.
+fn within(scope: &[ScopeItem], target: &Target) -> HExpr {
+    scope
+        .iter()
+        .filter(|item| item.targets.contains(target))
+        .fold(HExpr::FALSE, |any, item| HExpr::or(any, item.condition.clone()))
+}
+
+/// Theorem 2 over task declarations: a task whose scope covers a request that a bound
+/// on task kinds excludes is itself an over-grant, whatever the policies say. A bound
+/// whose `when` reads only the task is a ceiling over task kinds; one that reads the
+/// agent, the chain or the context is a ceiling over agent classes or circumstances,
+/// which a task declaration does not choose, and is checked against decisions only. One
+/// report per such bound and task; the task's `require` holds for every valid instance.
+pub fn tasks_within_bounds(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let hir = analyses.set.hir();
+    let mut reports = Vec::new();
+    for bound in hir.bounds.iter().filter(|bound| reads_only_the_task(&bound.applies)) {
+        for task in hir.tasks.values() {
+            let started = Instant::now();
+            let verdicts: Vec<Verdict> = scope_targets(&task.scope)
+                .into_iter()
+                .map(|target| {
+                    let kind = HExpr::and(HExpr::TaskIs(task.name.as_str().into()), task.require.clone());
+                    let declared = HExpr::and(kind, within(&task.scope, &target));
+                    let excluded = HExpr::and(bound.applies.clone(), HExpr::negate(within(&bound.scope, &target)));
+                    check_satisfiable(analyses, &target, &HExpr::and(declared, excluded))
+                })
+                .collect();
+            let verdict = first_refutation(verdicts.into_iter());
+            let name = format!("{} within {}", task.name, bound.name);
+            reports.push(Report::new("task within bound", &name, Some(&task.origin), verdict, started));
+        }
+    }
+    reports
+}
+
+fn reads_only_the_task(condition: &HExpr) -> bool {
+    let mut only_task = true;
+    condition.visit(&mut |node| {
+        if let HExpr::Field(crate::hir::Base::Root(root), _) = node {
+            only_task &= *root == crate::hir::Root::Task;
+        }
+    });
+    only_task
+}
+
+fn scope_targets(scope: &[ScopeItem]) -> Vec<Target> {
+    let mut targets: Vec<Target> = scope.iter().flat_map(|item| item.targets.iter().cloned()).collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+/// Theorem 1, on the rules that run: no request is allowed outside the declared scope
+/// of its task, as the HIR states the scopes. The compiler builds the scope check into
+/// the graph; this validates that translation. (That a credential never outlives its
+/// task is enforced where obligations are computed: the ttl is clipped to the deadline.)
+pub fn intent(analyses: &mut Analyses<'_>) -> Report {
+    gate_theorem(analyses, Gate::InScope, "intent containment")
+}
+
+/// Theorem 3, its explicit part: no request is allowed through a chain the task's
+/// `delegate` clause does not allow (too deep, or to a receiver it excludes).
+pub fn delegation_limits(analyses: &mut Analyses<'_>) -> Report {
+    gate_theorem(analyses, Gate::DelegationAllowed, "delegation within each task's limits")
+}
+
+/// "Nothing is allowed where the gate's condition, as the HIR states it, fails."
+fn gate_theorem(analyses: &mut Analyses<'_>, gate: Gate, name: &str) -> Report {
+    let started = Instant::now();
+    let hir = analyses.set.hir();
+    let claims: Vec<(Target, Claim)> = analyses
+        .partitions()
+        .into_iter()
+        .map(|target| {
+            let holds = compile::gate_condition(gate, hir, &target);
+            (target, Claim { effect: Effect::Permit, condition: HExpr::negate(holds) })
+        })
+        .collect();
+    let verdict = check_claims(analyses, &claims);
+    Report::new("theorem", name, None, verdict, started)
+}
+
+/// A warning per permit whose condition is wider than the scope of the tasks it applies
+/// to: the policy text promises more than the graph will ever allow. Refuted (wider)
+/// with a request that satisfies the permit's condition outside every task scope.
+pub fn permits_within_scope(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let hir = analyses.set.hir();
+    hir.policies
+        .iter()
+        .filter(|policy| policy.effect == Effect::Permit)
+        .map(|policy| {
+            let started = Instant::now();
+            let verdicts: Vec<Verdict> = policy
+                .targets
+                .iter()
+                .map(|target| {
+                    let inside = compile::gate_condition(Gate::InScope, hir, target);
+                    let outside = HExpr::and(policy.condition.clone(), HExpr::negate(inside));
+                    check_satisfiable(analyses, target, &outside)
+                })
+                .collect();
+            let verdict = first_refutation(verdicts.into_iter());
+            Report::new("permit within scope", &policy.name, Some(&policy.origin), verdict, started)
+        })
+        .collect()
+}

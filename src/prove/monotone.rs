@@ -1,0 +1,337 @@
+//! The theorems that compare two requests differing in one thing:
+//! - **risk is restrict-only**: raising a behavior signal never turns a deny or an
+//!   escalation into an allow;
+//! - **delegation never escalates**: a request made through a delegation chain is never
+//!   allowed when the delegator, making the same request for the same task, would not be.
+//!
+//! Both are monotonicity in one variable. The allowed requests form a diagram `A`; for
+//! each pair of neighbouring branches of the variable (two intervals of a signal, `false`
+//! and `true` for a flag, depth `d - 1` and `d`), the requests allowed on the higher
+//! branch but not on the lower one are `A|higher ∧ ¬A|lower`, two cofactors. Empty for
+//! every pair is a proof, because the diagram is constant inside a branch and the
+//! branches are ordered. A path through a non-empty one gives two concrete requests,
+//! which the evaluator must decide as claimed.
+
+use std::time::Instant;
+
+use super::analysis::Analysis;
+use super::{first_refutation, refute, witness, Analyses, Constraints, Contrast, KeyConstraint, Report, Verdict};
+use crate::compile::diagram::{OverBudget, Pick};
+use crate::compile::formula::{FieldPath, Key, Position, Unit, VarKey};
+use crate::compile::plan::{FieldKind, FieldSpec};
+use crate::eval::decision::{Decision, Outcome};
+use crate::eval::{PolicySet, RequestDoc};
+use crate::hir::value::DECIMAL_SCALE;
+use crate::hir::{Base, HExpr, Root, Target};
+
+/// Theorem 4: raising a behavior signal never turns a deny or an escalation into an
+/// allow. A test that reads a signal (a comparison between two attributes, say) leaves
+/// the answer "unknown" unless a refutation is found elsewhere.
+pub fn risk(analyses: &mut Analyses<'_>) -> Report {
+    let started = Instant::now();
+    let verdicts: Vec<Verdict> = analyses
+        .partitions()
+        .into_iter()
+        .map(|target| analyses.with(&target, |analysis, options| risk_on(analysis, options)))
+        .collect();
+    Report::new("theorem", "risk is restrict-only", None, first_refutation(verdicts.into_iter()), started)
+}
+
+fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result<Verdict, OverBudget> {
+    let allowed = analysis.decided(|outcome, _| outcome == Outcome::Allow)?;
+    let mut verdicts = Vec::new();
+    for var in analysis.vars_below(allowed) {
+        let steps = match analysis.var(var).cloned() {
+            Some(VarKey::Interval(path, unit)) if path.root == Root::Behavior => {
+                let points = segment_points(&analysis.bounds_of(allowed, var), false);
+                interval_steps(var, &path, &unit, &points)
+            }
+            Some(VarKey::Switch(path)) if path.root == Root::Behavior => vec![flag_step(var, &path)],
+            Some(VarKey::Test(expr)) if reads(&expr, &|root, _| root == Root::Behavior) => {
+                verdicts.push(Verdict::Unknown {
+                    reason: format!("the test `{expr}` reads a behavior signal, which the prover does not solve"),
+                });
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        for step in steps {
+            let verdict = compare(analysis, allowed, &step, options, &mut |set, plan, target, higher, lower| {
+                let (riskier, now) = witness::build(set, plan, target, higher)?;
+                let (safer, _) = witness::build(set, plan, target, lower)?;
+                contrast(set, now, riskier, safer, "with less risk")
+            })?;
+            if let refuted @ Verdict::Refuted { .. } = verdict {
+                return Ok(refuted);
+            }
+            verdicts.push(verdict);
+        }
+    }
+    Ok(first_refutation(verdicts.into_iter()))
+}
+
+/// Theorem 3: a request through a chain of depth `d ≥ 1` is never allowed when the same
+/// request made by its delegator is not. The delegator's request is the same request
+/// with the last link of the chain removed and the delegator as the acting agent; the
+/// request carries no attributes for the delegator, so it keeps the acting agent's.
+///
+/// When the decision reads only `chain.depth` of what delegation changes, this is
+/// monotonicity in the depth and is proved or refuted exactly. When it also reads the
+/// identities that change (`agent.id`, `chain.delegator`, `chain.links`), candidate
+/// requests are tried and the answer without a refutation is "unknown".
+pub fn attenuation(analyses: &mut Analyses<'_>) -> Report {
+    let started = Instant::now();
+    let verdicts: Vec<Verdict> = analyses
+        .partitions()
+        .into_iter()
+        .map(|target| analyses.with(&target, |analysis, options| attenuation_on(analysis, options)))
+        .collect();
+    Report::new("theorem", "delegation never escalates", None, first_refutation(verdicts.into_iter()), started)
+}
+
+fn depth_path() -> FieldPath {
+    FieldPath { root: Root::Chain, path: vec!["depth".into()] }
+}
+
+/// What a request made by the delegator reads differently, besides the depth. The
+/// sponsor and the root agent stay the same.
+fn changes_with_delegation(root: Root, path: &[std::sync::Arc<str>]) -> bool {
+    matches!(
+        (root, path.first().map(|step| &**step)),
+        (Root::Agent, Some("id")) | (Root::Chain, Some("delegator" | "links") | None)
+    )
+}
+
+/// Whether a test reads anything delegation changes, the depth included.
+fn test_changes_with_delegation(root: Root, path: &[std::sync::Arc<str>]) -> bool {
+    changes_with_delegation(root, path) || (root == Root::Chain && path.first().is_some_and(|step| &**step == "depth"))
+}
+
+fn attenuation_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result<Verdict, OverBudget> {
+    let allowed = analysis.decided(|outcome, _| outcome == Outcome::Allow)?;
+    let depth_var = VarKey::Interval(depth_path(), Unit::Number);
+    let mut identity_reads = Vec::new();
+    let mut depth = None;
+    for var in analysis.vars_below(allowed) {
+        match analysis.var(var) {
+            Some(key) if *key == depth_var => depth = Some(var),
+            Some(VarKey::Switch(path) | VarKey::Interval(path, _))
+                if changes_with_delegation(path.root, &path.path) =>
+            {
+                identity_reads.push(path.text());
+            }
+            Some(VarKey::Test(expr)) if reads(expr, &test_changes_with_delegation) => {
+                identity_reads.push(format!("`{expr}`"));
+            }
+            _ => {}
+        }
+    }
+    if !identity_reads.is_empty() {
+        return delegated_candidates(analysis, allowed, &identity_reads, options);
+    }
+    let Some(var) = depth else { return Ok(Verdict::Proved) };
+    let points = segment_points(&analysis.bounds_of(allowed, var), true);
+    let mut verdicts = Vec::new();
+    for step in depth_steps(var, &points) {
+        let verdict = compare(analysis, allowed, &step, options, &mut |set, plan, target, higher, _| {
+            let (delegated, now) = witness::build(set, plan, target, higher)?;
+            let own = delegator_request(&delegated)?;
+            contrast(set, now, delegated, own, "made by the delegator")
+        })?;
+        if let refuted @ Verdict::Refuted { .. } = verdict {
+            return Ok(refuted);
+        }
+        verdicts.push(verdict);
+    }
+    Ok(first_refutation(verdicts.into_iter()))
+}
+
+/// When the decision reads identities that delegation changes: allowed requests through
+/// a chain are built and their delegators' requests replayed; without an escalation
+/// among them the answer is "unknown".
+fn delegated_candidates(
+    analysis: &mut Analysis<'_>,
+    allowed: petgraph::stable_graph::NodeIndex,
+    reads: &[String],
+    options: &super::ProveOptions,
+) -> Result<Verdict, OverBudget> {
+    let delegated = analysis.condition(&HExpr::Cmp(
+        crate::hir::CmpOp::Ge,
+        Box::new(HExpr::field(Root::Chain, &["depth"])),
+        Box::new(HExpr::Const(crate::hir::Value::Int(1))),
+    ))?;
+    let candidates = analysis.and(allowed, delegated)?;
+    let (set, target) = (analysis.set(), analysis.target.clone());
+    let verdict = refute(&analysis.paths(candidates, &[]), options, |plan, constraints| {
+        let (request, now) = witness::build(set, plan, &target, constraints)?;
+        let own = delegator_request(&request)?;
+        contrast(set, now, request, own, "made by the delegator")
+    });
+    Ok(match verdict {
+        Verdict::Unknown { .. } => Verdict::Unknown {
+            reason: format!(
+                "the decision reads {}, which a delegator's own request changes; no escalation was found among the candidate requests",
+                reads.join(", ")
+            ),
+        },
+        other => other,
+    })
+}
+
+/// The same request made by the delegator: one link fewer, the delegator acting.
+fn delegator_request(request: &RequestDoc) -> Option<RequestDoc> {
+    let mut own = request.clone();
+    if own.chain.len() < 2 {
+        return None;
+    }
+    let delegator = own.chain.pop()?;
+    own.agent.as_mut()?.id = delegator;
+    Some(own)
+}
+
+/// Two requests on one pair: `higher` allowed and `lower` not makes a refutation.
+fn contrast(set: &PolicySet, now: i64, higher: RequestDoc, lower: RequestDoc, label: &str) -> Option<Verdict> {
+    let decide = |doc: &RequestDoc| -> Option<Decision> { Some(set.decide(&set.prepare_at(doc, now).ok()?)) };
+    let (allowed, other) = (decide(&higher)?, decide(&lower)?);
+    (allowed.decision == Outcome::Allow && other.decision != Outcome::Allow).then(|| Verdict::Refuted {
+        request: Box::new(higher),
+        decision: Box::new(allowed),
+        contrast: Some(Box::new(Contrast { label: label.to_string(), request: lower, decision: other })),
+    })
+}
+
+/// Two neighbouring branches of a variable: how to fix the diagram to each, and what each
+/// says about a request.
+struct Step {
+    var: u32,
+    spec: FieldSpec,
+    lower: (Pick, Branch),
+    higher: (Pick, Branch),
+}
+
+#[derive(Clone)]
+enum Branch {
+    Range(Option<Position>, Option<Position>),
+    Flag(bool),
+}
+
+/// A segment of an interval variable: its bounds and a point inside it.
+struct Segment {
+    low: Option<Position>,
+    high: Option<Position>,
+    point: Position,
+}
+
+/// The segments the bounds cut a line into, each with a point inside it; for integers
+/// (`whole`) the lowest non-negative whole number, and segments without one are dropped.
+fn segment_points(bounds: &[Position], whole: bool) -> Vec<Segment> {
+    let scale = Position::from(DECIMAL_SCALE);
+    (0..=bounds.len())
+        .filter_map(|segment| {
+            let low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
+            let high = bounds.get(segment).copied();
+            let point = if whole {
+                let lowest = low.map_or(0, |low| (low.div_euclid(scale) + 1).max(0)) * scale;
+                high.is_none_or(|high| lowest <= high).then_some(lowest)?
+            } else {
+                high.or(low.map(|low| low + 1)).unwrap_or(0)
+            };
+            Some(Segment { low, high, point })
+        })
+        .collect()
+}
+
+fn interval_steps(var: u32, path: &FieldPath, unit: &Unit, points: &[Segment]) -> Vec<Step> {
+    let spec = FieldSpec { path: path.clone(), kind: FieldKind::Interval(unit.clone()) };
+    points
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [lower, higher] => Some(Step {
+                var,
+                spec: spec.clone(),
+                lower: (Pick::At(lower.point), Branch::Range(lower.low, lower.high)),
+                higher: (Pick::At(higher.point), Branch::Range(higher.low, higher.high)),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For the depth: each segment's lowest whole depth `d` against `d - 1`, which may lie
+/// in the same segment (then nothing changes) or in the one before.
+fn depth_steps(var: u32, points: &[Segment]) -> Vec<Step> {
+    let scale = Position::from(DECIMAL_SCALE);
+    let spec = FieldSpec { path: depth_path(), kind: FieldKind::Interval(Unit::Number) };
+    points
+        .iter()
+        .filter(|segment| segment.point >= scale)
+        .map(|segment| {
+            let below = segment.point - scale;
+            Step {
+                var,
+                spec: spec.clone(),
+                lower: (Pick::At(below), Branch::Range(Some(below - 1), Some(below))),
+                higher: (Pick::At(segment.point), Branch::Range(Some(segment.point - 1), Some(segment.point))),
+            }
+        })
+        .collect()
+}
+
+fn flag_step(var: u32, path: &FieldPath) -> Step {
+    Step {
+        var,
+        spec: FieldSpec { path: path.clone(), kind: FieldKind::Switch },
+        lower: (Pick::Key(Some(Key::Bool(false))), Branch::Flag(false)),
+        higher: (Pick::Key(Some(Key::Bool(true))), Branch::Flag(true)),
+    }
+}
+
+/// Builds a request for the higher branch and one for the lower.
+type Pair<'f> =
+    dyn FnMut(&PolicySet, &crate::compile::plan::Plan, &Target, &Constraints, &Constraints) -> Option<Verdict> + 'f;
+
+/// The requests allowed on the step's higher branch but not on its lower one; each path
+/// is handed to `pair` with the constraints of both branches added.
+fn compare(
+    analysis: &mut Analysis<'_>,
+    allowed: petgraph::stable_graph::NodeIndex,
+    step: &Step,
+    options: &super::ProveOptions,
+    pair: &mut Pair<'_>,
+) -> Result<Verdict, OverBudget> {
+    let higher = analysis.cofactor(allowed, step.var, &step.higher.0)?;
+    let lower = analysis.cofactor(allowed, step.var, &step.lower.0)?;
+    let not_lower = analysis.not(lower)?;
+    let widened = analysis.and(higher, not_lower)?;
+    let (set, target) = (analysis.set(), analysis.target.clone());
+    let paths = analysis.paths(widened, &[step.var]);
+    let field = paths.field(&step.spec);
+    Ok(refute(&paths, options, |plan, constraints| {
+        let field = field?;
+        let with = |branch: &Branch| -> Option<Constraints> {
+            let mut narrowed = constraints.clone();
+            match branch {
+                Branch::Range(low, high) => {
+                    narrowed.ranges.insert(field, (*low, *high));
+                }
+                Branch::Flag(flag) => {
+                    let key = plan.key_id(&Key::Bool(*flag))?;
+                    narrowed.keys.insert(field, KeyConstraint::Is(key));
+                }
+            }
+            Some(narrowed)
+        };
+        pair(set, plan, &target, &with(&step.higher.1)?, &with(&step.lower.1)?)
+    }))
+}
+
+/// Whether an expression reads a request attribute `pick` selects.
+fn reads(expr: &HExpr, pick: &dyn Fn(Root, &[std::sync::Arc<str>]) -> bool) -> bool {
+    let mut found = false;
+    expr.visit(&mut |node| {
+        if let HExpr::Field(Base::Root(root), path) = node {
+            found |= pick(*root, path);
+        }
+    });
+    found
+}
