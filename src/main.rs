@@ -78,6 +78,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
         format: EvalFormat,
     },
+    /// Show every request whose decision changes between two versions of a package.
+    ///
+    /// The changed requests are summarized per (action, resource type) and pair of
+    /// decisions as conditions, with one example request replayed through both versions.
+    /// With `--no-wider`, exits 1 when the new version may allow anything the old one did
+    /// not, so a CI job can gate policy changes on it.
+    Diff {
+        /// The old version: a folder of `.mandate` files, or one file.
+        old: PathBuf,
+        /// The new version.
+        new: PathBuf,
+        /// Exit with status 1 if anything may be newly allowed.
+        #[arg(long)]
+        no_wider: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
+        format: EvalFormat,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -131,6 +149,7 @@ fn main() -> ExitCode {
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths } => run_tests(&paths),
         Command::Prove { path, format } => prove(&path, format),
+        Command::Diff { old, new, no_wider, format } => diff(&old, &new, no_wider, format),
     }
 }
 
@@ -275,6 +294,25 @@ fn prove(path: &std::path::Path, format: EvalFormat) -> ExitCode {
     };
     let refuted = reports.iter().any(|report| matches!(report.verdict, mandate::prove::Verdict::Refuted { .. }));
     if write_stdout(&output).is_err() || refuted {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Compares two versions of a package; with `no_wider`, fails when the new one may allow
+/// more.
+fn diff(old: &std::path::Path, new: &std::path::Path, no_wider: bool, format: EvalFormat) -> ExitCode {
+    let (Some(old_set), Some(new_set)) = (load(old), load(new)) else { return ExitCode::from(1) };
+    let report = mandate::prove::diff::diff(&old_set, &new_set, &mandate::prove::ProveOptions::default());
+    let output = match format {
+        EvalFormat::Json => pretty(&serde_json::to_value(&report).unwrap_or_default()),
+        EvalFormat::Text => report.render(&new.display().to_string()),
+    };
+    if write_stdout(&output).is_err() {
+        return ExitCode::from(2);
+    }
+    if no_wider && report.may_widen() {
+        eprintln!("error: the new version may allow requests the old one did not (--no-wider)");
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

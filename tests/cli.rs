@@ -206,3 +206,36 @@ fn policy_tests_report_each_result_and_fail_the_run_on_a_mismatch() {
     assert!(text.trim_end().ends_with("1 passed, 1 failed"), "{text}");
     assert_eq!(mandate(&["test", "examples"]).status.code(), Some(0));
 }
+
+const BEFORE: &str = "schema { resource Doc { owner: String } action read, delete on Doc }\ntask T() { scope { [read, delete] on Doc } ttl 1h }\npolicy readers: permit read on Doc when resource.owner == \"a\" grant ttl 5m\n";
+
+#[test]
+fn diff_lists_changes_with_examples_and_gates_on_widening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.mandate", BEFORE);
+    let wider = write(
+        dir.path(),
+        "wider.mandate",
+        &BEFORE.replace("resource.owner == \"a\"", "resource.owner in [\"a\", \"b\"]"),
+    );
+    let narrower = write(dir.path(), "narrower.mandate", &BEFORE.replace("\"a\"", "\"a\" and resource.id == \"d1\""));
+    let output = mandate(&["diff", &old, &wider]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("`read` on `Doc`: deny → allow"), "{text}");
+    assert!(text.contains("resource.owner == \"b\""), "{text}");
+    assert!(text.contains("reproduce: echo '"), "{text}");
+    assert_eq!(mandate(&["diff", "--no-wider", &old, &wider]).status.code(), Some(1));
+    let narrowing = mandate(&["diff", "--no-wider", &old, &narrower]);
+    let text = String::from_utf8_lossy(&narrowing.stdout);
+    assert_eq!(narrowing.status.code(), Some(0), "{text}");
+    assert!(text.contains("allow → deny"), "{text}");
+    assert!(String::from_utf8_lossy(&mandate(&["diff", &old, &old]).stdout).contains("0 change(s)"));
+    // The JSON form carries the example, which replays through `mandate eval`.
+    let json: Value =
+        serde_json::from_slice(&mandate(&["diff", "--format", "json", &old, &wider]).stdout).expect("JSON");
+    let example = json["changes"][0]["example"].to_string();
+    let decision: Value =
+        serde_json::from_slice(&eval_with_stdin(&["eval", &wider], &example).stdout).expect("decision");
+    assert_eq!(decision["decision"], "allow");
+}

@@ -329,3 +329,59 @@ fn proved_means_no_violation_in_the_whole_domain() {
     let delegation = delegation_counts.get();
     assert!(delegation[0] > 0 && delegation[1] > 0, "delegation proved, refuted, unknown: {delegation:?}");
 }
+
+/// `mandate diff` against brute force: a version with one policy dropped (dropping a
+/// forbid widens, dropping a permit narrows) is compared with the original. Every
+/// request of the domain whose decision changes must fall under a reported change of the
+/// same kind, `--no-wider` must fire whenever some request becomes allowed, and every
+/// example must replay through both versions as reported.
+#[test]
+fn diff_reports_every_change_the_domain_shows() {
+    let requests = domain();
+    let seen = std::cell::Cell::new((0usize, 0usize));
+    let mut runner = TestRunner::new(Config { cases: 60, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&(package(), 0usize..4), |(source, dropped)| {
+            let mut policies = 0;
+            let changed: String = source
+                .lines()
+                .filter(|line| {
+                    let policy = line.starts_with("policy ");
+                    policies += usize::from(policy);
+                    !(policy && policies == dropped + 1)
+                })
+                .map(|line| format!("{line}\n"))
+                .collect();
+            let load = |text: &str| PolicySet::from_sources(&[("p.mandate", text)], Limits::default()).expect("checks");
+            let (old, new) = (load(&source), load(&changed));
+            let report = mandate::prove::diff::diff(&old, &new, &ProveOptions::default());
+            for change in &report.changes {
+                if let Some(example) = &change.example {
+                    prop_assert_eq!(old.decide_doc(example, false).decision, change.from);
+                    prop_assert_eq!(new.decide_doc(example, false).decision, change.to);
+                }
+            }
+            for doc in &requests {
+                let (before, after) = (old.decide_doc(doc, false).decision, new.decide_doc(doc, false).decision);
+                if before == after {
+                    continue;
+                }
+                let action = doc.action.clone().unwrap_or_default();
+                let reported = report
+                    .changes
+                    .iter()
+                    .any(|change| change.action == action && change.from == before && change.to == after);
+                prop_assert!(reported, "{before:?} → {after:?} not reported for\n{doc:?}\nold:\n{source}");
+                if after == Outcome::Allow {
+                    prop_assert!(report.may_widen(), "newly allowed, but --no-wider would pass:\n{source}");
+                }
+            }
+            let (changes, examples) = seen.get();
+            let confirmed = report.changes.iter().filter(|change| change.example.is_some()).count();
+            seen.set((changes + report.changes.len(), examples + confirmed));
+            Ok(())
+        })
+        .unwrap();
+    let (changes, examples) = seen.get();
+    assert!(changes > 0 && examples > 0, "changes {changes}, with examples {examples}");
+}

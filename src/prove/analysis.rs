@@ -474,3 +474,60 @@ impl<'a> Paths<'a> {
         self.plan.fields.iter().position(|own| own == spec).map(|at| at as u32)
     }
 }
+
+/// A path's constraints as readable conditions, one per attribute or test:
+/// `agent.team == "support"`, `args.amount > 1000 and args.amount ≤ 10000`,
+/// `not (resource.owner == agent.id)`.
+pub fn path_text(plan: &Plan, constraints: &Constraints) -> Vec<String> {
+    use crate::compile::dot::{key_text, segment_text};
+    let mut parts = Vec::new();
+    for (field, constraint) in &constraints.keys {
+        let Some(spec) = plan.fields.get(*field as usize) else { continue };
+        let is_kind = spec.path == FieldPath::task_kind();
+        let name = spec.path.text();
+        let key = |number: &u32| plan.keys.get(*number as usize);
+        parts.push(match (constraint, is_kind) {
+            (KeyConstraint::Is(number), true) => format!("task is {}", key_name(key(number))),
+            (KeyConstraint::Is(number), false) => match key(number) {
+                Some(Key::Bool(true)) => name,
+                Some(Key::Bool(false)) => format!("not {name}"),
+                other => format!("{name} == {}", key_text(other)),
+            },
+            (KeyConstraint::Not(excluded), true) => {
+                let names: Vec<String> = excluded.iter().map(|number| key_name(key(number))).collect();
+                format!("task is none of {}", names.join(", "))
+            }
+            (KeyConstraint::Not(excluded), false) => {
+                let values: Vec<String> = excluded.iter().map(|number| key_text(key(number))).collect();
+                match values.as_slice() {
+                    [only] => format!("{name} != {only}"),
+                    _ => format!("{name} not in [{}]", values.join(", ")),
+                }
+            }
+        });
+    }
+    for (field, (low, high)) in &constraints.ranges {
+        let Some(spec) = plan.fields.get(*field as usize) else { continue };
+        let FieldKind::Interval(unit) = &spec.kind else { continue };
+        let bounds: Vec<Position> = low.iter().chain(high.iter()).copied().collect();
+        let segment = usize::from(low.is_some());
+        let name = spec.path.text();
+        let text = segment_text(plan, &bounds, segment, unit);
+        if text != "any" {
+            parts.push(format!("{name} {}", text.replace(" and ", &format!(" and {name} "))));
+        }
+    }
+    for (test, outcome) in &constraints.tests {
+        let Some(expr) = plan.tests.get(*test as usize) else { continue };
+        parts.push(if *outcome { format!("{expr}") } else { format!("not ({expr})") });
+    }
+    parts
+}
+
+fn key_name(key: Option<&Key>) -> String {
+    match key {
+        Some(Key::Str(text)) => text.to_string(),
+        Some(Key::Bool(flag)) => flag.to_string(),
+        None => "?".to_string(),
+    }
+}

@@ -23,6 +23,7 @@
 pub mod analysis;
 mod claims;
 
+pub mod diff;
 mod monotone;
 mod witness;
 

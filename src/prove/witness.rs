@@ -40,7 +40,12 @@ pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constr
     for (field, (low, high)) in &constraints.ranges {
         let spec = plan.fields.get(*field as usize)?;
         let FieldKind::Interval(unit) = &spec.kind else { return None };
-        let ty = builder.field_type(&spec.path)?;
+        let Some(ty) = builder.field_type(&spec.path) else {
+            // A part of a timestamp (`context.time.hour`): kept if the time already
+            // placed has it in range, else the builder gives up.
+            builder.part_in_range(&spec.path, *low, *high)?;
+            continue;
+        };
         let value = range_value(env, unit, &ty, *low, *high)?;
         builder.place(&spec.path, value)?;
     }
@@ -84,6 +89,18 @@ impl Builder<'_> {
         Some(())
     }
 
+    /// Whether a timestamp part (`hour`, `weekday`, …) of the value already placed lies
+    /// in `(low, high]`.
+    fn part_in_range(&self, path: &FieldPath, low: Option<Position>, high: Option<Position>) -> Option<()> {
+        let (part, parent) = path.path.split_last()?;
+        let parent = FieldPath { root: path.root, path: parent.to_vec() };
+        let text = self.read(&parent)?;
+        let millis = parse_timestamp_millis(text.as_str()?).ok()?;
+        let value = crate::hir::value::timestamp_field(millis, part)?;
+        let at = Position::from(value) * Position::from(DECIMAL_SCALE);
+        (low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high)).then_some(())
+    }
+
     /// The declared type of a request attribute path.
     fn field_type(&self, path: &FieldPath) -> Option<Type> {
         let record = |record: &RecordType| walk(record, &path.path);
@@ -107,39 +124,70 @@ impl Builder<'_> {
         }
     }
 
-    /// Makes equalities between attributes come out as the path needs: for a test
-    /// `a == b` (or `!=`), gives `b` the value of `a`, or a different one. Attributes a
-    /// switch or interval already fixed are left alone; the replay decides.
+    /// Makes the tests between attributes come out as the path needs, for the shapes
+    /// policies use most: equality and order between two attributes, membership of one
+    /// in a set attribute, and string patterns on one attribute. An attribute a switch
+    /// or an interval already fixed is left alone; two passes let one repair feed
+    /// another. Anything else is left to the replay, which decides.
     fn relate(&mut self, constraints: &Constraints) {
-        use crate::hir::{Base, CmpOp, HExpr};
-        let fixed: Vec<&FieldPath> = constraints
+        let fixed: Vec<FieldPath> = constraints
             .keys
             .keys()
             .chain(constraints.ranges.keys())
-            .filter_map(|field| self.plan.fields.get(*field as usize).map(|spec| &spec.path))
+            .filter_map(|field| self.plan.fields.get(*field as usize).map(|spec| spec.path.clone()))
             .collect();
-        for (test, truth) in &constraints.tests {
-            let Some(HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b)) = self.plan.tests.get(*test as usize) else {
-                continue;
-            };
-            let as_path = |expr: &HExpr| match expr {
-                HExpr::Field(Base::Root(root), path) => Some(FieldPath { root: *root, path: path.clone() }),
-                _ => None,
-            };
-            let (Some(a), Some(b)) = (as_path(a), as_path(b)) else { continue };
-            let (source, target) = if fixed.contains(&&b) { (b, a) } else { (a, b) };
-            if fixed.contains(&&target) {
-                continue;
+        for _ in 0..2 {
+            for (test, truth) in &constraints.tests {
+                if let Some(expr) = self.plan.tests.get(*test as usize) {
+                    self.satisfy(expr, *truth, &fixed);
+                }
             }
-            let Some(current) = self.read(&source) else { continue };
-            let equal = (*op == CmpOp::Eq) == *truth;
-            let value = match (&current, equal) {
-                (_, true) => current.clone(),
-                (Json::String(text), false) => json!(format!("{text}-other")),
-                (Json::Bool(flag), false) => json!(!flag),
-                _ => continue,
-            };
-            let _ = self.place(&target, value);
+        }
+    }
+
+    /// Adjusts the request so that `expr` evaluates to `truth`, if its shape is known.
+    fn satisfy(&mut self, expr: &crate::hir::HExpr, truth: bool, fixed: &[FieldPath]) -> Option<()> {
+        use crate::hir::{HExpr, StrOp};
+        match expr {
+            HExpr::Not(inner) => self.satisfy(inner, !truth, fixed),
+            HExpr::Cmp(op, a, b) => {
+                let (a, b) = (as_path(a)?, as_path(b)?);
+                // Change the side no constraint fixed, seen from the other side.
+                let (source, target, op) = if fixed.contains(&b) { (b, a, flip(*op)) } else { (a, b, *op) };
+                if fixed.contains(&target) {
+                    return None;
+                }
+                let current = self.read(&source)?;
+                let value = related_value(&current, op, truth)?;
+                self.place(&target, value)
+            }
+            HExpr::In(element, set) | HExpr::SetContains(set, element) => {
+                let (element, set) = (as_path(element)?, as_path(set)?);
+                let value = self.read(&element)?;
+                let mut items = self.read(&set).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+                items.retain(|item| *item != value);
+                if truth {
+                    items.push(value);
+                }
+                self.place(&set, Json::Array(items))
+            }
+            HExpr::Matches(field, glob) if truth => {
+                let field = as_path(field)?;
+                (!fixed.contains(&field)).then_some(())?;
+                self.place(&field, json!(glob_example(glob)))
+            }
+            HExpr::Str(op, field, pattern) if truth => {
+                let field = as_path(field)?;
+                let HExpr::Const(crate::hir::Value::String(pattern)) = &**pattern else { return None };
+                (!fixed.contains(&field)).then_some(())?;
+                let value = match op {
+                    StrOp::StartsWith => format!("{pattern}x"),
+                    StrOp::EndsWith => format!("x{pattern}"),
+                    StrOp::Contains => format!("x{pattern}x"),
+                };
+                self.place(&field, json!(value))
+            }
+            _ => None,
         }
     }
 
@@ -209,6 +257,68 @@ impl Builder<'_> {
         }
         Some(())
     }
+}
+
+fn as_path(expr: &crate::hir::HExpr) -> Option<FieldPath> {
+    match expr {
+        crate::hir::HExpr::Field(crate::hir::Base::Root(root), path) => {
+            Some(FieldPath { root: *root, path: path.clone() })
+        }
+        _ => None,
+    }
+}
+
+fn flip(op: crate::hir::CmpOp) -> crate::hir::CmpOp {
+    use crate::hir::CmpOp;
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        same => same,
+    }
+}
+
+/// A value `v` with `source op v` equal to `truth`: the same value where equality
+/// satisfies it, otherwise one step above or below (whole numbers and decimals only).
+fn related_value(source: &Json, op: crate::hir::CmpOp, truth: bool) -> Option<Json> {
+    use crate::hir::CmpOp;
+    // `source op v` holds for v equal to source when op is ==, <=, >=.
+    let equal_satisfies = matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge) == truth;
+    if equal_satisfies {
+        return Some(source.clone());
+    }
+    // Otherwise v must differ: above source for `source < v` (or not `source >= v`).
+    let above = match (op, truth) {
+        (CmpOp::Lt, true) | (CmpOp::Ge, false) => true,
+        (CmpOp::Gt, true) | (CmpOp::Le, false) => false,
+        _ => true,
+    };
+    let step = if above { 1 } else { -1 };
+    match source {
+        Json::Number(number) => Some(json!(number.as_i64()?.checked_add(step)?)),
+        Json::String(text) => match crate::syntax::decimal_to_fixed(text) {
+            Some(fixed) => Some(json!(decimal_text(fixed.checked_add(step)?))),
+            None if op == CmpOp::Eq || op == CmpOp::Ne => Some(json!(format!("{text}-other"))),
+            None => None,
+        },
+        Json::Bool(flag) => Some(json!(!flag)),
+        _ => None,
+    }
+}
+
+/// A string a glob matches: every `*` as `x`, escapes resolved.
+fn glob_example(glob: &str) -> String {
+    let mut out = String::new();
+    let mut chars = glob.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '*' => out.push('x'),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The type at a path of nested records.

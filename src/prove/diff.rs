@@ -1,0 +1,234 @@
+//! Change impact (theorem 5): the exact set of requests whose decision changes between
+//! two versions of a package, as readable conditions with one replayed example each.
+//!
+//! For each (action, resource type) either version covers, both versions' rules are
+//! built into one diagram over one variable order, the old rules numbered after the new.
+//! Each leaf then holds both versions' matching rules, so both decisions; relabelling
+//! the leaves by "old decided `from`, new decides `to`" gives, for each pair of
+//! outcomes, a diagram of exactly the requests that change that way (tests treated as
+//! free, as everywhere in the prover). Its paths are the summary; a request built for a
+//! path and replayed through both versions is the example. A change no request could be
+//! confirmed for is listed as possible, and `--no-wider` treats it as a widening: a gate
+//! fails closed.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::analysis::{outcome_of, path_text, Analysis};
+use super::{reproduce_command, target_text, witness, ProveOptions};
+use crate::compile::diagram::{OverBudget, MARK};
+use crate::eval::decision::Outcome;
+use crate::eval::{PolicySet, RequestDoc};
+use crate::hir::Target;
+
+/// At most this many paths are written out per change; the rest are counted.
+const MOST_PATHS_SHOWN: usize = 10;
+
+/// Requests on one pair whose decision goes from `from` to `to`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub from: Outcome,
+    pub to: Outcome,
+    /// Conditions that together cover the changed requests: each entry is one conjunction.
+    pub when: Vec<Vec<String>>,
+    /// How many conjunctions there are in all (`when` shows the first ones).
+    pub paths: u128,
+    /// A request that changes this way, replayed through both versions; `None` when no
+    /// request built for the paths changed, so the change is only possible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<RequestDoc>,
+}
+
+impl Change {
+    pub fn widens(&self) -> bool {
+        self.to == Outcome::Allow
+    }
+}
+
+/// The changes between two versions.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub changes: Vec<Change>,
+    /// Pairs the analysis could not finish, with the reason.
+    pub unknown: Vec<String>,
+    #[serde(serialize_with = "super::micros")]
+    pub elapsed: Duration,
+}
+
+impl DiffReport {
+    /// Whether the new version may allow something the old one did not: a confirmed or
+    /// possible change to allow, or a pair that could not be analysed.
+    pub fn may_widen(&self) -> bool {
+        self.changes.iter().any(Change::widens) || !self.unknown.is_empty()
+    }
+
+    /// The report as text; `package` is the new version's path, for reproducing.
+    pub fn render(&self, package: &str) -> String {
+        let mut out = String::new();
+        for change in &self.changes {
+            let target = Target { action: change.action.clone(), resource: change.resource.clone() };
+            out.push_str(&format!("{}: {} → {}\n", target_text(&target), change.from.word(), change.to.word()));
+            out.push_str(&conditions_text(&change.when));
+            let hidden = change.paths.saturating_sub(change.when.len() as u128);
+            if hidden > 0 {
+                out.push_str(&format!("  … and {hidden} more condition(s)\n"));
+            }
+            match &change.example {
+                Some(example) => {
+                    out.push_str(&format!("  example: {}\n", serde_json::to_string(example).unwrap_or_default()));
+                    out.push_str(&format!("  reproduce: {}\n", reproduce_command(package, example)));
+                }
+                None => out.push_str(
+                    "  possible: no request built for these conditions changes; they depend on tests the prover does not solve\n",
+                ),
+            }
+        }
+        for reason in &self.unknown {
+            out.push_str(&format!("unknown: {reason}\n"));
+        }
+        let widened = self.changes.iter().filter(|change| change.widens()).count();
+        out.push_str(&format!("{} change(s), {widened} to allow\n", self.changes.len()));
+        out
+    }
+}
+
+/// Conjunctions as text: what they all share once, then what each adds.
+fn conditions_text(when: &[Vec<String>]) -> String {
+    let shared: Vec<&String> = match when.split_first() {
+        Some((first, rest)) if !rest.is_empty() => {
+            first.iter().filter(|part| rest.iter().all(|other| other.contains(part))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut out = String::new();
+    if !shared.is_empty() {
+        let parts: Vec<&str> = shared.iter().map(|part| part.as_str()).collect();
+        out.push_str(&format!("  when {}\n  and one of:\n", parts.join(" and ")));
+    }
+    for (index, conjunction) in when.iter().enumerate() {
+        let own: Vec<&str> = conjunction.iter().filter(|part| !shared.contains(part)).map(String::as_str).collect();
+        let text = if own.is_empty() { "always".to_string() } else { own.join(" and ") };
+        let lead = match (shared.is_empty(), index) {
+            (false, _) => "  -",
+            (true, 0) => "when",
+            (true, _) => "or when",
+        };
+        out.push_str(&format!("  {lead} {text}\n"));
+    }
+    out
+}
+
+const TRANSITIONS: [(Outcome, Outcome); 6] = [
+    (Outcome::Deny, Outcome::Allow),
+    (Outcome::Escalate, Outcome::Allow),
+    (Outcome::Deny, Outcome::Escalate),
+    (Outcome::Allow, Outcome::Escalate),
+    (Outcome::Allow, Outcome::Deny),
+    (Outcome::Escalate, Outcome::Deny),
+];
+
+/// Every request whose decision differs between `old` and `new`.
+pub fn diff(old: &PolicySet, new: &PolicySet, options: &ProveOptions) -> DiffReport {
+    let started = Instant::now();
+    let mut targets: Vec<Target> =
+        old.plan().partitions.iter().chain(&new.plan().partitions).map(|partition| partition.target.clone()).collect();
+    targets.sort();
+    targets.dedup();
+    let mut report = DiffReport { changes: Vec::new(), unknown: Vec::new(), elapsed: Duration::ZERO };
+    for target in targets {
+        match diff_target(old, new, &target, options) {
+            Ok(changes) => report.changes.extend(changes),
+            Err(OverBudget) => report.unknown.push(format!(
+                "budget exceeded: comparing {} needs more than {} diagram nodes or {} steps",
+                target_text(&target),
+                options.max_nodes,
+                options.max_work
+            )),
+        }
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn diff_target(
+    old: &PolicySet,
+    new: &PolicySet,
+    target: &Target,
+    options: &ProveOptions,
+) -> Result<Vec<Change>, OverBudget> {
+    let mut analysis = Analysis::new(new, target, options)?;
+    let offset = new.plan().rules.len() as u32;
+    let both = analysis.with_rules_of(old, offset)?;
+    let new_covered = analysis.covered();
+    let old_covered = old.plan().partition(&target.action, target.resource.as_deref()).is_some();
+    let mut changes = Vec::new();
+    for (from, to) in TRANSITIONS {
+        let mut label = |rules: &[u32]| {
+            let split = rules.partition_point(|rule| *rule < offset);
+            let (ours, theirs) = rules.split_at(split);
+            let theirs: Vec<u32> = theirs.iter().map(|rule| rule - offset).collect();
+            let before = outcome_of(old.plan(), old_covered, &theirs).0;
+            let after = outcome_of(new.plan(), new_covered, ours).0;
+            if before == from && after == to {
+                vec![MARK]
+            } else {
+                Vec::new()
+            }
+        };
+        let changed = analysis.relabel(both, &mut label)?;
+        let paths = analysis.paths(changed, &[]);
+        if paths.is_empty() {
+            continue;
+        }
+        let mut when = Vec::new();
+        let mut example = None;
+        let mut attempts = options.max_witness_attempts;
+        paths.each(&mut |plan, constraints| {
+            if when.len() < MOST_PATHS_SHOWN {
+                when.push(path_text(plan, constraints));
+            }
+            if example.is_none() && attempts > 0 {
+                attempts -= 1;
+                example = confirmed(old, new, plan, target, constraints, (from, to));
+            }
+            if when.len() >= MOST_PATHS_SHOWN && (example.is_some() || attempts == 0) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if when.is_empty() {
+            // Every path contradicts a comparison between attributes: nothing changes.
+            continue;
+        }
+        changes.push(Change {
+            action: target.action.clone(),
+            resource: target.resource.clone(),
+            from,
+            to,
+            when,
+            paths: paths.count(),
+            example,
+        });
+    }
+    Ok(changes)
+}
+
+/// A request built for a path that `old` decides `from` and `new` decides `to`.
+fn confirmed(
+    old: &PolicySet,
+    new: &PolicySet,
+    plan: &crate::compile::plan::Plan,
+    target: &Target,
+    constraints: &super::Constraints,
+    (from, to): (Outcome, Outcome),
+) -> Option<RequestDoc> {
+    let (doc, now) = witness::build(new, plan, target, constraints)?;
+    let decide = |set: &PolicySet| set.prepare_at(&doc, now).ok().map(|request| set.decide(&request).decision);
+    (decide(old)? == from && decide(new)? == to).then_some(doc)
+}
