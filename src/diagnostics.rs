@@ -54,6 +54,18 @@ pub struct Diagnostic {
     pub help: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<Related>,
+    /// For a refuted proof: the request that shows it and how to reproduce it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Counterexample>,
+}
+
+/// A concrete request that demonstrates a diagnostic, and the command that decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Counterexample {
+    /// The request, as JSON text.
+    pub request: String,
+    /// A shell command that reproduces the decision with `mandate eval`.
+    pub reproduce: String,
 }
 
 impl Diagnostic {
@@ -78,7 +90,14 @@ impl Diagnostic {
             labels,
             help: error.help().map(|help| help.to_string()),
             related: Vec::new(),
+            counterexample: None,
         }
+    }
+
+    /// Attaches the request that demonstrates the diagnostic.
+    pub fn with_counterexample(mut self, request: String, reproduce: String) -> Self {
+        self.counterexample = Some(Counterexample { request, reproduce });
+        self
     }
 
     /// Adds a pointer into another file.
@@ -284,4 +303,30 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
 pub fn sort_unique(diagnostics: &mut Vec<Diagnostic>) {
     sort(diagnostics);
     diagnostics.dedup();
+}
+
+impl Diagnostic {
+    /// A diagnostic without labels yet, for phases that build them directly.
+    pub fn new(code: &str, severity: Severity, message: String, file: Arc<str>) -> Diagnostic {
+        Diagnostic {
+            code: code.to_string(),
+            severity,
+            message,
+            file,
+            labels: Vec::new(),
+            help: None,
+            related: Vec::new(),
+            counterexample: None,
+        }
+    }
+
+    pub fn with_label(mut self, span: Span, message: &str, primary: bool) -> Self {
+        self.labels.push(Label { span, message: Some(message.to_string()), primary });
+        self
+    }
+
+    pub fn with_help(mut self, help: String) -> Self {
+        self.help = Some(help);
+        self
+    }
 }

@@ -18,7 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Parse, resolve and type-check policy packages.
+    /// Parse, resolve and type-check policy packages, then prove them.
+    ///
+    /// Every package that checks is compiled and proved: an over-grant (a refuted
+    /// assertion, bound or theorem) is an error with the counterexample request and the
+    /// `mandate eval` command that reproduces it; unknown verdicts are information; the
+    /// prover's lints are warnings.
     ///
     /// Each file given is a package of its own; each folder is searched for folders
     /// that contain `.mandate` files, and each such folder is one package.
@@ -32,6 +37,9 @@ enum Command {
         /// Exit with status 1 when there are warnings, not only errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Only parse, resolve and type-check: skip the proofs and the prover's lints.
+        #[arg(long)]
+        no_proofs: bool,
     },
     /// Decide requests against a policy package.
     ///
@@ -137,7 +145,7 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
+        Command::Check { paths, format, deny_warnings, no_proofs } => check(&paths, format, deny_warnings, !no_proofs),
         Command::Eval { path, request, batch, explain, format, exit_code } => {
             let Some(set) = load(&path) else { return ExitCode::from(1) };
             if batch {
@@ -366,8 +374,9 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
-    let (loader, diagnostics) = package::check_paths(paths);
+fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, proofs: bool) -> ExitCode {
+    let (loader, diagnostics) =
+        if proofs { package::check_and_prove_paths(paths) } else { package::check_paths(paths) };
     let sources = |path: &str| loader.source_of(path);
     let output = match format {
         Format::Human => report::human(&diagnostics, &sources, std::io::stdout().is_terminal()),

@@ -121,7 +121,7 @@ pub fn json(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
                     })
                 })
                 .collect();
-            json!({
+            let item = json!({
                 "code": diagnostic.code,
                 "severity": diagnostic.severity,
                 "message": diagnostic.message,
@@ -129,7 +129,11 @@ pub fn json(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
                 "labels": labels,
                 "help": diagnostic.help,
                 "related": related,
-            })
+            });
+            match counterexample_json(diagnostic) {
+                Some(counterexample) => with_field(item, "counterexample", counterexample),
+                None => item,
+            }
         })
         .collect();
     let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
@@ -192,6 +196,10 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
                 "message": { "text": text },
                 "locations": [location],
             });
+            let result = match counterexample_json(diagnostic) {
+                Some(counterexample) => with_field(result, "properties", json!({ "counterexample": counterexample })),
+                None => result,
+            };
             if related.is_empty() {
                 result
             } else {
@@ -214,6 +222,13 @@ pub fn sarif(diagnostics: &[Diagnostic], sources: Sources<'_>) -> Value {
             "results": results,
         }]
     })
+}
+
+/// A diagnostic's counterexample: the request as a JSON value and the command.
+fn counterexample_json(diagnostic: &Diagnostic) -> Option<Value> {
+    let counterexample = diagnostic.counterexample.as_ref()?;
+    let request: Value = serde_json::from_str(&counterexample.request).unwrap_or(Value::Null);
+    Some(json!({ "request": request, "reproduce": counterexample.reproduce }))
 }
 
 fn sarif_location(locator: &mut Locator<'_>, file: &Arc<str>, span: Span, message: Option<&str>) -> Value {

@@ -17,8 +17,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-const CLEAN: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: permit read on Doc when resource.owner == \"a\" grant ttl 5m\n";
-const WARNS: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: permit read on Doc\n";
+const CLEAN: &str = "schema { resource Doc { owner: String } action read on Doc }\ntask T() { scope { read on Doc } ttl 1h }\npolicy p: permit read on Doc when resource.owner == \"a\" grant ttl 5m\n";
+const WARNS: &str = "schema { resource Doc { owner: String } action read on Doc }\ntask T() { scope { read on Doc } ttl 1h }\npolicy p: permit read on Doc\n";
 const BROKEN: &str = "schema { resource Doc { owner: String } action read on Doc }\npolicy p: forbid read on Doc when resource.ownr == \"a\"\n";
 
 #[test]
@@ -192,7 +192,7 @@ fn graph_draws_dot_and_reports_statistics() {
 fn policy_tests_report_each_result_and_fail_the_run_on_a_mismatch() {
     let dir = tempfile::tempdir().expect("temp dir");
     let package = format!(
-        "{CLEAN}task T() {{ scope {{ read on Doc }} ttl 1h }}\n\
+        "{CLEAN}\
          test owner_a_reads {{ chain [\"s\"] task T {{}} action read resource Doc {{ owner: \"a\" }} expect allow }}\n\
          test owner_b_reads {{ chain [\"s\"] task T {{}} action read resource Doc {{ owner: \"b\" }} expect allow }}\n"
     );
@@ -238,4 +238,48 @@ fn diff_lists_changes_with_examples_and_gates_on_widening() {
     let decision: Value =
         serde_json::from_slice(&eval_with_stdin(&["eval", &wider], &example).stdout).expect("decision");
     assert_eq!(decision["decision"], "allow");
+}
+
+/// A package whose permit breaks its bound: interns may delete.
+const OVER_GRANT: &str = "schema { agent { team: String } resource Doc { owner: String } action read, delete on Doc }
+task Cleanup() { scope { [read, delete] on Doc } ttl 1h }
+policy cleanup: permit [read, delete] on Doc grant ttl 5m
+bound interns_read_only { when agent.team == \"intern\" scope { read on Doc } }
+";
+
+#[test]
+fn check_proves_by_default_and_reports_over_grants_with_a_replayable_counterexample() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(dir.path(), "over.mandate", OVER_GRANT);
+    let human = mandate(&["check", &path]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(1), "{text}");
+    assert!(text.contains("bound `interns_read_only` is exceeded: `cleanup` allows a request outside it"), "{text}");
+    assert!(text.contains("mandate eval"), "{text}");
+    assert_eq!(mandate(&["check", "--no-proofs", &path]).status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&mandate(&["check", "--format", "json", &path]).stdout).expect("JSON");
+    let over_grant = json["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .find(|diagnostic| diagnostic["code"] == "mandate::prove::over_grant")
+        .expect("an over-grant");
+    // It points at the permit and at the bound.
+    let messages: Vec<&str> =
+        over_grant["labels"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
+    assert_eq!(messages, vec!["decides the counterexample", "the bound it breaks"]);
+    let request = over_grant["counterexample"]["request"].to_string();
+    assert!(over_grant["counterexample"]["reproduce"].as_str().unwrap().contains("mandate eval"));
+    let decision: Value =
+        serde_json::from_slice(&eval_with_stdin(&["eval", &path], &request).stdout).expect("decision");
+    assert_eq!(decision["decision"], "allow");
+    let sarif: Value = serde_json::from_slice(&mandate(&["check", "--format", "sarif", &path]).stdout).expect("SARIF");
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|result| result["ruleId"] == "mandate::prove::over_grant")
+        .expect("an over-grant result")
+        .clone();
+    assert_eq!(result["properties"]["counterexample"]["request"].to_string(), request);
 }

@@ -13,8 +13,13 @@
 //! - `prove/*.mandate`: a package whose `assert` and `bound` lines end in `//~ proved`,
 //!   `//~ refuted` or `//~ unknown`, whose permits wider than their task's scope are
 //!   marked `//~ wider`, and which may state `//~ risk VERDICT` for the theorem that
-//!   raising risk never allows more. Intent containment must always be proved. Every counterexample is replayed through the evaluator, as
-//!   `mandate eval` would, and must get the outcome the assertion rules out.
+//!   raising risk never allows more; likewise `//~ delegation VERDICT`, `//~ limits
+//!   VERDICT` and `//~ intent VERDICT` (all default to proved). A task wider than a bound
+//!   is marked `//~ exceeds`. Every counterexample is replayed through the evaluator, as
+//!   `mandate eval` would, and must get the outcome the claim rules out.
+//! - `lint/*.mandate`: checked and proved as `mandate check` does, so the annotations
+//!   (`//~ warning[mandate::lint::redundant]`, `//~ info[…]`, `//~ error[mandate::prove::…]`)
+//!   name the prover's lints and over-grants too.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
@@ -64,6 +69,14 @@ fn check_fixture(path: &Utf8Path) -> Result {
         .filter(|(name, _)| !name.starts_with("<std>"))
         .collect();
     compare(&annotated, &diagnostics, &sources)?;
+    assert_snapshot(path, &report::human(&diagnostics, &sources, false));
+    Ok(())
+}
+
+fn lint_fixture(path: &Utf8Path, text: String) -> Result {
+    let (loader, diagnostics) = mandate::package::check_and_prove_paths(&[path.as_std_path().to_path_buf()]);
+    let sources = |file: &str| loader.source_of(file);
+    compare(&[(path.to_string(), text)], &diagnostics, &sources)?;
     assert_snapshot(path, &report::human(&diagnostics, &sources, false));
     Ok(())
 }
@@ -242,6 +255,8 @@ fn expectations(file: &str, text: &str) -> Vec<Key> {
                 (Severity::Error, rest)
             } else if let Some(rest) = annotation.strip_prefix("warning[") {
                 (Severity::Warning, rest)
+            } else if let Some(rest) = annotation.strip_prefix("info[") {
+                (Severity::Info, rest)
             } else {
                 continue;
             };
@@ -320,4 +335,5 @@ datatest_stable::harness! {
     { test = check_fixture, root = "tests/fixtures/check", pattern = r"^[^/]+\.mandate$|/main\.mandate$" },
     { test = eval_fixture, root = "tests/fixtures/eval", pattern = r"^[^/]+\.jsonl$" },
     { test = prove_fixture, root = "tests/fixtures/prove", pattern = r"^[^/]+\.mandate$" },
+    { test = lint_fixture, root = "tests/fixtures/lint", pattern = r"^[^/]+\.mandate$" },
 }

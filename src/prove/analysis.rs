@@ -202,7 +202,18 @@ impl<'a> Analysis<'a> {
         }
         let root = plan.freeze(&self.builder, root);
         plan.reindex();
-        Paths::new(self.set, plan, root)
+        Paths::new(self.set, plan, root, false)
+    }
+
+    /// The rule sets at the leaves of the rules diagram that some feasible path reaches
+    /// (tests free): every combination of matching rules a request can produce is among
+    /// them.
+    pub fn feasible_leaves(&self) -> Vec<Vec<u32>> {
+        let mut plan = Plan::default();
+        plan.enums = self.set.hir().env.enums.clone();
+        let root = plan.freeze(&self.builder, self.rules);
+        plan.reindex();
+        Paths::new(self.set, plan, root, true).leaves()
     }
 }
 
@@ -298,13 +309,15 @@ pub struct Paths<'a> {
 }
 
 impl<'a> Paths<'a> {
-    fn new(set: &'a PolicySet, plan: Plan, root: u32) -> Self {
+    /// `every_leaf`: count paths to every leaf, not only to true ones.
+    fn new(set: &'a PolicySet, plan: Plan, root: u32, every_leaf: bool) -> Self {
         let mut paths = Paths { set, plan, root, alive: Vec::new(), count: Vec::new() };
         // Children come before parents in the arena.
         for index in 0..paths.plan.nodes.len() {
             let (alive, count) = match paths.plan.nodes.get(index) {
                 Some(Node::Leaf { leaf }) => {
-                    let marked = paths.plan.leaves.get(*leaf as usize).is_some_and(|rules| rules.contains(&MARK));
+                    let marked =
+                        every_leaf || paths.plan.leaves.get(*leaf as usize).is_some_and(|rules| rules.contains(&MARK));
                     (marked, u128::from(marked))
                 }
                 Some(node) => {
@@ -327,6 +340,24 @@ impl<'a> Paths<'a> {
     /// happen, even with tests free.
     pub fn is_empty(&self) -> bool {
         self.alive.get(self.root as usize) != Some(&true)
+    }
+
+    /// The leaves feasible paths reach, each once.
+    fn leaves(&self) -> Vec<Vec<u32>> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![self.root];
+        let mut leaves = Vec::new();
+        while let Some(at) = stack.pop() {
+            if !seen.insert(at) || self.alive.get(at as usize) != Some(&true) {
+                continue;
+            }
+            match self.plan.nodes.get(at as usize) {
+                Some(Node::Leaf { leaf }) => leaves.extend(self.plan.leaves.get(*leaf as usize).cloned()),
+                Some(node) => stack.extend(self.branches(node).into_iter().map(|(child, _)| child)),
+                None => {}
+            }
+        }
+        leaves
     }
 
     pub fn count(&self) -> u128 {

@@ -23,7 +23,9 @@
 pub mod analysis;
 mod claims;
 
+pub mod diagnose;
 pub mod diff;
+pub mod lint;
 mod monotone;
 mod witness;
 
@@ -199,14 +201,24 @@ pub fn reproduce_command(package: &str, request: &RequestDoc) -> String {
 /// task declarations, intent containment, permits within their tasks' scopes, delegation
 /// within the tasks' limits and never escalating, and risk is restrict-only.
 pub fn check(set: &PolicySet, options: &ProveOptions) -> Vec<Report> {
+    check_with(&mut Analyses::new(set, *options))
+}
+
+/// The reports of [`check`] and the lints of [`lint::lints`], from one set of analyses.
+pub fn check_and_lint(set: &PolicySet, options: &ProveOptions) -> (Vec<Report>, Vec<lint::Finding>) {
     let mut analyses = Analyses::new(set, *options);
-    let mut reports = claims::declarations(&mut analyses);
-    reports.extend(claims::tasks_within_bounds(&mut analyses));
-    reports.push(claims::intent(&mut analyses));
-    reports.extend(claims::permits_within_scope(&mut analyses));
-    reports.push(claims::delegation_limits(&mut analyses));
-    reports.push(monotone::attenuation(&mut analyses));
-    reports.push(monotone::risk(&mut analyses));
+    let reports = check_with(&mut analyses);
+    (reports, lint::lints(&mut analyses))
+}
+
+fn check_with(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let mut reports = claims::declarations(analyses);
+    reports.extend(claims::tasks_within_bounds(analyses));
+    reports.push(claims::intent(analyses));
+    reports.extend(claims::permits_within_scope(analyses));
+    reports.push(claims::delegation_limits(analyses));
+    reports.push(monotone::attenuation(analyses));
+    reports.push(monotone::risk(analyses));
     reports
 }
 
