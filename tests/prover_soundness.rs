@@ -19,7 +19,7 @@ use mandate::hir::Target;
 use mandate::prove::{check, ProveOptions, Verdict};
 use mandate::syntax::ast::Effect;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
 
 const SCHEMA: &str = r#"schema {
@@ -166,12 +166,49 @@ fn violates(effect: Effect, decision: &mandate::eval::Decision) -> bool {
     }
 }
 
+/// The lints that claim something of every request hold on the whole domain.
+fn check_lints(set: &PolicySet, requests: &[RequestDoc], source: &str) -> Result<Vec<&'static str>, TestCaseError> {
+    let (_, findings) = mandate::prove::check_and_lint(set, &ProveOptions::default());
+    let decisions: Vec<(RequestDoc, mandate::eval::Decision)> =
+        requests.iter().map(|doc| (doc.clone(), set.decide_doc(doc, false))).collect();
+    let lints = findings.iter().map(|finding| finding.lint).collect();
+    for finding in findings {
+        let policy = &set.hir().policies[finding.policy];
+        let name = policy.name.as_str();
+        let own = match policy.effect {
+            Effect::Permit => Outcome::Allow,
+            Effect::Escalate => Outcome::Escalate,
+            Effect::Forbid => Outcome::Deny,
+        };
+        let same = |decision: &mandate::eval::Decision| match policy.effect {
+            Effect::Permit => decision.policies.permit.len(),
+            Effect::Escalate => decision.policies.escalate.len(),
+            Effect::Forbid => decision.policies.forbid.len(),
+        };
+        let targeted =
+            |doc: &RequestDoc| policy.targets.iter().any(|t| Some(t.action.as_str()) == doc.action.as_deref());
+        let counter = decisions.iter().find(|(doc, decision)| match finding.lint {
+            "never_applies" => decision.policies.matched(name),
+            "shadowed" => decision.policies.matched(name) && decision.decision == own,
+            "redundant" => decision.policies.matched(name) && same(decision) == 1,
+            "always_applies" => targeted(doc) && !decision.policies.matched(name),
+            _ => false,
+        });
+        prop_assert!(counter.is_none(), "lint {} on `{name}` is false:\n{source}\n{counter:?}", finding.lint);
+        if let Some(example) = &finding.example {
+            prop_assert!(set.decide_doc(example, false).policies.matched(name), "overlap example does not match");
+        }
+    }
+    Ok(lints)
+}
+
 #[test]
 fn proved_means_no_violation_in_the_whole_domain() {
     let requests = domain();
     assert_eq!(requests.len(), 2_592);
     let counts = std::cell::Cell::new([0usize; 3]);
     let delegation_counts = std::cell::Cell::new([0usize; 3]);
+    let lints_seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let count_delegation = |index: usize| {
         let mut current = delegation_counts.get();
         current[index] += 1;
@@ -188,6 +225,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
             let set = PolicySet::from_sources(&[("p.mandate", &source)], Limits::default())
                 .unwrap_or_else(|error| panic!("generated package does not check:\n{source}\n{}", error.render()));
             let reports = check(&set, &ProveOptions::default());
+            lints_seen.borrow_mut().extend(check_lints(&set, &requests, &source)?);
             let (report, bound_report) = (&reports[0], &reports[1]);
             let assertion = &set.hir().assertions[0];
             let bound = &set.hir().bounds[0];
@@ -328,6 +366,10 @@ fn proved_means_no_violation_in_the_whole_domain() {
     assert!(counts.iter().all(|count| *count > 0), "proved, refuted, unknown: {counts:?}");
     let delegation = delegation_counts.get();
     assert!(delegation[0] > 0 && delegation[1] > 0, "delegation proved, refuted, unknown: {delegation:?}");
+    let lints = lints_seen.borrow();
+    for lint in ["never_applies", "always_applies", "shadowed", "redundant"] {
+        assert!(lints.contains(lint), "no `{lint}` in 100 packages: {lints:?}");
+    }
 }
 
 /// `mandate diff` against brute force: a version with one policy dropped (dropping a

@@ -68,6 +68,22 @@ enum Op {
     Union,
     And,
     Or,
+    /// Adds leaf summaries (see [`add_summaries`]).
+    Summary,
+}
+
+/// Adds two leaf summaries `[forbids, escalations, permits, gates]`: the three counts
+/// saturate at 2 (none, one, several) and the gates, a bit set, unite. An empty leaf
+/// counts as all zeros.
+pub fn add_summaries(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let at = |leaf: &[u32], index: usize| leaf.get(index).copied().unwrap_or(0);
+    let mut sum: Vec<u32> = (0..3).map(|index| (at(a, index) + at(b, index)).min(2)).collect();
+    sum.push(at(a, 3) | at(b, 3));
+    if sum.iter().all(|count| *count == 0) {
+        // One form for "nothing matches": the empty leaf.
+        sum.clear();
+    }
+    sum
 }
 
 /// The work budget was used up.
@@ -241,9 +257,19 @@ impl Builder {
 
     /// Replaces `truth` by a leaf holding `rule`: the diagram of "rule matches".
     pub fn relabel(&mut self, node: NodeIndex, rule: u32) -> Result<NodeIndex, OverBudget> {
+        self.relabel_leaf(node, &[rule])
+    }
+
+    /// Replaces `truth` by a leaf holding `contents`.
+    pub fn relabel_leaf(&mut self, node: NodeIndex, contents: &[u32]) -> Result<NodeIndex, OverBudget> {
         self.relabels.clear();
-        let leaf = self.insert(DNode::Leaf(Arc::from([rule])));
+        let leaf = self.insert(DNode::Leaf(Arc::from(contents)));
         self.relabel_to(node, leaf)
+    }
+
+    /// The sum of the leaf summaries of two diagrams (see [`add_summaries`]).
+    pub fn add(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.apply(Op::Summary, a, b)
     }
 
     fn relabel_to(&mut self, node: NodeIndex, leaf: NodeIndex) -> Result<NodeIndex, OverBudget> {
@@ -380,10 +406,19 @@ impl Builder {
     }
 
     fn terminal(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Option<NodeIndex> {
+        // A diagram added to itself is not itself: counts grow.
+        if op == Op::Summary {
+            return match (a == self.empty, b == self.empty) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            };
+        }
         if a == b {
             return Some(a);
         }
         match op {
+            Op::Summary => None,
             Op::Union | Op::Or if a == self.empty => Some(b),
             Op::Union | Op::Or if b == self.empty => Some(a),
             Op::Or if a == self.truth || b == self.truth => Some(self.truth),
@@ -414,6 +449,9 @@ impl Builder {
             _ => return Ok(self.empty),
         };
         if let (DNode::Leaf(rules_a), DNode::Leaf(rules_b)) = (&node_a, &node_b) {
+            if op == Op::Summary {
+                return Ok(self.insert(DNode::Leaf(Arc::from(add_summaries(rules_a, rules_b)))));
+            }
             let mut rules: Vec<u32> = rules_a.iter().chain(rules_b.iter()).copied().collect();
             rules.sort_unstable();
             rules.dedup();

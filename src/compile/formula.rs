@@ -182,12 +182,19 @@ pub fn formula(expr: &HExpr, target: &Target) -> Formula {
             None => test(field),
         },
         HExpr::ResourceIs(ty) => Formula::Const(target.resource.as_deref() == Some(&**ty)),
-        HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| test(expr)),
+        HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| test(&ordered(*op, a, b))),
         HExpr::In(element, set) | HExpr::SetContains(set, element) => {
             membership(element, set, target).unwrap_or_else(|| test(expr))
         }
         other => test(other),
     }
+}
+
+/// A comparison between two expressions with its operands in one canonical order
+/// (`b > a` becomes `a < b`), so that the same relation written either way is one test.
+fn ordered(op: CmpOp, a: &HExpr, b: &HExpr) -> HExpr {
+    let (op, a, b) = if b < a { (flip(op), b, a) } else { (op, a, b) };
+    HExpr::Cmp(op, Box::new(a.clone()), Box::new(b.clone()))
 }
 
 fn test(expr: &HExpr) -> Formula {

@@ -14,9 +14,11 @@
 //! writing order for tests, keeps every test behind the guards (`has`, `task is`) that
 //! make it safe to evaluate.
 //!
-//! **Budget.** Each diagram may create at most [`Options::node_budget`] nodes. A group of
-//! policies that would exceed it is split in two and compiled as two diagrams (both
-//! walked at run time); a single policy that alone exceeds it is compiled as one test of
+//! **Budget.** Each diagram may create at most [`Options::node_budget`] nodes, and at
+//! most a multiple of the size of its policies' formulas, so that a group whose leaves
+//! multiply (each policy testing something of its own) fails early. A group of policies
+//! that would exceed it is split in two and compiled as two diagrams (both walked at run
+//! time); a single policy that alone exceeds it is compiled as one test of
 //! its whole condition. All diagrams together, failed attempts included, may create at
 //! most [`Options::total_budget`] nodes; once that is spent, every remaining policy is
 //! compiled as one test. Compilation therefore always ends, in work bounded by the
@@ -193,7 +195,7 @@ fn compile_group(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> V
         return rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect();
     }
     let vars = variable_order(rules.iter().map(|rule| &rule.formula));
-    let mut builder = Builder::new(vars, budget.next());
+    let mut builder = Builder::new(vars, budget.next().min(growth_cap(rules)));
     let built = build(&mut builder, rules.iter().map(|rule| (rule.rule, &rule.formula)));
     budget.spend(builder.graph.node_count());
     match built {
@@ -206,6 +208,25 @@ fn compile_group(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> V
         }
         Err(OverBudget) => rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect(),
     }
+}
+
+/// How many nodes a group may grow to before it is split: a multiple of the size of its
+/// formulas. Rules that share their tests (identity permits on one switch, thresholds on
+/// one number) unite in about the sum of their sizes; rules that each test something of
+/// their own multiply their leaves, one subset of matching rules per leaf. Such a group
+/// fails early and cheaply, and its halves are tried instead.
+fn growth_cap(rules: &[RuleInput]) -> usize {
+    const GROWTH: usize = 64;
+    const FLOOR: usize = 2_000;
+    let atoms: usize = rules
+        .iter()
+        .map(|rule| {
+            let mut atoms = Vec::new();
+            rule.formula.atoms(&mut atoms);
+            atoms.len().max(1)
+        })
+        .sum();
+    atoms.saturating_mul(GROWTH).max(FLOOR)
 }
 
 /// Compiles a rule as one test of its whole condition. The diagram has four nodes

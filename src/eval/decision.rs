@@ -36,6 +36,13 @@ pub struct Matched {
     pub permit: Vec<Arc<str>>,
 }
 
+impl Matched {
+    /// Whether a policy of any effect by this name matched.
+    pub fn matched(&self, name: &str) -> bool {
+        self.forbid.iter().chain(&self.escalate).chain(&self.permit).any(|own| &**own == name)
+    }
+}
+
 /// Why the decision came out as it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {

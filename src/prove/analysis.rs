@@ -16,7 +16,7 @@
 //! Work is bounded by a node budget and a step budget; running out is reported as "budget
 //! exceeded", never as a proof.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use petgraph::stable_graph::NodeIndex;
@@ -24,71 +24,130 @@ use petgraph::stable_graph::NodeIndex;
 use super::{Constraints, KeyConstraint, ProveOptions};
 use crate::compile::diagram::{Builder, DNode, OverBudget, Pick, MARK};
 use crate::compile::formula::{formula, FieldPath, Formula, Key, Position, Unit, VarKey};
-use crate::compile::plan::{FieldKind, FieldSpec, Node, Plan, RuleKind};
+use crate::compile::plan::{FieldKind, FieldSpec, Gate, Node, Plan, RuleKind};
 use crate::compile::{self};
 use crate::eval::decide::Found;
 use crate::eval::decision::Outcome;
 use crate::eval::PolicySet;
 use crate::hir::{CmpOp, HExpr, Target};
+use crate::syntax::ast::Effect;
 
 /// The decision diagram of one pair, and room to build more diagrams over the same
 /// variables.
+///
+/// Its leaves do not hold the matching rules themselves (the sets of forbids a request
+/// can match number in the billions for a few dozen forbids) but what combining needs of
+/// them: how many forbids, escalations and permits match (none, one, several) and which
+/// task checks pass. That is at most 216 distinct leaves, whatever the number of rules.
 pub struct Analysis<'a> {
     set: &'a PolicySet,
     pub target: Target,
     builder: Builder,
-    /// Leaves hold the rules (task checks included) that match every request reaching
-    /// them: the union the evaluator computes.
-    rules: NodeIndex,
+    /// Leaves hold summaries `[forbids, escalations, permits, gates]`.
+    summary: NodeIndex,
     /// Whether any policy targets the pair; if none does, every request on it is denied.
     covered: bool,
+    /// Diagrams derived from the summary, by what they select.
+    derived: HashMap<Selection, NodeIndex>,
+}
+
+/// A boolean diagram derived from the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Selection {
+    /// Requests whose outcome is this one.
+    Outcome(Outcome),
+    /// Requests matched by exactly one policy of this effect.
+    Alone(Effect),
+    /// Requests matched by some policy of this effect.
+    Some(Effect),
 }
 
 impl<'a> Analysis<'a> {
     /// Builds the pair's decision diagram with the rules of `set`.
     pub fn new(set: &'a PolicySet, target: &Target, options: &ProveOptions) -> Result<Self, OverBudget> {
-        let inputs = rule_formulas(set, target, 0);
+        let inputs = rule_formulas(set, target);
         let covered = !inputs.is_empty();
         let vars = compile::variable_order(inputs.iter().map(|(_, formula)| formula));
         let mut builder = Builder::new(vars, options.max_nodes).with_work_limit(options.max_work);
-        let rules = compile::build(&mut builder, inputs.iter().map(|(rule, formula)| (*rule, formula)))?;
-        Ok(Analysis { set, target: target.clone(), builder, rules, covered })
+        let summary = summarize(&mut builder, &inputs)?;
+        Ok(Analysis { set, target: target.clone(), builder, summary, covered, derived: HashMap::new() })
     }
 
     pub fn set(&self) -> &'a PolicySet {
         self.set
     }
 
-    /// The diagram whose leaves hold the matching rules.
-    pub fn rules(&self) -> NodeIndex {
-        self.rules
-    }
-
-    /// Adds another policy set's rules for the same pair, numbered from `offset`, to the
-    /// rules diagram: both versions' decisions in one diagram, for comparing them.
-    pub fn with_rules_of(&mut self, other: &PolicySet, offset: u32) -> Result<NodeIndex, OverBudget> {
-        let inputs = rule_formulas(other, &self.target, offset);
-        let theirs = compile::build(&mut self.builder, inputs.iter().map(|(rule, formula)| (*rule, formula)))?;
-        self.builder.union(self.rules, theirs)
+    /// The diagram of another policy set's decisions on the same pair, over the same
+    /// variables: both versions in one builder, for comparing them.
+    pub fn summary_of(&mut self, other: &PolicySet) -> Result<NodeIndex, OverBudget> {
+        let inputs = rule_formulas(other, &self.target);
+        summarize(&mut self.builder, &inputs)
     }
 
     /// A boolean diagram: true where the decision's outcome and reason code satisfy
     /// `keep`.
     pub fn decided(&mut self, keep: impl Fn(Outcome, &str) -> bool) -> Result<NodeIndex, OverBudget> {
-        let plan = self.set.plan();
         let covered = self.covered;
-        let mut label = |rules: &[u32]| {
-            let (outcome, code) = outcome_of(plan, covered, rules);
+        self.decided_in(self.summary, covered, keep)
+    }
+
+    /// Like [`Analysis::decided`], for a summary diagram of this or another version.
+    pub fn decided_in(
+        &mut self,
+        summary: NodeIndex,
+        covered: bool,
+        keep: impl Fn(Outcome, &str) -> bool,
+    ) -> Result<NodeIndex, OverBudget> {
+        let mut label = |leaf: &[u32]| {
+            let (outcome, code) = outcome_of(covered, leaf);
             if keep(outcome, code) {
                 vec![MARK]
             } else {
                 Vec::new()
             }
         };
-        self.builder.map_leaves(self.rules, &mut label)
+        self.builder.map_leaves(summary, &mut label)
     }
 
-    /// Maps the leaves of `node` (sets of rules) with `label`.
+    /// The requests whose outcome is `outcome` (computed once).
+    pub fn outcome_is(&mut self, outcome: Outcome) -> Result<NodeIndex, OverBudget> {
+        self.selection(Selection::Outcome(outcome))
+    }
+
+    /// The requests exactly one policy of `effect` matches (computed once).
+    pub fn matched_once(&mut self, effect: Effect) -> Result<NodeIndex, OverBudget> {
+        self.selection(Selection::Alone(effect))
+    }
+
+    /// The requests some policy of `effect` matches (computed once).
+    pub fn matched_by_some(&mut self, effect: Effect) -> Result<NodeIndex, OverBudget> {
+        self.selection(Selection::Some(effect))
+    }
+
+    fn selection(&mut self, selection: Selection) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = self.derived.get(&selection) {
+            return Ok(*done);
+        }
+        let covered = self.covered;
+        let mut label = |leaf: &[u32]| {
+            let count = |effect: Effect| leaf.get(effect_slot(effect)).copied().unwrap_or(0);
+            let selected = match selection {
+                Selection::Outcome(outcome) => outcome_of(covered, leaf).0 == outcome,
+                Selection::Alone(effect) => count(effect) == 1,
+                Selection::Some(effect) => count(effect) > 0,
+            };
+            if selected {
+                vec![MARK]
+            } else {
+                Vec::new()
+            }
+        };
+        let node = self.builder.map_leaves(self.summary, &mut label)?;
+        self.derived.insert(selection, node);
+        Ok(node)
+    }
+
+    /// Maps the leaves of `node` with `label`.
     pub fn relabel(
         &mut self,
         node: NodeIndex,
@@ -156,17 +215,6 @@ impl<'a> Analysis<'a> {
         bounds.into_iter().collect()
     }
 
-    /// The rule sets at the leaves reachable from `root`.
-    pub fn leaves_below(&self, root: NodeIndex) -> Vec<Vec<u32>> {
-        let mut leaves = Vec::new();
-        self.visit(root, &mut |node| {
-            if let DNode::Leaf(rules) = node {
-                leaves.push(rules.to_vec());
-            }
-        });
-        leaves
-    }
-
     fn visit(&self, root: NodeIndex, f: &mut dyn FnMut(&DNode)) {
         let mut seen = BTreeSet::new();
         let mut stack = vec![root];
@@ -202,51 +250,84 @@ impl<'a> Analysis<'a> {
         }
         let root = plan.freeze(&self.builder, root);
         plan.reindex();
-        Paths::new(self.set, plan, root, false)
-    }
-
-    /// The rule sets at the leaves of the rules diagram that some feasible path reaches
-    /// (tests free): every combination of matching rules a request can produce is among
-    /// them.
-    pub fn feasible_leaves(&self) -> Vec<Vec<u32>> {
-        let mut plan = Plan::default();
-        plan.enums = self.set.hir().env.enums.clone();
-        let root = plan.freeze(&self.builder, self.rules);
-        plan.reindex();
-        Paths::new(self.set, plan, root, true).leaves()
+        Paths::new(self.set, plan, root)
     }
 }
 
-/// The formulas of the rules `set` compiles for `target`, numbered as in its plan plus
-/// `offset`: the task checks, then the policies that target the pair. None if no policy
+/// The rules `set` compiles for `target`, each as its formula and the summary leaf of
+/// one match: the task checks, then the policies that target the pair. None if no policy
 /// does.
-fn rule_formulas(set: &PolicySet, target: &Target, offset: u32) -> Vec<(u32, Formula)> {
+fn rule_formulas(set: &PolicySet, target: &Target) -> Vec<(Vec<u32>, Formula)> {
     let (hir, plan) = (set.hir(), set.plan());
     if plan.partition(&target.action, target.resource.as_deref()).is_none() {
         return Vec::new();
     }
     let mut inputs = Vec::new();
     for (number, rule) in plan.rules.iter().enumerate() {
-        let condition = match &rule.kind {
-            RuleKind::Gate(gate) => compile::gate_condition(*gate, hir, target),
-            RuleKind::Policy { .. } => match hir.policies.get(number) {
-                Some(policy) if policy.targets.contains(target) => policy.condition.clone(),
+        let (condition, leaf) = match &rule.kind {
+            RuleKind::Gate(gate) => (compile::gate_condition(*gate, hir, target), vec![0, 0, 0, gate_bit(*gate)]),
+            RuleKind::Policy { effect, .. } => match hir.policies.get(number) {
+                Some(policy) if policy.targets.contains(target) => {
+                    let mut leaf = vec![0, 0, 0, 0];
+                    if let Some(count) = leaf.get_mut(effect_slot(*effect)) {
+                        *count = 1;
+                    }
+                    (policy.condition.clone(), leaf)
+                }
                 _ => continue,
             },
         };
-        inputs.push((number as u32 + offset, formula(&condition, target)));
+        inputs.push((leaf, formula(&condition, target)));
     }
     inputs
 }
 
-/// The outcome and reason code of a set of matched rules, by the evaluator's combining
-/// order.
-pub fn outcome_of(plan: &Plan, covered: bool, rules: &[u32]) -> (Outcome, &'static str) {
+/// The sum of the rules' summaries, added pairwise like a balanced tree.
+fn summarize(builder: &mut Builder, inputs: &[(Vec<u32>, Formula)]) -> Result<NodeIndex, OverBudget> {
+    let mut layer = Vec::with_capacity(inputs.len());
+    for (leaf, formula) in inputs {
+        let holds = builder.formula(formula)?;
+        layer.push(builder.relabel_leaf(holds, leaf)?);
+    }
+    while layer.len() > 1 {
+        let mut next = Vec::with_capacity(layer.len().div_ceil(2));
+        for pair in layer.chunks(2) {
+            next.push(match pair {
+                [a, b] => builder.add(*a, *b)?,
+                [a] => *a,
+                _ => builder.empty,
+            });
+        }
+        layer = next;
+    }
+    Ok(layer.first().copied().unwrap_or(builder.empty))
+}
+
+fn effect_slot(effect: Effect) -> usize {
+    match effect {
+        Effect::Forbid => 0,
+        Effect::Escalate => 1,
+        Effect::Permit => 2,
+    }
+}
+
+fn gate_bit(gate: Gate) -> u32 {
+    match gate {
+        Gate::InScope => 1,
+        Gate::TaskValid => 2,
+        Gate::DelegationAllowed => 4,
+    }
+}
+
+/// The outcome and reason code of a summary leaf, by the evaluator's combining order.
+pub fn outcome_of(covered: bool, leaf: &[u32]) -> (Outcome, &'static str) {
     if !covered {
         return (Outcome::Deny, "no_applicable_policy");
     }
-    let mut gates = BTreeSet::new();
-    Found::of(plan, rules, &mut gates).combine()
+    let at = |index: usize| leaf.get(index).copied().unwrap_or(0);
+    let gates: BTreeSet<Gate> =
+        crate::compile::plan::GATES.into_iter().filter(|gate| at(3) & gate_bit(*gate) != 0).collect();
+    Found { forbid: at(0) > 0, escalate: at(1) > 0, permit: at(2) > 0, gates: &gates }.combine()
 }
 
 /// Most nodes one walk over a diagram's paths visits.
@@ -309,15 +390,13 @@ pub struct Paths<'a> {
 }
 
 impl<'a> Paths<'a> {
-    /// `every_leaf`: count paths to every leaf, not only to true ones.
-    fn new(set: &'a PolicySet, plan: Plan, root: u32, every_leaf: bool) -> Self {
+    fn new(set: &'a PolicySet, plan: Plan, root: u32) -> Self {
         let mut paths = Paths { set, plan, root, alive: Vec::new(), count: Vec::new() };
         // Children come before parents in the arena.
         for index in 0..paths.plan.nodes.len() {
             let (alive, count) = match paths.plan.nodes.get(index) {
                 Some(Node::Leaf { leaf }) => {
-                    let marked =
-                        every_leaf || paths.plan.leaves.get(*leaf as usize).is_some_and(|rules| rules.contains(&MARK));
+                    let marked = paths.plan.leaves.get(*leaf as usize).is_some_and(|rules| rules.contains(&MARK));
                     (marked, u128::from(marked))
                 }
                 Some(node) => {
@@ -340,24 +419,6 @@ impl<'a> Paths<'a> {
     /// happen, even with tests free.
     pub fn is_empty(&self) -> bool {
         self.alive.get(self.root as usize) != Some(&true)
-    }
-
-    /// The leaves feasible paths reach, each once.
-    fn leaves(&self) -> Vec<Vec<u32>> {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![self.root];
-        let mut leaves = Vec::new();
-        while let Some(at) = stack.pop() {
-            if !seen.insert(at) || self.alive.get(at as usize) != Some(&true) {
-                continue;
-            }
-            match self.plan.nodes.get(at as usize) {
-                Some(Node::Leaf { leaf }) => leaves.extend(self.plan.leaves.get(*leaf as usize).cloned()),
-                Some(node) => stack.extend(self.branches(node).into_iter().map(|(child, _)| child)),
-                None => {}
-            }
-        }
-        leaves
     }
 
     pub fn count(&self) -> u128 {

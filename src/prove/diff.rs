@@ -1,12 +1,10 @@
 //! Change impact (theorem 5): the exact set of requests whose decision changes between
 //! two versions of a package, as readable conditions with one replayed example each.
 //!
-//! For each (action, resource type) either version covers, both versions' rules are
-//! built into one diagram over one variable order, the old rules numbered after the new.
-//! Each leaf then holds both versions' matching rules, so both decisions; relabelling
-//! the leaves by "old decided `from`, new decides `to`" gives, for each pair of
-//! outcomes, a diagram of exactly the requests that change that way (tests treated as
-//! free, as everywhere in the prover). Its paths are the summary; a request built for a
+//! For each (action, resource type) either version covers, both versions' decisions are
+//! built as diagrams over one variable order; for each pair of outcomes, "old decides
+//! `from`" and "new decides `to`" conjoined is a diagram of exactly the requests that
+//! change that way (tests treated as free, as everywhere in the prover). Its paths are the summary; a request built for a
 //! path and replayed through both versions is the example. A change no request could be
 //! confirmed for is listed as possible, and `--no-wider` treats it as a widening: a gate
 //! fails closed.
@@ -16,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::analysis::{outcome_of, path_text, Analysis};
+use super::analysis::{path_text, Analysis};
 use super::{reproduce_command, target_text, witness, ProveOptions};
-use crate::compile::diagram::{OverBudget, MARK};
+use crate::compile::diagram::OverBudget;
 use crate::eval::decision::Outcome;
 use crate::eval::{PolicySet, RequestDoc};
 use crate::hir::Target;
@@ -162,25 +160,13 @@ fn diff_target(
     options: &ProveOptions,
 ) -> Result<Vec<Change>, OverBudget> {
     let mut analysis = Analysis::new(new, target, options)?;
-    let offset = new.plan().rules.len() as u32;
-    let both = analysis.with_rules_of(old, offset)?;
-    let new_covered = analysis.covered();
+    let before = analysis.summary_of(old)?;
     let old_covered = old.plan().partition(&target.action, target.resource.as_deref()).is_some();
     let mut changes = Vec::new();
     for (from, to) in TRANSITIONS {
-        let mut label = |rules: &[u32]| {
-            let split = rules.partition_point(|rule| *rule < offset);
-            let (ours, theirs) = rules.split_at(split);
-            let theirs: Vec<u32> = theirs.iter().map(|rule| rule - offset).collect();
-            let before = outcome_of(old.plan(), old_covered, &theirs).0;
-            let after = outcome_of(new.plan(), new_covered, ours).0;
-            if before == from && after == to {
-                vec![MARK]
-            } else {
-                Vec::new()
-            }
-        };
-        let changed = analysis.relabel(both, &mut label)?;
+        let was = analysis.decided_in(before, old_covered, |outcome, _| outcome == from)?;
+        let becomes = analysis.decided(|outcome, _| outcome == to)?;
+        let changed = analysis.and(was, becomes)?;
         let paths = analysis.paths(changed, &[]);
         if paths.is_empty() {
             continue;

@@ -2,24 +2,32 @@
 //! never take effect (shadowed), add nothing (redundant), and permits that overlap a
 //! forbid.
 //!
-//! Each pair's rules diagram lists, at its leaves, every combination of rules that can
-//! match one request together (tests treated as free, so possibly a few combinations no
-//! request produces, never fewer). The lints that say "never" or "always" read those
-//! leaves and are therefore sound: if a policy is in no leaf, no request matches it. An
-//! overlap says "some request", so it is reported only with a request that the
-//! evaluator confirms matches both policies.
+//! Each is a question about one policy's condition `P` against its pair's decision
+//! diagram, answered for every pair the policy targets:
+//! - never applies: `P` has no feasible path;
+//! - always applies: `¬P` has none (and `P` is not literally `true`);
+//! - shadowed (a permit or an escalation): `P ∧ outcome is its effect` has none;
+//! - redundant: `P ∧ exactly one policy of its effect matches` has none, so wherever it
+//!   matches another one does too;
+//! - overlap (a permit): `P ∧ some forbid matches` has a path, and a request built for it
+//!   matches both in the evaluator.
+//!
+//! Tests are treated as free, so a path may stand for no request: the lints that say
+//! "never" or "always" hold a fortiori. An overlap says "some request", so it is reported
+//! only with a request the evaluator confirms; the names in messages come from such
+//! requests too.
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
-use super::analysis::{outcome_of, Analysis};
-use super::{witness, Analyses, ProveOptions};
-use crate::compile::diagram::MARK;
-use crate::compile::plan::RuleKind;
+use petgraph::stable_graph::NodeIndex;
+
+use super::analysis::Analysis;
+use super::{witness, Analyses, ProveOptions, Verdict};
+use crate::compile::diagram::OverBudget;
 use crate::diagnostics::Severity;
-use crate::eval::decision::Outcome;
+use crate::eval::decision::{Decision, Outcome};
 use crate::eval::{PolicySet, RequestDoc};
-use crate::hir::HExpr;
+use crate::hir::{HExpr, Policy, Target};
 use crate::syntax::ast::Effect;
 
 /// One lint about a policy.
@@ -39,245 +47,256 @@ pub struct Finding {
     pub example: Option<RequestDoc>,
 }
 
-/// What the leaves say about one policy, over every pair it targets.
-#[derive(Debug, Clone)]
+/// What the diagrams say about one policy, over every pair it targets.
+#[derive(Debug, Clone, Default)]
 struct Seen {
-    /// In some leaf.
+    /// Some request matches it.
     applies: bool,
-    /// In every leaf of every pair it targets.
-    everywhere: bool,
-    /// In some leaf whose decision is the policy's own effect.
+    /// Some request it matches does not hold for it: it does not always apply.
+    sometimes_not: bool,
+    /// Some request it matches gets its effect's outcome.
     takes_effect: bool,
-    /// In every leaf with it, another policy of the same effect; the ones in all of them.
-    companions: Option<BTreeSet<u32>>,
+    /// Some request it matches is matched by no other policy of its effect.
     alone_somewhere: bool,
-    /// The forbids (and, for a permit, escalations) in every leaf where it does not take
-    /// effect.
-    overriders: Option<BTreeSet<u32>>,
-    /// A forbid it matches together with, for a permit.
-    overlapping_forbid: Option<u32>,
-    /// False if a pair it targets could not be analysed: then nothing is said.
-    complete: bool,
+    /// A request it matches that some forbid matches too (a permit's overlap).
+    overlap: Option<(Target, NodeIndex)>,
+    /// A pair could not be analysed: then nothing is said.
+    incomplete: bool,
 }
 
-impl Default for Seen {
-    fn default() -> Self {
-        Seen {
-            applies: false,
-            everywhere: true,
-            takes_effect: false,
-            companions: None,
-            alone_somewhere: false,
-            overriders: None,
-            overlapping_forbid: None,
-            complete: true,
-        }
-    }
-}
-
-/// Every lint for the package, in policy order.
+/// Every lint for the package, in policy order. The standard library's policies are
+/// left out: they are dormant until a package declares what they target, and cannot be
+/// edited where they are.
 pub fn lints(analyses: &mut Analyses<'_>) -> Vec<Finding> {
     let set = analyses.set;
-    let count = set.hir().policies.len();
-    let mut seen = vec![Seen::default(); count];
-    for target in analyses.partitions() {
-        let mut leaves = None;
-        analyses.with(&target, |analysis, _| {
-            leaves = Some(analysis.feasible_leaves());
-            Ok(super::Verdict::Proved)
-        });
-        let in_pair = |index: &usize| set.hir().policies.get(*index).is_some_and(|p| p.targets.contains(&target));
-        for index in (0..count).filter(in_pair) {
-            let Some(slot) = seen.get_mut(index) else { continue };
-            match &leaves {
-                Some(leaves) => observe(set, slot, index as u32, leaves),
-                None => slot.complete = false,
-            }
-        }
-    }
     let mut findings = Vec::new();
-    for (index, slot) in seen.iter().enumerate() {
-        let Some(policy) = set.hir().policies.get(index) else { continue };
-        // The standard library's policies are dormant until a package declares what they
-        // target, and cannot be edited where they are.
-        if !slot.complete || policy.origin.file.starts_with("<std>") {
+    for (index, policy) in set.hir().policies.iter().enumerate() {
+        if policy.origin.file.starts_with("<std>") {
             continue;
         }
-        findings.extend(judge(set, index, policy, slot));
+        let mut seen = Seen::default();
+        for target in &policy.targets {
+            let verdict = analyses.with(target, |analysis, _| {
+                observe(analysis, policy, &mut seen)?;
+                Ok(Verdict::Proved)
+            });
+            seen.incomplete |= matches!(verdict, Verdict::Unknown { .. });
+        }
+        if !seen.incomplete {
+            findings.extend(judge(analyses, index, policy, &seen));
+        }
     }
-    for finding in findings.iter_mut().filter(|finding| finding.lint == "overlap") {
-        finding.example = overlap_example(analyses, finding.policy, finding.related.first().copied());
-    }
-    findings.retain(|finding| finding.lint != "overlap" || finding.example.is_some());
     findings
 }
 
-/// Updates what is known about policy `rule` from one pair's leaves.
-fn observe(set: &PolicySet, seen: &mut Seen, rule: u32, leaves: &[Vec<u32>]) {
-    let plan = set.plan();
-    let effect_of = |rule: u32| match plan.rules.get(rule as usize).map(|rule| &rule.kind) {
-        Some(RuleKind::Policy { effect, .. }) => Some(*effect),
-        _ => None,
+/// What one pair's diagrams say about the policy.
+fn observe(analysis: &mut Analysis<'_>, policy: &Policy, seen: &mut Seen) -> Result<(), OverBudget> {
+    let holds = analysis.condition(&policy.condition)?;
+    let feasible = |analysis: &mut Analysis<'_>, node: NodeIndex| -> bool {
+        !analysis.is_false(node) && !analysis.paths(node, &[]).is_empty()
     };
-    let Some(effect) = effect_of(rule) else { return };
-    for leaf in leaves {
-        if !leaf.contains(&rule) {
-            seen.everywhere = false;
-            continue;
-        }
-        seen.applies = true;
-        let (outcome, _) = outcome_of(plan, true, leaf);
-        let own = match effect {
-            Effect::Permit => Outcome::Allow,
-            Effect::Escalate => Outcome::Escalate,
-            Effect::Forbid => Outcome::Deny,
-        };
-        let others: BTreeSet<u32> =
-            leaf.iter().copied().filter(|other| *other != rule && effect_of(*other) == Some(effect)).collect();
-        seen.alone_somewhere |= others.is_empty();
-        seen.companions = Some(intersect(seen.companions.take(), others));
-        if outcome == own {
-            seen.takes_effect = true;
-        } else {
-            let overriders: BTreeSet<u32> = leaf
-                .iter()
-                .copied()
-                .filter(|other| match effect_of(*other) {
-                    Some(Effect::Forbid) => true,
-                    Some(Effect::Escalate) => effect == Effect::Permit,
-                    _ => false,
-                })
-                .collect();
-            seen.overriders = Some(intersect(seen.overriders.take(), overriders));
-        }
-        if effect == Effect::Permit && seen.overlapping_forbid.is_none() {
-            // The standard library's guardrails overlap every permit by design.
-            let from_package = |other: &u32| match plan.rules.get(*other as usize).map(|rule| &rule.kind) {
-                Some(RuleKind::Policy { effect: Effect::Forbid, origin, .. }) => !origin.file.starts_with("<std>"),
-                _ => false,
-            };
-            seen.overlapping_forbid = leaf.iter().copied().find(from_package);
+    if !feasible(analysis, holds) {
+        // On this pair it never holds, so it does not always hold.
+        seen.sometimes_not = true;
+        return Ok(());
+    }
+    seen.applies = true;
+    let fails = analysis.not(holds)?;
+    seen.sometimes_not |= feasible(analysis, fails);
+    let own = match policy.effect {
+        Effect::Permit => Outcome::Allow,
+        Effect::Escalate => Outcome::Escalate,
+        Effect::Forbid => Outcome::Deny,
+    };
+    let effective = analysis.outcome_is(own)?;
+    let effective = analysis.and(holds, effective)?;
+    seen.takes_effect |= feasible(analysis, effective);
+    let alone = analysis.matched_once(policy.effect)?;
+    let alone = analysis.and(holds, alone)?;
+    seen.alone_somewhere |= feasible(analysis, alone);
+    if policy.effect == Effect::Permit && seen.overlap.is_none() {
+        let forbidden = analysis.matched_by_some(Effect::Forbid)?;
+        let both = analysis.and(holds, forbidden)?;
+        if feasible(analysis, both) {
+            seen.overlap = Some((analysis.target.clone(), both));
         }
     }
+    Ok(())
 }
 
-fn intersect(known: Option<BTreeSet<u32>>, more: BTreeSet<u32>) -> BTreeSet<u32> {
-    match known {
-        Some(known) => known.intersection(&more).copied().collect(),
-        None => more,
-    }
-}
-
-/// The lints a policy earns from what was seen, most telling first; at most one of
-/// never applies, always applies, shadowed and redundant.
-fn judge(set: &PolicySet, index: usize, policy: &crate::hir::Policy, seen: &Seen) -> Vec<Finding> {
-    let name =
-        |rule: u32| set.plan().rules.get(rule as usize).map(|rule| format!("`{}`", rule.name)).unwrap_or_default();
-    let names = |rules: &BTreeSet<u32>| rules.iter().map(|rule| name(*rule)).collect::<Vec<_>>().join(", ");
-    let finding = |lint, severity, message: String, help: &str, related: Vec<usize>| Finding {
+/// The lints a policy earns from what was seen, most telling first: at most one of
+/// never applies, shadowed and redundant, and always applies or an overlap beside it.
+fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen) -> Vec<Finding> {
+    let set = analyses.set;
+    let effect = policy.effect.keyword();
+    let finding = |lint, severity, message: String, help: &str| Finding {
         lint,
         severity,
         policy: index,
         message,
         help: help.to_string(),
-        related,
+        related: Vec::new(),
         example: None,
     };
-    let effect = policy.effect.keyword();
-    let mut findings = Vec::new();
     if !seen.applies {
         let why = if policy.targets.is_empty() {
             "it targets no declared action"
         } else {
             "no request satisfies all its conditions"
         };
-        findings.push(finding(
+        let help = "its conditions contradict each other or the task scopes; fix them or remove the policy";
+        return vec![finding(
             "never_applies",
             Severity::Warning,
             format!("{effect} `{}` never applies: {why}", policy.name),
-            "its conditions contradict each other or the task scopes; fix them or remove the policy",
-            Vec::new(),
-        ));
-        return findings;
+            help,
+        )];
     }
-    if seen.everywhere && policy.condition != HExpr::TRUE {
+    let mut findings = Vec::new();
+    if !seen.sometimes_not && policy.condition != HExpr::TRUE {
+        let help = "a condition that is always true restricts nothing; check that it says what was meant";
         findings.push(finding(
             "always_applies",
             Severity::Warning,
             format!("the conditions of {effect} `{}` always hold", policy.name),
-            "a condition that is always true restricts nothing; check that it says what was meant",
-            Vec::new(),
+            help,
         ));
     }
-    let overriders = seen.overriders.clone().unwrap_or_default();
+    // An example of the policy's requests names who decides them instead.
+    let example = example_decision(analyses, policy);
+    let others = |names: Vec<String>| -> (String, Vec<usize>) {
+        let related: Vec<usize> = names
+            .iter()
+            .filter_map(|name| set.hir().policies.iter().position(|other| other.name == *name))
+            .filter(|other| *other != index)
+            .take(3)
+            .collect();
+        let text = related
+            .iter()
+            .filter_map(|other| set.hir().policies.get(*other))
+            .map(|other| format!("`{}`", other.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (text, related)
+    };
     if policy.effect != Effect::Forbid && !seen.takes_effect {
-        let by = if overriders.is_empty() {
-            "forbids, escalations or its tasks' checks".to_string()
-        } else {
-            names(&overriders)
-        };
-        findings.push(finding(
+        let deciding: Vec<String> = example
+            .iter()
+            .flat_map(|decision| decision.policies.forbid.iter().chain(&decision.policies.escalate))
+            .map(|name| name.to_string())
+            .collect();
+        let (names, related) = others(deciding);
+        let by = if names.is_empty() { String::new() } else { format!(", such as {names}") };
+        let mut shadowed = finding(
             "shadowed",
             Severity::Warning,
-            format!("{effect} `{}` never takes effect: every request it matches is decided by {by}", policy.name),
+            format!(
+                "{effect} `{}` never takes effect: every request it matches is decided by a forbid, an escalation or its task's checks{by}",
+                policy.name
+            ),
             "narrow the overriding policies, or remove this one",
-            overriders.iter().map(|rule| *rule as usize).collect(),
-        ));
+        );
+        shadowed.related = related;
+        findings.push(shadowed);
         return findings;
     }
     if !seen.alone_somewhere {
-        let companions = seen.companions.clone().unwrap_or_default();
-        let by = if companions.is_empty() { format!("other {effect}s") } else { names(&companions) };
-        findings.push(finding(
+        let same: Vec<String> = example
+            .iter()
+            .flat_map(|decision| match policy.effect {
+                Effect::Permit => &decision.policies.permit,
+                Effect::Escalate => &decision.policies.escalate,
+                Effect::Forbid => &decision.policies.forbid,
+            })
+            .map(|name| name.to_string())
+            .collect();
+        let (names, related) = others(same);
+        let by = if names.is_empty() { format!("other {effect}s") } else { names };
+        let mut redundant = finding(
             "redundant",
             Severity::Warning,
             format!("{effect} `{}` is redundant: every request it matches is also matched by {by}", policy.name),
             "removing it changes no decision (only obligations such as a grant's ttl may differ)",
-            companions.iter().map(|rule| *rule as usize).collect(),
-        ));
+        );
+        redundant.related = related;
+        findings.push(redundant);
     }
-    if let Some(forbid) = seen.overlapping_forbid {
-        findings.push(finding(
-            "overlap",
-            Severity::Info,
-            format!("permit `{}` overlaps forbid {}: where both match, the forbid wins", policy.name, name(forbid)),
-            "intended when the forbid carves an exception out of the permit",
-            vec![forbid as usize],
-        ));
+    if let Some((target, both)) = &seen.overlap {
+        findings.extend(overlap(analyses, index, policy, target, *both));
     }
     findings
 }
 
-/// A request that matches both policies, confirmed by the evaluator.
-fn overlap_example(analyses: &mut Analyses<'_>, permit: usize, forbid: Option<usize>) -> Option<RequestDoc> {
+/// The decision of some request the policy matches, if one can be built.
+fn example_decision(analyses: &mut Analyses<'_>, policy: &Policy) -> Option<Decision> {
+    let target = policy.targets.first()?.clone();
+    let mut found = None;
     let set = analyses.set;
-    let forbid = forbid?;
-    let (policy, other) = (set.hir().policies.get(permit)?, set.hir().policies.get(forbid)?);
-    let target = policy.targets.iter().find(|target| other.targets.contains(target))?.clone();
-    let mut example = None;
-    analyses.with(&target, |analysis: &mut Analysis<'_>, options: &ProveOptions| {
-        let both = [permit as u32, forbid as u32];
-        let rules = analysis.rules();
-        let mut label =
-            |rules: &[u32]| if both.iter().all(|rule| rules.contains(rule)) { vec![MARK] } else { Vec::new() };
-        let overlap = analysis.relabel(rules, &mut label)?;
-        let mut attempts = options.max_witness_attempts;
-        analysis.paths(overlap, &[]).each(&mut |plan, constraints| {
-            attempts = attempts.saturating_sub(1);
-            example = witness::build(set, plan, &target, constraints).and_then(|(doc, now)| {
-                let decision = set.decide(&set.prepare_at(&doc, now).ok()?);
-                let matched = |name: &str| {
-                    decision.policies.permit.iter().chain(&decision.policies.forbid).any(|own| &**own == name)
-                };
-                (matched(&policy.name) && matched(&other.name)).then_some(doc)
-            });
-            if example.is_some() || attempts == 0 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        Ok(super::Verdict::Proved)
+    analyses.with(&target, |analysis, options| {
+        let holds = analysis.condition(&policy.condition)?;
+        found = first_confirmed(analysis, holds, options, &mut |doc, now| {
+            let decision = set.decide(&set.prepare_at(doc, now).ok()?);
+            decision.policies.matched(&policy.name).then_some(decision)
+        })
+        .map(|(_, decision)| decision);
+        Ok(Verdict::Proved)
     });
-    example
+    found
+}
+
+/// A confirmed overlap with a forbid of the package (the standard library's guardrails
+/// overlap every permit by design).
+fn overlap(
+    analyses: &mut Analyses<'_>,
+    index: usize,
+    policy: &Policy,
+    target: &Target,
+    both: NodeIndex,
+) -> Option<Finding> {
+    let set = analyses.set;
+    let mut found = None;
+    analyses.with(target, |analysis, options| {
+        found = first_confirmed(analysis, both, options, &mut |doc, now| {
+            let decision = set.decide(&set.prepare_at(doc, now).ok()?);
+            let forbid = decision.policies.forbid.iter().find(|name| {
+                set.hir().policies.iter().any(|other| other.name == ***name && !other.origin.file.starts_with("<std>"))
+            })?;
+            decision.policies.matched(&policy.name).then(|| forbid.to_string())
+        });
+        Ok(Verdict::Proved)
+    });
+    let (example, forbid) = found?;
+    let other = set.hir().policies.iter().position(|other| other.name == forbid)?;
+    Some(Finding {
+        lint: "overlap",
+        severity: Severity::Info,
+        policy: index,
+        message: format!("permit `{}` overlaps forbid `{forbid}`: where both match, the forbid wins", policy.name),
+        help: "intended when the forbid carves an exception out of the permit".to_string(),
+        related: vec![other],
+        example: Some(example),
+    })
+}
+
+/// The first request built for a path of `node` that `accept` takes, with what it says.
+fn first_confirmed<T>(
+    analysis: &Analysis<'_>,
+    node: NodeIndex,
+    options: &ProveOptions,
+    accept: &mut dyn FnMut(&RequestDoc, i64) -> Option<T>,
+) -> Option<(RequestDoc, T)> {
+    let set: &PolicySet = analysis.set();
+    let mut attempts = options.max_witness_attempts;
+    let mut found = None;
+    analysis.paths(node, &[]).each(&mut |plan, constraints| {
+        attempts = attempts.saturating_sub(1);
+        found = witness::build(set, plan, &analysis.target, constraints)
+            .and_then(|(doc, now)| accept(&doc, now).map(|value| (doc, value)));
+        if found.is_some() || attempts == 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found
 }
