@@ -162,8 +162,6 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
             help,
         ));
     }
-    // An example of the policy's requests names who decides them instead.
-    let example = example_decision(analyses, policy);
     let others = |names: Vec<String>| -> (String, Vec<usize>) {
         let related: Vec<usize> = names
             .iter()
@@ -180,6 +178,8 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
         (text, related)
     };
     if policy.effect != Effect::Forbid && !seen.takes_effect {
+        // An example of the policy's requests names who decides them instead.
+        let example = example_decision(analyses, policy);
         let deciding: Vec<String> = example
             .iter()
             .flat_map(|decision| decision.policies.forbid.iter().chain(&decision.policies.escalate))
@@ -201,6 +201,7 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
         return findings;
     }
     if !seen.alone_somewhere {
+        let example = example_decision(analyses, policy);
         let same: Vec<String> = example
             .iter()
             .flat_map(|decision| match policy.effect {
