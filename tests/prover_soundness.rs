@@ -173,7 +173,13 @@ fn check_lints(set: &PolicySet, requests: &[RequestDoc], source: &str) -> Result
         requests.iter().map(|doc| (doc.clone(), set.decide_doc(doc, false))).collect();
     let lints = findings.iter().map(|finding| finding.lint).collect();
     for finding in findings {
-        let policy = &set.hir().policies[finding.policy];
+        let mandate::prove::lint::Subject::Policy(index) = finding.subject else {
+            // A task that grants nothing: no request of the domain is allowed.
+            let allowed = decisions.iter().find(|(_, decision)| decision.decision == Outcome::Allow);
+            prop_assert!(allowed.is_none(), "the task grants {allowed:?}:\n{source}");
+            continue;
+        };
+        let policy = &set.hir().policies[index];
         let name = policy.name.as_str();
         let own = match policy.effect {
             Effect::Permit => Outcome::Allow,

@@ -10,7 +10,7 @@
 //! conditions of single rules), memoized per pair of nodes, the classic construction of
 //! Bryant's BDDs extended to multi-way nodes. A node budget bounds the work.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -124,10 +124,10 @@ impl Builder {
         let var_index = vars.iter().enumerate().map(|(i, var)| (var.clone(), i as u32)).collect();
         let mut builder = Builder {
             graph: StableDiGraph::new(),
-            unique: HashMap::new(),
-            memo: HashMap::new(),
-            negations: HashMap::new(),
-            relabels: HashMap::new(),
+            unique: HashMap::default(),
+            memo: HashMap::default(),
+            negations: HashMap::default(),
+            relabels: HashMap::default(),
             vars,
             var_index,
             empty: NodeIndex::new(0),
@@ -339,7 +339,7 @@ impl Builder {
         node: NodeIndex,
         f: &mut dyn FnMut(&[u32]) -> Vec<u32>,
     ) -> Result<NodeIndex, OverBudget> {
-        let mut memo = HashMap::new();
+        let mut memo = HashMap::default();
         self.map_leaves_with(node, f, &mut memo)
     }
 
@@ -368,7 +368,7 @@ impl Builder {
     /// The diagram with variable `var` fixed to the branch `pick` names: what the
     /// diagram says about the requests whose `var` takes that branch.
     pub fn cofactor(&mut self, node: NodeIndex, var: u32, pick: &Pick) -> Result<NodeIndex, OverBudget> {
-        let mut memo = HashMap::new();
+        let mut memo = HashMap::default();
         self.cofactor_with(node, var, pick, &mut memo)
     }
 

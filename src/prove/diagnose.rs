@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::lint::Finding;
+use super::lint::{Finding, Subject};
 use super::{reproduce_command, Report, Verdict};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::eval::decision::Decision;
@@ -143,9 +143,13 @@ impl Context<'_> {
     }
 
     fn finding(&self, finding: &Finding) -> Option<Diagnostic> {
-        let policy = self.set.hir().policies.get(finding.policy)?;
+        let hir = self.set.hir();
+        let origin = match &finding.subject {
+            Subject::Policy(index) => &hir.policies.get(*index)?.origin,
+            Subject::Task(name) => &hir.tasks.get(name)?.origin,
+        };
         let code = format!("mandate::lint::{}", finding.lint);
-        let mut diagnostic = self.at(&code, finding.severity, finding.message.clone(), &policy.origin, finding.lint);
+        let mut diagnostic = self.at(&code, finding.severity, finding.message.clone(), origin, finding.lint);
         for other in finding.related.iter().filter_map(|index| self.set.hir().policies.get(*index)) {
             diagnostic = self.also(diagnostic, &other.origin, &format!("`{}`", other.name));
         }

@@ -37,14 +37,23 @@ pub struct Finding {
     /// `overlap`.
     pub lint: &'static str,
     pub severity: Severity,
-    /// The policy, by index in the package's HIR.
-    pub policy: usize,
+    /// What the lint is about.
+    pub subject: Subject,
     pub message: String,
     pub help: String,
     /// Other policies involved, by index.
     pub related: Vec<usize>,
     /// For an overlap: a request both policies match.
     pub example: Option<RequestDoc>,
+}
+
+/// What a lint is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A policy, by index in the package's HIR.
+    Policy(usize),
+    /// A task kind.
+    Task(String),
 }
 
 /// What the diagrams say about one policy, over every pair it targets.
@@ -84,6 +93,43 @@ pub fn lints(analyses: &mut Analyses<'_>) -> Vec<Finding> {
         }
         if !seen.incomplete {
             findings.extend(judge(analyses, index, policy, &seen));
+        }
+    }
+    findings.extend(tasks_granting_nothing(analyses));
+    findings
+}
+
+/// Tasks under which no request is ever allowed: declared, but no permit serves them (or
+/// every permit that could is overridden). Said only when every pair was analysed.
+fn tasks_granting_nothing(analyses: &mut Analyses<'_>) -> Vec<Finding> {
+    let set = analyses.set;
+    let mut findings = Vec::new();
+    for task in set.hir().tasks.values() {
+        let mut served = false;
+        let mut complete = true;
+        for target in analyses.partitions() {
+            if served {
+                break;
+            }
+            let verdict = analyses.with(&target, |analysis, _| {
+                let kind = analysis.condition(&HExpr::TaskIs(task.name.as_str().into()))?;
+                let allowed = analysis.outcome_is(Outcome::Allow)?;
+                let both = analysis.and(kind, allowed)?;
+                served = !analysis.is_false(both) && !analysis.paths(both, &[]).is_empty();
+                Ok(Verdict::Proved)
+            });
+            complete &= !matches!(verdict, Verdict::Unknown { .. });
+        }
+        if !served && complete {
+            findings.push(Finding {
+                lint: "task_grants_nothing",
+                severity: Severity::Warning,
+                subject: Subject::Task(task.name.clone()),
+                message: format!("task `{}` grants nothing: no request made for it is ever allowed", task.name),
+                help: "add a permit for the task's scope, or remove the task".to_string(),
+                related: Vec::new(),
+                example: None,
+            });
         }
     }
     findings
@@ -132,7 +178,7 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
     let finding = |lint, severity, message: String, help: &str| Finding {
         lint,
         severity,
-        policy: index,
+        subject: Subject::Policy(index),
         message,
         help: help.to_string(),
         related: Vec::new(),
@@ -271,7 +317,7 @@ fn overlap(
     Some(Finding {
         lint: "overlap",
         severity: Severity::Info,
-        policy: index,
+        subject: Subject::Policy(index),
         message: format!("permit `{}` overlaps forbid `{forbid}`: where both match, the forbid wins", policy.name),
         help: "intended when the forbid carves an exception out of the permit".to_string(),
         related: vec![other],
