@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use mandate::diagnostics::Severity;
 use mandate::eval::{Decision, Outcome, PolicySet};
+use mandate::prove::ProveOptions;
 use mandate::{package, report};
 
 #[derive(Parser)]
@@ -40,6 +41,10 @@ enum Command {
         /// Only parse, resolve and type-check: skip the proofs and the prover's lints.
         #[arg(long)]
         no_proofs: bool,
+        /// Most decision-diagram nodes the prover may build per (action, resource type);
+        /// beyond it, answers are "budget exceeded".
+        #[arg(long, default_value_t = 2_000_000)]
+        budget: usize,
     },
     /// Decide requests against a policy package.
     ///
@@ -85,6 +90,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
         format: EvalFormat,
+        /// Most decision-diagram nodes the prover may build per (action, resource type);
+        /// beyond it, answers are "budget exceeded".
+        #[arg(long, default_value_t = 2_000_000)]
+        budget: usize,
     },
     /// Show every request whose decision changes between two versions of a package.
     ///
@@ -103,6 +112,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
         format: EvalFormat,
+        /// Most decision-diagram nodes the prover may build per (action, resource type);
+        /// beyond it, answers are "budget exceeded".
+        #[arg(long, default_value_t = 2_000_000)]
+        budget: usize,
     },
     /// Draw the compiled decision graph.
     ///
@@ -145,7 +158,10 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { paths, format, deny_warnings, no_proofs } => check(&paths, format, deny_warnings, !no_proofs),
+        Command::Check { paths, format, deny_warnings, no_proofs, budget } => {
+            let options = (!no_proofs).then(|| ProveOptions::with_budget(budget));
+            check(&paths, format, deny_warnings, options.as_ref())
+        }
         Command::Eval { path, request, batch, explain, format, exit_code } => {
             let Some(set) = load(&path) else { return ExitCode::from(1) };
             if batch {
@@ -156,8 +172,10 @@ fn main() -> ExitCode {
         }
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths } => run_tests(&paths),
-        Command::Prove { path, format } => prove(&path, format),
-        Command::Diff { old, new, no_wider, format } => diff(&old, &new, no_wider, format),
+        Command::Prove { path, format, budget } => prove(&path, format, &ProveOptions::with_budget(budget)),
+        Command::Diff { old, new, no_wider, format, budget } => {
+            diff(&old, &new, no_wider, format, &ProveOptions::with_budget(budget))
+        }
     }
 }
 
@@ -293,9 +311,9 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
 }
 
 /// Checks every assertion and reports its verdict, with a counterexample to replay.
-fn prove(path: &std::path::Path, format: EvalFormat) -> ExitCode {
+fn prove(path: &std::path::Path, format: EvalFormat, options: &ProveOptions) -> ExitCode {
     let Some(set) = load(path) else { return ExitCode::from(1) };
-    let reports = mandate::prove::check(&set, &mandate::prove::ProveOptions::default());
+    let reports = mandate::prove::check(&set, options);
     let output = match format {
         EvalFormat::Json => pretty(&serde_json::to_value(&reports).unwrap_or_default()),
         EvalFormat::Text => mandate::prove::render(&path.display().to_string(), &reports),
@@ -309,9 +327,15 @@ fn prove(path: &std::path::Path, format: EvalFormat) -> ExitCode {
 
 /// Compares two versions of a package; with `no_wider`, fails when the new one may allow
 /// more.
-fn diff(old: &std::path::Path, new: &std::path::Path, no_wider: bool, format: EvalFormat) -> ExitCode {
+fn diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    no_wider: bool,
+    format: EvalFormat,
+    options: &ProveOptions,
+) -> ExitCode {
     let (Some(old_set), Some(new_set)) = (load(old), load(new)) else { return ExitCode::from(1) };
-    let report = mandate::prove::diff::diff(&old_set, &new_set, &mandate::prove::ProveOptions::default());
+    let report = mandate::prove::diff::diff(&old_set, &new_set, options);
     let output = match format {
         EvalFormat::Json => pretty(&serde_json::to_value(&report).unwrap_or_default()),
         EvalFormat::Text => report.render(&new.display().to_string()),
@@ -374,9 +398,11 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, proofs: bool) -> ExitCode {
-    let (loader, diagnostics) =
-        if proofs { package::check_and_prove_paths(paths) } else { package::check_paths(paths) };
+fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, proofs: Option<&ProveOptions>) -> ExitCode {
+    let (loader, diagnostics) = match proofs {
+        Some(options) => package::check_and_prove_paths(paths, options),
+        None => package::check_paths(paths),
+    };
     let sources = |path: &str| loader.source_of(path);
     let output = match format {
         Format::Human => report::human(&diagnostics, &sources, std::io::stdout().is_terminal()),

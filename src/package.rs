@@ -406,16 +406,16 @@ fn display(path: &Path) -> String {
 /// A folder whose files are all imported by other packages is a library of those
 /// packages, not a package of its own, and is checked only through them.
 pub fn check_paths(paths: &[PathBuf]) -> (Loader, Vec<Diagnostic>) {
-    check_paths_with(paths, false)
+    check_paths_with(paths, None)
 }
 
 /// Like [`check_paths`], and proves every package that checks: over-grants, unknown
 /// verdicts and the prover's lints become diagnostics (`mandate check`'s default).
-pub fn check_and_prove_paths(paths: &[PathBuf]) -> (Loader, Vec<Diagnostic>) {
-    check_paths_with(paths, true)
+pub fn check_and_prove_paths(paths: &[PathBuf], options: &crate::prove::ProveOptions) -> (Loader, Vec<Diagnostic>) {
+    check_paths_with(paths, Some(options))
 }
 
-fn check_paths_with(paths: &[PathBuf], prove: bool) -> (Loader, Vec<Diagnostic>) {
+fn check_paths_with(paths: &[PathBuf], prove: Option<&crate::prove::ProveOptions>) -> (Loader, Vec<Diagnostic>) {
     let mut loader = Loader::default();
     let (specs, mut diagnostics) = discover(paths);
     let loaded: Vec<LoadedPackage> = specs.iter().map(|spec| loader.load(spec)).collect();
@@ -437,8 +437,8 @@ fn check_paths_with(paths: &[PathBuf], prove: bool) -> (Loader, Vec<Diagnostic>)
         let clean = !package.diagnostics.iter().chain(&checked).any(Diagnostic::is_error);
         diagnostics.extend(package.diagnostics);
         diagnostics.extend(checked);
-        if prove && clean {
-            diagnostics.extend(prove_package(&loader, package.package, &package.root));
+        if let (Some(options), true) = (prove, clean) {
+            diagnostics.extend(prove_package(&loader, package.package, &package.root, options));
         }
     }
     crate::diagnostics::sort_unique(&mut diagnostics);
@@ -446,10 +446,15 @@ fn check_paths_with(paths: &[PathBuf], prove: bool) -> (Loader, Vec<Diagnostic>)
 }
 
 /// Compiles a package that checks and runs the prover and its lints on it.
-fn prove_package(loader: &Loader, package: Package, root: &Path) -> Vec<Diagnostic> {
+fn prove_package(
+    loader: &Loader,
+    package: Package,
+    root: &Path,
+    options: &crate::prove::ProveOptions,
+) -> Vec<Diagnostic> {
     let Ok(hir) = db::package_hir(&loader.db, package) else { return Vec::new() };
     let set = crate::eval::PolicySet::new(hir.clone(), crate::eval::Limits::default());
-    let (reports, findings) = crate::prove::check_and_lint(&set, &crate::prove::ProveOptions::default());
+    let (reports, findings) = crate::prove::check_and_lint(&set, options);
     let sources = |path: &str| loader.source_of(path);
     crate::prove::diagnose::diagnostics(&set, &root.display().to_string(), &reports, &findings, &sources)
 }

@@ -283,3 +283,21 @@ fn check_proves_by_default_and_reports_over_grants_with_a_replayable_counterexam
         .clone();
     assert_eq!(result["properties"]["counterexample"]["request"].to_string(), request);
 }
+
+#[test]
+fn an_exhausted_budget_is_unknown_never_proved() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write(dir.path(), "over.mandate", OVER_GRANT);
+    let output = mandate(&["prove", "--budget", "3", &path]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("budget exceeded: analysing `delete` on `Doc` needs more than 3 diagram nodes"), "{text}");
+    assert!(!text.lines().any(|line| line.starts_with("proved")), "{text}");
+    assert!(text.lines().last().is_some_and(|line| line.starts_with("0 proved, 0 refuted, ")), "{text}");
+    // `mandate diff --no-wider` fails closed when it cannot compare.
+    assert_eq!(mandate(&["diff", "--no-wider", "--budget", "3", &path, &path]).status.code(), Some(1));
+    // `mandate check` reports unknown verdicts as information, not as success or failure.
+    let check = mandate(&["check", "--budget", "3", "--format", "json", &path]);
+    let json: Value = serde_json::from_slice(&check.stdout).expect("JSON");
+    assert!(json["summary"]["infos"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["summary"]["errors"], 0);
+}

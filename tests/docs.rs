@@ -76,7 +76,8 @@ fn example_packages_check_cleanly() {
     for package in packages {
         // Checked as `mandate check` does, proofs and lints included: nothing above
         // information (the examples' permits overlap forbids on purpose).
-        let (loader, diagnostics) = check_and_prove_paths(std::slice::from_ref(&package));
+        let (loader, diagnostics) =
+            check_and_prove_paths(std::slice::from_ref(&package), &mandate::prove::ProveOptions::default());
         let problems: Vec<Diagnostic> =
             diagnostics.into_iter().filter(|diagnostic| diagnostic.severity != Severity::Info).collect();
         assert!(problems.is_empty(), "{}: {}", package.display(), render(&loader, &problems));

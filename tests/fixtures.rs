@@ -74,7 +74,10 @@ fn check_fixture(path: &Utf8Path) -> Result {
 }
 
 fn lint_fixture(path: &Utf8Path, text: String) -> Result {
-    let (loader, diagnostics) = mandate::package::check_and_prove_paths(&[path.as_std_path().to_path_buf()]);
+    let (loader, diagnostics) = mandate::package::check_and_prove_paths(
+        &[path.as_std_path().to_path_buf()],
+        &mandate::prove::ProveOptions::default(),
+    );
     let sources = |file: &str| loader.source_of(file);
     compare(&[(path.to_string(), text)], &diagnostics, &sources)?;
     assert_snapshot(path, &report::human(&diagnostics, &sources, false));

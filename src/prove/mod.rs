@@ -56,6 +56,14 @@ pub struct ProveOptions {
     pub max_witness_attempts: usize,
 }
 
+impl ProveOptions {
+    /// The default options with a node budget of `nodes` per pair (and ten times as many
+    /// combination steps).
+    pub fn with_budget(nodes: usize) -> Self {
+        ProveOptions { max_nodes: nodes, max_work: nodes.saturating_mul(10), ..ProveOptions::default() }
+    }
+}
+
 impl Default for ProveOptions {
     fn default() -> Self {
         ProveOptions { max_nodes: 2_000_000, max_work: 20_000_000, max_witness_attempts: 200 }
