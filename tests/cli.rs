@@ -301,3 +301,26 @@ fn an_exhausted_budget_is_unknown_never_proved() {
     assert!(json["summary"]["infos"].as_u64().unwrap() > 0, "{json}");
     assert_eq!(json["summary"]["errors"], 0);
 }
+
+#[test]
+fn diff_fails_closed_on_what_the_graph_does_not_compare() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = write(dir.path(), "old.mandate", BEFORE);
+    let longer = write(dir.path(), "longer.mandate", &BEFORE.replace("ttl 1h", "ttl 30d"));
+    let output = mandate(&["diff", "--no-wider", &old, &longer]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("task `T` lives longer: its ttl went from 1h to 30d"), "{text}");
+    // A request without `owner` is invalid before and may be allowed after.
+    let optional_owner = BEFORE
+        .replace("owner: String", "owner?: String")
+        .replace("when resource.owner", "when resource has owner and resource.owner");
+    let optional = write(dir.path(), "optional.mandate", &optional_owner);
+    let output = mandate(&["diff", "--no-wider", &old, &optional]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("the schema's resources changed"), "{text}");
+    // Shorter-lived tasks and unchanged schemas pass.
+    let shorter = write(dir.path(), "shorter.mandate", &BEFORE.replace("ttl 1h", "ttl 30m"));
+    assert_eq!(mandate(&["diff", "--no-wider", &old, &shorter]).status.code(), Some(0));
+}

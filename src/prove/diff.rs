@@ -52,7 +52,8 @@ impl Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
     pub changes: Vec<Change>,
-    /// Pairs the analysis could not finish, with the reason.
+    /// What could not be compared, with the reason: pairs beyond the budget, schema
+    /// differences, tasks that live longer.
     pub unknown: Vec<String>,
     #[serde(serialize_with = "super::micros")]
     pub elapsed: Duration,
@@ -121,6 +122,57 @@ fn conditions_text(when: &[Vec<String>]) -> String {
     out
 }
 
+/// What the diagrams cannot compare: a request valid in one version may be invalid in the
+/// other (an attribute made optional, a value added to an enum), and enum values are
+/// compared by position. Each difference is reported, and `--no-wider` fails on it.
+fn schema_differences(old: &PolicySet, new: &PolicySet) -> Vec<String> {
+    let (before, after) = (&old.hir().env, &new.hir().env);
+    let mut differences = Vec::new();
+    let mut differ = |what: String, same: bool| {
+        if !same {
+            differences.push(format!(
+                "the schema's {what} changed: requests valid in only one version, or enum values by position, are not compared"
+            ));
+        }
+    };
+    differ("enums".to_string(), before.enums == after.enums);
+    differ("records".to_string(), before.records == after.records);
+    differ("resources".to_string(), before.resources == after.resources);
+    differ("actions".to_string(), before.actions == after.actions);
+    differ("tasks' parameters".to_string(), before.tasks == after.tasks);
+    differ("agent attributes".to_string(), before.agent == after.agent);
+    differ("context attributes".to_string(), before.context == after.context);
+    differ("behavior signals".to_string(), before.behavior == after.behavior);
+    differences
+}
+
+/// Tasks whose instances may live longer in the new version (a larger `ttl`, or none):
+/// requests late in an instance, denied as expired before, may now be allowed. The
+/// expiry is checked before the graph, so the diagrams do not see it.
+fn longer_tasks(old: &PolicySet, new: &PolicySet) -> Vec<String> {
+    let mut longer = Vec::new();
+    for (kind, task) in &new.hir().tasks {
+        let Some(before) = old.hir().tasks.get(kind) else { continue };
+        let grows = match (before.ttl_ms, task.ttl_ms) {
+            (Some(before), Some(after)) => after > before,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if grows {
+            longer.push(format!(
+                "task `{kind}` lives longer: its ttl went from {} to {}, so requests late in an instance may now be allowed",
+                ttl_text(before.ttl_ms),
+                ttl_text(task.ttl_ms)
+            ));
+        }
+    }
+    longer
+}
+
+fn ttl_text(ttl: Option<i64>) -> String {
+    ttl.map_or_else(|| "none".to_string(), crate::syntax::print::duration_text)
+}
+
 const TRANSITIONS: [(Outcome, Outcome); 6] = [
     (Outcome::Deny, Outcome::Allow),
     (Outcome::Escalate, Outcome::Allow),
@@ -138,6 +190,8 @@ pub fn diff(old: &PolicySet, new: &PolicySet, options: &ProveOptions) -> DiffRep
     targets.sort();
     targets.dedup();
     let mut report = DiffReport { changes: Vec::new(), unknown: Vec::new(), elapsed: Duration::ZERO };
+    report.unknown.extend(schema_differences(old, new));
+    report.unknown.extend(longer_tasks(old, new));
     for target in targets {
         match diff_target(old, new, &target, options) {
             Ok(changes) => report.changes.extend(changes),
@@ -174,7 +228,7 @@ fn diff_target(
         let mut when = Vec::new();
         let mut example = None;
         let mut attempts = options.max_witness_attempts;
-        paths.each(&mut |plan, constraints| {
+        let complete = paths.each(&mut |plan, constraints| {
             if when.len() < MOST_PATHS_SHOWN {
                 when.push(path_text(plan, constraints));
             }
@@ -188,9 +242,13 @@ fn diff_target(
                 ControlFlow::Continue(())
             }
         });
-        if when.is_empty() {
+        if when.is_empty() && complete {
             // Every path contradicts a comparison between attributes: nothing changes.
             continue;
+        }
+        if when.is_empty() {
+            // The walk gave up before it reached a path that can happen: a possible change.
+            when.push(vec!["conditions the prover could not enumerate within its limits".to_string()]);
         }
         changes.push(Change {
             action: target.action.clone(),
