@@ -96,6 +96,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     // Theorems every package has, by the word that names them in an annotation
     // (`//~ risk refuted`); those not annotated must be proved.
     let theorems = [
+        ("graph", "the compiled graph decides as the policies say"),
         ("intent", "intent containment"),
         ("limits", "delegation within each task's limits"),
         ("delegation", "delegation never escalates"),

@@ -13,6 +13,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
+use mandate::compile::formula::Key;
 use mandate::eval::expr::Evaluator;
 use mandate::eval::{Limits, Outcome, PolicySet, RequestDoc};
 use mandate::hir::Target;
@@ -232,7 +233,14 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 .unwrap_or_else(|error| panic!("generated package does not check:\n{source}\n{}", error.render()));
             let reports = check(&set, &ProveOptions::default());
             lints_seen.borrow_mut().extend(check_lints(&set, &requests, &source)?);
-            let (report, bound_report) = (&reports[0], &reports[1]);
+            let by_kind = |kind: &str| reports.iter().find(|report| report.kind == kind).expect("reported");
+            let (report, bound_report) = (by_kind("assertion"), by_kind("bound"));
+            prop_assert_eq!(
+                reports[0].verdict.word(),
+                "proved",
+                "the compiled graph differs from the policies:\n{}",
+                source
+            );
             let assertion = &set.hir().assertions[0];
             let bound = &set.hir().bounds[0];
             // A bound is violated by an allow it applies to, outside its scope.
@@ -432,4 +440,32 @@ fn diff_reports_every_change_the_domain_shows() {
         .unwrap();
     let (changes, examples) = seen.get();
     assert!(changes > 0 && examples > 0, "changes {changes}, with examples {examples}");
+}
+
+/// Translation validation catches a compiler bug: a plan whose switch compares with the
+/// wrong constant is refuted by a request the evaluator decides against the policies.
+#[test]
+fn a_plan_that_disagrees_with_its_policies_is_refuted() {
+    let source = "schema { agent { team: String } resource Doc { owner: String } action read on Doc }
+task Work() { scope { read on Doc } ttl 1h }
+policy team_a_reads: permit read on Doc when agent.team == \"a\" grant ttl 5m
+";
+    let set = PolicySet::from_sources(&[("p.mandate", source)], Limits::default()).expect("checks");
+    let theorem = |set: &PolicySet| {
+        check(set, &ProveOptions::default())
+            .into_iter()
+            .find(|report| report.assertion == "the compiled graph decides as the policies say")
+            .expect("reported")
+            .verdict
+    };
+    assert_eq!(theorem(&set).word(), "proved");
+    let mut plan = set.plan().clone();
+    let key = plan.keys.iter_mut().find(|key| **key == Key::Str("a".into())).expect("the key \"a\"");
+    *key = Key::Str("b".into());
+    let tampered = set.with_plan(plan);
+    let Verdict::Refuted { request, decision, .. } = theorem(&tampered) else { panic!("not refuted") };
+    // The tampered graph allows team b, or refuses team a: either way not what the policy says.
+    let team = request.agent.as_ref().unwrap().attrs["team"].as_str().unwrap().to_string();
+    assert_eq!(tampered.decide_doc(&request, false).decision, decision.decision);
+    assert_eq!(decision.decision == Outcome::Allow, team != "a", "team {team}: {decision:?}");
 }

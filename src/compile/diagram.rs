@@ -70,6 +70,8 @@ enum Op {
     Or,
     /// Adds leaf summaries (see [`add_summaries`]).
     Summary,
+    /// Keeps the second diagram where the first, a boolean one, is true; empty elsewhere.
+    Mask,
 }
 
 /// Adds two leaf summaries `[forbids, escalations, permits, gates]`: the three counts
@@ -267,6 +269,16 @@ impl Builder {
         self.relabel_to(node, leaf)
     }
 
+    /// A leaf with these contents.
+    pub fn leaf(&mut self, contents: &[u32]) -> NodeIndex {
+        self.insert(DNode::Leaf(Arc::from(contents)))
+    }
+
+    /// `diagram` where the boolean diagram `condition` holds, the empty leaf elsewhere.
+    pub fn mask(&mut self, condition: NodeIndex, diagram: NodeIndex) -> Result<NodeIndex, OverBudget> {
+        self.apply(Op::Mask, condition, diagram)
+    }
+
     /// The sum of the leaf summaries of two diagrams (see [`add_summaries`]).
     pub fn add(&mut self, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
         self.apply(Op::Summary, a, b)
@@ -406,6 +418,13 @@ impl Builder {
     }
 
     fn terminal(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Option<NodeIndex> {
+        if op == Op::Mask {
+            return match (a == self.empty, a == self.truth, b == self.empty) {
+                (true, _, _) | (_, _, true) => Some(self.empty),
+                (_, true, _) => Some(b),
+                _ => None,
+            };
+        }
         // A diagram added to itself is not itself: counts grow.
         if op == Op::Summary {
             return match (a == self.empty, b == self.empty) {
@@ -433,7 +452,8 @@ impl Builder {
         if let Some(done) = self.terminal(op, a, b) {
             return Ok(done);
         }
-        let key = (op, a.min(b), a.max(b));
+        // Masking is the one operation whose operands do not commute.
+        let key = if op == Op::Mask { (op, a, b) } else { (op, a.min(b), a.max(b)) };
         if let Some(done) = self.memo.get(&key) {
             return Ok(*done);
         }

@@ -130,7 +130,7 @@ pub enum Formula {
 }
 
 impl Formula {
-    fn not(inner: Formula) -> Formula {
+    pub fn negate(inner: Formula) -> Formula {
         match inner {
             Formula::Const(value) => Formula::Const(!value),
             Formula::Not(inner) => *inner,
@@ -138,7 +138,7 @@ impl Formula {
         }
     }
 
-    fn and(a: Formula, b: Formula) -> Formula {
+    pub fn and(a: Formula, b: Formula) -> Formula {
         match (a, b) {
             (Formula::Const(false), _) | (_, Formula::Const(false)) => Formula::Const(false),
             (Formula::Const(true), other) | (other, Formula::Const(true)) => other,
@@ -146,7 +146,7 @@ impl Formula {
         }
     }
 
-    fn or(a: Formula, b: Formula) -> Formula {
+    pub fn or(a: Formula, b: Formula) -> Formula {
         match (a, b) {
             (Formula::Const(true), _) | (_, Formula::Const(true)) => Formula::Const(true),
             (Formula::Const(false), other) | (other, Formula::Const(false)) => other,
@@ -172,7 +172,7 @@ impl Formula {
 pub fn formula(expr: &HExpr, target: &Target) -> Formula {
     match expr {
         HExpr::Const(Value::Bool(value)) => Formula::Const(*value),
-        HExpr::Not(inner) => Formula::not(formula(inner, target)),
+        HExpr::Not(inner) => Formula::negate(formula(inner, target)),
         HExpr::And(a, b) => Formula::and(formula(a, target), formula(b, target)),
         HExpr::Or(a, b) => Formula::or(formula(a, target), formula(b, target)),
         HExpr::TaskIs(kind) => Formula::Atom(Atom::OneOf(FieldPath::task_kind(), vec![Key::Str(kind.clone())])),
@@ -233,7 +233,7 @@ fn comparison(op: CmpOp, a: &HExpr, b: &HExpr, target: &Target) -> Option<Formul
         let equal = Formula::Atom(Atom::OneOf(field, vec![key]));
         return match op {
             CmpOp::Eq => Some(equal),
-            CmpOp::Ne => Some(Formula::not(equal)),
+            CmpOp::Ne => Some(Formula::negate(equal)),
             _ => None,
         };
     }
@@ -246,10 +246,10 @@ fn comparison(op: CmpOp, a: &HExpr, b: &HExpr, target: &Target) -> Option<Formul
     Some(match op {
         CmpOp::Le => at_most(at),
         CmpOp::Lt => below(at),
-        CmpOp::Gt => Formula::not(at_most(at)),
-        CmpOp::Ge => Formula::not(below(at)),
-        CmpOp::Eq => Formula::and(at_most(at), Formula::not(below(at))),
-        CmpOp::Ne => Formula::not(Formula::and(at_most(at), Formula::not(below(at)))),
+        CmpOp::Gt => Formula::negate(at_most(at)),
+        CmpOp::Ge => Formula::negate(below(at)),
+        CmpOp::Eq => Formula::and(at_most(at), Formula::negate(below(at))),
+        CmpOp::Ne => Formula::negate(Formula::and(at_most(at), Formula::negate(below(at)))),
     })
 }
 

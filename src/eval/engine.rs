@@ -109,6 +109,16 @@ impl PolicySet {
         &self.plan
     }
 
+    /// The same policies decided by another plan, such as one deserialized from a bundle.
+    /// Nothing checks here that the plan matches the policies; the prover's theorem "the
+    /// compiled graph decides as the policies say" does.
+    pub fn with_plan(mut self, mut plan: Plan) -> Self {
+        plan.reindex();
+        self.texts = Tables::new(&plan, &self.hir);
+        self.plan = plan;
+        self
+    }
+
     pub fn hir(&self) -> &Hir {
         &self.hir
     }

@@ -22,8 +22,8 @@ use std::ops::ControlFlow;
 use petgraph::stable_graph::NodeIndex;
 
 use super::{Constraints, KeyConstraint, ProveOptions};
-use crate::compile::diagram::{Builder, DNode, OverBudget, Pick, MARK};
-use crate::compile::formula::{formula, FieldPath, Formula, Key, Position, Unit, VarKey};
+use crate::compile::diagram::{add_summaries, Builder, DNode, OverBudget, Pick, MARK};
+use crate::compile::formula::{formula, Atom, FieldPath, Formula, Key, Position, Unit, VarKey};
 use crate::compile::plan::{FieldKind, FieldSpec, Gate, Node, Plan, RuleKind};
 use crate::compile::{self};
 use crate::eval::decide::Found;
@@ -49,6 +49,8 @@ pub struct Analysis<'a> {
     covered: bool,
     /// Diagrams derived from the summary, by what they select.
     derived: HashMap<Selection, NodeIndex>,
+    /// The compiled graph's diagrams for the pair, rebuilt here (once asked for).
+    compiled: Option<NodeIndex>,
 }
 
 /// A boolean diagram derived from the summary.
@@ -70,7 +72,105 @@ impl<'a> Analysis<'a> {
         let vars = compile::variable_order(inputs.iter().map(|(_, formula)| formula));
         let mut builder = Builder::new(vars, options.max_nodes).with_work_limit(options.max_work);
         let summary = summarize(&mut builder, &inputs)?;
-        Ok(Analysis { set, target: target.clone(), builder, summary, covered, derived: HashMap::new() })
+        Ok(Analysis { set, target: target.clone(), builder, summary, covered, derived: HashMap::new(), compiled: None })
+    }
+
+    /// The summary diagram built from the policies' conditions.
+    pub fn summary(&self) -> NodeIndex {
+        self.summary
+    }
+
+    /// The diagrams the evaluator walks for the pair, read back from the frozen plan and
+    /// rebuilt over this builder's variables with summary leaves. Diagrams are canonical
+    /// (reduced, ordered, hash-consed), so if the compiler is right this is the very
+    /// node [`Analysis::summary`] is.
+    pub fn compiled(&mut self) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = self.compiled {
+            return Ok(done);
+        }
+        let plan = self.set.plan();
+        let mut total = self.builder.empty;
+        if let Some(partition) = plan.partition(&self.target.action, self.target.resource.as_deref()) {
+            let mut memo = HashMap::new();
+            for root in &partition.roots {
+                let diagram = self.thaw(plan, *root, &mut memo)?;
+                total = self.builder.add(total, diagram)?;
+            }
+        }
+        self.compiled = Some(total);
+        Ok(total)
+    }
+
+    /// One frozen node as a diagram: each branch's condition masks its child, and the
+    /// branches, which exclude each other, are added up.
+    fn thaw(&mut self, plan: &Plan, node: u32, memo: &mut HashMap<u32, NodeIndex>) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = memo.get(&node) {
+            return Ok(*done);
+        }
+        let mut branches: Vec<(Formula, u32)> = Vec::new();
+        let result = match plan.nodes.get(node as usize).copied() {
+            Some(Node::Leaf { leaf }) => {
+                let rules = plan.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default();
+                let summary =
+                    rules.iter().fold(Vec::new(), |sum, rule| add_summaries(&sum, &rule_summary(plan, *rule)));
+                return Ok(self.builder.leaf(&summary));
+            }
+            Some(Node::Switch { field, first, len, default }) => {
+                let path = plan.fields.get(field as usize).map(|spec| spec.path.clone());
+                let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let keys: Vec<Key> =
+                    cases.iter().filter_map(|case| plan.keys.get(case.key as usize).cloned()).collect();
+                let Some(path) = path else { return Ok(self.builder.empty) };
+                for (case, key) in cases.iter().zip(&keys) {
+                    branches.push((Formula::Atom(Atom::OneOf(path.clone(), vec![key.clone()])), case.child));
+                }
+                branches.push((Formula::negate(Formula::Atom(Atom::OneOf(path, keys))), default));
+                None
+            }
+            Some(Node::Interval { field, first, len, branch }) => {
+                let Some(FieldSpec { path, kind: FieldKind::Interval(unit) }) = plan.fields.get(field as usize) else {
+                    return Ok(self.builder.empty);
+                };
+                let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let at_most = |bound: Position| Formula::Atom(Atom::AtMost(path.clone(), unit.clone(), bound));
+                for segment in 0..=bounds.len() {
+                    let above =
+                        segment.checked_sub(1).and_then(|i| bounds.get(i)).map(|low| Formula::negate(at_most(*low)));
+                    let below = bounds.get(segment).map(|high| at_most(*high));
+                    let condition =
+                        Formula::and(above.unwrap_or(Formula::Const(true)), below.unwrap_or(Formula::Const(true)));
+                    if let Some(child) = plan.branches.get(branch as usize + segment) {
+                        branches.push((condition, *child));
+                    }
+                }
+                None
+            }
+            Some(Node::Test { test, then, otherwise }) => {
+                // Split the test as the analysis splits conditions: a policy compiled as
+                // one test of its whole condition compares equal to its atoms.
+                let Some(expr) = plan.tests.get(test as usize) else { return Ok(self.builder.empty) };
+                let holds = formula(expr, &self.target);
+                branches.push((Formula::negate(holds.clone()), otherwise));
+                branches.push((holds, then));
+                None
+            }
+            None => Some(self.builder.empty),
+        };
+        let result = match result {
+            Some(done) => done,
+            None => {
+                let mut total = self.builder.empty;
+                for (condition, child) in branches {
+                    let condition = self.builder.formula(&condition)?;
+                    let child = self.thaw(plan, child, memo)?;
+                    let part = self.builder.mask(condition, child)?;
+                    total = self.builder.add(total, part)?;
+                }
+                total
+            }
+        };
+        memo.insert(node, result);
+        Ok(result)
     }
 
     pub fn set(&self) -> &'a PolicySet {
@@ -282,6 +382,21 @@ fn rule_formulas(set: &PolicySet, target: &Target) -> Vec<(Vec<u32>, Formula)> {
     inputs
 }
 
+/// The summary leaf of one match of a rule of the plan.
+fn rule_summary(plan: &Plan, rule: u32) -> Vec<u32> {
+    match plan.rules.get(rule as usize).map(|rule| &rule.kind) {
+        Some(RuleKind::Gate(gate)) => vec![0, 0, 0, gate_bit(*gate)],
+        Some(RuleKind::Policy { effect, .. }) => {
+            let mut leaf = vec![0, 0, 0, 0];
+            if let Some(count) = leaf.get_mut(effect_slot(*effect)) {
+                *count = 1;
+            }
+            leaf
+        }
+        None => Vec::new(),
+    }
+}
+
 /// The sum of the rules' summaries, added pairwise like a balanced tree.
 fn summarize(builder: &mut Builder, inputs: &[(Vec<u32>, Formula)]) -> Result<NodeIndex, OverBudget> {
     let mut layer = Vec::with_capacity(inputs.len());
@@ -484,12 +599,18 @@ impl<'a> Paths<'a> {
     fn line_of(&self, expr: &HExpr, constraints: &Constraints) -> Option<(Option<Position>, Option<Position>)> {
         let HExpr::Field(crate::hir::Base::Root(root), path) = expr else { return None };
         let path = FieldPath { root: *root, path: path.clone() };
-        let (number, spec) = self
+        // One line per attribute: a task parameter compared on two lines (its type
+        // differs between task kinds) is not pruned.
+        let mut lines = self
             .plan
             .fields
             .iter()
             .enumerate()
-            .find(|(_, spec)| spec.path == path && matches!(spec.kind, FieldKind::Interval(_)))?;
+            .filter(|(_, spec)| spec.path == path && matches!(spec.kind, FieldKind::Interval(_)));
+        let (number, spec) = lines.next()?;
+        if lines.next().is_some() {
+            return None;
+        }
         let (low, high) = constraints.ranges.get(&(number as u32)).copied().unwrap_or((None, None));
         let (mut least, mut greatest) = (low.map(|low| low + 1), high);
         if let FieldKind::Interval(Unit::Ordinal(name)) = &spec.kind {

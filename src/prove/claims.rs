@@ -1,12 +1,16 @@
-//! The theorems that are claims about single requests: declared assertions and bounds,
-//! bounds over task declarations, intent containment, permits within their tasks'
-//! scopes, and delegation within the tasks' limits.
+//! The theorems that are claims about single requests: that the compiled graph decides
+//! as the policies say, declared assertions and bounds, bounds over task declarations,
+//! intent containment, permits within their tasks' scopes, and delegation within the
+//! tasks' limits.
 
 use std::time::Instant;
 
 use super::{confirm, first_refutation, refute, witness, Analyses, Claim, Report, Verdict};
 use crate::compile::plan::Gate;
 use crate::compile::{self};
+use crate::eval::decide::Found;
+use crate::eval::decision::Outcome;
+use crate::eval::expr::Evaluator;
 use crate::hir::{Bound, HExpr, ScopeItem, Target};
 use crate::syntax::ast::Effect;
 
@@ -38,10 +42,22 @@ fn check_claims(analyses: &mut Analyses<'_>, claims: &[(Target, Claim)]) -> Verd
 
 /// No request on `target` for which the claim's condition holds gets its outcome.
 fn check_claim(analyses: &mut Analyses<'_>, target: &Target, claim: &Claim) -> Verdict {
+    check_claim_on(analyses, target, claim, false)
+}
+
+/// Like [`check_claim`]; with `compiled`, on the diagrams the evaluator walks rather than
+/// on the policies' conditions.
+fn check_claim_on(analyses: &mut Analyses<'_>, target: &Target, claim: &Claim, compiled: bool) -> Verdict {
     let set = analyses.set;
     analyses.with(target, |analysis, options| {
         let condition = analysis.condition(&claim.condition)?;
-        let bad = analysis.decided(|outcome, code| super::violates(claim.effect, outcome, code))?;
+        let violates = |outcome, code: &str| super::violates(claim.effect, outcome, code);
+        let bad = if compiled {
+            let (graph, covered) = (analysis.compiled()?, analysis.covered());
+            analysis.decided_in(graph, covered, violates)?
+        } else {
+            analysis.decided(violates)?
+        };
         let violating = analysis.and(condition, bad)?;
         Ok(refute(&analysis.paths(violating, &[]), options, |plan, constraints| {
             let (doc, now) = witness::build(set, plan, target, constraints)?;
@@ -132,7 +148,7 @@ fn scope_targets(scope: &[ScopeItem]) -> Vec<Target> {
     targets
 }
 
-/// Theorem 1, on the rules that run: no request is allowed outside the declared scope
+/// Theorem 1, on the graph that runs: no request is allowed outside the declared scope
 /// of its task, as the HIR states the scopes. The compiler builds the scope check into
 /// the graph; this validates that translation. (That a credential never outlives its
 /// task is enforced where obligations are computed: the ttl is clipped to the deadline.)
@@ -158,8 +174,78 @@ fn gate_theorem(analyses: &mut Analyses<'_>, gate: Gate, name: &str) -> Report {
             (target, Claim { effect: Effect::Permit, condition: HExpr::negate(holds) })
         })
         .collect();
-    let verdict = check_claims(analyses, &claims);
+    let verdict = first_refutation(claims.iter().map(|(target, claim)| check_claim_on(analyses, target, claim, true)));
     Report::new("theorem", name, None, verdict, started)
+}
+
+/// Translation validation: the diagrams the evaluator walks decide every request as the
+/// policies' conditions say. The compiled diagrams are read back from the frozen plan
+/// into the analysis's builder; both are canonical, so agreement is one comparison of
+/// nodes. A disagreement is refuted by a request the evaluator decides otherwise than
+/// the policies' conditions, evaluated one by one, combine to. The other theorems are
+/// proved on the conditions; this one carries them over to the graph that runs.
+pub fn translation(analyses: &mut Analyses<'_>) -> Report {
+    let started = Instant::now();
+    let set = analyses.set;
+    let verdicts: Vec<Verdict> = analyses
+        .partitions()
+        .into_iter()
+        .map(|target| {
+            analyses.with(&target, |analysis, options| {
+                let graph = analysis.compiled()?;
+                if graph == analysis.summary() {
+                    return Ok(Verdict::Proved);
+                }
+                let covered = analysis.covered();
+                let mut differs = None;
+                for outcome in [Outcome::Allow, Outcome::Deny, Outcome::Escalate] {
+                    let by_graph = analysis.decided_in(graph, covered, |own, _| own == outcome)?;
+                    let by_policies = analysis.outcome_is(outcome)?;
+                    let not_by_policies = analysis.not(by_policies)?;
+                    let here = analysis.and(by_graph, not_by_policies)?;
+                    differs = Some(match differs {
+                        Some(before) => analysis.or(before, here)?,
+                        None => here,
+                    });
+                }
+                let Some(differs) = differs else { return Ok(Verdict::Proved) };
+                Ok(refute(&analysis.paths(differs, &[]), options, |plan, constraints| {
+                    let (doc, now) = witness::build(set, plan, &target, constraints)?;
+                    let request = set.prepare_at(&doc, now).ok()?;
+                    let decision = set.decide(&request);
+                    let expected = reference_outcome(set, &target, &request)?;
+                    (decision.decision != expected && decision.errors.is_empty())
+                        .then(|| Verdict::refuted(doc, decision))
+                }))
+            })
+        })
+        .collect();
+    let verdict = first_refutation(verdicts.into_iter());
+    Report::new("theorem", "the compiled graph decides as the policies say", None, verdict, started)
+}
+
+/// The outcome the policies' conditions give a request, each evaluated on its own and
+/// combined in the evaluator's order; `None` if one cannot be evaluated.
+fn reference_outcome(set: &crate::eval::PolicySet, target: &Target, request: &crate::eval::Request) -> Option<Outcome> {
+    let hir = set.hir();
+    let holds = |condition: &HExpr| Evaluator::new(request, set.limits().max_eval_steps).truth(condition).ok();
+    let (mut forbid, mut escalate, mut permit) = (false, false, false);
+    for policy in hir.policies.iter().filter(|policy| policy.targets.contains(target)) {
+        if holds(&policy.condition)? {
+            match policy.effect {
+                Effect::Forbid => forbid = true,
+                Effect::Escalate => escalate = true,
+                Effect::Permit => permit = true,
+            }
+        }
+    }
+    let mut gates = std::collections::BTreeSet::new();
+    for gate in crate::compile::plan::GATES {
+        if holds(&compile::gate_condition(gate, hir, target))? {
+            gates.insert(gate);
+        }
+    }
+    Some(Found { forbid, escalate, permit, gates: &gates }.combine().0)
 }
 
 /// A warning per permit whose condition is wider than the scope of the tasks it applies

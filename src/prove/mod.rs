@@ -220,7 +220,8 @@ pub fn check_and_lint(set: &PolicySet, options: &ProveOptions) -> (Vec<Report>, 
 }
 
 fn check_with(analyses: &mut Analyses<'_>) -> Vec<Report> {
-    let mut reports = claims::declarations(analyses);
+    let mut reports = vec![claims::translation(analyses)];
+    reports.extend(claims::declarations(analyses));
     reports.extend(claims::tasks_within_bounds(analyses));
     reports.push(claims::intent(analyses));
     reports.extend(claims::permits_within_scope(analyses));

@@ -59,6 +59,8 @@ fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result
             let verdict = compare(analysis, allowed, &step, options, &mut |set, plan, target, higher, lower| {
                 let (riskier, now) = witness::build(set, plan, target, higher)?;
                 let (safer, _) = witness::build(set, plan, target, lower)?;
+                // The pair must differ in the signal alone.
+                only_signal_differs(&riskier, &safer, &step.spec.path)?;
                 contrast(set, now, riskier, safer, "with less risk")
             })?;
             if let refuted @ Verdict::Refuted { .. } = verdict {
@@ -176,6 +178,18 @@ fn delegated_candidates(
         },
         other => other,
     })
+}
+
+/// `Some` when two requests are the same but for the behavior signal at `path`.
+fn only_signal_differs(a: &RequestDoc, b: &RequestDoc, path: &FieldPath) -> Option<()> {
+    let without = |doc: &RequestDoc| {
+        let mut doc = doc.clone();
+        if let Some(first) = path.path.first() {
+            doc.behavior.remove(&**first);
+        }
+        doc
+    };
+    (without(a) == without(b)).then_some(())
 }
 
 /// The same request made by the delegator: one link fewer, the delegator acting.
