@@ -15,8 +15,11 @@
 //!   marked `//~ wider`, and which may state `//~ risk VERDICT` for the theorem that
 //!   raising risk never allows more; likewise `//~ delegation VERDICT`, `//~ limits
 //!   VERDICT` and `//~ intent VERDICT` (all default to proved). A task wider than a bound
-//!   is marked `//~ exceeds`. Every counterexample is replayed through the evaluator, as
-//!   `mandate eval` would, and must get the outcome the claim rules out.
+//!   is marked `//~ exceeds`. A fixture whose first line is `// variant of DIR` is the
+//!   example package in `DIR` plus the fixture as one more file (a deliberately broken
+//!   variant); `//~ NAME: VERDICT` names a declaration of the example, and the example's
+//!   declarations not named must stay proved. Every counterexample is replayed through
+//!   the evaluator, as `mandate eval` would, and must get the outcome the claim rules out.
 //! - `lint/*.mandate`: checked and proved as `mandate check` does, so the annotations
 //!   (`//~ warning[mandate::lint::redundant]`, `//~ info[…]`, `//~ error[mandate::prove::…]`)
 //!   name the prover's lints and over-grants too.
@@ -84,9 +87,29 @@ fn lint_fixture(path: &Utf8Path, text: String) -> Result {
     Ok(())
 }
 
+/// A prove fixture is a package of its own, or, when its first line is `// variant of
+/// DIR`, the example package in `DIR` with the fixture added as one more file.
+fn load_prove_fixture(
+    path: &Utf8Path,
+    text: &str,
+) -> std::result::Result<mandate::eval::PolicySet, mandate::eval::LoadError> {
+    let limits = mandate::eval::Limits::default();
+    let Some(dir) = text.lines().next().and_then(|line| line.strip_prefix("// variant of ")) else {
+        return mandate::eval::PolicySet::load(path.as_std_path(), limits);
+    };
+    let files = mandate::package::package_files(std::path::Path::new(dir.trim())).unwrap_or_default();
+    let mut sources: Vec<(String, String)> = files
+        .iter()
+        .map(|file| (file.display().to_string(), std::fs::read_to_string(file).unwrap_or_default()))
+        .collect();
+    sources.push((path.to_string(), text.to_string()));
+    let borrowed: Vec<(&str, &str)> = sources.iter().map(|(name, text)| (name.as_str(), text.as_str())).collect();
+    mandate::eval::PolicySet::from_sources(&borrowed, limits)
+}
+
 fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     use mandate::prove::{check, render, ProveOptions, Verdict};
-    let set = match mandate::eval::PolicySet::load(path.as_std_path(), mandate::eval::Limits::default()) {
+    let set = match load_prove_fixture(path, &text) {
         Ok(set) => set,
         Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
     };
@@ -104,6 +127,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     ];
     let mut expected_theorems: Vec<(&str, String)> =
         theorems.iter().map(|(_, name)| (*name, "proved".to_string())).collect();
+    let mut named: Vec<(String, String)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let annotation = line.split_once("//~ ").map(|(_, verdict)| verdict.trim());
         let theorem = annotation.and_then(|annotation| {
@@ -111,6 +135,11 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
             let (_, name) = theorems.iter().find(|(own, _)| *own == word)?;
             Some((*name, verdict.to_string()))
         });
+        // `//~ NAME: VERDICT` names a declaration of the example a variant extends.
+        if let Some((name, verdict)) = annotation.and_then(|annotation| annotation.split_once(": ")) {
+            named.push((name.to_string(), verdict.to_string()));
+            continue;
+        }
         match (annotation, theorem) {
             (_, Some((name, verdict))) => {
                 if let Some(slot) = expected_theorems.iter_mut().find(|(own, _)| *own == name) {
@@ -126,7 +155,12 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     }
     // Permits not marked `wider` must be proved within scope, tasks not marked `exceeds`
     // within every bound.
-    for report in reports.iter().filter(|report| matches!(report.kind, "permit within scope" | "task within bound")) {
+    let in_fixture = |report: &&mandate::prove::Report| report.file == path.as_str();
+    for report in reports
+        .iter()
+        .filter(in_fixture)
+        .filter(|report| matches!(report.kind, "permit within scope" | "task within bound"))
+    {
         let line = line_of(report.start);
         if !expected.iter().any(|(expected_line, _)| *expected_line == line) {
             expected.push((line, "proved".to_string()));
@@ -139,9 +173,18 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
             return Err(format!("{name}: expected {verdict}\n{}", render(path.as_str(), &reports)).into());
         }
     }
-    let declarations = reports.iter().filter(|report| report.kind != "theorem");
+    // Declarations in the example a variant extends: as named, else proved.
+    let (own, others): (Vec<_>, Vec<_>) =
+        reports.iter().filter(|report| report.kind != "theorem").partition(|report| report.file == path.as_str());
+    for report in others {
+        let expected = named.iter().find(|(name, _)| *name == report.assertion).map_or("proved", |(_, v)| v.as_str());
+        if report.verdict.word() != expected {
+            let text = render(path.as_str(), &reports);
+            return Err(format!("{} {}: expected {expected}\n{text}", report.kind, report.assertion).into());
+        }
+    }
     let mut actual: Vec<(usize, String)> =
-        declarations.map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
+        own.iter().map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
     expected.sort();
     actual.sort();
     if expected != actual {

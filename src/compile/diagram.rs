@@ -269,6 +269,25 @@ impl Builder {
         self.relabel_to(node, leaf)
     }
 
+    /// The position in the order of the variable a node tests (`u32::MAX` for a leaf).
+    pub fn top_var(&self, node: NodeIndex) -> u32 {
+        self.node(node).map_or(u32::MAX, DNode::var)
+    }
+
+    /// A node built directly: the caller guarantees that its children test only later
+    /// variables. Reduced and hash-consed like every other node; switch cases are put in
+    /// key order.
+    pub fn make_node(&mut self, node: DNode) -> Result<NodeIndex, OverBudget> {
+        let node = match node {
+            DNode::Switch { var, mut cases, default } => {
+                cases.sort_by(|a, b| a.0.cmp(&b.0));
+                DNode::Switch { var, cases, default }
+            }
+            other => other,
+        };
+        self.make(node)
+    }
+
     /// A leaf with these contents.
     pub fn leaf(&mut self, contents: &[u32]) -> NodeIndex {
         self.insert(DNode::Leaf(Arc::from(contents)))

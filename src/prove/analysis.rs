@@ -101,12 +101,75 @@ impl<'a> Analysis<'a> {
         Ok(total)
     }
 
-    /// One frozen node as a diagram: each branch's condition masks its child, and the
-    /// branches, which exclude each other, are added up.
-    fn thaw(&mut self, plan: &Plan, node: u32, memo: &mut HashMap<u32, NodeIndex>) -> Result<NodeIndex, OverBudget> {
-        if let Some(done) = memo.get(&node) {
-            return Ok(*done);
+    /// A frozen node whose variable comes before its children's in this builder's order
+    /// (the usual case: both orders come from the same formulas) is rebuilt as the same
+    /// node; `None` when it cannot be.
+    fn thaw_directly(
+        &mut self,
+        plan: &Plan,
+        node: u32,
+        memo: &mut HashMap<u32, NodeIndex>,
+    ) -> Result<Option<NodeIndex>, OverBudget> {
+        let Some(frozen) = plan.nodes.get(node as usize).copied() else { return Ok(None) };
+        let (var, children) = match frozen {
+            Node::Switch { field, .. } => {
+                let Some(spec) = plan.fields.get(field as usize) else { return Ok(None) };
+                (self.builder.var_number(&VarKey::Switch(spec.path.clone())), plan.children(&frozen))
+            }
+            Node::Interval { field, .. } => {
+                let Some(FieldSpec { path, kind: FieldKind::Interval(unit) }) = plan.fields.get(field as usize) else {
+                    return Ok(None);
+                };
+                (self.builder.var_number(&VarKey::Interval(path.clone(), unit.clone())), plan.children(&frozen))
+            }
+            Node::Test { test, then, otherwise } => {
+                let Some(expr) = plan.tests.get(test as usize) else { return Ok(None) };
+                // Only a test the analysis also keeps whole.
+                let Formula::Atom(Atom::Test(kept)) = formula(expr, &self.target) else { return Ok(None) };
+                (self.builder.var_number(&VarKey::Test(kept)), vec![then, otherwise])
+            }
+            Node::Leaf { .. } => return Ok(None),
+        };
+        let mut thawed = Vec::with_capacity(children.len());
+        for child in children {
+            thawed.push(self.thaw(plan, child, memo)?);
         }
+        if thawed.iter().any(|child| self.builder.top_var(*child) <= var) {
+            return Ok(None);
+        }
+        let rebuilt = match frozen {
+            Node::Switch { first, len, .. } => {
+                let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+                let keys: Option<Vec<Key>> =
+                    cases.iter().map(|case| plan.keys.get(case.key as usize).cloned()).collect();
+                let Some((default, cases_thawed)) = thawed.split_last() else { return Ok(None) };
+                let Some(keys) = keys else { return Ok(None) };
+                DNode::Switch {
+                    var,
+                    cases: keys.into_iter().zip(cases_thawed.iter().copied()).collect(),
+                    default: *default,
+                }
+            }
+            Node::Interval { first, len, .. } => {
+                let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default().to_vec();
+                DNode::Interval { var, bounds, children: thawed }
+            }
+            _ => match thawed.as_slice() {
+                [then, otherwise] => DNode::Test { var, then: *then, otherwise: *otherwise },
+                _ => return Ok(None),
+            },
+        };
+        self.builder.make_node(rebuilt).map(Some)
+    }
+
+    /// One frozen node as a diagram, however the orders differ: each branch's condition
+    /// masks its child, and the branches, which exclude each other, are added up.
+    fn thaw_by_branches(
+        &mut self,
+        plan: &Plan,
+        node: u32,
+        memo: &mut HashMap<u32, NodeIndex>,
+    ) -> Result<NodeIndex, OverBudget> {
         let mut branches: Vec<(Formula, u32)> = Vec::new();
         let result = match plan.nodes.get(node as usize).copied() {
             Some(Node::Leaf { leaf }) => {
@@ -168,6 +231,18 @@ impl<'a> Analysis<'a> {
                 }
                 total
             }
+        };
+        Ok(result)
+    }
+
+    /// One frozen node as a diagram.
+    fn thaw(&mut self, plan: &Plan, node: u32, memo: &mut HashMap<u32, NodeIndex>) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = memo.get(&node) {
+            return Ok(*done);
+        }
+        let result = match self.thaw_directly(plan, node, memo)? {
+            Some(direct) => direct,
+            None => self.thaw_by_branches(plan, node, memo)?,
         };
         memo.insert(node, result);
         Ok(result)

@@ -130,13 +130,16 @@ impl Builder<'_> {
     /// or an interval already fixed is left alone; two passes let one repair feed
     /// another. Anything else is left to the replay, which decides.
     fn relate(&mut self, constraints: &Constraints) {
-        let fixed: Vec<FieldPath> = constraints
-            .keys
-            .keys()
-            .chain(constraints.ranges.keys())
-            .filter_map(|field| self.plan.fields.get(*field as usize).map(|spec| spec.path.clone()))
-            .collect();
-        for _ in 0..2 {
+        let path_of = |field: &u32| self.plan.fields.get(*field as usize).map(|spec| spec.path.clone());
+        let fixed = Fixed {
+            keys: constraints.keys.keys().filter_map(path_of).collect(),
+            ranges: constraints
+                .ranges
+                .iter()
+                .filter_map(|(field, (low, high))| Some((path_of(field)?, *low, *high)))
+                .collect(),
+        };
+        for _ in 0..3 {
             for (test, truth) in &constraints.tests {
                 if let Some(expr) = self.plan.tests.get(*test as usize) {
                     self.satisfy(expr, *truth, &fixed);
@@ -146,20 +149,24 @@ impl Builder<'_> {
     }
 
     /// Adjusts the request so that `expr` evaluates to `truth`, if its shape is known.
-    fn satisfy(&mut self, expr: &crate::hir::HExpr, truth: bool, fixed: &[FieldPath]) -> Option<()> {
+    fn satisfy(&mut self, expr: &crate::hir::HExpr, truth: bool, fixed: &Fixed) -> Option<()> {
         use crate::hir::{HExpr, StrOp};
         match expr {
             HExpr::Not(inner) => self.satisfy(inner, !truth, fixed),
             HExpr::Cmp(op, a, b) => {
                 let (a, b) = (as_path(a)?, as_path(b)?);
-                // Change the side no constraint fixed, seen from the other side.
-                let (source, target, op) = if fixed.contains(&b) { (b, a, flip(*op)) } else { (a, b, *op) };
-                if fixed.contains(&target) {
-                    return None;
-                }
-                let current = self.read(&source)?;
-                let value = related_value(&current, op, truth)?;
-                self.place(&target, value)
+                // Change one side, seen from the other: the one no switch fixed and whose
+                // new value stays inside the range an interval gave it.
+                let sides = [(a.clone(), b.clone(), *op), (b, a, flip(*op))];
+                sides.into_iter().find_map(|(source, target, op)| {
+                    let current = self.read(&source)?;
+                    let value = match self.field_type(&target) {
+                        Some(Type::Enum(name)) => related_variant(self.env.enums.get(&name)?, &current, op, truth)?,
+                        _ => related_value(&current, op, truth)?,
+                    };
+                    fixed.may_set(self, &target, &value).then_some(())?;
+                    self.place(&target, value)
+                })
             }
             HExpr::In(element, set) | HExpr::SetContains(set, element) => {
                 let (element, set) = (as_path(element)?, as_path(set)?);
@@ -173,19 +180,20 @@ impl Builder<'_> {
             }
             HExpr::Matches(field, glob) if truth => {
                 let field = as_path(field)?;
-                (!fixed.contains(&field)).then_some(())?;
-                self.place(&field, json!(glob_example(glob)))
+                let value = json!(glob_example(glob));
+                fixed.may_set(self, &field, &value).then_some(())?;
+                self.place(&field, value)
             }
             HExpr::Str(op, field, pattern) if truth => {
                 let field = as_path(field)?;
                 let HExpr::Const(crate::hir::Value::String(pattern)) = &**pattern else { return None };
-                (!fixed.contains(&field)).then_some(())?;
-                let value = match op {
+                let value = json!(match op {
                     StrOp::StartsWith => format!("{pattern}x"),
                     StrOp::EndsWith => format!("x{pattern}"),
                     StrOp::Contains => format!("x{pattern}x"),
-                };
-                self.place(&field, json!(value))
+                });
+                fixed.may_set(self, &field, &value).then_some(())?;
+                self.place(&field, value)
             }
             _ => None,
         }
@@ -259,6 +267,35 @@ impl Builder<'_> {
     }
 }
 
+/// What the path's switches and intervals already decided about attributes.
+struct Fixed {
+    /// Attributes a switch fixed: never changed.
+    keys: Vec<FieldPath>,
+    /// Attributes an interval put in `(low, high]`: changed only within it.
+    ranges: Vec<(FieldPath, Option<Position>, Option<Position>)>,
+}
+
+impl Fixed {
+    fn may_set(&self, builder: &Builder<'_>, path: &FieldPath, value: &Json) -> bool {
+        if self.keys.contains(path) {
+            return false;
+        }
+        let Some((_, low, high)) = self.ranges.iter().find(|(own, _, _)| own == path) else { return true };
+        let at = match (builder.field_type(path), value) {
+            (Some(Type::Enum(name)), Json::String(variant)) => builder
+                .env
+                .enums
+                .get(&name)
+                .and_then(|variants| variants.iter().position(|own| own == variant))
+                .map(|ordinal| ordinal as Position),
+            (_, Json::Number(number)) => number.as_i64().map(|n| Position::from(n) * Position::from(DECIMAL_SCALE)),
+            (_, Json::String(text)) => crate::syntax::decimal_to_fixed(text).map(Position::from),
+            _ => None,
+        };
+        at.is_some_and(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
+    }
+}
+
 fn as_path(expr: &crate::hir::HExpr) -> Option<FieldPath> {
     match expr {
         crate::hir::HExpr::Field(crate::hir::Base::Root(root), path) => {
@@ -305,6 +342,25 @@ fn related_value(source: &Json, op: crate::hir::CmpOp, truth: bool) -> Option<Js
         Json::Bool(flag) => Some(json!(!flag)),
         _ => None,
     }
+}
+
+/// For enums, which are ordered by declaration: the variant `v` with `source op v` equal
+/// to `truth`, the same one or a neighbour.
+fn related_variant(variants: &[String], source: &Json, op: crate::hir::CmpOp, truth: bool) -> Option<Json> {
+    use crate::hir::CmpOp;
+    let at = variants.iter().position(|variant| Some(variant.as_str()) == source.as_str())?;
+    let equal_satisfies = matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge) == truth;
+    let above = matches!((op, truth), (CmpOp::Lt, true) | (CmpOp::Ge, false) | (CmpOp::Ne, true) | (CmpOp::Eq, false));
+    let chosen = if equal_satisfies {
+        Some(at)
+    } else if above {
+        at.checked_add(1)
+            .filter(|next| *next < variants.len())
+            .or_else(|| at.checked_sub(1).filter(|_| op == CmpOp::Ne || op == CmpOp::Eq))
+    } else {
+        at.checked_sub(1)
+    }?;
+    variants.get(chosen).map(|variant| json!(variant))
 }
 
 /// A string a glob matches: every `*` as `x`, escapes resolved.
