@@ -9,40 +9,16 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use mandate::db::{self, Database};
 use mandate::package::Loader;
 
-const SCHEMA: &str = r#"schema {
-  agent { team: String, level: Int }
-  enum Classification { public, internal, confidential, secret }
-  resource Doc { owner: String, class: Classification, tags: Set<String>, size: Int }
-  action read, update on Doc
-  action share(recipient: String) on Doc
-}
-task Review(doc: String) { scope { [read, update] on Doc where resource.id == task.doc } ttl 1h }
-"#;
+#[path = "generated/mod.rs"]
+mod generated;
 
-/// One of a few realistic policy shapes, numbered so every policy is distinct.
-fn policy(index: usize) -> String {
-    match index % 4 {
-        0 => format!(
-            "policy p{index}:\n  permit read on Doc\n  when agent.id == \"a{index}\" and resource.id == \"d{index}\" and behavior.risk < 0.5\n  grant ttl 10m\n"
-        ),
-        1 => format!(
-            "policy p{index}:\n  forbid [read, update] on Doc\n  when resource.class >= confidential and not (\"t{index}\" in resource.tags)\n"
-        ),
-        2 => format!(
-            "policy p{index}:\n  escalate share\n  when args.recipient ends_with \"@x{index}.com\" or resource.size > {index}\n"
-        ),
-        _ => format!(
-            "policy p{index}:\n  permit update on Doc\n  when task is Review and task.doc == resource.id and agent.level >= {}\n  grant ttl 5m\n",
-            index % 10
-        ),
-    }
-}
+use generated::{policy, SCHEMA};
 
 /// `files` files of `per_file` policies each, plus the schema.
 fn package(files: usize, per_file: usize) -> Vec<(String, String)> {
     let mut sources = vec![("schema.mandate".to_string(), SCHEMA.to_string())];
     for file in 0..files {
-        let text: String = (0..per_file).map(|i| policy(file * per_file + i)).collect();
+        let text: String = (0..per_file).map(|i| policy(file * per_file + i, false)).collect();
         sources.push((format!("policies_{file:03}.mandate"), text));
     }
     sources

@@ -11,44 +11,23 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use mandate::eval::{Limits, PolicySet};
 use mandate::prove::{check, check_and_lint, diff::diff, ProveOptions};
 
-const SCHEMA: &str = r#"schema {
-  agent { team: String, level: Int }
-  enum Classification { public, internal, confidential, secret }
-  resource Doc { owner: String, class: Classification, tags: Set<String>, size: Int }
-  action read, update on Doc
-  action share(recipient: String) on Doc
-}
-task Review(doc: String) { scope { [read, update] on Doc where resource.id == task.doc } ttl 1h delegate depth <= 1 }
+#[path = "generated/mod.rs"]
+mod generated;
+
+use generated::{policy, SCHEMA};
+
+/// A second task, two assertions and a bound besides the shared schema.
+const DECLARATIONS: &str = r#"
 task Publish(doc: String) { scope { [read, share] on Doc where resource.id == task.doc } ttl 1h }
 assert no_secret_updates_by_juniors: never permit update on Doc when resource.class == secret and agent.level < 1
 assert risky_reads_need_review: never permit read on Doc when behavior.risk >= 0.5
 bound reviews_do_not_share { when task is Review scope { [read, update] on Doc } }
 "#;
 
-/// One of four policy shapes: identity-bound permits, forbids with a tag exception each,
-/// escalations on a recipient pattern or a size, and task-bound permits by level.
-fn policy(index: usize, changed: bool) -> String {
-    let level = if changed && index % 40 == 3 { 2 } else { index % 10 };
-    let risk = if changed && index % 100 == 0 { "0.6" } else { "0.5" };
-    match index % 4 {
-        0 => format!(
-            "policy p{index}:\n  permit read on Doc\n  when agent.id == \"a{index}\" and resource.id == \"d{index}\" and behavior.risk < {risk}\n  grant ttl 10m\n"
-        ),
-        1 => format!(
-            "policy p{index}:\n  forbid [read, update] on Doc\n  when resource.class >= confidential and not (\"t{index}\" in resource.tags)\n"
-        ),
-        2 => format!(
-            "policy p{index}:\n  escalate share\n  when args.recipient ends_with \"@x{index}.com\" or resource.size > {index}\n"
-        ),
-        _ => format!(
-            "policy p{index}:\n  permit update on Doc\n  when task is Review and task.doc == resource.id and agent.level >= {level}\n  grant ttl 5m\n"
-        ),
-    }
-}
-
 fn package(count: usize, changed: bool) -> PolicySet {
     let text: String = (0..count).map(|index| policy(index, changed)).collect();
-    PolicySet::from_sources(&[("schema.mandate", SCHEMA), ("policies.mandate", &text)], Limits::default())
+    let schema = format!("{SCHEMA}{DECLARATIONS}");
+    PolicySet::from_sources(&[("schema.mandate", &schema), ("policies.mandate", &text)], Limits::default())
         .expect("the package checks")
 }
 

@@ -288,6 +288,27 @@ impl Builder {
         self.make(node)
     }
 
+    /// Combines diagrams pairwise like a balanced tree, so that each step joins diagrams
+    /// of similar size; the empty leaf for none.
+    pub fn fold_balanced(
+        &mut self,
+        mut layer: Vec<NodeIndex>,
+        combine: fn(&mut Builder, NodeIndex, NodeIndex) -> Result<NodeIndex, OverBudget>,
+    ) -> Result<NodeIndex, OverBudget> {
+        while layer.len() > 1 {
+            let mut next = Vec::with_capacity(layer.len().div_ceil(2));
+            for pair in layer.chunks(2) {
+                next.push(match pair {
+                    [a, b] => combine(self, *a, *b)?,
+                    [a] => *a,
+                    _ => self.empty,
+                });
+            }
+            layer = next;
+        }
+        Ok(layer.first().copied().unwrap_or(self.empty))
+    }
+
     /// A leaf with these contents.
     pub fn leaf(&mut self, contents: &[u32]) -> NodeIndex {
         self.insert(DNode::Leaf(Arc::from(contents)))

@@ -193,7 +193,7 @@ pub fn formula(expr: &HExpr, target: &Target) -> Formula {
 /// A comparison between two expressions with its operands in one canonical order
 /// (`b > a` becomes `a < b`), so that the same relation written either way is one test.
 fn ordered(op: CmpOp, a: &HExpr, b: &HExpr) -> HExpr {
-    let (op, a, b) = if b < a { (flip(op), b, a) } else { (op, a, b) };
+    let (op, a, b) = if b < a { (op.flipped(), b, a) } else { (op, a, b) };
     HExpr::Cmp(op, Box::new(a.clone()), Box::new(b.clone()))
 }
 
@@ -218,7 +218,7 @@ fn is_action(field: &FieldPath) -> bool {
 fn comparison(op: CmpOp, a: &HExpr, b: &HExpr, target: &Target) -> Option<Formula> {
     let (field, constant, op) = match (a, b) {
         (field, HExpr::Const(constant)) => (field_path(field)?, constant, op),
-        (HExpr::Const(constant), field) => (field_path(field)?, constant, flip(op)),
+        (HExpr::Const(constant), field) => (field_path(field)?, constant, op.flipped()),
         _ => return None,
     };
     if is_action(&field) {
@@ -251,16 +251,6 @@ fn comparison(op: CmpOp, a: &HExpr, b: &HExpr, target: &Target) -> Option<Formul
         CmpOp::Eq => Formula::and(at_most(at), Formula::negate(below(at))),
         CmpOp::Ne => Formula::negate(Formula::and(at_most(at), Formula::negate(below(at)))),
     })
-}
-
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        same => same,
-    }
 }
 
 fn membership(element: &HExpr, set: &HExpr, target: &Target) -> Option<Formula> {

@@ -250,18 +250,7 @@ pub(crate) fn build<'a>(
         layer.push(builder.relabel(condition, rule)?);
         builder.forget();
     }
-    while layer.len() > 1 {
-        let mut next = Vec::with_capacity(layer.len().div_ceil(2));
-        for pair in layer.chunks(2) {
-            next.push(match pair {
-                [a, b] => builder.union(*a, *b)?,
-                [a] => *a,
-                _ => builder.empty,
-            });
-        }
-        layer = next;
-    }
-    Ok(layer.first().copied().unwrap_or(builder.empty))
+    builder.fold_balanced(layer, Builder::union)
 }
 
 /// Orders the variables the formulas test (see the module documentation).

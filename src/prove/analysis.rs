@@ -479,18 +479,7 @@ fn summarize(builder: &mut Builder, inputs: &[(Vec<u32>, Formula)]) -> Result<No
         let holds = builder.formula(formula)?;
         layer.push(builder.relabel_leaf(holds, leaf)?);
     }
-    while layer.len() > 1 {
-        let mut next = Vec::with_capacity(layer.len().div_ceil(2));
-        for pair in layer.chunks(2) {
-            next.push(match pair {
-                [a, b] => builder.add(*a, *b)?,
-                [a] => *a,
-                _ => builder.empty,
-            });
-        }
-        layer = next;
-    }
-    Ok(layer.first().copied().unwrap_or(builder.empty))
+    builder.fold_balanced(layer, Builder::add)
 }
 
 fn effect_slot(effect: Effect) -> usize {
@@ -522,18 +511,6 @@ pub fn outcome_of(covered: bool, leaf: &[u32]) -> (Outcome, &'static str) {
 
 /// Most nodes one walk over a diagram's paths visits.
 pub const MOST_PATH_STEPS: usize = 1_000_000;
-
-/// The comparison that holds when `op` does not.
-fn negated(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Ge,
-        CmpOp::Le => CmpOp::Gt,
-        CmpOp::Gt => CmpOp::Le,
-        CmpOp::Ge => CmpOp::Lt,
-        CmpOp::Eq => CmpOp::Ne,
-        CmpOp::Ne => CmpOp::Eq,
-    }
-}
 
 /// Whether some `x` in `a` and `y` in `b` (each (least, greatest), `None` unbounded)
 /// satisfy `x op y`.
@@ -664,7 +641,7 @@ impl<'a> Paths<'a> {
         constraints.tests.iter().all(|(test, outcome)| {
             let Some(HExpr::Cmp(op, a, b)) = self.plan.tests.get(*test as usize) else { return true };
             let (Some(a), Some(b)) = (self.line_of(a, constraints), self.line_of(b, constraints)) else { return true };
-            let op = if *outcome { *op } else { negated(*op) };
+            let op = if *outcome { *op } else { op.negated() };
             can_compare(op, a, b)
         })
     }

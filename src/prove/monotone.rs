@@ -39,37 +39,31 @@ pub fn risk(analyses: &mut Analyses<'_>) -> Report {
 
 fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result<Verdict, OverBudget> {
     let allowed = analysis.decided(|outcome, _| outcome == Outcome::Allow)?;
-    let mut verdicts = Vec::new();
+    let mut unsolved = Vec::new();
+    let mut steps = Vec::new();
     for var in analysis.vars_below(allowed) {
-        let steps = match analysis.var(var).cloned() {
+        match analysis.var(var).cloned() {
             Some(VarKey::Interval(path, unit)) if path.root == Root::Behavior => {
                 let points = segment_points(&analysis.bounds_of(allowed, var), false);
-                interval_steps(var, &path, &unit, &points)
+                steps.extend(interval_steps(var, &path, &unit, &points));
             }
-            Some(VarKey::Switch(path)) if path.root == Root::Behavior => vec![flag_step(var, &path)],
+            Some(VarKey::Switch(path)) if path.root == Root::Behavior => steps.push(flag_step(var, &path)),
             Some(VarKey::Test(expr)) if reads(&expr, &|root, _| root == Root::Behavior) => {
-                verdicts.push(Verdict::Unknown {
+                unsolved.push(Verdict::Unknown {
                     reason: format!("the test `{expr}` reads a behavior signal, which the prover does not solve"),
                 });
-                Vec::new()
             }
-            _ => Vec::new(),
-        };
-        for step in steps {
-            let verdict = compare(analysis, allowed, &step, options, &mut |set, plan, target, higher, lower| {
-                let (riskier, now) = witness::build(set, plan, target, higher)?;
-                let (safer, _) = witness::build(set, plan, target, lower)?;
-                // The pair must differ in the signal alone.
-                only_signal_differs(&riskier, &safer, &step.spec.path)?;
-                contrast(set, now, riskier, safer, "with less risk")
-            })?;
-            if let refuted @ Verdict::Refuted { .. } = verdict {
-                return Ok(refuted);
-            }
-            verdicts.push(verdict);
+            _ => {}
         }
     }
-    Ok(first_refutation(verdicts.into_iter()))
+    let widened = first_widening(analysis, allowed, &steps, options, &mut |set, plan, target, step, higher, lower| {
+        let (riskier, now) = witness::build(set, plan, target, higher)?;
+        let (safer, _) = witness::build(set, plan, target, lower)?;
+        // The pair must differ in the signal alone.
+        only_signal_differs(&riskier, &safer, &step.spec.path)?;
+        contrast(set, now, riskier, safer, "with less risk")
+    })?;
+    Ok(first_refutation(std::iter::once(widened).chain(unsolved)))
 }
 
 /// Theorem 3: a request through a chain of depth `d ≥ 1` is never allowed when the same
@@ -133,19 +127,11 @@ fn attenuation_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) ->
     }
     let Some(var) = depth else { return Ok(Verdict::Proved) };
     let points = segment_points(&analysis.bounds_of(allowed, var), true);
-    let mut verdicts = Vec::new();
-    for step in depth_steps(var, &points) {
-        let verdict = compare(analysis, allowed, &step, options, &mut |set, plan, target, higher, _| {
-            let (delegated, now) = witness::build(set, plan, target, higher)?;
-            let own = delegator_request(&delegated)?;
-            contrast(set, now, delegated, own, "made by the delegator")
-        })?;
-        if let refuted @ Verdict::Refuted { .. } = verdict {
-            return Ok(refuted);
-        }
-        verdicts.push(verdict);
-    }
-    Ok(first_refutation(verdicts.into_iter()))
+    first_widening(analysis, allowed, &depth_steps(var, &points), options, &mut |set, plan, target, _, higher, _| {
+        let (delegated, now) = witness::build(set, plan, target, higher)?;
+        let own = delegator_request(&delegated)?;
+        contrast(set, now, delegated, own, "made by the delegator")
+    })
 }
 
 /// When the decision reads identities that delegation changes: allowed requests through
@@ -300,9 +286,29 @@ fn flag_step(var: u32, path: &FieldPath) -> Step {
     }
 }
 
-/// Builds a request for the higher branch and one for the lower.
-type Pair<'f> =
-    dyn FnMut(&PolicySet, &crate::compile::plan::Plan, &Target, &Constraints, &Constraints) -> Option<Verdict> + 'f;
+/// Builds a request for the step's higher branch and one for its lower, and compares them.
+type Pair<'f> = dyn FnMut(&PolicySet, &crate::compile::plan::Plan, &Target, &Step, &Constraints, &Constraints) -> Option<Verdict>
+    + 'f;
+
+/// The first step whose higher branch allows what its lower one does not, refuted; else
+/// the first unknown, else proved.
+fn first_widening(
+    analysis: &mut Analysis<'_>,
+    allowed: petgraph::stable_graph::NodeIndex,
+    steps: &[Step],
+    options: &super::ProveOptions,
+    pair: &mut Pair<'_>,
+) -> Result<Verdict, OverBudget> {
+    let mut verdicts = Vec::new();
+    for step in steps {
+        let verdict = compare(analysis, allowed, step, options, pair)?;
+        if let refuted @ Verdict::Refuted { .. } = verdict {
+            return Ok(refuted);
+        }
+        verdicts.push(verdict);
+    }
+    Ok(first_refutation(verdicts.into_iter()))
+}
 
 /// The requests allowed on the step's higher branch but not on its lower one; each path
 /// is handed to `pair` with the constraints of both branches added.
@@ -335,7 +341,7 @@ fn compare(
             }
             Some(narrowed)
         };
-        pair(set, plan, &target, &with(&step.higher.1)?, &with(&step.lower.1)?)
+        pair(set, plan, &target, step, &with(&step.higher.1)?, &with(&step.lower.1)?)
     }))
 }
 

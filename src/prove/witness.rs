@@ -157,7 +157,7 @@ impl Builder<'_> {
                 let (a, b) = (as_path(a)?, as_path(b)?);
                 // Change one side, seen from the other: the one no switch fixed and whose
                 // new value stays inside the range an interval gave it.
-                let sides = [(a.clone(), b.clone(), *op), (b, a, flip(*op))];
+                let sides = [(a.clone(), b.clone(), *op), (b, a, op.flipped())];
                 sides.into_iter().find_map(|(source, target, op)| {
                     let current = self.read(&source)?;
                     let value = match self.field_type(&target) {
@@ -302,17 +302,6 @@ fn as_path(expr: &crate::hir::HExpr) -> Option<FieldPath> {
             Some(FieldPath { root: *root, path: path.clone() })
         }
         _ => None,
-    }
-}
-
-fn flip(op: crate::hir::CmpOp) -> crate::hir::CmpOp {
-    use crate::hir::CmpOp;
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        same => same,
     }
 }
 
