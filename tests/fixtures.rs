@@ -23,6 +23,10 @@
 //! - `lint/*.mandate`: checked and proved as `mandate check` does, so the annotations
 //!   (`//~ warning[mandate::lint::redundant]`, `//~ info[…]`, `//~ error[mandate::prove::…]`)
 //!   name the prover's lints and over-grants too.
+//! - `diff/*.mandate` (a variant of an example, against the example) and
+//!   `diff/NAME/new.mandate` (against `NAME/old.mandate`): `mandate diff`, with
+//!   `//~ widens` or `//~ no wider` for what `--no-wider` must say; every change's
+//!   example replays through both versions, and the report is snapshotted.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
@@ -262,6 +266,38 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     Ok(())
 }
 
+/// A diff fixture: `NAME/new.mandate` against `NAME/old.mandate`, or a variant of an
+/// example (`// variant of DIR`) against the example. `//~ widens` or `//~ no wider`
+/// states what `--no-wider` must say; every example replays through both versions.
+fn diff_fixture(path: &Utf8Path, text: String) -> Result {
+    let limits = mandate::eval::Limits::default();
+    let old = match text.lines().next().and_then(|line| line.strip_prefix("// variant of ")) {
+        Some(dir) => mandate::eval::PolicySet::load(std::path::Path::new(dir.trim()), limits),
+        None => mandate::eval::PolicySet::load(&path.as_std_path().with_file_name("old.mandate"), limits),
+    };
+    let old = old.map_err(|error| format!("the old version does not check:\n{}", error.render()))?;
+    let new = load_prove_fixture(path, &text).map_err(|error| format!("{path} does not check:\n{}", error.render()))?;
+    let report = mandate::prove::diff::diff(&old, &new, &mandate::prove::ProveOptions::default());
+    let rendered = report.render(path.as_str());
+    let widens = match () {
+        _ if text.contains("//~ widens") => true,
+        _ if text.contains("//~ no wider") => false,
+        _ => return Err("a diff fixture states `//~ widens` or `//~ no wider`".into()),
+    };
+    if report.may_widen() != widens {
+        return Err(format!("expected widens = {widens}:\n{rendered}").into());
+    }
+    for change in &report.changes {
+        let example = change.example.as_ref().ok_or_else(|| format!("a change without an example:\n{rendered}"))?;
+        let (before, after) = (old.decide_doc(example, false).decision, new.decide_doc(example, false).decision);
+        if (before, after) != (change.from, change.to) {
+            return Err(format!("the example goes {before:?} → {after:?}:\n{rendered}").into());
+        }
+    }
+    assert_snapshot(path, &rendered);
+    Ok(())
+}
+
 fn eval_fixture(path: &Utf8Path, text: String) -> Result {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let header: serde_json::Value = serde_json::from_str(lines.next().ok_or("empty fixture")?)?;
@@ -383,4 +419,5 @@ datatest_stable::harness! {
     { test = eval_fixture, root = "tests/fixtures/eval", pattern = r"^[^/]+\.jsonl$" },
     { test = prove_fixture, root = "tests/fixtures/prove", pattern = r"^[^/]+\.mandate$" },
     { test = lint_fixture, root = "tests/fixtures/lint", pattern = r"^[^/]+\.mandate$" },
+    { test = diff_fixture, root = "tests/fixtures/diff", pattern = r"^[^/]+\.mandate$|/new\.mandate$" },
 }

@@ -723,11 +723,15 @@ impl<'a> Paths<'a> {
         keys.iter().filter(|key| matches!(key, Key::Bool(_))).count() < 2
     }
 
-    /// Whether an enum field's range holds a declared value (other units are unbounded).
+    /// Whether an enum field's range holds a declared value, and the chain's depth a
+    /// non-negative one (other lines are unbounded).
     fn range_has_value(&self, field: u32, low: Option<Position>, high: Option<Position>) -> bool {
-        let Some(FieldKind::Interval(Unit::Ordinal(name))) =
-            self.plan.fields.get(field as usize).map(|spec| &spec.kind)
-        else {
+        let spec = self.plan.fields.get(field as usize);
+        let is_depth = spec.is_some_and(|spec| spec.path.text() == "chain.depth");
+        if is_depth && high.is_some_and(|high| high < 0) {
+            return false;
+        }
+        let Some(FieldKind::Interval(Unit::Ordinal(name))) = spec.map(|spec| &spec.kind) else {
             return true;
         };
         let count = self.set.hir().env.enums.get(&**name).map_or(0, Vec::len) as Position;

@@ -131,7 +131,18 @@ impl Builder<'_> {
     /// another. Anything else is left to the replay, which decides.
     fn relate(&mut self, constraints: &Constraints) {
         let path_of = |field: &u32| self.plan.fields.get(*field as usize).map(|spec| spec.path.clone());
+        // Attributes a string pattern pins down: an equality copies into them last.
+        let anchored = constraints
+            .tests
+            .iter()
+            .filter(|(_, truth)| **truth)
+            .filter_map(|(test, _)| match self.plan.tests.get(*test as usize) {
+                Some(crate::hir::HExpr::Matches(field, _) | crate::hir::HExpr::Str(_, field, _)) => as_path(field),
+                _ => None,
+            })
+            .collect();
         let fixed = Fixed {
+            anchored,
             keys: constraints.keys.keys().filter_map(path_of).collect(),
             ranges: constraints
                 .ranges
@@ -157,7 +168,8 @@ impl Builder<'_> {
                 let (a, b) = (as_path(a)?, as_path(b)?);
                 // Change one side, seen from the other: the one no switch fixed and whose
                 // new value stays inside the range an interval gave it.
-                let sides = [(a.clone(), b.clone(), *op), (b, a, op.flipped())];
+                let mut sides = [(a.clone(), b.clone(), *op), (b, a, op.flipped())];
+                sides.sort_by_key(|(_, target, _)| fixed.anchored.contains(target));
                 sides.into_iter().find_map(|(source, target, op)| {
                     let current = self.read(&source)?;
                     let value = match self.field_type(&target) {
@@ -269,6 +281,8 @@ impl Builder<'_> {
 
 /// What the path's switches and intervals already decided about attributes.
 struct Fixed {
+    /// Attributes a string pattern on the path pins down: changed last.
+    anchored: Vec<FieldPath>,
     /// Attributes a switch fixed: never changed.
     keys: Vec<FieldPath>,
     /// Attributes an interval put in `(low, high]`: changed only within it.
