@@ -5,7 +5,7 @@
 //! reads contiguous memory and never follows a pointer. A switch's cases are sorted by
 //! value number for binary search; an interval node's bounds are sorted too.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::DfsPostOrder;
@@ -323,7 +323,7 @@ impl Plan {
     /// Copies the diagram below `root` into the arena, children before parents, and
     /// returns its arena index.
     pub fn freeze(&mut self, builder: &Builder, root: NodeIndex) -> u32 {
-        let mut frozen: HashMap<NodeIndex, u32> = HashMap::new();
+        let mut frozen: HashMap<NodeIndex, u32> = HashMap::default();
         let mut walk = DfsPostOrder::new(&builder.graph, root);
         while let Some(index) = walk.next(&builder.graph) {
             if frozen.contains_key(&index) {

@@ -60,8 +60,8 @@ enum Selection {
     Outcome(Outcome),
     /// Requests matched by exactly one policy of this effect.
     Alone(Effect),
-    /// Requests matched by some policy of this effect.
-    Some(Effect),
+    /// Requests some forbid of the package matches.
+    PackageForbids,
 }
 
 impl<'a> Analysis<'a> {
@@ -294,9 +294,29 @@ impl<'a> Analysis<'a> {
         self.selection(Selection::Alone(effect))
     }
 
-    /// The requests some policy of `effect` matches (computed once).
-    pub fn matched_by_some(&mut self, effect: Effect) -> Result<NodeIndex, OverBudget> {
-        self.selection(Selection::Some(effect))
+    /// The requests some forbid of the package itself matches, the standard library's
+    /// guardrails left out (computed once).
+    pub fn forbidden_by_package(&mut self) -> Result<NodeIndex, OverBudget> {
+        if let Some(done) = self.derived.get(&Selection::PackageForbids) {
+            return Ok(*done);
+        }
+        let target = self.target.clone();
+        let forbids: Vec<HExpr> = self
+            .set
+            .hir()
+            .policies
+            .iter()
+            .filter(|policy| policy.effect == Effect::Forbid && policy.targets.contains(&target))
+            .filter(|policy| !policy.origin.file.starts_with("<std>"))
+            .map(|policy| policy.condition.clone())
+            .collect();
+        let mut layer = Vec::with_capacity(forbids.len());
+        for condition in &forbids {
+            layer.push(self.condition(condition)?);
+        }
+        let node = self.builder.fold_balanced(layer, Builder::or)?;
+        self.derived.insert(Selection::PackageForbids, node);
+        Ok(node)
     }
 
     fn selection(&mut self, selection: Selection) -> Result<NodeIndex, OverBudget> {
@@ -309,7 +329,7 @@ impl<'a> Analysis<'a> {
             let selected = match selection {
                 Selection::Outcome(outcome) => outcome_of(covered, leaf).0 == outcome,
                 Selection::Alone(effect) => count(effect) == 1,
-                Selection::Some(effect) => count(effect) > 0,
+                Selection::PackageForbids => false,
             };
             if selected {
                 vec![MARK]
@@ -423,8 +443,9 @@ impl<'a> Analysis<'a> {
                 VarKey::Test(_) => {}
             }
         }
+        // Freezing numbers fields, keys and tests as it goes: lookups by them work
+        // without a reindex (which only the evaluator's value lookups need).
         let root = plan.freeze(&self.builder, root);
-        plan.reindex();
         Paths::new(self.set, plan, root)
     }
 }
@@ -545,6 +566,51 @@ enum Fact {
     Test(u32, bool),
 }
 
+/// What a fact replaced, to put back when the walk leaves its branch.
+enum Undo {
+    Key(u32, Option<KeyConstraint>),
+    Range(u32, Option<(Option<Position>, Option<Position>)>),
+    Test(u32, Option<bool>),
+}
+
+impl Fact {
+    fn apply(self, constraints: &mut Constraints) -> Undo {
+        match self {
+            Fact::Key(field, constraint) => Undo::Key(field, constraints.keys.insert(field, constraint)),
+            Fact::Range(field, low, high) => Undo::Range(field, constraints.ranges.insert(field, (low, high))),
+            Fact::Test(test, outcome) => Undo::Test(test, constraints.tests.insert(test, outcome)),
+        }
+    }
+}
+
+impl Undo {
+    fn apply(self, constraints: &mut Constraints) {
+        fn restore<K: Ord, V>(map: &mut std::collections::BTreeMap<K, V>, key: K, before: Option<V>) {
+            match before {
+                Some(value) => {
+                    map.insert(key, value);
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+        }
+        match self {
+            Undo::Key(field, before) => restore(&mut constraints.keys, field, before),
+            Undo::Range(field, before) => restore(&mut constraints.ranges, field, before),
+            Undo::Test(test, before) => restore(&mut constraints.tests, test, before),
+        }
+    }
+}
+
+/// A node being walked: its feasible branches, the next one to take, and how to undo
+/// the branch taken last.
+struct Frame {
+    branches: Vec<(u32, Fact)>,
+    next: usize,
+    undo: Option<Undo>,
+}
+
 /// The feasible paths of a frozen boolean diagram.
 pub struct Paths<'a> {
     set: &'a PolicySet,
@@ -598,37 +664,44 @@ impl<'a> Paths<'a> {
     /// whether every path was seen: false if `visit` broke off or the walk took more than
     /// [`MOST_PATH_STEPS`] steps.
     pub fn each(&self, visit: &mut dyn FnMut(&Plan, &Constraints) -> ControlFlow<()>) -> bool {
-        let mut stack = vec![(self.root, Constraints::default())];
+        // Depth first with one set of constraints, undoing each branch's fact on the way
+        // back: a path costs its length, not its length squared.
+        let mut constraints = Constraints::default();
+        let mut stack: Vec<Frame> = Vec::new();
         let mut steps = 0usize;
-        while let Some((at, constraints)) = stack.pop() {
+        match self.plan.nodes.get(self.root as usize) {
+            _ if self.is_empty() => return true,
+            Some(Node::Leaf { .. }) => {
+                return !(self.related_consistently(&constraints) && visit(&self.plan, &constraints).is_break());
+            }
+            Some(node) => stack.push(Frame { branches: self.branches(node), next: 0, undo: None }),
+            None => return true,
+        }
+        while let Some(frame) = stack.last_mut() {
+            if let Some(undo) = frame.undo.take() {
+                undo.apply(&mut constraints);
+            }
+            let Some((child, fact)) = frame.branches.get(frame.next).cloned() else {
+                stack.pop();
+                continue;
+            };
+            frame.next += 1;
             steps += 1;
             if steps > MOST_PATH_STEPS {
                 return false;
             }
-            if self.alive.get(at as usize) != Some(&true) {
+            if self.alive.get(child as usize) != Some(&true) {
                 continue;
             }
-            let Some(node) = self.plan.nodes.get(at as usize) else { continue };
-            if let Node::Leaf { .. } = node {
-                if self.related_consistently(&constraints) && visit(&self.plan, &constraints).is_break() {
+            frame.undo = Some(fact.apply(&mut constraints));
+            match self.plan.nodes.get(child as usize) {
+                Some(Node::Leaf { .. })
+                    if self.related_consistently(&constraints) && visit(&self.plan, &constraints).is_break() =>
+                {
                     return false;
                 }
-                continue;
-            }
-            for (child, fact) in self.branches(node).into_iter().rev() {
-                let mut narrowed = constraints.clone();
-                match fact {
-                    Fact::Key(field, constraint) => {
-                        narrowed.keys.insert(field, constraint);
-                    }
-                    Fact::Range(field, low, high) => {
-                        narrowed.ranges.insert(field, (low, high));
-                    }
-                    Fact::Test(test, outcome) => {
-                        narrowed.tests.insert(test, outcome);
-                    }
-                }
-                stack.push((child, narrowed));
+                Some(Node::Leaf { .. }) | None => {}
+                Some(node) => stack.push(Frame { branches: self.branches(node), next: 0, undo: None }),
             }
         }
         true

@@ -161,7 +161,7 @@ fn observe(analysis: &mut Analysis<'_>, policy: &Policy, seen: &mut Seen) -> Res
     let alone = analysis.and(holds, alone)?;
     seen.alone_somewhere |= feasible(analysis, alone);
     if policy.effect == Effect::Permit && seen.overlap.is_none() {
-        let forbidden = analysis.matched_by_some(Effect::Forbid)?;
+        let forbidden = analysis.forbidden_by_package()?;
         let both = analysis.and(holds, forbidden)?;
         if feasible(analysis, both) {
             seen.overlap = Some((analysis.target.clone(), both));
