@@ -96,7 +96,7 @@ fn example_assertions_are_proved_and_nothing_is_refuted() {
         assert!(!reports.is_empty(), "{} declares no assertions", package.display());
         let text = mandate::prove::render(&package.display().to_string(), &reports);
         for report in &reports {
-            assert_eq!(report.verdict.word(), "proved", "{}: {text}", report.assertion);
+            assert_eq!(report.verdict.word(), "proved", "{}: {text}", report.name);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The data-driven test harness: every file under `tests/fixtures/` is a test case.
 //!
-//! A fixture states its expectations in comments. `//~ error[CODE]` (or `warning[CODE]`)
+//! A fixture states its expectations in comments. `//~ error[CODE]` (or `warning[CODE]`,
+//! `info[CODE]`)
 //! at the end of a line expects a diagnostic with that code whose primary label starts on
 //! that line; a fixture without annotations expects no diagnostics at all. The harness
 //! compares the expectations with what the checker reports, then snapshots the rendered
@@ -14,7 +15,7 @@
 //!   `//~ refuted` or `//~ unknown`, whose permits wider than their task's scope are
 //!   marked `//~ wider`, and which may state `//~ risk VERDICT` for the theorem that
 //!   raising risk never allows more; likewise `//~ delegation VERDICT`, `//~ limits
-//!   VERDICT` and `//~ intent VERDICT` (all default to proved). A task wider than a bound
+//!   VERDICT`, `//~ intent VERDICT` and `//~ graph VERDICT` (all default to proved). A task wider than a bound
 //!   is marked `//~ exceeds`. A fixture whose first line is `// variant of DIR` is the
 //!   example package in `DIR` plus the fixture as one more file (a deliberately broken
 //!   variant); `//~ NAME: VERDICT` names a declaration of the example, and the example's
@@ -170,8 +171,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
             expected.push((line, "proved".to_string()));
         }
     }
-    let theorem =
-        |name: &str| reports.iter().find(|report| report.assertion == name).map(|report| report.verdict.word());
+    let theorem = |name: &str| reports.iter().find(|report| report.name == name).map(|report| report.verdict.word());
     for (name, verdict) in &expected_theorems {
         if theorem(name) != Some(verdict.as_str()) {
             return Err(format!("{name}: expected {verdict}\n{}", render(path.as_str(), &reports)).into());
@@ -181,10 +181,10 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
     let (own, others): (Vec<_>, Vec<_>) =
         reports.iter().filter(|report| report.kind != "theorem").partition(|report| report.file == path.as_str());
     for report in others {
-        let expected = named.iter().find(|(name, _)| *name == report.assertion).map_or("proved", |(_, v)| v.as_str());
+        let expected = named.iter().find(|(name, _)| *name == report.name).map_or("proved", |(_, v)| v.as_str());
         if report.verdict.word() != expected {
             let text = render(path.as_str(), &reports);
-            return Err(format!("{} {}: expected {expected}\n{text}", report.kind, report.assertion).into());
+            return Err(format!("{} {}: expected {expected}\n{text}", report.kind, report.name).into());
         }
     }
     let mut actual: Vec<(usize, String)> =
@@ -207,7 +207,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
                 let other = set.decide_doc(&contrast.request, false);
                 if replayed.decision != mandate::eval::Outcome::Allow || other.decision == mandate::eval::Outcome::Allow
                 {
-                    return Err(format!("{}: the pair does not reproduce", report.assertion).into());
+                    return Err(format!("{}: the pair does not reproduce", report.name).into());
                 }
                 continue;
             }
@@ -216,17 +216,17 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
                 // the task checks pass for it, whatever the policies decide.
                 let code = replayed.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
                 if matches!(code, "outside_intent" | "preconditions_failed" | "invalid_request") {
-                    return Err(format!("{}: the request is not inside the task: {code}", report.assertion).into());
+                    return Err(format!("{}: the request is not inside the task: {code}", report.name).into());
                 }
                 continue;
             }
             if report.kind == "permit within scope" {
                 // The permit applies, yet the request is outside its task's scope.
-                let applies = replayed.policies.permit.iter().any(|name| **name == *report.assertion);
+                let applies = replayed.policies.permit.iter().any(|name| **name == *report.name);
                 if !applies || replayed.decision == mandate::eval::Outcome::Allow {
                     return Err(format!(
                         "{}: the wider request does not reproduce:\n{}",
-                        report.assertion,
+                        report.name,
                         replayed.to_text()
                     )
                     .into());
@@ -240,7 +240,7 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
                     .hir()
                     .assertions
                     .iter()
-                    .find(|assertion| assertion.name == report.assertion)
+                    .find(|assertion| assertion.name == report.name)
                     .map(|assertion| assertion.effect)
                     .ok_or("refuted report without its assertion")?,
             };
@@ -250,12 +250,9 @@ fn prove_fixture(path: &Utf8Path, text: String) -> Result {
                 mandate::syntax::ast::Effect::Forbid => !replayed.policies.forbid.is_empty(),
             };
             if !violated {
-                return Err(format!(
-                    "{}: the counterexample does not reproduce:\n{}",
-                    report.assertion,
-                    replayed.to_text()
-                )
-                .into());
+                return Err(
+                    format!("{}: the counterexample does not reproduce:\n{}", report.name, replayed.to_text()).into()
+                );
             }
         }
     }

@@ -257,7 +257,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
             });
             // Risk is restrict-only: no request is refused with low signals and allowed
             // with one or both raised.
-            let named = |name: &str| reports.iter().find(|report| report.assertion == name).expect("theorem reported");
+            let named = |name: &str| reports.iter().find(|report| report.name == name).expect("theorem reported");
             let risk_report = named("risk is restrict-only");
             prop_assert_eq!(named("intent containment").verdict.word(), "proved", "intent containment:\n{}", source);
             let with_signals = |doc: &RequestDoc, risk: f64, novel: bool| {
@@ -454,7 +454,7 @@ policy team_a_reads: permit read on Doc when agent.team == \"a\" grant ttl 5m
     let theorem = |set: &PolicySet| {
         check(set, &ProveOptions::default())
             .into_iter()
-            .find(|report| report.assertion == "the compiled graph decides as the policies say")
+            .find(|report| report.name == "the compiled graph decides as the policies say")
             .expect("reported")
             .verdict
     };

@@ -51,6 +51,8 @@ pub struct Analysis<'a> {
     derived: HashMap<Selection, NodeIndex>,
     /// The compiled graph's diagrams for the pair, rebuilt here (once asked for).
     compiled: Option<NodeIndex>,
+    /// The requests the package's own forbids match (once asked for).
+    package_forbids: Option<NodeIndex>,
 }
 
 /// A boolean diagram derived from the summary.
@@ -60,8 +62,6 @@ enum Selection {
     Outcome(Outcome),
     /// Requests matched by exactly one policy of this effect.
     Alone(Effect),
-    /// Requests some forbid of the package matches.
-    PackageForbids,
 }
 
 impl<'a> Analysis<'a> {
@@ -72,7 +72,16 @@ impl<'a> Analysis<'a> {
         let vars = compile::variable_order(inputs.iter().map(|(_, formula)| formula));
         let mut builder = Builder::new(vars, options.max_nodes).with_work_limit(options.max_work);
         let summary = summarize(&mut builder, &inputs)?;
-        Ok(Analysis { set, target: target.clone(), builder, summary, covered, derived: HashMap::new(), compiled: None })
+        Ok(Analysis {
+            set,
+            target: target.clone(),
+            builder,
+            summary,
+            covered,
+            derived: HashMap::new(),
+            compiled: None,
+            package_forbids: None,
+        })
     }
 
     /// The summary diagram built from the policies' conditions.
@@ -297,8 +306,8 @@ impl<'a> Analysis<'a> {
     /// The requests some forbid of the package itself matches, the standard library's
     /// guardrails left out (computed once).
     pub fn forbidden_by_package(&mut self) -> Result<NodeIndex, OverBudget> {
-        if let Some(done) = self.derived.get(&Selection::PackageForbids) {
-            return Ok(*done);
+        if let Some(done) = self.package_forbids {
+            return Ok(done);
         }
         let target = self.target.clone();
         let forbids: Vec<HExpr> = self
@@ -315,7 +324,7 @@ impl<'a> Analysis<'a> {
             layer.push(self.condition(condition)?);
         }
         let node = self.builder.fold_balanced(layer, Builder::or)?;
-        self.derived.insert(Selection::PackageForbids, node);
+        self.package_forbids = Some(node);
         Ok(node)
     }
 
@@ -329,7 +338,6 @@ impl<'a> Analysis<'a> {
             let selected = match selection {
                 Selection::Outcome(outcome) => outcome_of(covered, leaf).0 == outcome,
                 Selection::Alone(effect) => count(effect) == 1,
-                Selection::PackageForbids => false,
             };
             if selected {
                 vec![MARK]
@@ -340,15 +348,6 @@ impl<'a> Analysis<'a> {
         let node = self.builder.map_leaves(self.summary, &mut label)?;
         self.derived.insert(selection, node);
         Ok(node)
-    }
-
-    /// Maps the leaves of `node` with `label`.
-    pub fn relabel(
-        &mut self,
-        node: NodeIndex,
-        label: &mut dyn FnMut(&[u32]) -> Vec<u32>,
-    ) -> Result<NodeIndex, OverBudget> {
-        self.builder.map_leaves(node, label)
     }
 
     /// Whether the pair has policies (else every request on it is denied).

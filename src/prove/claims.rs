@@ -102,7 +102,7 @@ fn within(scope: &[ScopeItem], target: &Target) -> HExpr {
         .fold(HExpr::FALSE, |any, item| HExpr::or(any, item.condition.clone()))
 }
 
-/// Theorem 2 over task declarations: a task whose scope covers a request that a bound
+/// Bounds over task declarations: a task whose scope covers a request that a bound
 /// on task kinds excludes is itself an over-grant, whatever the policies say. A bound
 /// whose `when` reads only the task is a ceiling over task kinds; one that reads the
 /// agent, the chain or the context is a ceiling over agent classes or circumstances,
@@ -148,7 +148,7 @@ fn scope_targets(scope: &[ScopeItem]) -> Vec<Target> {
     targets
 }
 
-/// Theorem 1, on the graph that runs: no request is allowed outside the declared scope
+/// Intent containment, on the graph that runs: no request is allowed outside the declared scope
 /// of its task, as the HIR states the scopes. The compiler builds the scope check into
 /// the graph; this validates that translation. (That a credential never outlives its
 /// task is enforced where obligations are computed: the ttl is clipped to the deadline.)
@@ -156,7 +156,7 @@ pub fn intent(analyses: &mut Analyses<'_>) -> Report {
     gate_theorem(analyses, Gate::InScope, "intent containment")
 }
 
-/// Theorem 3, its explicit part: no request is allowed through a chain the task's
+/// Delegation within each task's limits: no request is allowed through a chain the task's
 /// `delegate` clause does not allow (too deep, or to a receiver it excludes).
 pub fn delegation_limits(analyses: &mut Analyses<'_>) -> Report {
     gate_theorem(analyses, Gate::DelegationAllowed, "delegation within each task's limits")
@@ -178,11 +178,15 @@ fn gate_theorem(analyses: &mut Analyses<'_>, gate: Gate, name: &str) -> Report {
     Report::new("theorem", name, None, verdict, started)
 }
 
+/// The name of the translation validation theorem.
+pub(super) const TRANSLATION: &str = "the compiled graph decides as the policies say";
+
 /// Translation validation: the diagrams the evaluator walks decide every request as the
 /// policies' conditions say. The compiled diagrams are read back from the frozen plan
 /// into the analysis's builder; both are canonical, so agreement is one comparison of
-/// nodes. A disagreement is refuted by a request the evaluator decides otherwise than
-/// the policies' conditions, evaluated one by one, combine to. The other theorems are
+/// nodes. A disagreement is refuted by a request whose decision by the evaluator differs
+/// from the one the policies' conditions give when each is evaluated on its own and
+/// combined. The other theorems are
 /// proved on the conditions; this one carries them over to the graph that runs.
 pub fn translation(analyses: &mut Analyses<'_>) -> Report {
     let started = Instant::now();
@@ -214,14 +218,14 @@ pub fn translation(analyses: &mut Analyses<'_>) -> Report {
                     let request = set.prepare_at(&doc, now).ok()?;
                     let decision = set.decide(&request);
                     let expected = reference_outcome(set, &target, &request)?;
-                    (decision.decision != expected && decision.errors.is_empty())
+                    (decision.decision != expected && super::completed(&decision))
                         .then(|| Verdict::refuted(doc, decision))
                 }))
             })
         })
         .collect();
     let verdict = first_refutation(verdicts.into_iter());
-    Report::new("theorem", "the compiled graph decides as the policies say", None, verdict, started)
+    Report::new("theorem", TRANSLATION, None, verdict, started)
 }
 
 /// The outcome the policies' conditions give a request, each evaluated on its own and

@@ -13,6 +13,12 @@ use crate::eval::{PolicySet, RequestDoc};
 use crate::hir::Origin;
 use crate::syntax::ast::Span;
 
+const OVER_GRANT: &str = "mandate::prove::over_grant";
+
+fn task_kind(request: &RequestDoc) -> String {
+    request.task.as_ref().map(|task| task.kind.clone()).unwrap_or_default()
+}
+
 /// The text of a file, by name, to keep labels on one line.
 pub type Sources<'a> = &'a dyn Fn(&str) -> Option<Arc<str>>;
 
@@ -62,82 +68,107 @@ impl Context<'_> {
 
     /// The diagnostic for a refutation, by what was refuted.
     fn refuted(&self, report: &Report, request: &RequestDoc, decision: &Decision) -> Option<Diagnostic> {
-        let hir = self.set.hir();
-        let allowing = decision.policies.permit.first().and_then(|name| self.policy(name));
-        let kind = request.task.as_ref().map(|task| task.kind.clone()).unwrap_or_default();
-        let task = hir.tasks.get(&kind).map(|task| &task.origin);
         let reproduce = format!("reproduce the decision with: {}", reproduce_command(self.package, request));
-        let over_grant = "mandate::prove::over_grant";
         match report.kind {
-            "assertion" | "bound" => {
-                let declared = self.declaration(report)?;
-                let culprit = self.culprit(report, decision).unwrap_or(declared);
-                let message = match report.kind {
-                    "bound" => format!(
-                        "bound `{}` is exceeded: {} allows a request outside it",
-                        report.assertion,
-                        culprit_name(decision)
-                    ),
-                    _ => format!(
-                        "assertion `{}` does not hold: {} gives a request it rules out `{}`",
-                        report.assertion,
-                        culprit_name(decision),
-                        decision.decision.word()
-                    ),
-                };
-                let diagnostic = self.at(over_grant, Severity::Error, message, culprit, "decides the counterexample");
-                Some(self.also(diagnostic, declared, &format!("the {} it breaks", report.kind)).with_help(reproduce))
-            }
-            "task within bound" => {
-                let bound =
-                    hir.bounds.iter().find(|bound| report.assertion.ends_with(&format!(" within {}", bound.name)));
-                let message =
-                    format!("task `{kind}` declares a scope wider than bound `{}`", bound.map_or("", |b| &b.name));
-                let diagnostic =
-                    self.at(over_grant, Severity::Error, message, task?, "its scope covers the counterexample");
-                let diagnostic = match bound {
-                    Some(bound) => self.also(diagnostic, &bound.origin, "the bound it exceeds"),
-                    None => diagnostic,
-                };
-                let help = format!("narrow the task's scope to fit the bound; a request its scope covers and the bound excludes:\n{reproduce}");
-                Some(diagnostic.with_help(help))
-            }
-            "permit within scope" => {
-                let permit = self.policy(&report.assertion)?;
-                let message = format!("permit `{}` is wider than the scope of task `{kind}`", report.assertion);
-                let diagnostic = self.at(
-                    "mandate::prove::permit_wider_than_scope",
-                    Severity::Warning,
-                    message,
-                    permit,
-                    "matches requests outside the task's scope",
-                );
-                let diagnostic = match task {
-                    Some(task) => self.also(diagnostic, task, "the scope the graph enforces"),
-                    None => diagnostic,
-                };
-                let help = format!("the graph denies such requests as outside declared intent; narrow the permit to the scope\n{reproduce}");
-                Some(diagnostic.with_help(help))
-            }
-            _ => {
-                let culprit = allowing.or(task)?;
-                let message = format!(
-                    "theorem `{}` is refuted: {} allows the counterexample",
-                    report.assertion,
-                    culprit_name(decision)
-                );
-                let diagnostic = self.at(over_grant, Severity::Error, message, culprit, "allows the counterexample");
-                Some(diagnostic.with_help(reproduce))
-            }
+            "assertion" | "bound" => self.declaration_broken(report, decision, reproduce),
+            "task within bound" => self.task_exceeds_bound(report, request, reproduce),
+            "permit within scope" => self.permit_wider(report, request, reproduce),
+            _ if report.name == super::claims::TRANSLATION => self.miscompiled(report, decision, reproduce),
+            _ => self.theorem_refuted(report, request, decision, reproduce),
         }
     }
 
-    /// A verdict the prover could not reach, as information at the declaration (or the
-    /// first policy, for a theorem).
+    /// An assertion or bound a decision breaks: at the policy behind the decision, and
+    /// at the declaration.
+    fn declaration_broken(&self, report: &Report, decision: &Decision, reproduce: String) -> Option<Diagnostic> {
+        let declared = self.declaration(report)?;
+        let (culprit, name) = match self.culprit(decision) {
+            Some((origin, name)) => (origin, format!("`{name}`")),
+            None => (declared, "the policy set".to_string()),
+        };
+        let message = match report.kind {
+            "bound" => format!("bound `{}` is exceeded: {name} allows a request outside it", report.name),
+            _ => format!(
+                "assertion `{}` does not hold: {name} gives a request it rules out `{}`",
+                report.name,
+                decision.decision.word()
+            ),
+        };
+        let diagnostic = self.at(OVER_GRANT, Severity::Error, message, culprit, "decides the counterexample");
+        Some(self.also(diagnostic, declared, &format!("the {} it breaks", report.kind)).with_help(reproduce))
+    }
+
+    /// A task declared wider than a bound on its kind: at the task, and at the bound.
+    fn task_exceeds_bound(&self, report: &Report, request: &RequestDoc, reproduce: String) -> Option<Diagnostic> {
+        let hir = self.set.hir();
+        let kind = task_kind(request);
+        let task = &hir.tasks.get(&kind)?.origin;
+        let bound = hir.bounds.iter().find(|bound| report.name.ends_with(&format!(" within {}", bound.name)));
+        let message = format!("task `{kind}` declares a scope wider than bound `{}`", bound.map_or("", |b| &b.name));
+        let diagnostic = self.at(OVER_GRANT, Severity::Error, message, task, "its scope covers the counterexample");
+        let diagnostic = match bound {
+            Some(bound) => self.also(diagnostic, &bound.origin, "the bound it exceeds"),
+            None => diagnostic,
+        };
+        let help = format!(
+            "narrow the task's scope to fit the bound; a request its scope covers and the bound excludes:\n{reproduce}"
+        );
+        Some(diagnostic.with_help(help))
+    }
+
+    /// A permit written wider than its task's scope: a warning at the permit and the task.
+    fn permit_wider(&self, report: &Report, request: &RequestDoc, reproduce: String) -> Option<Diagnostic> {
+        let kind = task_kind(request);
+        let permit = self.policy(&report.name)?;
+        let message = format!("permit `{}` is wider than the scope of task `{kind}`", report.name);
+        let code = "mandate::prove::permit_wider_than_scope";
+        let diagnostic = self.at(code, Severity::Warning, message, permit, "matches requests outside the task's scope");
+        let diagnostic = match self.set.hir().tasks.get(&kind) {
+            Some(task) => self.also(diagnostic, &task.origin, "the scope the graph enforces"),
+            None => diagnostic,
+        };
+        let help = format!(
+            "the graph denies such requests as outside declared intent; narrow the permit to the scope\n{reproduce}"
+        );
+        Some(diagnostic.with_help(help))
+    }
+
+    /// The compiled graph decides a request otherwise than the policies: a compiler bug,
+    /// or a plan that does not belong to its policies.
+    fn miscompiled(&self, report: &Report, decision: &Decision, reproduce: String) -> Option<Diagnostic> {
+        let origin = self.origin_of(report).or_else(|| self.set.hir().policies.first().map(|p| &p.origin))?;
+        let message = format!(
+            "the compiled graph decides a request `{}`, which the policies' conditions do not",
+            decision.decision.word()
+        );
+        let diagnostic = self.at("mandate::prove::miscompiled", Severity::Error, message, origin, "miscompiled");
+        Some(diagnostic.with_help(format!("recompile the package, or report a compiler bug\n{reproduce}")))
+    }
+
+    /// A theorem about allows (intent, delegation, risk): at the permit that allows.
+    fn theorem_refuted(
+        &self,
+        report: &Report,
+        request: &RequestDoc,
+        decision: &Decision,
+        reproduce: String,
+    ) -> Option<Diagnostic> {
+        let permit = decision.policies.permit.first().and_then(|name| self.policy(name).map(|origin| (origin, name)));
+        let task = self.set.hir().tasks.get(&task_kind(request)).map(|task| &task.origin);
+        let (origin, name) = match permit {
+            Some((origin, name)) => (origin, format!("`{name}`")),
+            None => (task?, "the policy set".to_string()),
+        };
+        let message = format!("theorem `{}` is refuted: {name} allows the counterexample", report.name);
+        let diagnostic = self.at(OVER_GRANT, Severity::Error, message, origin, "allows the counterexample");
+        Some(diagnostic.with_help(reproduce))
+    }
+
+    /// A verdict the prover could not reach, as information where the report points (for
+    /// a theorem of the whole package, the first policy).
     fn unknown(&self, report: &Report, reason: &str) -> Option<Diagnostic> {
-        let origin =
-            self.declaration(report).or_else(|| self.set.hir().policies.first().map(|policy| &policy.origin))?;
-        let message = format!("{} `{}` is neither proved nor refuted", report.kind, report.assertion);
+        let origin = self.origin_of(report).or_else(|| self.set.hir().policies.first().map(|p| &p.origin))?;
+        let message = format!("{} `{}` is neither proved nor refuted", report.kind, report.name);
         let diagnostic = self.at("mandate::prove::unknown", Severity::Info, message, origin, "unknown");
         Some(diagnostic.with_help(reason.to_string()))
     }
@@ -169,8 +200,8 @@ impl Context<'_> {
     /// Where an assertion or bound is declared.
     fn declaration(&self, report: &Report) -> Option<&Origin> {
         let hir = self.set.hir();
-        let assertion = hir.assertions.iter().find(|a| a.name == report.assertion).map(|a| &a.origin);
-        let bound = hir.bounds.iter().find(|b| b.name == report.assertion).map(|b| &b.origin);
+        let assertion = hir.assertions.iter().find(|a| a.name == report.name).map(|a| &a.origin);
+        let bound = hir.bounds.iter().find(|b| b.name == report.name).map(|b| &b.origin);
         match report.kind {
             "assertion" => assertion,
             "bound" => bound,
@@ -178,16 +209,25 @@ impl Context<'_> {
         }
     }
 
-    /// The policy whose effect the decision shows.
-    fn culprit(&self, _report: &Report, decision: &Decision) -> Option<&Origin> {
+    /// The policy whose effect the decision shows, and its name.
+    fn culprit<'d>(&self, decision: &'d Decision) -> Option<(&Origin, &'d str)> {
         let policies = &decision.policies;
-        let name = policies.forbid.first().or(policies.escalate.first()).or(policies.permit.first());
         let name = match decision.decision {
             crate::eval::Outcome::Allow => policies.permit.first(),
             crate::eval::Outcome::Escalate => policies.escalate.first(),
-            crate::eval::Outcome::Deny => name,
+            crate::eval::Outcome::Deny => policies.forbid.first(),
         }?;
-        self.policy(name)
+        self.policy(name).map(|origin| (origin, &**name))
+    }
+
+    /// Where a report points: its declaration, or the file and offset it carries.
+    fn origin_of(&self, report: &Report) -> Option<&Origin> {
+        let hir = self.set.hir();
+        let at = |origin: &&Origin| *origin.file == *report.file && origin.start == report.start;
+        let declared = hir.assertions.iter().map(|a| &a.origin).chain(hir.bounds.iter().map(|b| &b.origin));
+        let tasks = hir.tasks.values().map(|task| &task.origin);
+        let policies = hir.policies.iter().map(|policy| &policy.origin);
+        declared.chain(tasks).chain(policies).find(at)
     }
 
     /// A diagnostic labelled at `origin`'s first line.
@@ -214,14 +254,5 @@ impl Context<'_> {
             .and_then(|text| text.get(origin.start..origin.end).and_then(|inner| inner.find('\n')))
             .map_or(origin.end, |line| origin.start + line);
         Span { start: origin.start, end: end.max(origin.start) }
-    }
-}
-
-fn culprit_name(decision: &Decision) -> String {
-    let names: Vec<String> =
-        decision.policies.permit.iter().chain(&decision.policies.escalate).map(|name| format!("`{name}`")).collect();
-    match names.as_slice() {
-        [] => "the policy set".to_string(),
-        _ => names.join(", "),
     }
 }

@@ -1,4 +1,4 @@
-//! Change impact (theorem 5): the exact set of requests whose decision changes between
+//! Change impact: the exact set of requests whose decision changes between
 //! two versions of a package, as readable conditions with one replayed example each.
 //!
 //! For each (action, resource type) either version covers, both versions' decisions are
@@ -273,6 +273,9 @@ fn confirmed(
     (from, to): (Outcome, Outcome),
 ) -> Option<RequestDoc> {
     let (doc, now) = witness::build(new, plan, target, constraints)?;
-    let decide = |set: &PolicySet| set.prepare_at(&doc, now).ok().map(|request| set.decide(&request).decision);
+    let decide = |set: &PolicySet| {
+        let decision = set.decide(&set.prepare_at(&doc, now).ok()?);
+        super::completed(&decision).then_some(decision.decision)
+    };
     (decide(old)? == from && decide(new)? == to).then_some(doc)
 }

@@ -1,6 +1,6 @@
 //! Lints that come from the prover's diagrams: policies that never apply, always apply,
-//! never take effect (shadowed), add nothing (redundant), and permits that overlap a
-//! forbid.
+//! never take effect (shadowed), add nothing (redundant), permits that overlap a forbid,
+//! and tasks under which nothing is ever allowed.
 //!
 //! Each is a question about one policy's condition `P` against its pair's decision
 //! diagram, answered for every pair the policy targets:
@@ -33,8 +33,8 @@ use crate::syntax::ast::Effect;
 /// One lint about a policy.
 #[derive(Debug, Clone)]
 pub struct Finding {
-    /// The lint's name: `never_applies`, `always_applies`, `shadowed`, `redundant` or
-    /// `overlap`.
+    /// The lint's name: `never_applies`, `always_applies`, `shadowed`, `redundant`,
+    /// `overlap` or `task_grants_nothing`.
     pub lint: &'static str,
     pub severity: Severity,
     /// What the lint is about.
@@ -190,7 +190,7 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
         } else {
             "no request satisfies all its conditions"
         };
-        let help = "its conditions contradict each other or the task scopes; fix them or remove the policy";
+        let help = "its conditions contradict each other; fix them or remove the policy";
         return vec![finding(
             "never_applies",
             Severity::Warning,

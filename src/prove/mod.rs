@@ -15,9 +15,11 @@
 //!   depend on tests the prover does not solve), or the budget was exceeded. Never
 //!   "proved".
 //!
-//! The theorems are those of `docs/proving.md`: intent containment, bounds and
-//! assertions (over decisions and over task declarations), delegation never escalates,
-//! and risk is restrict-only. Change impact between two versions is in [`diff`]; the
+//! The theorems are those of `docs/proving.md`: the compiled graph decides as the
+//! policies say (translation validation), assertions and bounds (over decisions and over
+//! task declarations), intent containment, permits within their tasks' scopes,
+//! delegation within each task's limits and never escalating, and risk is
+//! restrict-only. Change impact between two versions is in [`diff`]; the
 //! lints that come from the same diagrams are in [`lint`].
 
 pub mod analysis;
@@ -128,7 +130,7 @@ pub struct Report {
     /// `assertion`, `bound`, `task within bound`, `permit within scope` or `theorem`.
     pub kind: &'static str,
     /// Its name.
-    pub assertion: String,
+    pub name: String,
     /// Where it is declared (empty for the theorems every package has).
     pub file: String,
     pub start: usize,
@@ -142,7 +144,7 @@ impl Report {
     fn new(kind: &'static str, name: &str, origin: Option<&Origin>, verdict: Verdict, started: Instant) -> Self {
         Report {
             kind,
-            assertion: name.to_string(),
+            name: name.to_string(),
             file: origin.map(|origin| origin.file.to_string()).unwrap_or_default(),
             start: origin.map_or(0, |origin| origin.start),
             verdict,
@@ -161,7 +163,7 @@ pub fn render(package: &str, reports: &[Report]) -> String {
     let mut out = String::new();
     for report in reports {
         let millis = report.elapsed.as_secs_f64() * 1000.0;
-        out.push_str(&format!("{:<8} {} {} ({millis:.1} ms)\n", report.verdict.word(), report.kind, report.assertion));
+        out.push_str(&format!("{:<8} {} {} ({millis:.1} ms)\n", report.verdict.word(), report.kind, report.name));
         match &report.verdict {
             Verdict::Proved => {}
             Verdict::Unknown { reason } => out.push_str(&format!("         {reason}\n")),
@@ -317,12 +319,24 @@ fn refute(
         // Every path needs two attributes compared in a way their ranges rule out.
         return Verdict::Proved;
     }
-    found.unwrap_or_else(|| Verdict::Unknown {
+    if let Some(found) = found {
+        return found;
+    }
+    if tried == 0 {
+        return Verdict::Unknown {
+            reason: format!(
+                "{} path(s) through the graph may violate it, but the walk over them ran past {} steps before it reached one that can happen",
+                paths.count(),
+                analysis::MOST_PATH_STEPS
+            ),
+        };
+    }
+    Verdict::Unknown {
         reason: format!(
             "{} path(s) through the graph may violate it, but none of the {tried} request(s) built for them does; they depend on conditions the prover does not solve",
             paths.count()
         ),
-    })
+    }
 }
 
 /// What a path says about the request, by the field, key and test numbers of the plan
@@ -346,6 +360,12 @@ fn target_text(target: &Target) -> String {
         Some(resource) => format!("`{}` on `{resource}`", target.action),
         None => format!("`{}`", target.action),
     }
+}
+
+/// Whether the evaluator finished deciding: a request that runs past the evaluator's
+/// limits is denied whatever the policies say, so it shows nothing about them.
+fn completed(decision: &Decision) -> bool {
+    decision.reasons.first().is_none_or(|reason| reason.code != "evaluation_error")
 }
 
 /// Whether an outcome is what the assertion rules out.

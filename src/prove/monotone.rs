@@ -24,7 +24,7 @@ use crate::eval::{PolicySet, RequestDoc};
 use crate::hir::value::DECIMAL_SCALE;
 use crate::hir::{Base, HExpr, Root, Target};
 
-/// Theorem 4: raising a behavior signal never turns a deny or an escalation into an
+/// Risk is restrict-only: raising a behavior signal never turns a deny or an escalation into an
 /// allow. A test that reads a signal (a comparison between two attributes, say) leaves
 /// the answer "unknown" unless a refutation is found elsewhere.
 pub fn risk(analyses: &mut Analyses<'_>) -> Report {
@@ -66,7 +66,7 @@ fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result
     Ok(first_refutation(std::iter::once(widened).chain(unsolved)))
 }
 
-/// Theorem 3: a request through a chain of depth `d ≥ 1` is never allowed when the same
+/// Delegation never escalates: a request through a chain of depth `d ≥ 1` is never allowed when the same
 /// request made by its delegator is not. The delegator's request is the same request
 /// with the last link of the chain removed and the delegator as the acting agent; the
 /// request carries no attributes for the delegator, so it keeps the acting agent's.
@@ -193,7 +193,8 @@ fn delegator_request(request: &RequestDoc) -> Option<RequestDoc> {
 fn contrast(set: &PolicySet, now: i64, higher: RequestDoc, lower: RequestDoc, label: &str) -> Option<Verdict> {
     let decide = |doc: &RequestDoc| -> Option<Decision> { Some(set.decide(&set.prepare_at(doc, now).ok()?)) };
     let (allowed, other) = (decide(&higher)?, decide(&lower)?);
-    (allowed.decision == Outcome::Allow && other.decision != Outcome::Allow).then(|| Verdict::Refuted {
+    let widens = allowed.decision == Outcome::Allow && other.decision != Outcome::Allow;
+    (widens && super::completed(&other)).then(|| Verdict::Refuted {
         request: Box::new(higher),
         decision: Box::new(allowed),
         contrast: Some(Box::new(Contrast { label: label.to_string(), request: lower, decision: other })),

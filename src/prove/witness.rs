@@ -3,8 +3,9 @@
 //! Every required attribute gets a plain value of its type; then each constrained field
 //! gets a value its constraint allows. The request is only a candidate: the caller
 //! replays it through the evaluator, which is what makes a counterexample trustworthy.
-//! Fields the builder cannot place (timestamp parts, chain links other than the sponsor,
-//! the delegator and the depth) make it give up, and the verdict stays "unknown".
+//! Parts of timestamps (`context.time.hour`) are met by moving the time, within a week.
+//! Fields the builder cannot place (chain links other than the sponsor, the delegator
+//! and the depth) make it give up, and the verdict stays "unknown".
 
 use std::sync::Arc;
 
@@ -37,18 +38,19 @@ pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constr
         let value = key_value(plan, constraint, &ty)?;
         builder.place(&spec.path, value)?;
     }
+    let mut parts = Vec::new();
     for (field, (low, high)) in &constraints.ranges {
         let spec = plan.fields.get(*field as usize)?;
         let FieldKind::Interval(unit) = &spec.kind else { return None };
         let Some(ty) = builder.field_type(&spec.path) else {
-            // A part of a timestamp (`context.time.hour`): kept if the time already
-            // placed has it in range, else the builder gives up.
-            builder.part_in_range(&spec.path, *low, *high)?;
+            // A part of a timestamp (`context.time.hour`): placed once the time is.
+            parts.push((spec.path.clone(), *low, *high));
             continue;
         };
         let value = range_value(env, unit, &ty, *low, *high)?;
         builder.place(&spec.path, value)?;
     }
+    builder.place_time_parts(&parts)?;
     builder.relate(constraints);
     let doc: RequestDoc = serde_json::from_value(builder.doc).ok()?;
     Some((doc, parse_timestamp_millis(TIME).ok()?))
@@ -89,16 +91,44 @@ impl Builder<'_> {
         Some(())
     }
 
-    /// Whether a timestamp part (`hour`, `weekday`, …) of the value already placed lies
-    /// in `(low, high]`.
-    fn part_in_range(&self, path: &FieldPath, low: Option<Position>, high: Option<Position>) -> Option<()> {
-        let (part, parent) = path.path.split_last()?;
-        let parent = FieldPath { root: path.root, path: parent.to_vec() };
-        let text = self.read(&parent)?;
-        let millis = parse_timestamp_millis(text.as_str()?).ok()?;
-        let value = crate::hir::value::timestamp_field(millis, part)?;
-        let at = Position::from(value) * Position::from(DECIMAL_SCALE);
-        (low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high)).then_some(())
+    /// Moves each timestamp whose parts (`hour`, `weekday`, …) the path constrains to the
+    /// first quarter hour, within a week of where it is, that has every part in range.
+    /// Moving the request's time moves its task instance along, so it stays current.
+    fn place_time_parts(&mut self, parts: &[(FieldPath, Option<Position>, Option<Position>)]) -> Option<()> {
+        const QUARTER_HOUR: i64 = 15 * 60_000;
+        const WEEK_OF_QUARTERS: i64 = 7 * 24 * 4;
+        let mut parents: Vec<FieldPath> = Vec::new();
+        for (path, _, _) in parts {
+            let (_, parent) = path.path.split_last()?;
+            let parent = FieldPath { root: path.root, path: parent.to_vec() };
+            if !parents.contains(&parent) {
+                parents.push(parent);
+            }
+        }
+        for parent in parents {
+            let placed = parse_timestamp_millis(self.read(&parent)?.as_str()?).ok()?;
+            let inside = |millis: i64| {
+                parts.iter().filter(|(path, _, _)| path.path.starts_with(&parent.path) && path.root == parent.root).all(
+                    |(path, low, high)| {
+                        let Some(part) = path.path.last() else { return false };
+                        let Some(value) = crate::hir::value::timestamp_field(millis, part) else { return false };
+                        let at = Position::from(value) * Position::from(DECIMAL_SCALE);
+                        low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high)
+                    },
+                )
+            };
+            let found =
+                (0..WEEK_OF_QUARTERS).map(|step| placed + step * QUARTER_HOUR).find(|millis| inside(*millis))?;
+            self.place(&parent, json!(timestamp_text(found)))?;
+            if parent.root == Root::Context
+                && parent.path.len() == 1
+                && parent.path.first().is_some_and(|step| &**step == "time")
+            {
+                set_nested(&mut self.doc, &["task", "start"], json!(timestamp_text(found - 60_000)))?;
+                set_nested(&mut self.doc, &["task", "deadline"], json!(timestamp_text(found + 60_000)))?;
+            }
+        }
+        Some(())
     }
 
     /// The declared type of a request attribute path.
