@@ -113,153 +113,143 @@ fn load_prove_fixture(
 }
 
 fn prove_fixture(path: &Utf8Path, text: String) -> Result {
-    use mandate::prove::{check, render, ProveOptions, Verdict};
+    use mandate::prove::{check, render, ProveOptions};
     let set = match load_prove_fixture(path, &text) {
         Ok(set) => set,
         Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
     };
     let mut reports = check(&set, &ProveOptions::default());
-    let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
-    let mut expected: Vec<(usize, String)> = Vec::new();
-    // Theorems every package has, by the word that names them in an annotation
-    // (`//~ risk refuted`); those not annotated must be proved.
-    let theorems = [
-        ("graph", "the compiled graph decides as the policies say"),
-        ("intent", "intent containment"),
-        ("limits", "delegation within each task's limits"),
-        ("delegation", "delegation never escalates"),
-        ("risk", "risk is restrict-only"),
-    ];
-    let mut expected_theorems: Vec<(&str, String)> =
-        theorems.iter().map(|(_, name)| (*name, "proved".to_string())).collect();
-    let mut named: Vec<(String, String)> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let annotation = line.split_once("//~ ").map(|(_, verdict)| verdict.trim());
-        let theorem = annotation.and_then(|annotation| {
-            let (word, verdict) = annotation.split_once(' ')?;
-            let (_, name) = theorems.iter().find(|(own, _)| *own == word)?;
-            Some((*name, verdict.to_string()))
-        });
-        // `//~ NAME: VERDICT` names a declaration of the example a variant extends.
-        if let Some((name, verdict)) = annotation.and_then(|annotation| annotation.split_once(": ")) {
-            named.push((name.to_string(), verdict.to_string()));
-            continue;
-        }
-        match (annotation, theorem) {
-            (_, Some((name, verdict))) => {
-                if let Some(slot) = expected_theorems.iter_mut().find(|(own, _)| *own == name) {
-                    slot.1 = verdict;
-                }
-            }
-            // A permit wider than its task's scope is "refuted" as within scope; a task
-            // wider than a bound is "refuted" as within it.
-            (Some("wider" | "exceeds"), None) => expected.push((index + 1, "refuted".to_string())),
-            (Some(verdict), None) => expected.push((index + 1, verdict.to_string())),
-            (None, None) => {}
-        }
-    }
-    // Permits not marked `wider` must be proved within scope, tasks not marked `exceeds`
-    // within every bound.
-    let in_fixture = |report: &&mandate::prove::Report| report.file == path.as_str();
-    for report in reports
-        .iter()
-        .filter(in_fixture)
-        .filter(|report| matches!(report.kind, "permit within scope" | "task within bound"))
-    {
-        let line = line_of(report.start);
-        if !expected.iter().any(|(expected_line, _)| *expected_line == line) {
-            expected.push((line, "proved".to_string()));
-        }
-    }
-    let theorem = |name: &str| reports.iter().find(|report| report.name == name).map(|report| report.verdict.word());
-    for (name, verdict) in &expected_theorems {
-        if theorem(name) != Some(verdict.as_str()) {
-            return Err(format!("{name}: expected {verdict}\n{}", render(path.as_str(), &reports)).into());
-        }
-    }
-    // Declarations in the example a variant extends: as named, else proved.
-    let (own, others): (Vec<_>, Vec<_>) =
-        reports.iter().filter(|report| report.kind != "theorem").partition(|report| report.file == path.as_str());
-    for report in others {
-        let expected = named.iter().find(|(name, _)| *name == report.name).map_or("proved", |(_, v)| v.as_str());
-        if report.verdict.word() != expected {
-            let text = render(path.as_str(), &reports);
-            return Err(format!("{} {}: expected {expected}\n{text}", report.kind, report.name).into());
-        }
-    }
-    let mut actual: Vec<(usize, String)> =
-        own.iter().map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
-    expected.sort();
-    actual.sort();
-    if expected != actual {
-        return Err(format!(
-            "verdicts differ: expected {expected:?}, got {actual:?}\n{}",
-            render(path.as_str(), &reports)
-        )
-        .into());
-    }
+    let rendered = render(path.as_str(), &reports);
+    let expected = ProveExpectations::parse(&text);
+    expected.check(path, &text, &reports).map_err(|error| format!("{error}\n{rendered}"))?;
     for report in &reports {
-        if let Verdict::Refuted { request, contrast, .. } = &report.verdict {
-            let replayed = set.decide_doc(request, false);
-            if let Some(contrast) = contrast {
-                // Two requests: the first allowed, the other (less risk, or the
-                // delegator's own) not.
-                let other = set.decide_doc(&contrast.request, false);
-                if replayed.decision != mandate::eval::Outcome::Allow || other.decision == mandate::eval::Outcome::Allow
-                {
-                    return Err(format!("{}: the pair does not reproduce", report.name).into());
-                }
-                continue;
-            }
-            if report.kind == "task within bound" {
-                // A request the task's scope covers and the bound excludes: valid, and
-                // the task checks pass for it, whatever the policies decide.
-                let code = replayed.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
-                if matches!(code, "outside_intent" | "preconditions_failed" | "invalid_request") {
-                    return Err(format!("{}: the request is not inside the task: {code}", report.name).into());
-                }
-                continue;
-            }
-            if report.kind == "permit within scope" {
-                // The permit applies, yet the request is outside its task's scope.
-                let applies = replayed.policies.permit.iter().any(|name| **name == *report.name);
-                if !applies || replayed.decision == mandate::eval::Outcome::Allow {
-                    return Err(format!(
-                        "{}: the wider request does not reproduce:\n{}",
-                        report.name,
-                        replayed.to_text()
-                    )
-                    .into());
-                }
-                continue;
-            }
-            // A bound rules out allows; an assertion rules out its effect's outcome.
-            let effect = match report.kind {
-                "bound" | "theorem" => mandate::syntax::ast::Effect::Permit,
-                _ => set
-                    .hir()
-                    .assertions
-                    .iter()
-                    .find(|assertion| assertion.name == report.name)
-                    .map(|assertion| assertion.effect)
-                    .ok_or("refuted report without its assertion")?,
-            };
-            let violated = match effect {
-                mandate::syntax::ast::Effect::Permit => replayed.decision == mandate::eval::Outcome::Allow,
-                mandate::syntax::ast::Effect::Escalate => replayed.decision == mandate::eval::Outcome::Escalate,
-                mandate::syntax::ast::Effect::Forbid => !replayed.policies.forbid.is_empty(),
-            };
-            if !violated {
-                return Err(
-                    format!("{}: the counterexample does not reproduce:\n{}", report.name, replayed.to_text()).into()
-                );
-            }
-        }
+        replay_refutation(&set, report)?;
     }
     for report in &mut reports {
         report.elapsed = std::time::Duration::ZERO;
     }
     assert_snapshot(path, &render(path.as_str(), &reports));
+    Ok(())
+}
+
+/// Theorems every package has, by the word that names them in an annotation
+/// (`//~ risk refuted`); those not annotated must be proved.
+const THEOREMS: [(&str, &str); 5] = [
+    ("graph", "the compiled graph decides as the policies say"),
+    ("intent", "intent containment"),
+    ("limits", "delegation within each task's limits"),
+    ("delegation", "delegation never escalates"),
+    ("risk", "risk is restrict-only"),
+];
+
+/// What a prove fixture's annotations expect.
+struct ProveExpectations {
+    /// By line of the fixture: the verdict of the declaration that starts there.
+    lines: Vec<(usize, String)>,
+    /// By theorem name.
+    theorems: Vec<(&'static str, String)>,
+    /// By name, for declarations of the example a variant extends.
+    named: Vec<(String, String)>,
+}
+
+impl ProveExpectations {
+    fn parse(text: &str) -> Self {
+        let mut expected = ProveExpectations {
+            lines: Vec::new(),
+            theorems: THEOREMS.iter().map(|(_, name)| (*name, "proved".to_string())).collect(),
+            named: Vec::new(),
+        };
+        for (index, line) in text.lines().enumerate() {
+            let Some((_, annotation)) = line.split_once("//~ ") else { continue };
+            let annotation = annotation.trim();
+            let theorem = annotation.split_once(' ').and_then(|(word, verdict)| {
+                THEOREMS.iter().find(|(own, _)| *own == word).map(|(_, name)| (*name, verdict))
+            });
+            match (annotation.split_once(": "), theorem, annotation) {
+                // `//~ NAME: VERDICT` names a declaration of the example a variant extends.
+                (Some((name, verdict)), _, _) => expected.named.push((name.to_string(), verdict.to_string())),
+                (None, Some((name, verdict)), _) => {
+                    if let Some(slot) = expected.theorems.iter_mut().find(|(own, _)| *own == name) {
+                        slot.1 = verdict.to_string();
+                    }
+                }
+                // A permit wider than its task's scope is "refuted" as within scope; a task
+                // wider than a bound is "refuted" as within it.
+                (None, None, "wider" | "exceeds") => expected.lines.push((index + 1, "refuted".to_string())),
+                (None, None, verdict) => expected.lines.push((index + 1, verdict.to_string())),
+            }
+        }
+        expected
+    }
+
+    /// Compares the reports with the expectations: theorems by name, the fixture's own
+    /// declarations by line, the example's by name.
+    fn check(mut self, path: &Utf8Path, text: &str, reports: &[mandate::prove::Report]) -> Result {
+        let line_of = |offset: usize| text.get(..offset).map_or(0, |before| before.matches('\n').count() + 1);
+        let theorem =
+            |name: &str| reports.iter().find(|report| report.name == name).map(|report| report.verdict.word());
+        for (name, verdict) in &self.theorems {
+            if theorem(name) != Some(verdict.as_str()) {
+                return Err(format!("{name}: expected {verdict}").into());
+            }
+        }
+        let (own, others): (Vec<_>, Vec<_>) =
+            reports.iter().filter(|report| report.kind != "theorem").partition(|report| report.file == path.as_str());
+        for report in others {
+            let named = self.named.iter().find(|(name, _)| *name == report.name);
+            let expected = named.map_or("proved", |(_, verdict)| verdict.as_str());
+            if report.verdict.word() != expected {
+                return Err(format!("{} {}: expected {expected}", report.kind, report.name).into());
+            }
+        }
+        // Permits not marked `wider` must be proved within scope, tasks not marked
+        // `exceeds` within every bound.
+        for report in own.iter().filter(|report| matches!(report.kind, "permit within scope" | "task within bound")) {
+            let line = line_of(report.start);
+            if !self.lines.iter().any(|(expected_line, _)| *expected_line == line) {
+                self.lines.push((line, "proved".to_string()));
+            }
+        }
+        let mut actual: Vec<(usize, String)> =
+            own.iter().map(|report| (line_of(report.start), report.verdict.word().to_string())).collect();
+        self.lines.sort();
+        actual.sort();
+        if self.lines != actual {
+            return Err(format!("verdicts differ: expected {:?}, got {actual:?}", self.lines).into());
+        }
+        Ok(())
+    }
+}
+
+/// A refutation's requests, decided again as `mandate eval` would: each must get what the
+/// report says it shows.
+fn replay_refutation(set: &mandate::eval::PolicySet, report: &mandate::prove::Report) -> Result {
+    use mandate::eval::Outcome;
+    use mandate::syntax::ast::Effect;
+    let mandate::prove::Verdict::Refuted { request, contrast, .. } = &report.verdict else { return Ok(()) };
+    let replayed = set.decide_doc(request, false);
+    let code = replayed.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+    let reproduced = if let Some(contrast) = contrast {
+        // Two requests: the first allowed, the other (less risk, or the delegator's own) not.
+        replayed.decision == Outcome::Allow && set.decide_doc(&contrast.request, false).decision != Outcome::Allow
+    } else if report.kind == "task within bound" {
+        // Inside the task (its checks pass), whatever the policies decide.
+        !matches!(code, "outside_intent" | "preconditions_failed" | "invalid_request")
+    } else if report.kind == "permit within scope" {
+        // The permit applies, yet the request is outside its task's scope.
+        replayed.policies.permit.iter().any(|name| **name == *report.name) && replayed.decision != Outcome::Allow
+    } else {
+        // A bound or theorem rules out allows; an assertion its effect's outcome.
+        let assertion = set.hir().assertions.iter().find(|assertion| assertion.name == report.name);
+        match assertion.map_or(Effect::Permit, |assertion| assertion.effect) {
+            Effect::Permit => replayed.decision == Outcome::Allow,
+            Effect::Escalate => replayed.decision == Outcome::Escalate,
+            Effect::Forbid => !replayed.policies.forbid.is_empty(),
+        }
+    };
+    if !reproduced {
+        return Err(format!("{}: the counterexample does not reproduce:\n{}", report.name, replayed.to_text()).into());
+    }
     Ok(())
 }
 

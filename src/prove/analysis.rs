@@ -179,69 +179,19 @@ impl<'a> Analysis<'a> {
         node: u32,
         memo: &mut HashMap<u32, NodeIndex>,
     ) -> Result<NodeIndex, OverBudget> {
-        let mut branches: Vec<(Formula, u32)> = Vec::new();
-        let result = match plan.nodes.get(node as usize).copied() {
-            Some(Node::Leaf { leaf }) => {
-                let rules = plan.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default();
-                let summary =
-                    rules.iter().fold(Vec::new(), |sum, rule| add_summaries(&sum, &rule_summary(plan, *rule)));
-                return Ok(self.builder.leaf(&summary));
-            }
-            Some(Node::Switch { field, first, len, default }) => {
-                let path = plan.fields.get(field as usize).map(|spec| spec.path.clone());
-                let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
-                let keys: Vec<Key> =
-                    cases.iter().filter_map(|case| plan.keys.get(case.key as usize).cloned()).collect();
-                let Some(path) = path else { return Ok(self.builder.empty) };
-                for (case, key) in cases.iter().zip(&keys) {
-                    branches.push((Formula::Atom(Atom::OneOf(path.clone(), vec![key.clone()])), case.child));
-                }
-                branches.push((Formula::negate(Formula::Atom(Atom::OneOf(path, keys))), default));
-                None
-            }
-            Some(Node::Interval { field, first, len, branch }) => {
-                let Some(FieldSpec { path, kind: FieldKind::Interval(unit) }) = plan.fields.get(field as usize) else {
-                    return Ok(self.builder.empty);
-                };
-                let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
-                let at_most = |bound: Position| Formula::Atom(Atom::AtMost(path.clone(), unit.clone(), bound));
-                for segment in 0..=bounds.len() {
-                    let above =
-                        segment.checked_sub(1).and_then(|i| bounds.get(i)).map(|low| Formula::negate(at_most(*low)));
-                    let below = bounds.get(segment).map(|high| at_most(*high));
-                    let condition =
-                        Formula::and(above.unwrap_or(Formula::Const(true)), below.unwrap_or(Formula::Const(true)));
-                    if let Some(child) = plan.branches.get(branch as usize + segment) {
-                        branches.push((condition, *child));
-                    }
-                }
-                None
-            }
-            Some(Node::Test { test, then, otherwise }) => {
-                // Split the test as the analysis splits conditions: a policy compiled as
-                // one test of its whole condition compares equal to its atoms.
-                let Some(expr) = plan.tests.get(test as usize) else { return Ok(self.builder.empty) };
-                let holds = formula(expr, &self.target);
-                branches.push((Formula::negate(holds.clone()), otherwise));
-                branches.push((holds, then));
-                None
-            }
-            None => Some(self.builder.empty),
-        };
-        let result = match result {
-            Some(done) => done,
-            None => {
-                let mut total = self.builder.empty;
-                for (condition, child) in branches {
-                    let condition = self.builder.formula(&condition)?;
-                    let child = self.thaw(plan, child, memo)?;
-                    let part = self.builder.mask(condition, child)?;
-                    total = self.builder.add(total, part)?;
-                }
-                total
-            }
-        };
-        Ok(result)
+        if let Some(Node::Leaf { leaf }) = plan.nodes.get(node as usize) {
+            let rules = plan.leaves.get(*leaf as usize).map(Vec::as_slice).unwrap_or_default();
+            let summary = rules.iter().fold(Vec::new(), |sum, rule| add_summaries(&sum, &rule_summary(plan, *rule)));
+            return Ok(self.builder.leaf(&summary));
+        }
+        let mut total = self.builder.empty;
+        for (condition, child) in branch_conditions(plan, node, &self.target) {
+            let condition = self.builder.formula(&condition)?;
+            let child = self.thaw(plan, child, memo)?;
+            let part = self.builder.mask(condition, child)?;
+            total = self.builder.add(total, part)?;
+        }
+        Ok(total)
     }
 
     /// One frozen node as a diagram.
@@ -475,6 +425,50 @@ fn rule_formulas(set: &PolicySet, target: &Target) -> Vec<(Vec<u32>, Formula)> {
         inputs.push((leaf, formula(&condition, target)));
     }
     inputs
+}
+
+/// A frozen inner node's branches, each as the condition under which a request takes
+/// it and the child it leads to. A test is split as the analysis splits conditions, so
+/// a policy compiled as one test of its whole condition compares equal to its atoms.
+fn branch_conditions(plan: &Plan, node: u32, target: &Target) -> Vec<(Formula, u32)> {
+    let mut branches = Vec::new();
+    match plan.nodes.get(node as usize).copied() {
+        Some(Node::Switch { field, first, len, default }) => {
+            let Some(path) = plan.fields.get(field as usize).map(|spec| spec.path.clone()) else { return branches };
+            let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
+            let keys: Vec<Key> = cases.iter().filter_map(|case| plan.keys.get(case.key as usize).cloned()).collect();
+            for (case, key) in cases.iter().zip(&keys) {
+                branches.push((Formula::Atom(Atom::OneOf(path.clone(), vec![key.clone()])), case.child));
+            }
+            branches.push((Formula::negate(Formula::Atom(Atom::OneOf(path, keys))), default));
+        }
+        Some(Node::Interval { field, first, len, branch }) => {
+            let Some(FieldSpec { path, kind: FieldKind::Interval(unit) }) = plan.fields.get(field as usize) else {
+                return branches;
+            };
+            let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
+            let at_most = |bound: Position| Formula::Atom(Atom::AtMost(path.clone(), unit.clone(), bound));
+            for segment in 0..=bounds.len() {
+                let above =
+                    segment.checked_sub(1).and_then(|i| bounds.get(i)).map(|low| Formula::negate(at_most(*low)));
+                let below = bounds.get(segment).map(|high| at_most(*high));
+                let condition =
+                    Formula::and(above.unwrap_or(Formula::Const(true)), below.unwrap_or(Formula::Const(true)));
+                if let Some(child) = plan.branches.get(branch as usize + segment) {
+                    branches.push((condition, *child));
+                }
+            }
+        }
+        Some(Node::Test { test, then, otherwise }) => {
+            if let Some(expr) = plan.tests.get(test as usize) {
+                let holds = formula(expr, target);
+                branches.push((Formula::negate(holds.clone()), otherwise));
+                branches.push((holds, then));
+            }
+        }
+        Some(Node::Leaf { .. }) | None => {}
+    }
+    branches
 }
 
 /// The summary leaf of one match of a rule of the plan.

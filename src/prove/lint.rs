@@ -173,105 +173,121 @@ fn observe(analysis: &mut Analysis<'_>, policy: &Policy, seen: &mut Seen) -> Res
 /// The lints a policy earns from what was seen, most telling first: at most one of
 /// never applies, shadowed and redundant, and always applies or an overlap beside it.
 fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen) -> Vec<Finding> {
-    let set = analyses.set;
-    let effect = policy.effect.keyword();
-    let finding = |lint, severity, message: String, help: &str| Finding {
-        lint,
-        severity,
-        subject: Subject::Policy(index),
-        message,
-        help: help.to_string(),
-        related: Vec::new(),
-        example: None,
-    };
     if !seen.applies {
-        let why = if policy.targets.is_empty() {
-            "it targets no declared action"
-        } else {
-            "no request satisfies all its conditions"
-        };
-        let help = "its conditions contradict each other; fix them or remove the policy";
-        return vec![finding(
-            "never_applies",
-            Severity::Warning,
-            format!("{effect} `{}` never applies: {why}", policy.name),
-            help,
-        )];
+        return vec![never_applies(index, policy)];
     }
     let mut findings = Vec::new();
     if !seen.sometimes_not && policy.condition != HExpr::TRUE {
-        let help = "a condition that is always true restricts nothing; check that it says what was meant";
-        findings.push(finding(
+        findings.push(policy_finding(
             "always_applies",
-            Severity::Warning,
-            format!("the conditions of {effect} `{}` always hold", policy.name),
-            help,
+            index,
+            format!("the conditions of {} `{}` always hold", policy.effect.keyword(), policy.name),
+            "a condition that is always true restricts nothing; check that it says what was meant",
         ));
     }
-    let others = |names: Vec<String>| -> (String, Vec<usize>) {
-        let related: Vec<usize> = names
-            .iter()
-            .filter_map(|name| set.hir().policies.iter().position(|other| other.name == *name))
-            .filter(|other| *other != index)
-            .take(3)
-            .collect();
-        let text = related
-            .iter()
-            .filter_map(|other| set.hir().policies.get(*other))
-            .map(|other| format!("`{}`", other.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        (text, related)
-    };
     if policy.effect != Effect::Forbid && !seen.takes_effect {
-        // An example of the policy's requests names who decides them instead.
-        let example = example_decision(analyses, policy);
-        let deciding: Vec<String> = example
-            .iter()
-            .flat_map(|decision| decision.policies.forbid.iter().chain(&decision.policies.escalate))
-            .map(|name| name.to_string())
-            .collect();
-        let (names, related) = others(deciding);
-        let by = if names.is_empty() { String::new() } else { format!(", such as {names}") };
-        let mut shadowed = finding(
-            "shadowed",
-            Severity::Warning,
-            format!(
-                "{effect} `{}` never takes effect: every request it matches is decided by a forbid, an escalation or its task's checks{by}",
-                policy.name
-            ),
-            "narrow the overriding policies, or remove this one",
-        );
-        shadowed.related = related;
-        findings.push(shadowed);
+        findings.push(shadowed(analyses, index, policy));
         return findings;
     }
     if !seen.alone_somewhere {
-        let example = example_decision(analyses, policy);
-        let same: Vec<String> = example
-            .iter()
-            .flat_map(|decision| match policy.effect {
-                Effect::Permit => &decision.policies.permit,
-                Effect::Escalate => &decision.policies.escalate,
-                Effect::Forbid => &decision.policies.forbid,
-            })
-            .map(|name| name.to_string())
-            .collect();
-        let (names, related) = others(same);
-        let by = if names.is_empty() { format!("other {effect}s") } else { names };
-        let mut redundant = finding(
-            "redundant",
-            Severity::Warning,
-            format!("{effect} `{}` is redundant: every request it matches is also matched by {by}", policy.name),
-            "removing it changes no decision (only obligations such as a grant's ttl may differ)",
-        );
-        redundant.related = related;
-        findings.push(redundant);
+        findings.push(redundant(analyses, index, policy));
     }
     if let Some((target, both)) = &seen.overlap {
         findings.extend(overlap(analyses, index, policy, target, *both));
     }
     findings
+}
+
+/// A warning about policy `index`, without related policies or an example yet.
+fn policy_finding(lint: &'static str, index: usize, message: String, help: &str) -> Finding {
+    Finding {
+        lint,
+        severity: Severity::Warning,
+        subject: Subject::Policy(index),
+        message,
+        help: help.to_string(),
+        related: Vec::new(),
+        example: None,
+    }
+}
+
+fn never_applies(index: usize, policy: &Policy) -> Finding {
+    let why = if policy.targets.is_empty() {
+        "it targets no declared action"
+    } else {
+        "no request satisfies all its conditions"
+    };
+    policy_finding(
+        "never_applies",
+        index,
+        format!("{} `{}` never applies: {why}", policy.effect.keyword(), policy.name),
+        "its conditions contradict each other; fix them or remove the policy",
+    )
+}
+
+/// A permit or escalation that never takes effect, naming who decides its requests in
+/// an example.
+fn shadowed(analyses: &mut Analyses<'_>, index: usize, policy: &Policy) -> Finding {
+    let example = example_decision(analyses, policy);
+    let deciding =
+        example.iter().flat_map(|decision| decision.policies.forbid.iter().chain(&decision.policies.escalate));
+    let (names, related) = other_policies(analyses.set, index, deciding);
+    let by = if names.is_empty() { String::new() } else { format!(", such as {names}") };
+    let mut finding = policy_finding(
+        "shadowed",
+        index,
+        format!(
+            "{} `{}` never takes effect: every request it matches is decided by a forbid, an escalation or its task's checks{by}",
+            policy.effect.keyword(),
+            policy.name
+        ),
+        "narrow the overriding policies, or remove this one",
+    );
+    finding.related = related;
+    finding
+}
+
+/// A policy whose every request another of its effect matches, naming one from an
+/// example.
+fn redundant(analyses: &mut Analyses<'_>, index: usize, policy: &Policy) -> Finding {
+    let example = example_decision(analyses, policy);
+    let same = example.iter().flat_map(|decision| match policy.effect {
+        Effect::Permit => &decision.policies.permit,
+        Effect::Escalate => &decision.policies.escalate,
+        Effect::Forbid => &decision.policies.forbid,
+    });
+    let (names, related) = other_policies(analyses.set, index, same);
+    let effect = policy.effect.keyword();
+    let by = if names.is_empty() { format!("other {effect}s") } else { names };
+    let mut finding = policy_finding(
+        "redundant",
+        index,
+        format!("{effect} `{}` is redundant: every request it matches is also matched by {by}", policy.name),
+        "removing it changes no decision (only obligations such as a grant's ttl may differ)",
+    );
+    finding.related = related;
+    finding
+}
+
+/// Up to three policies by name, other than `index`: as text, and by index.
+fn other_policies<'n>(
+    set: &PolicySet,
+    index: usize,
+    names: impl Iterator<Item = &'n std::sync::Arc<str>>,
+) -> (String, Vec<usize>) {
+    let policies = &set.hir().policies;
+    let related: Vec<usize> = names
+        .filter_map(|name| policies.iter().position(|other| *other.name == **name))
+        .filter(|other| *other != index)
+        .take(3)
+        .collect();
+    let text = related
+        .iter()
+        .filter_map(|other| policies.get(*other))
+        .map(|other| format!("`{}`", other.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (text, related)
 }
 
 /// The decision of some request the policy matches, if one can be built.
