@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use mandate::diagnostics::Diagnostic;
 use mandate::package::check_paths;
+use mandate::syntax::lexer::KEYWORDS;
 use mandate::syntax::{self, MAX_EXPR_DEPTH, MAX_SYNTAX_ERRORS};
 use proptest::prelude::*;
 
@@ -39,94 +40,17 @@ fn assert_spans_in_bounds(source: &str, diagnostics: &[Diagnostic]) {
 /// Tokens of the language in random order reach deep into the parser's states.
 fn token_soup() -> impl Strategy<Value = String> {
     let token = prop_oneof![
-        prop::sample::select(vec![
-            "schema",
-            "agent",
-            "resource",
-            "enum",
-            "record",
-            "action",
-            "on",
-            "context",
-            "behavior",
-            "task",
-            "intent",
-            "require",
-            "scope",
-            "ttl",
-            "delegate",
-            "to",
-            "policy",
-            "permit",
-            "forbid",
-            "escalate",
-            "when",
-            "unless",
-            "where",
-            "grant",
-            "tags",
-            "message",
-            "bound",
-            "assert",
-            "never",
-            "fn",
-            "test",
-            "expect",
-            "chain",
-            "args",
-            "and",
-            "or",
-            "not",
-            "in",
-            "has",
-            "is",
-            "starts_with",
-            "ends_with",
-            "contains",
-            "matches",
-            "any",
-            "all",
-            "true",
-            "false",
-            "{",
-            "}",
-            "(",
-            ")",
-            "[",
-            "]",
-            "<",
-            "<=",
-            ">",
-            ">=",
-            "==",
-            "!=",
-            "=",
-            "->",
-            "::",
-            ":",
-            ",",
-            ".",
-            "?",
-            "*",
-            "+",
-            "-",
-            "use",
-            "depth",
-            "Doc",
-            "read",
-            "owner",
-            "x",
-            "String",
-            "Set",
-            "15m",
-            "0.5",
-            "42",
-            "\"s\"",
-            "\"",
-            "&&",
-            "é",
-            "\u{0}",
-        ])
+        prop::sample::select(
+            KEYWORDS
+                .iter()
+                .copied()
+                .chain([
+                    "{", "}", "(", ")", "[", "]", "<", "<=", ">", ">=", "==", "!=", "=", "->", "::", ":", ",", ".",
+                    "?", "*", "+", "-", "depth", "Doc", "read", "owner", "x", "String", "Set", "15m", "0.5", "42",
+                    "\"s\"", "\"", "&&", "é", "\u{0}",
+                ])
+                .collect::<Vec<_>>()
+        )
         .prop_map(str::to_string),
         "[a-z]{1,5}",
     ];

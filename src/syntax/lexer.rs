@@ -324,6 +324,61 @@ impl Token<'_> {
     }
 }
 
+/// Every keyword, as written: words that are never identifiers. Tools and tests that
+/// generate source use this list; a test checks that each one lexes as a keyword.
+pub const KEYWORDS: &[&str] = &[
+    "use",
+    "as",
+    "schema",
+    "agent",
+    "resource",
+    "enum",
+    "record",
+    "action",
+    "on",
+    "context",
+    "behavior",
+    "task",
+    "intent",
+    "require",
+    "scope",
+    "ttl",
+    "delegate",
+    "to",
+    "policy",
+    "permit",
+    "forbid",
+    "escalate",
+    "when",
+    "unless",
+    "where",
+    "grant",
+    "tags",
+    "message",
+    "bound",
+    "assert",
+    "never",
+    "fn",
+    "test",
+    "expect",
+    "chain",
+    "args",
+    "and",
+    "or",
+    "not",
+    "in",
+    "has",
+    "is",
+    "starts_with",
+    "ends_with",
+    "contains",
+    "matches",
+    "any",
+    "all",
+    "true",
+    "false",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +407,15 @@ mod tests {
     fn garbage_becomes_one_error_token() {
         assert_eq!(kinds("a $$$ b"), vec![Token::Ident("a"), Token::Error, Token::Ident("b")]);
         assert_eq!(kinds("\"open\nx"), vec![Token::Error, Token::Ident("x")]);
+    }
+
+    #[test]
+    fn every_keyword_is_one_keyword_token() {
+        for keyword in KEYWORDS {
+            let tokens = kinds(keyword);
+            assert_eq!(tokens.len(), 1, "{keyword}");
+            assert!(!matches!(tokens[0], Token::Ident(_) | Token::Error), "{keyword} lexes as {:?}", tokens[0]);
+        }
     }
 
     #[test]
