@@ -117,8 +117,6 @@ pub enum Pick {
     Key(Option<Key>),
     /// The interval holding this position.
     At(Position),
-    /// A test's outcome.
-    Test(bool),
 }
 
 impl Builder {
@@ -442,7 +440,6 @@ impl Builder {
             std::cmp::Ordering::Equal => match pick {
                 Pick::Key(key) => switch_child(&current, node, var, key.as_ref()),
                 Pick::At(position) => interval_child(&current, node, var, Some(*position)),
-                Pick::Test(outcome) => test_child(&current, node, var, *outcome),
             },
             std::cmp::Ordering::Less => {
                 self.map_children(node, &mut |builder, child| builder.cofactor_with(child, var, pick, memo))?

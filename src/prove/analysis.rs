@@ -513,7 +513,7 @@ fn gate_bit(gate: Gate) -> u32 {
 }
 
 /// The outcome and reason code of a summary leaf, by the evaluator's combining order.
-pub fn outcome_of(covered: bool, leaf: &[u32]) -> (Outcome, &'static str) {
+fn outcome_of(covered: bool, leaf: &[u32]) -> (Outcome, &'static str) {
     if !covered {
         return (Outcome::Deny, "no_applicable_policy");
     }

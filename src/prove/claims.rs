@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use super::{confirm, first_refutation, refute, witness, Analyses, Claim, Report, Verdict};
+use super::analysis::Analysis;
+use super::{confirm, first_refutation, refute, witness, Analyses, Claim, ProveOptions, Report, Verdict};
+use crate::compile::diagram::OverBudget;
 use crate::compile::plan::Gate;
 use crate::compile::{self};
 use crate::eval::decide::Found;
@@ -189,43 +191,35 @@ pub(super) const TRANSLATION: &str = "the compiled graph decides as the policies
 /// combined. The other theorems are
 /// proved on the conditions; this one carries them over to the graph that runs.
 pub fn translation(analyses: &mut Analyses<'_>) -> Report {
-    let started = Instant::now();
-    let set = analyses.set;
-    let verdicts: Vec<Verdict> = analyses
-        .partitions()
-        .into_iter()
-        .map(|target| {
-            analyses.with(&target, |analysis, options| {
-                let graph = analysis.compiled()?;
-                if graph == analysis.summary() {
-                    return Ok(Verdict::Proved);
-                }
-                let covered = analysis.covered();
-                let mut differs = None;
-                for outcome in [Outcome::Allow, Outcome::Deny, Outcome::Escalate] {
-                    let by_graph = analysis.decided_in(graph, covered, |own, _| own == outcome)?;
-                    let by_policies = analysis.outcome_is(outcome)?;
-                    let not_by_policies = analysis.not(by_policies)?;
-                    let here = analysis.and(by_graph, not_by_policies)?;
-                    differs = Some(match differs {
-                        Some(before) => analysis.or(before, here)?,
-                        None => here,
-                    });
-                }
-                let Some(differs) = differs else { return Ok(Verdict::Proved) };
-                Ok(refute(&analysis.paths(differs, &[]), options, |plan, constraints| {
-                    let (doc, now) = witness::build(set, plan, &target, constraints)?;
-                    let request = set.prepare_at(&doc, now).ok()?;
-                    let decision = set.decide(&request);
-                    let expected = reference_outcome(set, &target, &request)?;
-                    (decision.decision != expected && super::completed(&decision))
-                        .then(|| Verdict::refuted(doc, decision))
-                }))
-            })
-        })
-        .collect();
-    let verdict = first_refutation(verdicts.into_iter());
-    Report::new("theorem", TRANSLATION, None, verdict, started)
+    analyses.theorem(TRANSLATION, translation_on)
+}
+
+fn translation_on(analysis: &mut Analysis<'_>, options: &ProveOptions) -> Result<Verdict, OverBudget> {
+    let graph = analysis.compiled()?;
+    if graph == analysis.summary() {
+        return Ok(Verdict::Proved);
+    }
+    let covered = analysis.covered();
+    let mut differs = None;
+    for outcome in [Outcome::Allow, Outcome::Deny, Outcome::Escalate] {
+        let by_graph = analysis.decided_in(graph, covered, |own, _| own == outcome)?;
+        let by_policies = analysis.outcome_is(outcome)?;
+        let not_by_policies = analysis.not(by_policies)?;
+        let here = analysis.and(by_graph, not_by_policies)?;
+        differs = Some(match differs {
+            Some(before) => analysis.or(before, here)?,
+            None => here,
+        });
+    }
+    let Some(differs) = differs else { return Ok(Verdict::Proved) };
+    let (set, target) = (analysis.set(), analysis.target.clone());
+    Ok(refute(&analysis.paths(differs, &[]), options, |plan, constraints| {
+        let (doc, now) = witness::build(set, plan, &target, constraints)?;
+        let request = set.prepare_at(&doc, now).ok()?;
+        let decision = set.decide(&request);
+        let expected = reference_outcome(set, &target, &request)?;
+        (decision.decision != expected && super::completed(&decision)).then(|| Verdict::refuted(doc, decision))
+    }))
 }
 
 /// The outcome the policies' conditions give a request, each evaluated on its own and

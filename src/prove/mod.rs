@@ -271,6 +271,19 @@ impl<'a> Analyses<'a> {
         }
     }
 
+    /// A theorem about every pair the policies cover: `question` is asked of each pair's
+    /// analysis, and the first refutation decides (else the first unknown, else proved).
+    fn theorem(
+        &mut self,
+        name: &str,
+        question: fn(&mut Analysis<'a>, &ProveOptions) -> Result<Verdict, OverBudget>,
+    ) -> Report {
+        let started = Instant::now();
+        let targets = self.partitions();
+        let verdict = first_refutation(targets.iter().map(|target| self.with(target, question)));
+        Report::new("theorem", name, None, verdict, started)
+    }
+
     /// The pairs some policy targets.
     fn partitions(&self) -> Vec<Target> {
         self.set.plan().partitions.iter().map(|partition| partition.target.clone()).collect()

@@ -12,8 +12,6 @@
 //! branches are ordered. A path through a non-empty one gives two concrete requests,
 //! which the evaluator must decide as claimed.
 
-use std::time::Instant;
-
 use super::analysis::Analysis;
 use super::{first_refutation, refute, witness, Analyses, Constraints, Contrast, KeyConstraint, Report, Verdict};
 use crate::compile::diagram::{OverBudget, Pick};
@@ -28,13 +26,7 @@ use crate::hir::{Base, HExpr, Root, Target};
 /// allow. A test that reads a signal (a comparison between two attributes, say) leaves
 /// the answer "unknown" unless a refutation is found elsewhere.
 pub fn risk(analyses: &mut Analyses<'_>) -> Report {
-    let started = Instant::now();
-    let verdicts: Vec<Verdict> = analyses
-        .partitions()
-        .into_iter()
-        .map(|target| analyses.with(&target, |analysis, options| risk_on(analysis, options)))
-        .collect();
-    Report::new("theorem", "risk is restrict-only", None, first_refutation(verdicts.into_iter()), started)
+    analyses.theorem("risk is restrict-only", risk_on)
 }
 
 fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result<Verdict, OverBudget> {
@@ -76,13 +68,7 @@ fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result
 /// identities that change (`agent.id`, `chain.delegator`, `chain.links`), candidate
 /// requests are tried and the answer without a refutation is "unknown".
 pub fn attenuation(analyses: &mut Analyses<'_>) -> Report {
-    let started = Instant::now();
-    let verdicts: Vec<Verdict> = analyses
-        .partitions()
-        .into_iter()
-        .map(|target| analyses.with(&target, |analysis, options| attenuation_on(analysis, options)))
-        .collect();
-    Report::new("theorem", "delegation never escalates", None, first_refutation(verdicts.into_iter()), started)
+    analyses.theorem("delegation never escalates", attenuation_on)
 }
 
 fn depth_path() -> FieldPath {
