@@ -245,11 +245,11 @@ fn the_task_ttl_caps_the_deadline_a_request_claims() {
     let set = set(PERMIT, Limits::default());
     let mut doc = request();
     let task = doc.task.as_mut().expect("task");
-    task.deadline = "9999-12-31T00:00:00Z".to_string();
+    task.deadline = "2262-01-01T00:00:00Z".to_string();
     // Review's ttl is 1h from 09:00, so at 09:30 the credential has 30 minutes at most.
     let decision = set.decide_doc(&doc, false);
     assert_eq!(decision.decision, Outcome::Allow);
-    assert_eq!(decision.obligations.expect("obligations").ttl_ms, 10 * 60_000);
+    assert_eq!(decision.obligations.expect("obligations").ttl_ms, 10 * 60_000); // milliseconds
     doc.context.insert("time".to_string(), serde_json::json!("2026-11-30T10:30:00Z"));
     let decision = set.decide_doc(&doc, false);
     assert_eq!((decision.decision, decision.reasons[0].code.as_str()), (Outcome::Deny, "task_expired"));

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use mandate::eval::decision::{Decision, Outcome};
 use mandate::eval::{Limits, PolicySet, Request, RequestDoc};
-use mandate::hir::value::{parse_timestamp_millis, timestamp_field, timestamp_text, Value, DECIMAL_SCALE};
+use mandate::hir::value::{parse_timestamp, timestamp_field, timestamp_text, Value, DECIMAL_SCALE};
 use mandate::hir::{ArithOp, Base, CmpOp, HExpr, Hir, QuantifierKind, Root, StrOp, Target};
 use mandate::syntax::ast::Effect;
 use proptest::prelude::*;
@@ -162,7 +162,7 @@ impl<'a> Interp<'a> {
                 Some(field) => Ok(field.clone()),
                 None => broken(format!("missing attribute `{name}` was read")),
             },
-            Value::Timestamp(millis) => match timestamp_field(*millis, name) {
+            Value::Timestamp(nanos) => match timestamp_field(*nanos, name) {
                 Some(field) => Ok(Value::Int(field)),
                 None => broken(format!("timestamp has no field `{name}`")),
             },
@@ -400,11 +400,12 @@ fn deny(code: &'static str) -> ReferenceDecision {
 pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     // 1. No task.
     let Some(task) = request.task() else { return deny("no_task") };
-    // 2. Time. The deadline never lies past the start plus the task's ttl.
+    // 2. Time. The deadline never lies past the start plus the task's ttl, and the task
+    // is valid before its deadline, not at it.
     let now = request.time();
-    let ttl = hir.tasks.get(&*task.kind).and_then(|declared| declared.ttl_ms);
+    let ttl = hir.tasks.get(&*task.kind).and_then(|declared| declared.ttl);
     let deadline = ttl.map_or(task.deadline, |ttl| task.deadline.min(task.start.saturating_add(ttl)));
-    if now > deadline {
+    if now >= deadline {
         return deny("task_expired");
     }
     if now < task.start {
@@ -506,7 +507,8 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     if decision.decision == Outcome::Allow {
         let permits: Vec<_> = applicable.iter().filter(|policy| policy.effect == Effect::Permit).collect();
         let left = deadline - now;
-        let ttl_ms = permits.iter().filter_map(|policy| policy.grant.ttl_ms).min().map_or(left, |ttl| ttl.min(left));
+        let ttl = permits.iter().filter_map(|policy| policy.grant.ttl).min().map_or(left, |ttl| ttl.min(left));
+        let ttl_ms = ttl / 1_000_000;
         let mut tags: Vec<String> = permits.iter().flat_map(|policy| policy.grant.tags.iter().cloned()).collect();
         tags.sort();
         tags.dedup();
@@ -517,7 +519,7 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
             .collect();
         scopes.sort();
         decision.obligations =
-            Some(ReferenceObligations { ttl_ms, expires_at: timestamp_text(now + ttl_ms), tags, messages, scopes });
+            Some(ReferenceObligations { ttl_ms, expires_at: timestamp_text(now + ttl), tags, messages, scopes });
     }
     decision
 }
@@ -1433,21 +1435,23 @@ impl<'a> Gen<'a> {
             chain.push(self.pick(AGENTS).to_string());
         }
 
-        let start = parse_timestamp_millis(self.pick(&["2026-11-30T10:00:00Z", "2026-12-05T22:30:00Z"])).unwrap();
-        let length = self.pick(&[30 * 60_000, 15 * 60_000, 2 * 3_600_000]);
+        const MINUTE: i64 = 60_000_000_000;
+        let start = parse_timestamp(self.pick(&["2026-11-30T10:00:00Z", "2026-12-05T22:30:00Z"])).unwrap();
+        let length = self.pick(&[30 * MINUTE, 15 * MINUTE, 120 * MINUTE]);
         // Now and then a task that ends as it starts; a deadline before the start is an
         // invalid request, which validation rejects before anything is decided.
         let deadline = if self.maybe(3) { start } else { start + length };
         let time = match self.below(30) {
-            0..=11 | 24.. => start + 5 * 60_000,
+            0..=11 | 24.. => start + 5 * MINUTE,
             12 | 13 => start,
             14 | 15 => deadline,
-            16 | 17 => start + 20 * 60_000,
+            16 | 17 => start + 20 * MINUTE,
             18 => deadline + 1,
             19 => start - 1,
-            20 => deadline + 3_600_000,
-            21 => start - 3_600_000,
-            _ => start + 90 * 60_000,
+            20 => deadline + 60 * MINUTE,
+            21 => start - 60 * MINUTE,
+            22 => deadline - 1,
+            _ => start + 90 * MINUTE,
         };
         let task = if self.maybe(4) {
             None
@@ -1856,12 +1860,21 @@ fn request_after_the_deadline_is_denied_task_expired() {
     let decision = decide_both(&set, doc);
     assert_eq!(decision.decision, Outcome::Deny);
     assert_eq!(code(&decision), "task_expired");
-    // At the deadline itself the task is still alive.
+    // The deadline is exclusive, to the nanosecond: at it, or a microsecond past it, the
+    // task has expired; a nanosecond before, it is alive.
+    for late in [DEADLINE, "2026-11-30T10:30:00.000001Z", "2026-11-30T10:30:00.000999Z"] {
+        let mut doc = edge_request(Some(triage()), "read", doc_resource("public", 1));
+        doc["context"]["time"] = json!(late);
+        let decision = decide_both(&set, doc);
+        assert_eq!(code(&decision), "task_expired", "at {late}");
+    }
     let mut doc = edge_request(Some(triage()), "read", doc_resource("public", 1));
-    doc["context"]["time"] = json!(DEADLINE);
+    doc["context"]["time"] = json!("2026-11-30T10:29:59.999999999Z");
     let decision = decide_both(&set, doc);
     assert_eq!(decision.decision, Outcome::Allow);
-    assert_eq!(decision.obligations.as_ref().unwrap().ttl_ms, 0);
+    let obligations = decision.obligations.as_ref().unwrap();
+    assert_eq!(obligations.ttl_ms, 0);
+    assert_eq!(obligations.expires_at.to_string(), DEADLINE);
 }
 
 #[test]
@@ -1905,7 +1918,7 @@ fn ttl_is_clipped_by_the_deadline_and_tags_are_sorted_and_deduplicated() {
     assert_eq!(decision.decision, Outcome::Allow);
     let obligations = decision.obligations.expect("an allow carries obligations");
     // The shortest grant is 45m, but only 20m are left before the deadline.
-    assert_eq!(obligations.ttl_ms, 20 * 60_000);
+    assert_eq!(obligations.ttl_ms, 20 * 60_000); // milliseconds
     assert_eq!(obligations.expires_at.to_string(), DEADLINE);
     assert_eq!(obligations.tags, ["audit", "pii"]);
     assert_eq!(obligations.messages, ["owner read", "small doc"]);

@@ -139,7 +139,7 @@ fn domain() -> Vec<RequestDoc> {
                                         let doc = json!({
                                             "agent": {"id": "x", "attrs": {"team": team, "level": level}},
                                             "chain": chain,
-                                            "task": {"kind": "Work", "id": "t", "start": "2026-01-05T09:00:00Z",
+                                            "task": {"kind": "Work", "id": "t", "start": "2026-01-05T09:30:00Z",
                                                      "deadline": "2026-01-05T11:00:00Z", "params": {"owner": task_owner}},
                                             "action": action,
                                             "resource": {"type": "Doc", "id": "d",

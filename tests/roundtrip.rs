@@ -110,7 +110,7 @@ fn policy() -> impl Strategy<Value = Item> {
         prop::option::of((1i64..100_000_000, prop::collection::vec("[a-z]{1,4}", 0..3)).prop_map(|(ttl, tags)| {
             Grant {
                 clauses: vec![
-                    GrantClause::Ttl(DurationLit { millis: ttl, span: Span::default() }),
+                    GrantClause::Ttl(DurationLit { nanos: ttl, span: Span::default() }),
                     GrantClause::Tags(
                         tags.into_iter().map(|value| StrLit { value, span: Span::default() }).collect(),
                         Span::default(),

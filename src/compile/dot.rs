@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::formula::{Key, Position, Unit};
 use super::plan::{FieldKind, Node, Plan};
 use crate::hir::value::{decimal_text, timestamp_text};
-use crate::syntax::print::duration_text;
+use crate::syntax::literal::duration_text;
 
 /// Renders the whole plan.
 pub fn render(plan: &Plan) -> String {
@@ -119,8 +119,12 @@ pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Uni
 /// better as `x < 1`.
 fn just_below_whole(at: Position, unit: &Unit) -> Option<Position> {
     let next = at.checked_add(1)?;
-    let whole = matches!(unit, Unit::Number) && next % Position::from(crate::hir::value::DECIMAL_SCALE) == 0;
-    whole.then_some(next)
+    let grain = match unit {
+        Unit::Number => crate::hir::value::DECIMAL_SCALE,
+        Unit::Duration | Unit::Timestamp => crate::syntax::literal::NANOS_PER_MILLI,
+        Unit::Ordinal(_) => return None,
+    };
+    (next % Position::from(grain) == 0).then_some(next)
 }
 
 fn at_most(plan: &Plan, at: Position, unit: &Unit) -> String {
@@ -144,11 +148,8 @@ pub fn position_text(plan: &Plan, at: Position, unit: &Unit) -> String {
     match unit {
         Unit::Number if at % scale == 0 => (at / scale).to_string(),
         Unit::Number => narrow(at).map_or_else(|| format!("{at}e-4"), decimal_text),
-        Unit::Millis => match narrow(at) {
-            Some(millis) if millis.abs() >= 100_000_000_000 => timestamp_text(millis),
-            Some(millis) => duration_text(millis),
-            None => format!("{at}ms"),
-        },
+        Unit::Duration => narrow(at).map_or_else(|| format!("{at}ns"), duration_text),
+        Unit::Timestamp => narrow(at).map_or_else(|| format!("{at}ns"), timestamp_text),
         Unit::Ordinal(name) => {
             let variant = usize::try_from(at).ok().and_then(|i| plan.enums.get(&**name)?.get(i));
             variant.cloned().unwrap_or_else(|| format!("{name} #{at}"))

@@ -55,8 +55,10 @@ impl FieldPath {
 pub enum Unit {
     /// Integers and decimals, in fixed point.
     Number,
-    /// Durations and timestamps, in milliseconds.
-    Millis,
+    /// Durations, in nanoseconds.
+    Duration,
+    /// Timestamps, in nanoseconds since the epoch.
+    Timestamp,
     /// Values of the named enum, by declaration position.
     Ordinal(Arc<str>),
 }
@@ -86,7 +88,8 @@ pub type Position = i128;
 pub fn position(value: &Value) -> Option<(Unit, Position)> {
     match value {
         Value::Int(_) | Value::Decimal(_) => value.as_fixed().map(|fixed| (Unit::Number, fixed)),
-        Value::Duration(millis) | Value::Timestamp(millis) => Some((Unit::Millis, Position::from(*millis))),
+        Value::Duration(nanos) => Some((Unit::Duration, Position::from(*nanos))),
+        Value::Timestamp(nanos) => Some((Unit::Timestamp, Position::from(*nanos))),
         Value::Enum(value) => Some((Unit::Ordinal(value.enum_name.clone()), Position::from(value.ordinal))),
         _ => None,
     }

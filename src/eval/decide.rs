@@ -25,20 +25,9 @@ pub struct Tables {
     grants: Vec<Option<Arc<[String]>>>,
     /// By task kind: the text of the task's scope.
     tasks: HashMap<String, Arc<[String]>>,
-    /// By task kind: the task's `ttl`, which caps its instances' deadlines.
-    ttls: HashMap<String, i64>,
 }
 
 impl Tables {
-    /// A task instance's deadline: the one it carries, but never past its start plus the
-    /// task's `ttl`.
-    pub fn deadline(&self, task: &super::request::TaskInstance) -> i64 {
-        match self.ttls.get(&*task.kind) {
-            Some(ttl) => task.deadline.min(task.start.saturating_add(*ttl)),
-            None => task.deadline,
-        }
-    }
-
     pub fn new(plan: &Plan, hir: &Hir) -> Self {
         let grants = plan
             .rules
@@ -49,12 +38,14 @@ impl Tables {
             })
             .collect();
         let tasks = hir.tasks.iter().map(|(name, task)| (name.clone(), Arc::from(scope_text(&task.scope)))).collect();
-        let ttls = hir.tasks.iter().filter_map(|(name, task)| Some((name.clone(), task.ttl_ms?))).collect();
-        Tables { grants, tasks, ttls }
+        Tables { grants, tasks }
     }
 }
 
 /// Decides a validated request. `explain` records the path through the graph.
+///
+/// A task instance is valid from its start, inclusive, to its deadline, exclusive: a
+/// request made at the deadline is too late.
 pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, explain: bool) -> Decision {
     let Some(task) = &request.task else {
         return Decision::deny(Reason::new(
@@ -63,9 +54,8 @@ pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, 
         ));
     };
     let now = request.time();
-    let deadline = texts.deadline(task);
-    if now > deadline {
-        let message = format!("task `{}` expired at {}", task.id, timestamp_text(deadline));
+    if now >= task.deadline {
+        let message = format!("task `{}` expired at {}", task.id, timestamp_text(task.deadline));
         return Decision::deny(Reason::new("task_expired", message));
     }
     if now < task.start {
@@ -215,14 +205,14 @@ type Permit<'a> = (u32, &'a Arc<str>, &'a crate::hir::Grant);
 fn obligations(texts: &Tables, request: &Request, permits: &[Permit<'_>]) -> Obligations {
     let now = request.time();
     let task = request.task.as_ref();
-    let remaining = task.map_or(0, |task| texts.deadline(task).saturating_sub(now)).max(0);
-    let ttl = permits.iter().filter_map(|(_, _, grant)| grant.ttl_ms).min().map_or(remaining, |ttl| ttl.min(remaining));
+    let remaining = task.map_or(0, |task| task.deadline.saturating_sub(now)).max(0);
+    let ttl = permits.iter().filter_map(|(_, _, grant)| grant.ttl).min().map_or(remaining, |ttl| ttl.min(remaining));
     let mut tags: Vec<String> = permits.iter().flat_map(|(_, _, grant)| grant.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
     let task_scope = task.and_then(|task| texts.tasks.get(&*task.kind)).cloned().unwrap_or_else(|| Arc::from([]));
     Obligations {
-        ttl_ms: ttl,
+        ttl_ms: ttl / crate::syntax::literal::NANOS_PER_MILLI,
         expires_at: Instant(now.saturating_add(ttl)),
         tags,
         messages: permits.iter().filter_map(|(_, _, grant)| grant.message.clone()).collect(),
@@ -280,7 +270,7 @@ impl<'a> RequestProbe<'a> {
             for step in rest {
                 value = match value {
                     Value::Record(fields) => fields.get(&**step)?.clone(),
-                    Value::Timestamp(millis) => Value::Int(crate::hir::value::timestamp_field(millis, step)?),
+                    Value::Timestamp(nanos) => Value::Int(crate::hir::value::timestamp_field(nanos, step)?),
                     _ => return None,
                 };
             }

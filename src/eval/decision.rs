@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::hir::value::{parse_timestamp_millis, timestamp_text};
+use crate::hir::value::{parse_timestamp, timestamp_text};
 
 use super::request::RequestError;
 
@@ -61,7 +61,8 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Obligations {
     /// How long the credential lives: the shortest ttl of the permits that applied,
-    /// never past the task's deadline. In milliseconds.
+    /// never past the task's deadline. In whole milliseconds, rounded down; `expires_at`
+    /// is exact.
     pub ttl_ms: i64,
     /// When the credential expires (RFC 3339 in JSON).
     pub expires_at: Instant,
@@ -78,7 +79,7 @@ pub struct CredentialScope {
     pub scope: Arc<[String]>,
 }
 
-/// A point in time, in milliseconds since the epoch; RFC 3339 in JSON. Formatting waits
+/// A point in time, in nanoseconds since the epoch; RFC 3339 in JSON. Formatting waits
 /// until a decision is written out, off the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Instant(pub i64);
@@ -98,7 +99,7 @@ impl Serialize for Instant {
 impl<'de> Deserialize<'de> for Instant {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_timestamp_millis(&text).map(Instant).map_err(serde::de::Error::custom)
+        parse_timestamp(&text).map(Instant).map_err(serde::de::Error::custom)
     }
 }
 

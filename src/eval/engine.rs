@@ -129,12 +129,15 @@ impl PolicySet {
 
     /// Validates a request, taking the current time when it has no `context.time`.
     pub fn prepare(&self, doc: &RequestDoc) -> Result<Request, Vec<RequestError>> {
-        self.prepare_at(doc, now_millis())
+        self.prepare_at(doc, now_nanos())
     }
 
-    /// Validates a request; `now` (milliseconds since the epoch) fills a missing time.
+    /// Validates a request; `now` (nanoseconds since the epoch) fills a missing time. The
+    /// task instance's deadline is clipped to its start plus the task's `ttl`.
     pub fn prepare_at(&self, doc: &RequestDoc, now: i64) -> Result<Request, Vec<RequestError>> {
-        request::validate(&self.hir.env, doc, now, &self.limits.request)
+        let mut request = request::validate(&self.hir.env, doc, now, &self.limits.request)?;
+        request.clip_deadline(|kind| self.hir.tasks.get(kind).and_then(|task| task.ttl));
+        Ok(request)
     }
 
     /// Decides a validated request.
@@ -170,9 +173,9 @@ impl PolicySet {
             );
             return Decision::invalid(vec![error]);
         }
-        match serde_json::from_str::<RequestDoc>(text) {
+        match request::parse_doc(text) {
             Ok(doc) => self.decide_doc(&doc, explain),
-            Err(error) => Decision::invalid(vec![request::json_error(&error)]),
+            Err(error) => Decision::invalid(vec![error]),
         }
     }
 }
@@ -203,11 +206,11 @@ fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
     }
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_millis() -> i64 {
+/// Nanoseconds since the epoch, now.
+pub fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// A thread-safe handle to the current policy set; clones share it.

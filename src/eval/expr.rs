@@ -239,7 +239,7 @@ fn chain_field(request: &Request, field: &str) -> Option<Value> {
 fn step(value: &Value, name: &str) -> Option<Value> {
     match value {
         Value::Record(fields) => fields.get(name).cloned(),
-        Value::Timestamp(millis) => timestamp_field(*millis, name).map(Value::Int),
+        Value::Timestamp(nanos) => timestamp_field(*nanos, name).map(Value::Int),
         _ => None,
     }
 }

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod decision;
 pub mod engine;
 pub mod expr;
+mod json;
 pub mod request;
 pub mod tests;
 

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::hir::value::{parse_timestamp_millis, Value};
+use crate::hir::value::{parse_timestamp, Value};
 use crate::semantics::env::Env;
 use crate::semantics::suggest::did_you_mean;
 use crate::semantics::types::{RecordType, Type};
-use crate::syntax::{decimal_to_fixed, parse_duration};
+use crate::syntax::literal::{self, LiteralError};
 
 /// The wire form of a request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -191,7 +191,9 @@ impl RequestError {
     }
 }
 
-/// A task instance as the request carries it.
+/// A task instance as the request carries it. Times are nanoseconds since the epoch; the
+/// instance is valid from `start` (inclusive) to `deadline` (exclusive), and a policy set
+/// clips the deadline to the start plus the task's `ttl` before anything reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskInstance {
     pub kind: Arc<str>,
@@ -255,11 +257,21 @@ impl Request {
         &self.behavior
     }
 
-    /// The decision time: `context.time`.
+    /// The decision time, `context.time`, in nanoseconds since the epoch.
     pub fn time(&self) -> i64 {
         match self.context.get("time") {
-            Some(Value::Timestamp(millis)) => *millis,
+            Some(Value::Timestamp(nanos)) => *nanos,
             _ => 0,
+        }
+    }
+
+    /// Caps the task instance's deadline at its start plus the task kind's `ttl`, so that
+    /// expiry and every condition reading `task.deadline` see the same deadline.
+    pub(crate) fn clip_deadline(&mut self, ttl_of: impl Fn(&str) -> Option<i64>) {
+        if let Some(task) = self.task.as_mut() {
+            if let Some(ttl) = ttl_of(&task.kind) {
+                task.deadline = task.deadline.min(task.start.saturating_add(ttl));
+            }
         }
     }
 }
@@ -290,15 +302,27 @@ pub fn validate(env: &Env, doc: &RequestDoc, now: i64, limits: &RequestLimits) -
     }
 }
 
+/// Reads a request's JSON text strictly: malformed JSON, an unknown part, a key repeated
+/// in any object, or a number a double cannot hold exactly is an error.
+pub fn parse_doc(text: &str) -> Result<RequestDoc, RequestError> {
+    let doc: RequestDoc = serde_json::from_str(text).map_err(|error| json_error(&error))?;
+    super::json::check_strict(text)?;
+    Ok(doc)
+}
+
 /// Parses and validates a JSON request.
 pub fn parse_json(env: &Env, text: &str, now: i64, limits: &RequestLimits) -> Result<Request, Vec<RequestError>> {
-    let doc: RequestDoc = serde_json::from_str(text).map_err(|error| vec![json_error(&error)])?;
+    let doc = parse_doc(text).map_err(|error| vec![error])?;
     validate(env, &doc, now, limits)
 }
 
 /// A malformed-JSON error with its position.
 pub fn json_error(error: &serde_json::Error) -> RequestError {
     let message = format!("{error}");
+    if message.starts_with("duplicate field") {
+        let help = "give each key once: parsers disagree about which of two equal keys wins".to_string();
+        return RequestError::new("", "duplicate_field", message, Some(help));
+    }
     let help = if message.contains("unknown field") {
         Some("a request has the parts agent, chain, task, action, args, resource, context and behavior".to_string())
     } else {
@@ -451,8 +475,8 @@ impl Validator<'_> {
     }
 
     fn timestamp(&mut self, path: &str, text: &str) -> Option<i64> {
-        match parse_timestamp_millis(text) {
-            Ok(millis) => Some(millis),
+        match parse_timestamp(text) {
+            Ok(nanos) => Some(nanos),
             Err(reason) => {
                 let help = Some("write RFC 3339, such as \"2026-11-29T09:00:00Z\"".to_string());
                 self.error(path, "invalid_value", format!("invalid timestamp `{text}`: {reason}"), help);
@@ -532,10 +556,16 @@ impl Validator<'_> {
         let value = match (ty, json) {
             (Type::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
             (Type::Int, Json::Number(number)) => number.as_i64().map(Value::Int),
-            (Type::Decimal, Json::Number(number)) => decimal_to_fixed(&number.to_string()).map(Value::Decimal),
-            (Type::Decimal, Json::String(text)) => decimal_to_fixed(text).map(Value::Decimal),
+            (Type::Decimal, Json::Number(number)) => {
+                return self.literal(path, json, literal::parse_json_decimal(&number.to_string()).map(Value::Decimal))
+            }
+            (Type::Decimal, Json::String(text)) => {
+                return self.literal(path, json, literal::parse_decimal(text).map(Value::Decimal))
+            }
             (Type::String, Json::String(text)) => Some(Value::string(text)),
-            (Type::Duration, Json::String(text)) => parse_duration(text).map(Value::Duration),
+            (Type::Duration, Json::String(text)) => {
+                return self.literal(path, json, literal::parse_duration(text).map(Value::Duration))
+            }
             (Type::Timestamp, Json::String(text)) => return self.timestamp(path, text).map(Value::Timestamp),
             (Type::Enum(name), Json::String(text)) => return self.variant(path, name, text),
             (Type::Set(element), Json::Array(items)) => return self.set(path, items, element),
@@ -553,6 +583,30 @@ impl Validator<'_> {
             );
         }
         value
+    }
+
+    /// A decimal or duration read from its text, or an error that says what is wrong
+    /// with it.
+    fn literal(&mut self, path: &str, json: &Json, read: Result<Value, LiteralError>) -> Option<Value> {
+        let found = describe_json(json);
+        let (code, message, help) = match read {
+            Ok(value) => return Some(value),
+            Err(LiteralError::Precision { digits }) => (
+                "invalid_value",
+                format!("{found} has {digits} fractional digits, more than the 4 a decimal keeps"),
+                "round it to at most 4 digits after the point",
+            ),
+            Err(LiteralError::Range) => (
+                "invalid_value",
+                format!("{found} is out of range"),
+                "decimals lie between -922337203685477.5808 and 922337203685477.5807; durations within about 292 years",
+            ),
+            Err(LiteralError::Syntax(expected)) => {
+                ("wrong_type", format!("expected {expected}, found {found}"), "see docs/requests.md for value formats")
+            }
+        };
+        self.error(path, code, message, Some(help.to_string()));
+        None
     }
 
     fn variant(&mut self, path: &str, enum_name: &str, text: &str) -> Option<Value> {

@@ -21,14 +21,14 @@ use super::decision::Decision;
 use super::engine::PolicySet;
 use super::expr::Evaluator;
 use super::request::{EntityDoc, Request, RequestDoc, ResourceDoc, TaskDoc};
-use crate::hir::value::{parse_timestamp_millis, timestamp_text, Value};
+use crate::hir::value::{parse_timestamp, timestamp_text, Value};
 use crate::hir::{Fields, HExpr, Origin, TestCase};
 use crate::syntax::ast;
 
 /// When a test that gives no time is decided: Monday 5 January 2026, 10:00 UTC.
 pub const DEFAULT_TIME: &str = "2026-01-05T10:00:00Z";
 
-const DAY_MS: i64 = 86_400_000;
+const DAY: i64 = 86_400_000_000_000;
 
 /// The outcome of one test.
 #[derive(Debug, Clone, Serialize)]
@@ -60,14 +60,14 @@ fn request(set: &PolicySet, test: &TestCase) -> (RequestDoc, i64) {
     let mut context = object(&test.context);
     let mut task_fields = test.task.as_ref().map(|(_, fields)| object(fields)).unwrap_or_default();
     let given_time = context.get("time").or_else(|| task_fields.get("start")).and_then(Json::as_str);
-    let now = given_time.and_then(|text| parse_timestamp_millis(text).ok()).unwrap_or_else(default_time);
+    let now = given_time.and_then(|text| parse_timestamp(text).ok()).unwrap_or_else(default_time);
     context.entry("time").or_insert_with(|| Json::String(timestamp_text(now)));
     let task = test.task.as_ref().map(|(kind, _)| {
         let start = take_string(&mut task_fields, "start").unwrap_or_else(|| timestamp_text(now));
-        let ttl = set.hir().tasks.get(kind).and_then(|task| task.ttl_ms).unwrap_or(DAY_MS);
+        let ttl = set.hir().tasks.get(kind).and_then(|task| task.ttl).unwrap_or(DAY);
         let deadline = take_string(&mut task_fields, "deadline").unwrap_or_else(|| {
-            let start_ms = parse_timestamp_millis(&start).unwrap_or(now);
-            timestamp_text(start_ms.saturating_add(ttl))
+            let start_at = parse_timestamp(&start).unwrap_or(now);
+            timestamp_text(start_at.saturating_add(ttl))
         });
         let id = take_string(&mut task_fields, "id").unwrap_or_else(|| test.name.clone());
         TaskDoc { kind: kind.clone(), id, start, deadline, params: task_fields }
@@ -102,7 +102,7 @@ fn request(set: &PolicySet, test: &TestCase) -> (RequestDoc, i64) {
 }
 
 fn default_time() -> i64 {
-    parse_timestamp_millis(DEFAULT_TIME).unwrap_or(0)
+    parse_timestamp(DEFAULT_TIME).unwrap_or(0)
 }
 
 fn take_string(fields: &mut Map<String, Json>, name: &str) -> Option<String> {

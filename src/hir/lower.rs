@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::value::{parse_timestamp_millis, Value};
+use super::value::{parse_timestamp, Value};
 use super::*;
 use crate::semantics::env::Env;
 use crate::semantics::NameRes;
 use crate::syntax::ast::{self, BinaryOp, ConditionKind, Expr, ExprKind, Item, UnaryOp};
-use crate::syntax::{decimal_to_fixed, Span};
+use crate::syntax::literal::parse_decimal;
+use crate::syntax::Span;
 
 /// Deepest expression lowering produces; inlining can nest function bodies, and every
 /// later phase walks expressions recursively.
@@ -98,6 +99,17 @@ fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
     functions
 }
 
+/// `-inner`, folded when `inner` is a number or duration constant, so that `-0.5` is a
+/// constant the compiler can branch on. Negation saturates, as in the evaluator.
+fn negated(inner: HExpr) -> HExpr {
+    match inner {
+        HExpr::Const(Value::Int(n)) => HExpr::Const(Value::Int(n.saturating_neg())),
+        HExpr::Const(Value::Decimal(n)) => HExpr::Const(Value::Decimal(n.saturating_neg())),
+        HExpr::Const(Value::Duration(n)) => HExpr::Const(Value::Duration(n.saturating_neg())),
+        other => HExpr::Neg(Box::new(other)),
+    }
+}
+
 /// The (action, resource type) pairs a target covers.
 pub fn expand_targets(env: &Env, actions: &ast::Target, resources: Option<&ast::Target>) -> Vec<Target> {
     let action_names: Vec<&String> = match actions {
@@ -174,7 +186,7 @@ impl<'a> Lowerer<'a> {
         let mut grant = Grant::default();
         for clause in policy.grant.iter().flat_map(|grant| &grant.clauses) {
             match clause {
-                ast::GrantClause::Ttl(ttl) => grant.ttl_ms = Some(ttl.millis),
+                ast::GrantClause::Ttl(ttl) => grant.ttl = Some(ttl.nanos),
                 ast::GrantClause::Scope(scope) => grant.scope = Some(self.scope(scope)?),
                 ast::GrantClause::Tags(tags, _) => grant.tags.extend(tags.iter().map(|tag| tag.value.clone())),
                 ast::GrantClause::Message(text) => grant.message = Some(text.value.clone()),
@@ -198,7 +210,7 @@ impl<'a> Lowerer<'a> {
             params,
             require: HExpr::TRUE,
             scope: Vec::new(),
-            ttl_ms: None,
+            ttl: None,
             delegation: None,
             origin: Origin::new(self.file.path, task.name.span),
         };
@@ -210,7 +222,7 @@ impl<'a> Lowerer<'a> {
                     lowered.require = HExpr::and(std::mem::replace(&mut lowered.require, HExpr::TRUE), condition);
                 }
                 ast::TaskClause::Scope(scope) => lowered.scope.extend(self.scope(scope)?),
-                ast::TaskClause::Ttl(ttl) => lowered.ttl_ms = Some(ttl.millis),
+                ast::TaskClause::Ttl(ttl) => lowered.ttl = Some(ttl.nanos),
                 ast::TaskClause::Delegate(delegate) => {
                     let to = match &delegate.to {
                         Some(expr) => self.expr(expr)?,
@@ -357,11 +369,11 @@ impl<'a> Lowerer<'a> {
             ExprKind::Bool(value) => HExpr::Const(Value::Bool(*value)),
             ExprKind::Int(value) => HExpr::Const(Value::Int(*value)),
             ExprKind::Decimal(raw) => {
-                let fixed = decimal_to_fixed(raw).ok_or_else(|| self.error(expr.span, "decimal out of range"))?;
+                let fixed = parse_decimal(raw).map_err(|error| self.error(expr.span, format!("decimal {error}")))?;
                 HExpr::Const(Value::Decimal(fixed))
             }
             ExprKind::Str(text) => HExpr::Const(Value::string(text)),
-            ExprKind::Duration(millis) => HExpr::Const(Value::Duration(*millis)),
+            ExprKind::Duration(nanos) => HExpr::Const(Value::Duration(*nanos)),
             ExprKind::Name(name) => self.name(name, expr.span)?,
             ExprKind::Path(_) => self.name("", expr.span)?,
             ExprKind::Field(inner, field) => {
@@ -377,7 +389,7 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Call(callee, args) => self.call(callee, args, expr.span)?,
             ExprKind::Unary(UnaryOp::Not, inner) => HExpr::negate(self.expr(inner)?),
-            ExprKind::Unary(UnaryOp::Neg, inner) => HExpr::Neg(self.boxed(inner)?),
+            ExprKind::Unary(UnaryOp::Neg, inner) => negated(self.expr(inner)?),
             ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.span)?,
             ExprKind::Has(inner, name) => HExpr::Has(self.boxed(inner)?, Arc::from(name.name.as_str())),
             ExprKind::Is(inner, name) => match &inner.kind {
@@ -441,8 +453,8 @@ impl<'a> Lowerer<'a> {
             let Some(Expr { kind: ExprKind::Str(text), .. }) = args.first() else {
                 return Err(self.error(span, "timestamp needs a literal"));
             };
-            let millis = parse_timestamp_millis(text).map_err(|reason| self.error(span, reason))?;
-            return Ok(HExpr::Const(Value::Timestamp(millis)));
+            let nanos = parse_timestamp(text).map_err(|reason| self.error(span, reason))?;
+            return Ok(HExpr::Const(Value::Timestamp(nanos)));
         }
         let Some((function, file)) = self.functions.get(name).copied() else {
             return Err(self.error(span, format!("unknown function `{name}`")));

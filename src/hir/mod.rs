@@ -109,7 +109,8 @@ pub struct Policy {
 /// The obligations a permit attaches to the credential it issues.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Grant {
-    pub ttl_ms: Option<i64>,
+    /// Nanoseconds.
+    pub ttl: Option<i64>,
     /// A narrower scope for the credential; `None` means the task's scope.
     pub scope: Option<Vec<ScopeItem>>,
     pub tags: Vec<String>,
@@ -131,7 +132,8 @@ pub struct Task {
     pub require: HExpr,
     /// The ceiling; empty when the task declares no scope, which allows nothing.
     pub scope: Vec<ScopeItem>,
-    pub ttl_ms: Option<i64>,
+    /// Nanoseconds.
+    pub ttl: Option<i64>,
     /// `None` when the task may not be delegated.
     pub delegation: Option<Delegation>,
     pub origin: Origin,

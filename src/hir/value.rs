@@ -1,8 +1,9 @@
 //! Runtime values: what request attributes hold and what expressions compute.
 //!
 //! Decimals are fixed-point (four fractional digits, as in Cedar), durations are
-//! milliseconds and timestamps are milliseconds since the Unix epoch, so every number is an
-//! exact 64-bit integer and comparisons never round. Enum values carry their declaration
+//! nanoseconds and timestamps are nanoseconds since the Unix epoch, so every number is an
+//! exact 64-bit integer and comparisons never round. Their text forms are in
+//! [`crate::syntax::literal`]. Enum values carry their declaration
 //! position, which orders them.
 
 use std::cmp::Ordering;
@@ -12,10 +13,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::syntax::DECIMAL_DIGITS;
-
-/// The scale of a fixed-point decimal: 1.0 is stored as `DECIMAL_SCALE`.
-pub const DECIMAL_SCALE: i64 = 10_i64.pow(DECIMAL_DIGITS);
+pub use crate::syntax::literal::{
+    decimal_text, duration_text, parse_timestamp, timestamp_field, timestamp_text, DECIMAL_SCALE,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]
@@ -25,9 +25,9 @@ pub enum Value {
     /// Fixed point: `12.5` is `125000`.
     Decimal(i64),
     String(Arc<str>),
-    /// Milliseconds.
+    /// Nanoseconds.
     Duration(i64),
-    /// Milliseconds since 1970-01-01T00:00:00Z.
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
     Timestamp(i64),
     Enum(EnumValue),
     /// Elements sorted and without repeats.
@@ -118,8 +118,8 @@ impl Value {
             Value::Int(value) => json!(value),
             Value::Decimal(value) => json!(decimal_text(*value)),
             Value::String(text) => json!(text),
-            Value::Duration(millis) => json!(crate::syntax::print::duration_text(*millis)),
-            Value::Timestamp(millis) => json!(timestamp_text(*millis)),
+            Value::Duration(nanos) => json!(duration_text(*nanos)),
+            Value::Timestamp(nanos) => json!(timestamp_text(*nanos)),
             Value::Enum(value) => json!(value.variant),
             Value::Set(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
             Value::Record(fields) => {
@@ -129,55 +129,14 @@ impl Value {
     }
 }
 
-/// `125000` → `"12.5"`.
-pub fn decimal_text(fixed: i64) -> String {
-    let scale = DECIMAL_SCALE.unsigned_abs();
-    let sign = if fixed < 0 { "-" } else { "" };
-    let magnitude = fixed.unsigned_abs();
-    let fraction = format!("{:04}", magnitude % scale);
-    let fraction = fraction.trim_end_matches('0');
-    let fraction = if fraction.is_empty() { "0" } else { fraction };
-    format!("{sign}{}.{fraction}", magnitude / scale)
-}
-
-/// Milliseconds since the epoch as RFC 3339 in UTC.
-pub fn timestamp_text(millis: i64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| format!("{millis}ms"))
-}
-
-/// Parses RFC 3339 into milliseconds since the epoch.
-pub fn parse_timestamp_millis(text: &str) -> Result<i64, String> {
-    let at = crate::semantics::parse_timestamp(text)?;
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| "out of range".to_string())
-}
-
-/// The calendar fields of a timestamp, in UTC.
-pub fn timestamp_field(millis: i64, field: &str) -> Option<i64> {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
-    Some(match field {
-        "year" => i64::from(at.year()),
-        "month" => i64::from(u8::from(at.month())),
-        "day" => i64::from(at.day()),
-        "hour" => i64::from(at.hour()),
-        "minute" => i64::from(at.minute()),
-        "second" => i64::from(at.second()),
-        "weekday" => i64::from(at.weekday().number_from_monday()),
-        _ => return None,
-    })
-}
-
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::String(text) => write!(f, "{}", crate::syntax::print::quote(text)),
             Value::Enum(value) => f.write_str(&value.variant),
             Value::Decimal(fixed) => f.write_str(&decimal_text(*fixed)),
-            Value::Duration(millis) => f.write_str(&crate::syntax::print::duration_text(*millis)),
-            Value::Timestamp(millis) => f.write_str(&timestamp_text(*millis)),
+            Value::Duration(nanos) => f.write_str(&duration_text(*nanos)),
+            Value::Timestamp(nanos) => f.write_str(&timestamp_text(*nanos)),
             other => write!(f, "{}", other.to_json()),
         }
     }
@@ -202,9 +161,9 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip() {
-        let millis = parse_timestamp_millis("2026-11-30T10:00:00Z").expect("valid");
-        assert_eq!(timestamp_text(millis), "2026-11-30T10:00:00Z");
-        assert_eq!(timestamp_field(millis, "weekday"), Some(1));
-        assert_eq!(timestamp_field(millis, "hour"), Some(10));
+        let nanos = parse_timestamp("2026-11-30T10:00:00Z").expect("valid");
+        assert_eq!(timestamp_text(nanos), "2026-11-30T10:00:00Z");
+        assert_eq!(timestamp_field(nanos, "weekday"), Some(1));
+        assert_eq!(timestamp_field(nanos, "hour"), Some(10));
     }
 }

@@ -153,7 +153,7 @@ fn longer_tasks(old: &PolicySet, new: &PolicySet) -> Vec<String> {
     let mut longer = Vec::new();
     for (kind, task) in &new.hir().tasks {
         let Some(before) = old.hir().tasks.get(kind) else { continue };
-        let grows = match (before.ttl_ms, task.ttl_ms) {
+        let grows = match (before.ttl, task.ttl) {
             (Some(before), Some(after)) => after > before,
             (Some(_), None) => true,
             (None, _) => false,
@@ -161,8 +161,8 @@ fn longer_tasks(old: &PolicySet, new: &PolicySet) -> Vec<String> {
         if grows {
             longer.push(format!(
                 "task `{kind}` lives longer: its ttl went from {} to {}, so requests late in an instance may now be allowed",
-                ttl_text(before.ttl_ms),
-                ttl_text(task.ttl_ms)
+                ttl_text(before.ttl),
+                ttl_text(task.ttl)
             ));
         }
     }
@@ -170,7 +170,7 @@ fn longer_tasks(old: &PolicySet, new: &PolicySet) -> Vec<String> {
 }
 
 fn ttl_text(ttl: Option<i64>) -> String {
-    ttl.map_or_else(|| "none".to_string(), crate::syntax::print::duration_text)
+    ttl.map_or_else(|| "none".to_string(), crate::syntax::literal::duration_text)
 }
 
 const TRANSITIONS: [(Outcome, Outcome); 6] = [

@@ -15,19 +15,24 @@ use super::{Constraints, KeyConstraint};
 use crate::compile::formula::{FieldPath, Key, Position, Unit, TASK_KIND};
 use crate::compile::plan::{FieldKind, Plan};
 use crate::eval::{PolicySet, RequestDoc};
-use crate::hir::value::{decimal_text, parse_timestamp_millis, timestamp_text, DECIMAL_SCALE};
+use crate::hir::value::{decimal_text, duration_text, parse_timestamp, timestamp_text, DECIMAL_SCALE};
 use crate::hir::{Root, Target};
 use crate::semantics::env::Env;
 use crate::semantics::types::{RecordType, Type};
-use crate::syntax::print::duration_text;
+use crate::syntax::literal::parse_decimal;
 
 /// The time candidate requests are decided at.
 const TIME: &str = "2026-01-05T10:00:00Z";
 
+/// A minute, in nanoseconds: candidate task instances run from a minute before the
+/// request's time to a minute after.
+const MINUTE: i64 = 60_000_000_000;
+
 /// A candidate request for a path, and the time to decide it at.
 pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constraints) -> Option<(RequestDoc, i64)> {
     let env = &set.hir().env;
-    let mut builder = Builder { env, plan, target, kind: None, doc: skeleton(env, target) };
+    let max_chain = set.limits().request.max_chain;
+    let mut builder = Builder { env, plan, target, kind: None, doc: skeleton(env, target), max_chain };
     builder.choose_task(constraints)?;
     for (field, constraint) in &constraints.keys {
         let spec = plan.fields.get(*field as usize)?;
@@ -53,7 +58,7 @@ pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constr
     builder.place_time_parts(&parts)?;
     builder.relate(constraints);
     let doc: RequestDoc = serde_json::from_value(builder.doc).ok()?;
-    Some((doc, parse_timestamp_millis(TIME).ok()?))
+    Some((doc, parse_timestamp(TIME).ok()?))
 }
 
 struct Builder<'a> {
@@ -62,6 +67,8 @@ struct Builder<'a> {
     target: &'a Target,
     kind: Option<String>,
     doc: Json,
+    /// Most links a request's chain may have.
+    max_chain: usize,
 }
 
 impl Builder<'_> {
@@ -83,8 +90,8 @@ impl Builder<'_> {
             .get(&kind)
             .map(|sig| sig.params.iter().map(|(name, ty)| (name.clone(), default_value(self.env, ty))).collect())
             .unwrap_or_default();
-        let start = timestamp_text(parse_timestamp_millis(TIME).ok()? - 60_000);
-        let deadline = timestamp_text(parse_timestamp_millis(TIME).ok()? + 60_000);
+        let start = timestamp_text(parse_timestamp(TIME).ok()? - MINUTE);
+        let deadline = timestamp_text(parse_timestamp(TIME).ok()? + MINUTE);
         let task = json!({ "kind": kind, "id": "prover-task", "start": start, "deadline": deadline, "params": params });
         set_nested(&mut self.doc, &["task"], task)?;
         self.kind = Some(kind);
@@ -95,7 +102,7 @@ impl Builder<'_> {
     /// first quarter hour, within a week of where it is, that has every part in range.
     /// Moving the request's time moves its task instance along, so it stays current.
     fn place_time_parts(&mut self, parts: &[(FieldPath, Option<Position>, Option<Position>)]) -> Option<()> {
-        const QUARTER_HOUR: i64 = 15 * 60_000;
+        const QUARTER_HOUR: i64 = 15 * MINUTE;
         const WEEK_OF_QUARTERS: i64 = 7 * 24 * 4;
         let mut parents: Vec<FieldPath> = Vec::new();
         for (path, _, _) in parts {
@@ -106,26 +113,25 @@ impl Builder<'_> {
             }
         }
         for parent in parents {
-            let placed = parse_timestamp_millis(self.read(&parent)?.as_str()?).ok()?;
-            let inside = |millis: i64| {
+            let placed = parse_timestamp(self.read(&parent)?.as_str()?).ok()?;
+            let inside = |nanos: i64| {
                 parts.iter().filter(|(path, _, _)| path.path.starts_with(&parent.path) && path.root == parent.root).all(
                     |(path, low, high)| {
                         let Some(part) = path.path.last() else { return false };
-                        let Some(value) = crate::hir::value::timestamp_field(millis, part) else { return false };
+                        let Some(value) = crate::hir::value::timestamp_field(nanos, part) else { return false };
                         let at = Position::from(value) * Position::from(DECIMAL_SCALE);
                         low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high)
                     },
                 )
             };
-            let found =
-                (0..WEEK_OF_QUARTERS).map(|step| placed + step * QUARTER_HOUR).find(|millis| inside(*millis))?;
+            let found = (0..WEEK_OF_QUARTERS).map(|step| placed + step * QUARTER_HOUR).find(|nanos| inside(*nanos))?;
             self.place(&parent, json!(timestamp_text(found)))?;
             if parent.root == Root::Context
                 && parent.path.len() == 1
                 && parent.path.first().is_some_and(|step| &**step == "time")
             {
-                set_nested(&mut self.doc, &["task", "start"], json!(timestamp_text(found - 60_000)))?;
-                set_nested(&mut self.doc, &["task", "deadline"], json!(timestamp_text(found + 60_000)))?;
+                set_nested(&mut self.doc, &["task", "start"], json!(timestamp_text(found - MINUTE)))?;
+                set_nested(&mut self.doc, &["task", "deadline"], json!(timestamp_text(found + MINUTE)))?;
             }
         }
         Some(())
@@ -267,6 +273,7 @@ impl Builder<'_> {
     /// Puts a value where a field path points in the request document.
     fn place(&mut self, path: &FieldPath, value: Json) -> Option<()> {
         let steps: Vec<&str> = path.path.iter().map(|step| &**step).collect();
+        let max_chain = self.max_chain;
         let doc = &mut self.doc;
         match (path.root, steps.as_slice()) {
             (Root::Agent, ["id"]) => set_nested(doc, &["agent", "id"], value)?,
@@ -277,8 +284,9 @@ impl Builder<'_> {
             (Root::Context, rest) => set_nested(doc, &[&["context"], rest].concat(), value)?,
             (Root::Behavior, rest) => set_nested(doc, &[&["behavior"], rest].concat(), value)?,
             (Root::Chain, ["depth"]) => {
-                // A delegator already placed stays the last link.
-                let depth = usize::try_from(value.as_i64()?).ok()?;
+                // A delegator already placed stays the last link. A depth past what a
+                // request may carry gives no candidate: the verdict stays unknown.
+                let depth = usize::try_from(value.as_i64()?).ok().filter(|depth| *depth < max_chain)?;
                 let current = doc.get("chain").and_then(Json::as_array).cloned().unwrap_or_default();
                 let sponsor = current.first().cloned()?;
                 let delegator = current.get(1..).and_then(|rest| rest.last()).cloned();
@@ -333,7 +341,7 @@ impl Fixed {
                 .and_then(|variants| variants.iter().position(|own| own == variant))
                 .map(|ordinal| ordinal as Position),
             (_, Json::Number(number)) => number.as_i64().map(|n| Position::from(n) * Position::from(DECIMAL_SCALE)),
-            (_, Json::String(text)) => crate::syntax::decimal_to_fixed(text).map(Position::from),
+            (_, Json::String(text)) => parse_decimal(text).ok().map(Position::from),
             _ => None,
         };
         at.is_some_and(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
@@ -367,10 +375,10 @@ fn related_value(source: &Json, op: crate::hir::CmpOp, truth: bool) -> Option<Js
     let step = if above { 1 } else { -1 };
     match source {
         Json::Number(number) => Some(json!(number.as_i64()?.checked_add(step)?)),
-        Json::String(text) => match crate::syntax::decimal_to_fixed(text) {
-            Some(fixed) => Some(json!(decimal_text(fixed.checked_add(step)?))),
-            None if op == CmpOp::Eq || op == CmpOp::Ne => Some(json!(format!("{text}-other"))),
-            None => None,
+        Json::String(text) => match parse_decimal(text) {
+            Ok(fixed) => Some(json!(decimal_text(fixed.checked_add(step)?))),
+            Err(_) if op == CmpOp::Eq || op == CmpOp::Ne => Some(json!(format!("{text}-other"))),
+            Err(_) => None,
         },
         Json::Bool(flag) => Some(json!(!flag)),
         _ => None,
@@ -521,15 +529,15 @@ fn range_value(env: &Env, unit: &Unit, ty: &Type, low: Option<Position>, high: O
             let fixed = i64::try_from(at).ok()?;
             inside(at).then(|| json!(decimal_text(fixed)))
         }
-        (Unit::Millis, Type::Duration) => {
+        (Unit::Duration, Type::Duration) => {
             let at = high.or(low.map(|low| low + 1)).unwrap_or(0);
-            let millis = i64::try_from(at).ok().filter(|millis| *millis >= 0)?;
-            inside(at).then(|| json!(duration_text(millis)))
+            let nanos = i64::try_from(at).ok()?;
+            inside(at).then(|| json!(duration_text(nanos)))
         }
-        (Unit::Millis, Type::Timestamp) => {
+        (Unit::Timestamp, Type::Timestamp) => {
             let at = high.or(low.map(|low| low + 1)).unwrap_or(0);
-            let millis = i64::try_from(at).ok()?;
-            inside(at).then(|| json!(timestamp_text(millis)))
+            let nanos = i64::try_from(at).ok()?;
+            inside(at).then(|| json!(timestamp_text(nanos)))
         }
         (Unit::Ordinal(name), Type::Enum(_)) => {
             let variants = env.enums.get(&**name)?;

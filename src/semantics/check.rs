@@ -348,7 +348,7 @@ impl<'a> FileChecker<'a> {
     }
 
     fn ttl(&mut self, ttl: &DurationLit) {
-        if ttl.millis == 0 {
+        if ttl.nanos == 0 {
             self.sink.report(TypeError::ZeroTtl { span: ttl.span });
         }
     }

@@ -609,7 +609,7 @@ impl<'a> ExprChecker<'a> {
     fn timestamp_literal(&mut self, args: &[Expr], span: Span) -> Type {
         match args {
             [Expr { kind: ExprKind::Str(text), span: text_span, .. }] => {
-                if let Err(error) = crate::semantics::parse_timestamp(text) {
+                if let Err(error) = crate::syntax::literal::parse_timestamp(text) {
                     self.sink.report(TypeError::InvalidTimestamp {
                         text: text.clone(),
                         span: *text_span,

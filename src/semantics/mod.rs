@@ -141,11 +141,6 @@ fn describe_resolution(resolution: &NameRes) -> String {
     }
 }
 
-/// Parses an RFC 3339 timestamp, returning why it is invalid otherwise.
-pub fn parse_timestamp(text: &str) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|error| error.to_string())
-}
-
 /// Checks a `matches` pattern: `*` is a wildcard, `\*` and `\\` are escapes, and any
 /// other backslash is a mistake.
 pub fn validate_pattern(pattern: &str) -> Result<(), String> {

@@ -241,10 +241,10 @@ pub struct IntLit {
     pub span: Span,
 }
 
-/// A duration literal in milliseconds.
+/// A duration literal in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationLit {
-    pub millis: i64,
+    pub nanos: i64,
     pub span: Span,
 }
 
@@ -435,7 +435,7 @@ pub enum ExprKind {
     /// A decimal literal as written, such as `0.8`.
     Decimal(String),
     Str(String),
-    /// Milliseconds.
+    /// Nanoseconds.
     Duration(i64),
     /// A bare name: a request root, a parameter, a bound variable or an enum variant.
     Name(String),

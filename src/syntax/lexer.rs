@@ -4,6 +4,13 @@
 //! byte of input, however malformed, becomes *some* token: lalrpop cannot recover from a
 //! lexer error, so unrecognised input is emitted as [`Token::Error`] and the parser reports
 //! it like any other unexpected token. Lexing therefore never fails.
+//!
+//! **Line breaks.** A line ends at `\n` (or `\r\n`) and nowhere else. Every other
+//! character that some editor shows as a line break ([`FORBIDDEN_BREAKS`]: a lone carriage
+//! return, vertical tab, form feed, NEL, and the Unicode line and paragraph separators) is
+//! refused wherever it appears, comments and strings included: otherwise a comment could
+//! run on past what a reader sees as its end and swallow a policy. A byte-order mark at
+//! the very start of a file is skipped.
 
 use logos::Logos;
 
@@ -11,8 +18,9 @@ use logos::Logos;
 /// `task`, …) are tokens too; the grammar turns them back into names where an expression
 /// or an attribute name is expected.
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
-#[logos(skip r"[ \t\r\n\f]+")]
-#[logos(skip(r"//[^\n]*", allow_greedy = true))]
+#[logos(skip r"[ \t\n]+")]
+#[logos(skip r"\r\n")]
+#[logos(skip(r"//[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]*", allow_greedy = true))]
 pub enum Token<'src> {
     // Declarations and clauses.
     #[token("use")]
@@ -171,11 +179,11 @@ pub enum Token<'src> {
     Int(&'src str),
     #[regex(r"[0-9]+\.[0-9]+")]
     Decimal(&'src str),
-    #[regex(r"([0-9]+(ms|s|m|h|d))+")]
+    #[regex(r"([0-9]+(ms|us|ns|s|m|h|d))+")]
     Duration(&'src str),
     /// A string literal, quotes included; escapes are decoded by the parser so that a bad
     /// escape is a diagnostic at its exact position.
-    #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
+    #[regex(r#""([^"\\\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]|\\[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}])*""#)]
     Str(&'src str),
 
     /// Anything the lexer does not recognise, including an unterminated string.
@@ -190,13 +198,28 @@ pub enum Token<'src> {
 /// A token with its byte range, in the `(start, token, end)` shape lalrpop consumes.
 pub type Spanned<'src> = (usize, Token<'src>, usize);
 
+/// Characters some editors show as a line break but Mandate does not: refused anywhere.
+pub const FORBIDDEN_BREAKS: &[char] = &['\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}'];
+
+/// Characters that are invisible, or that reorder how the text around them is shown:
+/// bidirectional controls and zero-width characters. Refused outside comments and
+/// strings (they are not tokens), and warned about inside them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// The byte-order mark, skipped at the start of a file.
+pub const BOM: char = '\u{FEFF}';
+
 /// Lexes `source` completely. Unrecognised input becomes [`Token::Error`]; consecutive
 /// error bytes are merged into one token so a run of garbage yields one diagnostic.
 pub fn tokenize(source: &str) -> Vec<Spanned<'_>> {
     let mut tokens: Vec<Spanned<'_>> = Vec::new();
-    let mut lexer = Token::lexer(source);
+    let offset = if source.starts_with(BOM) { BOM.len_utf8() } else { 0 };
+    let mut lexer = Token::lexer(source.get(offset..).unwrap_or_default());
     while let Some(result) = lexer.next() {
         let span = lexer.span();
+        let span = span.start + offset..span.end + offset;
         let token = result.unwrap_or(Token::Error);
         if token == Token::Error {
             if let Some((_, Token::Error, end)) = tokens.last_mut() {
@@ -421,5 +444,25 @@ mod tests {
     #[test]
     fn comments_are_skipped() {
         assert_eq!(kinds("a // b c\nd"), vec![Token::Ident("a"), Token::Ident("d")]);
+        assert_eq!(kinds("a // b c\r\nd"), vec![Token::Ident("a"), Token::Ident("d")]);
+    }
+
+    #[test]
+    fn a_comment_never_runs_past_what_an_editor_shows_as_a_line_break() {
+        for brk in FORBIDDEN_BREAKS {
+            let source = format!("// guard{brk}policy p");
+            let tokens = kinds(&source);
+            assert_eq!(tokens.first(), Some(&Token::Error), "{brk:?}: {tokens:?}");
+            assert!(tokens.contains(&Token::Policy), "{brk:?}: {tokens:?}");
+            let string = format!("x == \"a{brk}b\"");
+            assert!(kinds(&string).contains(&Token::Error), "{brk:?} inside a string");
+        }
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let tokens = tokenize("\u{FEFF}policy");
+        assert_eq!(tokens, vec![(3, Token::Policy, 9)]);
+        assert_eq!(kinds("policy\u{FEFF}"), vec![Token::Policy, Token::Error]);
     }
 }

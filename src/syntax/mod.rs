@@ -6,11 +6,12 @@
 
 pub mod ast;
 pub mod lexer;
+pub mod literal;
 mod parser;
 pub mod print;
 
 pub use ast::Span;
-pub use parser::{parse, parse_duration, parse_expr, MAX_EXPR_DEPTH, MAX_SYNTAX_ERRORS};
+pub use parser::{parse, parse_expr, MAX_EXPR_DEPTH, MAX_SYNTAX_ERRORS};
 
 /// Whether a syntax diagnostic made the parser skip input (as opposed to a literal or
 /// escape that was read but is invalid).
@@ -22,22 +23,7 @@ pub fn interrupts_parsing(code: &str) -> bool {
             | "mandate::syntax::invalid_token"
             | "mandate::syntax::unfinished"
             | "mandate::syntax::unterminated_string"
+            | "mandate::syntax::forbidden_line_break"
+            | "mandate::syntax::invisible_character"
     )
-}
-
-/// Fractional digits of a decimal value, which is stored as a scaled 64-bit integer.
-pub const DECIMAL_DIGITS: u32 = 4;
-
-/// Converts a decimal literal such as `12.5` to its fixed-point value (`125000`), or
-/// `None` when it has too many fractional digits or does not fit.
-pub fn decimal_to_fixed(raw: &str) -> Option<i64> {
-    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-    if fraction.len() > DECIMAL_DIGITS as usize {
-        return None;
-    }
-    let scale = 10_i64.pow(DECIMAL_DIGITS);
-    let whole: i64 = whole.parse().ok()?;
-    let padded = format!("{fraction:0<width$}", width = DECIMAL_DIGITS as usize);
-    let fraction: i64 = padded.parse().ok()?;
-    whole.checked_mul(scale)?.checked_add(fraction)
 }

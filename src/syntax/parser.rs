@@ -9,7 +9,8 @@ use std::sync::Arc;
 use lalrpop_util::{lalrpop_mod, ErrorRecovery, ParseError};
 
 use super::ast::*;
-use super::lexer::{tokenize, Spanned, Token};
+use super::lexer::{is_invisible, tokenize, Spanned, Token, BOM, FORBIDDEN_BREAKS};
+use super::literal::{self, LiteralError};
 use crate::diagnostics::Diagnostic;
 
 lalrpop_mod!(
@@ -91,9 +92,19 @@ pub enum SyntaxError {
     LiteralOutOfRange {
         what: &'static str,
         text: String,
-        #[label("too large")]
+        #[label("out of range")]
         span: Span,
         help: &'static str,
+    },
+    #[error("decimal literal has {digits} fractional digits, more than the 4 a decimal keeps")]
+    #[diagnostic(
+        code(mandate::syntax::decimal_precision),
+        help("round it to at most 4 digits after the point; decimals are exact to 0.0001")
+    )]
+    DecimalPrecision {
+        digits: usize,
+        #[label("too precise")]
+        span: Span,
     },
     #[error("expected `depth`, found `{found}`")]
     #[diagnostic(code(mandate::syntax::expected_depth), help("write `delegate depth <= N`"))]
@@ -129,6 +140,40 @@ pub enum SyntaxError {
     TooDeep {
         limit: u32,
         #[label("this expression is too deep")]
+        span: Span,
+    },
+    #[error("{name} is not a line break in Mandate")]
+    #[diagnostic(
+        code(mandate::syntax::forbidden_line_break),
+        help(
+            "end lines with a line feed (`\\n`, or `\\r\\n`); an editor may show this character as a line break, so the text after it would not be what it seems. In a string, write it as an escape such as `\\u{{2028}}`"
+        )
+    )]
+    ForbiddenLineBreak {
+        name: String,
+        #[label("here")]
+        span: Span,
+    },
+    #[error("invisible character {name} outside a comment or string")]
+    #[diagnostic(
+        code(mandate::syntax::invisible_character),
+        help("remove it: it changes how the text is shown without being part of the language")
+    )]
+    InvisibleCharacter {
+        name: String,
+        #[label("here")]
+        span: Span,
+    },
+    #[error("{place} contains the invisible character {name}")]
+    #[diagnostic(
+        code(mandate::syntax::invisible_in_text),
+        severity(Warning),
+        help("it can make the text display differently from how it reads; remove it, or in a string write it as an escape such as `\\u{{202E}}`")
+    )]
+    InvisibleInText {
+        place: &'static str,
+        name: String,
+        #[label("here")]
         span: Span,
     },
     #[error("too many syntax errors; stopped listing them after {limit}")]
@@ -227,24 +272,27 @@ impl Ctx {
     /// Validates a decimal literal: at most four fractional digits, within 64 bits when
     /// scaled, as in the evaluator's fixed-point representation.
     pub fn decimal(&mut self, raw: &str, span: Span) -> Expr {
-        if crate::syntax::decimal_to_fixed(raw).is_none() {
-            self.report(SyntaxError::LiteralOutOfRange {
+        match literal::parse_decimal(raw) {
+            Ok(_) => {}
+            Err(LiteralError::Precision { digits }) => self.report(SyntaxError::DecimalPrecision { digits, span }),
+            Err(_) => self.report(SyntaxError::LiteralOutOfRange {
                 what: "decimal",
                 text: raw.to_string(),
                 span,
-                help: "decimals have at most 4 fractional digits and 14 integer digits",
-            });
+                help: "decimals lie between -922337203685477.5808 and 922337203685477.5807",
+            }),
         }
         self.expr(ExprKind::Decimal(raw.to_string()), span)
     }
 
+    /// A duration literal in nanoseconds.
     pub fn duration(&mut self, raw: &str, span: Span) -> i64 {
-        parse_duration(raw).unwrap_or_else(|| {
+        literal::parse_duration(raw).unwrap_or_else(|_| {
             self.report(SyntaxError::LiteralOutOfRange {
                 what: "duration",
                 text: raw.to_string(),
                 span,
-                help: "durations must fit in 64-bit milliseconds",
+                help: "durations are 64-bit nanoseconds: at most about 292 years (106751d)",
             });
             0
         })
@@ -314,33 +362,6 @@ fn decode_unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'
     None
 }
 
-/// Parses `1h30m`-style durations into milliseconds.
-pub fn parse_duration(raw: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut digits_start = 0;
-    let bytes = raw.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-            continue;
-        }
-        let amount: i64 = raw.get(digits_start..i)?.parse().ok()?;
-        let (unit_millis, unit_len) = match (bytes.get(i), bytes.get(i + 1)) {
-            (Some(b'm'), Some(b's')) => (1, 2),
-            (Some(b's'), _) => (1_000, 1),
-            (Some(b'm'), _) => (60_000, 1),
-            (Some(b'h'), _) => (3_600_000, 1),
-            (Some(b'd'), _) => (86_400_000, 1),
-            _ => return None,
-        };
-        total = total.checked_add(amount.checked_mul(unit_millis)?)?;
-        i += unit_len;
-        digits_start = i;
-    }
-    Some(total)
-}
-
 /// Turns `task` into the declaring token when a name follows it (`task Name`); in an
 /// expression `task` is followed by `.`, `is` or an operator, never by a name.
 fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
@@ -357,6 +378,7 @@ fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
 /// Parses one file. Never fails: mistakes become diagnostics and `Error` nodes.
 pub fn parse(source: &str, file: &Arc<str>) -> (File, Vec<Diagnostic>) {
     let mut tokens = tokenize(source);
+    let hidden = hidden_characters(source, &tokens, file);
     mark_task_heads(&mut tokens);
     let token_spans = tokens.iter().map(|(start, _, end)| (*start, *end)).collect();
     let mut ctx = Ctx { file: file.clone(), diagnostics: Vec::new(), source_len: source.len(), token_spans };
@@ -371,7 +393,13 @@ pub fn parse(source: &str, file: &Arc<str>) -> (File, Vec<Diagnostic>) {
         }
     };
     let mut diagnostics = ctx.diagnostics;
+    // Tokens made invalid by a hidden character are reported by `hidden_characters`.
+    diagnostics.retain(|diagnostic| {
+        let text = diagnostic.primary_span().and_then(|span| source.get(span.start..span.end)).unwrap_or_default();
+        !(diagnostic.code == "mandate::syntax::invalid_token" && text.chars().any(is_hidden))
+    });
     describe_invalid_tokens(source, &mut diagnostics);
+    diagnostics.extend(hidden);
     (ast, diagnostics)
 }
 
@@ -556,6 +584,73 @@ fn describe_invalid_tokens(source: &str, diagnostics: &mut [Diagnostic]) {
         diagnostic.message = format!("unrecognised input `{shown}`");
         diagnostic.help = invalid_token_help(text).map(str::to_string);
     }
+}
+
+/// A line break Mandate does not take as one, or an invisible character.
+fn is_hidden(c: char) -> bool {
+    FORBIDDEN_BREAKS.contains(&c) || is_invisible(c)
+}
+
+/// Every character that could make the text read differently from how Mandate reads it,
+/// wherever it is (the parser's error recovery would skip some): a line break other than
+/// `\n` and `\r\n` is an error anywhere; an invisible character is an error outside
+/// comments and strings and a warning inside them. A position is inside a string when a
+/// string token covers it, and inside a comment when no token does.
+fn hidden_characters(source: &str, tokens: &[Spanned<'_>], file: &Arc<str>) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut chars = source.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let span = Span::new(at, at + c.len_utf8());
+        let error = if c == '\r' && chars.peek().is_some_and(|(_, next)| *next == '\n') {
+            continue;
+        } else if FORBIDDEN_BREAKS.contains(&c) {
+            SyntaxError::ForbiddenLineBreak { name: character_name(c), span }
+        } else if is_invisible(c) && !(at == 0 && c == BOM) {
+            let covering =
+                tokens.partition_point(|(start, _, _)| *start <= at).checked_sub(1).and_then(|i| tokens.get(i));
+            match covering {
+                Some((_, Token::Str(_), end)) if at < *end => {
+                    SyntaxError::InvisibleInText { place: "this string", name: character_name(c), span }
+                }
+                Some((_, _, end)) if at < *end => SyntaxError::InvisibleCharacter { name: character_name(c), span },
+                _ => SyntaxError::InvisibleInText { place: "this comment", name: character_name(c), span },
+            }
+        } else {
+            continue;
+        };
+        found.push(Diagnostic::from_miette(&error, file));
+    }
+    found
+}
+
+/// A character's code point and, for the ones Mandate singles out, its name.
+fn character_name(c: char) -> String {
+    let name = match c {
+        '\r' => "CARRIAGE RETURN",
+        '\u{0B}' => "LINE TABULATION",
+        '\u{0C}' => "FORM FEED",
+        '\u{85}' => "NEXT LINE",
+        '\u{2028}' => "LINE SEPARATOR",
+        '\u{2029}' => "PARAGRAPH SEPARATOR",
+        '\u{202A}' => "LEFT-TO-RIGHT EMBEDDING",
+        '\u{202B}' => "RIGHT-TO-LEFT EMBEDDING",
+        '\u{202C}' => "POP DIRECTIONAL FORMATTING",
+        '\u{202D}' => "LEFT-TO-RIGHT OVERRIDE",
+        '\u{202E}' => "RIGHT-TO-LEFT OVERRIDE",
+        '\u{2066}' => "LEFT-TO-RIGHT ISOLATE",
+        '\u{2067}' => "RIGHT-TO-LEFT ISOLATE",
+        '\u{2068}' => "FIRST STRONG ISOLATE",
+        '\u{2069}' => "POP DIRECTIONAL ISOLATE",
+        '\u{200B}' => "ZERO WIDTH SPACE",
+        '\u{200C}' => "ZERO WIDTH NON-JOINER",
+        '\u{200D}' => "ZERO WIDTH JOINER",
+        '\u{200E}' => "LEFT-TO-RIGHT MARK",
+        '\u{200F}' => "RIGHT-TO-LEFT MARK",
+        '\u{2060}' => "WORD JOINER",
+        '\u{FEFF}' => "ZERO WIDTH NO-BREAK SPACE (a byte-order mark past the start of the file)",
+        _ => return format!("`U+{:04X}`", u32::from(c)),
+    };
+    format!("`U+{:04X}` ({name})", u32::from(c))
 }
 
 fn invalid_token_help(text: &str) -> Option<&'static str> {

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::ast::*;
+use super::literal::duration_text;
 
 /// Prints a whole file in canonical layout.
 pub fn print_file(file: &File) -> String {
@@ -87,7 +88,7 @@ impl Printer {
                 TaskClause::Intent(text) => format!("intent {}", quote(&text.value)),
                 TaskClause::Require(expr) => format!("require {}", print_expr(expr)),
                 TaskClause::Scope(scope) => format!("scope {}", scope_text(scope)),
-                TaskClause::Ttl(ttl) => format!("ttl {}", duration_text(ttl.millis)),
+                TaskClause::Ttl(ttl) => format!("ttl {}", duration_text(ttl.nanos)),
                 TaskClause::Delegate(delegate) => delegate_text(delegate),
                 TaskClause::Error(_) => "// (clause with errors)".to_string(),
             };
@@ -238,7 +239,7 @@ fn delegate_text(delegate: &DelegateClause) -> String {
 
 fn grant_clause_text(clause: &GrantClause) -> String {
     match clause {
-        GrantClause::Ttl(ttl) => format!("ttl {}", duration_text(ttl.millis)),
+        GrantClause::Ttl(ttl) => format!("ttl {}", duration_text(ttl.nanos)),
         GrantClause::Scope(scope) => format!("scope {}", scope_text(scope)),
         GrantClause::Tags(tags, _) => {
             let list: Vec<String> = tags.iter().map(|tag| quote(&tag.value)).collect();
@@ -311,23 +312,6 @@ pub fn quote(value: &str) -> String {
     out
 }
 
-/// Writes milliseconds in the largest units that divide them: `90m` → `1h30m`.
-pub fn duration_text(millis: i64) -> String {
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let units = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
-    let mut rest = millis;
-    let mut out = String::new();
-    for (suffix, size) in units {
-        if rest >= size {
-            let _ = write!(out, "{}{suffix}", rest / size);
-            rest %= size;
-        }
-    }
-    out
-}
-
 /// Binding strength of an expression's outermost operator; atoms bind tightest.
 fn precedence(expr: &Expr) -> u8 {
     match &expr.kind {
@@ -358,7 +342,7 @@ fn write_expr(out: &mut String, expr: &Expr) {
         }
         ExprKind::Decimal(raw) => out.push_str(raw),
         ExprKind::Str(value) => out.push_str(&quote(value)),
-        ExprKind::Duration(millis) => out.push_str(&duration_text(*millis)),
+        ExprKind::Duration(nanos) => out.push_str(&duration_text(*nanos)),
         ExprKind::Name(name) => out.push_str(name),
         ExprKind::Path(path) => out.push_str(&path_text(path)),
         ExprKind::Field(inner, field) => {
