@@ -1,6 +1,6 @@
 //! The `mandate` command line: the entry point for policy authors and operators.
 
-use std::io::{BufRead, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,7 +50,8 @@ enum Command {
     ///
     /// Reads one JSON request (docs/requests.md) from `--request FILE`, or from standard
     /// input, and prints the decision as JSON. With `--batch`, reads one request per line
-    /// and writes one decision per line.
+    /// and writes one decision per line as soon as the line is read, so it can serve as a
+    /// line-by-line sidecar; output line N answers input line N.
     Eval {
         /// The package: a folder of `.mandate` files, or one file.
         path: PathBuf,
@@ -66,7 +67,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = EvalFormat::Json)]
         format: EvalFormat,
-        /// Set the exit status from the decision: 0 allow, 2 deny, 3 escalate.
+        /// Set the exit status from the decision: 0 allow, 2 deny, 3 escalate. With
+        /// `--batch`: 0 if every decision allows, else 2 if any denies, else 3.
         #[arg(long)]
         exit_code: bool,
     },
@@ -177,7 +179,7 @@ fn main() -> ExitCode {
         Command::Eval { path, request, batch, explain, format, exit_code } => {
             let Some(set) = load(&path) else { return ExitCode::from(1) };
             if batch {
-                eval_batch(&set, request.as_deref(), explain)
+                eval_batch(&set, request.as_deref(), explain, exit_code)
             } else {
                 eval_one(&set, request.as_deref(), explain, format, exit_code)
             }
@@ -264,9 +266,13 @@ fn decision_exit_code(decision: &Decision) -> ExitCode {
     }
 }
 
-/// Streams JSON Lines: each request line gets one decision line, in order.
-fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool) -> ExitCode {
-    let input: Box<dyn BufRead> = match request {
+/// Streams JSON Lines: each input line gets one decision line, in order, written and
+/// flushed as soon as the line is read. A blank line, or one longer than the largest
+/// request accepted, is an invalid request; a decision with errors carries its line
+/// number. Lines are read with a bounded buffer, so endless input without line breaks
+/// takes bounded memory.
+fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool, exit_code: bool) -> ExitCode {
+    let mut input: Box<dyn BufRead> = match request {
         Some(path) if path != std::path::Path::new("-") => match std::fs::File::open(path) {
             Ok(file) => Box::new(std::io::BufReader::new(file)),
             Err(error) => {
@@ -276,24 +282,87 @@ fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool)
         },
         _ => Box::new(std::io::stdin().lock()),
     };
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for line in input.split(b'\n') {
-        let Ok(line) = line else {
-            eprintln!("error: cannot read the input");
-            return ExitCode::from(1);
+    let limit = set.limits().max_request_bytes;
+    let mut out = std::io::stdout().lock();
+    let mut outcomes = Vec::new();
+    for number in 1.. {
+        let decision = match read_bounded_line(&mut input, limit) {
+            Ok(Some(Line::Text(line))) if line.iter().all(u8::is_ascii_whitespace) => {
+                invalid_line("the line is empty; each line holds one JSON request")
+            }
+            Ok(Some(Line::Text(line))) => decide_bytes(set, &line, explain),
+            Ok(Some(Line::TooLong(length))) => {
+                invalid_line(&format!("the request is {length} bytes or more, more than the limit of {limit}"))
+            }
+            Ok(None) => break,
+            Err(error) => {
+                eprintln!("error: cannot read the input: {error}");
+                return ExitCode::from(1);
+            }
         };
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+        outcomes.push(decision.decision);
+        let mut value = serde_json::to_value(&decision).unwrap_or_default();
+        if let (false, Some(object)) = (decision.errors.is_empty(), value.as_object_mut()) {
+            object.insert("line".to_string(), serde_json::json!(number));
         }
-        let decision = decide_bytes(set, &line, explain);
-        if serde_json::to_writer(&mut out, &decision).is_err() || out.write_all(b"\n").is_err() {
+        let mut text = serde_json::to_vec(&value).unwrap_or_default();
+        text.push(b'\n');
+        if out.write_all(&text).and_then(|()| out.flush()).is_err() {
             return ExitCode::from(1);
         }
     }
-    if out.flush().is_err() {
-        return ExitCode::from(1);
+    match (exit_code, outcomes.iter().any(|o| *o == Outcome::Deny), outcomes.iter().all(|o| *o == Outcome::Allow)) {
+        (false, _, _) | (true, _, true) => ExitCode::SUCCESS,
+        (true, true, _) => ExitCode::from(2),
+        (true, false, false) => ExitCode::from(3),
     }
-    ExitCode::SUCCESS
+}
+
+/// One line of batch input: its bytes, or only its length when it is too long to keep.
+enum Line {
+    Text(Vec<u8>),
+    TooLong(usize),
+}
+
+/// Reads up to the next line feed, keeping at most `limit` bytes (a longer line is
+/// consumed but not kept); `None` at the end of the input.
+fn read_bounded_line(input: &mut dyn BufRead, limit: usize) -> std::io::Result<Option<Line>> {
+    let mut kept = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok((length > 0).then(|| finish_line(kept, length, limit)));
+        }
+        let (chunk, done) = match buffer.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (buffer.get(..at).unwrap_or_default(), Some(at + 1)),
+            None => (buffer, None),
+        };
+        length = length.saturating_add(chunk.len());
+        if length <= limit.saturating_add(1) {
+            kept.extend_from_slice(chunk);
+        }
+        let consumed = done.unwrap_or(buffer.len());
+        input.consume(consumed);
+        if done.is_some() {
+            return Ok(Some(finish_line(kept, length, limit)));
+        }
+    }
+}
+
+fn finish_line(mut kept: Vec<u8>, length: usize, limit: usize) -> Line {
+    if kept.last() == Some(&b'\r') {
+        kept.pop();
+    }
+    if length > limit.saturating_add(1) {
+        Line::TooLong(length)
+    } else {
+        Line::Text(kept)
+    }
+}
+
+fn invalid_line(message: &str) -> Decision {
+    Decision::invalid(vec![mandate::eval::RequestError::new("", "malformed_request", message, None)])
 }
 
 fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {

@@ -5,9 +5,20 @@
 //! join the package after its own files. Everything about files that can go wrong before
 //! parsing (unreadable, not UTF-8, too large, a missing module, an import cycle) is
 //! reported here as diagnostics; the checking itself happens in the database.
+//!
+//! **Security boundary.** Policy files name other files, and policy files can come from
+//! people who should not be able to read the machine that checks them (a pull request
+//! checked in CI). So every file is read the same careful way: its path is
+//! canonicalized (symbolic links and `..` resolved), and it must lie under the package
+//! root ([`package_root`]), be a regular file, end in `.mandate`, and be no larger than
+//! [`MAX_SOURCE_BYTES`], checked before and while reading. An import is resolved against
+//! the importing file's canonical folder, so it means the same file from any working
+//! directory. A file that does not look like Mandate source at all is refused without
+//! any of its text being shown.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use crate::db::{self, Database, Member, Package, SourceFile};
@@ -21,6 +32,10 @@ use crate::syntax::Span;
 /// The largest source file read, in bytes.
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The file that marks the root of a policy tree: imports may reach any `.mandate` file
+/// below the folder that holds it.
+pub const ROOT_MARKER: &str = "mandate.toml";
+
 /// Problems with a file as a whole, before its text can be parsed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SourceError {
@@ -33,60 +48,146 @@ pub enum SourceError {
         #[label("invalid byte here")]
         span: Span,
     },
-    #[error("cannot read file: {reason}")]
+    #[error("cannot read `{path}`: {reason}")]
     #[diagnostic(code(mandate::source::unreadable), help("check that the path exists and is readable"))]
-    Unreadable { reason: String },
+    Unreadable { path: String, reason: String },
     #[error("file is {size} bytes, more than the limit of {limit}")]
     #[diagnostic(code(mandate::source::too_large), help("split the policies into several files of one package"))]
     TooLarge { size: u64, limit: u64 },
-    #[error("no `.mandate` files found")]
+    #[error("no `.mandate` files found in `{path}`")]
     #[diagnostic(code(mandate::source::no_files), help("pass a `.mandate` file or a folder that contains some"))]
-    NoFiles,
+    NoFiles { path: String },
+    #[error("`{path}` is not a regular `.mandate` file")]
+    #[diagnostic(
+        code(mandate::source::not_source),
+        help(
+            "Mandate reads regular files whose names end in `.mandate` (a symbolic link counts as what it points to)"
+        )
+    )]
+    NotSource { path: String },
+    #[error("`{path}` is outside the package root `{root}`")]
+    #[diagnostic(
+        code(mandate::source::outside_root),
+        help("a package's files must lie under its root: the nearest folder above with a `mandate.toml`, or else the folder given on the command line")
+    )]
+    OutsideRoot { path: String, root: String },
+    #[error("`{path}` does not look like Mandate source (line {line}, column {column} is not part of the language), so none of it is shown")]
+    #[diagnostic(
+        code(mandate::source::not_mandate),
+        help("a Mandate file starts with a declaration (`schema`, `task`, `policy`, `use`, …) or a comment")
+    )]
+    NotMandate { path: String, line: usize, column: usize },
 }
 
-/// Where a package's files come from: a folder's `.mandate` files, or one file.
+/// Where a package's files come from: a folder's `.mandate` files, or one file, and the
+/// folder its imports must stay under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageSpec {
     pub root: PathBuf,
     pub files: Vec<PathBuf>,
+    /// The package root for imports, canonical: see [`package_root`].
+    pub boundary: PathBuf,
+}
+
+impl PackageSpec {
+    /// The package at `path`: a folder's own `.mandate` files, or the one file; its
+    /// imports stay under the nearest folder above with a `mandate.toml`, or else under
+    /// the package's own folder.
+    pub fn at(path: &Path) -> std::io::Result<PackageSpec> {
+        let folder = if path.is_dir() { path.to_path_buf() } else { parent_folder(path) };
+        let files = if path.is_dir() { package_files(path)? } else { vec![path.to_path_buf()] };
+        let fallback = std::fs::canonicalize(&folder)?;
+        Ok(PackageSpec { root: path.to_path_buf(), files, boundary: package_root(&fallback, &fallback) })
+    }
+}
+
+/// The folder a path is in (`.` for a bare file name).
+fn parent_folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The root a package's imports must stay under: the nearest folder at or above
+/// `folder` (canonical) that holds a `mandate.toml`, or else `fallback`.
+pub fn package_root(folder: &Path, fallback: &Path) -> PathBuf {
+    folder
+        .ancestors()
+        .find(|ancestor| ancestor.join(ROOT_MARKER).is_file())
+        .map_or_else(|| fallback.to_path_buf(), Path::to_path_buf)
 }
 
 /// The `.mandate` files directly in a folder, sorted: one package's own files.
 pub fn package_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "mandate"))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "mandate") && !path.is_dir())
         .collect();
     files.sort();
     Ok(files)
 }
 
 /// Expands command-line paths into packages: a file is a package of its own, and every
-/// folder under a given folder that holds `.mandate` files is one package.
+/// folder under a given folder that holds `.mandate` files is one package. Symbolic
+/// links to folders are not followed. A package's imports stay under its nearest
+/// `mandate.toml` folder, or else under the common root of the paths given.
 pub fn discover(paths: &[PathBuf]) -> (Vec<PackageSpec>, Vec<Diagnostic>) {
     let mut specs = Vec::new();
     let mut diagnostics = Vec::new();
+    let mut found: Vec<(PathBuf, Vec<PathBuf>, PathBuf)> = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        let canonical = match std::fs::canonicalize(path) {
+            Ok(canonical) => canonical,
+            Err(error) => {
+                let error = SourceError::Unreadable { path: display(path), reason: error.to_string() };
+                diagnostics.push(file_diagnostic(path, &error));
+                continue;
+            }
+        };
+        if canonical.is_dir() {
             let mut folders: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
             collect_sources(path, &mut folders);
             if folders.is_empty() {
-                diagnostics.push(file_diagnostic(path, &SourceError::NoFiles));
+                diagnostics.push(file_diagnostic(path, &SourceError::NoFiles { path: display(path) }));
             }
-            specs.extend(folders.into_iter().map(|(root, files)| PackageSpec { root, files }));
+            found.extend(folders.into_iter().map(|(root, files)| (root.clone(), files, root)));
         } else {
-            specs.push(PackageSpec { root: path.clone(), files: vec![path.clone()] });
+            found.push((path.clone(), vec![path.clone()], parent_folder(path)));
         }
+    }
+    let folders: Vec<PathBuf> = found.iter().filter_map(|(_, _, folder)| std::fs::canonicalize(folder).ok()).collect();
+    let common = common_ancestor(&folders);
+    for (root, files, folder) in found {
+        let canonical = std::fs::canonicalize(&folder).unwrap_or_else(|_| common.clone());
+        specs.push(PackageSpec { root, files, boundary: package_root(&canonical, &common) });
     }
     (specs, diagnostics)
 }
 
+/// The deepest folder that contains every one of `folders` (all canonical).
+fn common_ancestor(folders: &[PathBuf]) -> PathBuf {
+    let Some(first) = folders.first() else { return PathBuf::from("/") };
+    let mut common = first.clone();
+    for folder in folders {
+        while !folder.starts_with(&common) {
+            if !common.pop() {
+                return PathBuf::from("/");
+            }
+        }
+    }
+    common
+}
+
 fn collect_sources(dir: &Path, folders: &mut BTreeMap<PathBuf, Vec<PathBuf>>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
+    let mut entries: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|entry| (entry.path(), entry.file_type().is_ok_and(|kind| kind.is_dir())))
+        .collect();
+    entries.sort();
+    for (path, is_dir) in entries {
+        if is_dir {
             collect_sources(&path, folders);
         } else if path.extension().is_some_and(|ext| ext == "mandate") {
             folders.entry(dir.to_path_buf()).or_default().push(path);
@@ -95,7 +196,7 @@ fn collect_sources(dir: &Path, folders: &mut BTreeMap<PathBuf, Vec<PathBuf>>) {
 }
 
 fn file_diagnostic(path: &Path, error: &dyn miette::Diagnostic) -> Diagnostic {
-    Diagnostic::from_miette(error, &Arc::from(path.display().to_string()))
+    Diagnostic::from_miette(error, &Arc::from(display(path)))
 }
 
 /// A package loaded into the database, with the problems found while loading it.
@@ -106,24 +207,41 @@ pub struct LoadedPackage {
 }
 
 /// Reads files into a database and assembles packages, keeping one [`SourceFile`] per
-/// path so that packages sharing a module share its parse.
+/// file so that packages sharing a module share its parse.
 #[derive(Default)]
 pub struct Loader {
     pub db: Database,
+    /// By display name.
     files: HashMap<String, SourceFile>,
-    /// Text of files that could not be checked (not UTF-8), kept to show where.
+    /// The display name given to each file read from disk, by canonical path.
+    names: HashMap<PathBuf, String>,
+    /// Text of files that could not be checked (not UTF-8) but look like Mandate source,
+    /// kept to show where the problem is.
     unreadable: HashMap<String, Arc<str>>,
 }
 
-/// An import's target once resolved: a stdlib module or a file on disk.
+/// An import's target once resolved: a stdlib module, a file on disk (by canonical
+/// path), or one of a set of in-memory sources (by name).
+#[derive(Clone)]
 enum Origin {
     Std,
     Disk(PathBuf),
+    Memory(PathBuf),
+}
+
+/// Why a file on disk was not read.
+enum ReadError {
+    Io(std::io::Error),
+    Outside,
+    NotSource,
+    TooLarge(u64),
+    InvalidUtf8 { at: usize, lossy: Option<Arc<str>> },
+    NotMandate { line: usize, column: usize },
 }
 
 impl Loader {
     pub fn new(db: Database) -> Self {
-        Loader { db, files: HashMap::new(), unreadable: HashMap::new() }
+        Loader { db, ..Loader::default() }
     }
 
     /// Every file read so far.
@@ -162,34 +280,83 @@ impl Loader {
         let mut diagnostics = Vec::new();
         let mut roots = Vec::new();
         for path in &spec.files {
-            match read_source(path) {
-                Ok(text) => roots.push((Origin::Disk(path.clone()), self.set_source(&display(path), &text))),
-                Err(failure) => {
-                    if let Some(lossy) = failure.lossy_text {
-                        self.unreadable.insert(display(path), lossy);
-                    }
-                    diagnostics.push(*failure.diagnostic);
-                }
+            match self.read_disk(path, &display(path), &spec.boundary) {
+                Ok((canonical, file)) => roots.push((Origin::Disk(canonical), file)),
+                Err(error) => diagnostics.push(self.file_error(path, &display(path), error, &spec.boundary)),
             }
         }
-        let package = self.assemble(roots, &mut diagnostics);
+        let package = self.assemble(roots, &spec.boundary, &mut diagnostics);
         LoadedPackage { root: spec.root.clone(), package, diagnostics }
     }
 
-    /// Builds a package from in-memory sources, whose relative `use`s resolve among them.
+    /// Builds a package from in-memory sources, whose relative `use`s resolve among them
+    /// (never on disk).
     pub fn load_sources(&mut self, sources: &[(&str, &str)]) -> LoadedPackage {
         let roots = sources
             .iter()
-            .map(|(path, text)| (Origin::Disk(PathBuf::from(path)), self.set_source(path, text)))
+            .map(|(path, text)| (Origin::Memory(normalize(Path::new(path))), self.set_source(path, text)))
             .collect();
         let mut diagnostics = Vec::new();
-        let package = self.assemble(roots, &mut diagnostics);
+        let package = self.assemble(roots, Path::new(""), &mut diagnostics);
         LoadedPackage { root: PathBuf::from("."), package, diagnostics }
     }
 
+    /// Reads a file from disk the careful way (see the module documentation), under
+    /// `display` unless it was read before under another name.
+    fn read_disk(&mut self, path: &Path, display: &str, boundary: &Path) -> Result<(PathBuf, SourceFile), ReadError> {
+        let canonical = std::fs::canonicalize(path).map_err(ReadError::Io)?;
+        if let Some(name) = self.names.get(&canonical) {
+            if let Some(file) = self.files.get(name) {
+                return Ok((canonical, *file));
+            }
+        }
+        let text = read_source(&canonical, boundary)?;
+        let name = display.to_string();
+        self.names.insert(canonical.clone(), name.clone());
+        Ok((canonical, self.set_source(&name, &text)))
+    }
+
+    /// A file that could not be read, as a diagnostic on the file itself.
+    fn file_error(&mut self, path: &Path, name: &str, error: ReadError, boundary: &Path) -> Diagnostic {
+        let file: Arc<str> = Arc::from(name);
+        let path_text = display(path);
+        match error {
+            ReadError::Io(error) => {
+                Diagnostic::from_miette(&SourceError::Unreadable { path: path_text, reason: error.to_string() }, &file)
+            }
+            ReadError::Outside => {
+                Diagnostic::from_miette(&SourceError::OutsideRoot { path: path_text, root: display(boundary) }, &file)
+            }
+            ReadError::NotSource => Diagnostic::from_miette(&SourceError::NotSource { path: path_text }, &file),
+            ReadError::TooLarge(size) => {
+                Diagnostic::from_miette(&SourceError::TooLarge { size, limit: MAX_SOURCE_BYTES }, &file)
+            }
+            ReadError::InvalidUtf8 { at, lossy } => {
+                let end = lossy
+                    .as_deref()
+                    .and_then(|text| text.get(at..))
+                    .and_then(|rest| rest.chars().next())
+                    .map_or(at, |c| at + c.len_utf8());
+                if let Some(lossy) = lossy {
+                    self.unreadable.insert(name.to_string(), lossy);
+                }
+                Diagnostic::from_miette(&SourceError::InvalidUtf8 { span: Span::new(at, end) }, &file)
+            }
+            ReadError::NotMandate { line, column } => {
+                Diagnostic::from_miette(&SourceError::NotMandate { path: path_text, line, column }, &file)
+            }
+        }
+    }
+
     /// Follows imports from the root files and creates the package input.
-    fn assemble(&mut self, roots: Vec<(Origin, SourceFile)>, diagnostics: &mut Vec<Diagnostic>) -> Package {
+    fn assemble(
+        &mut self,
+        roots: Vec<(Origin, SourceFile)>,
+        boundary: &Path,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Package {
         let mut members: Vec<Member> = roots.iter().map(|(_, file)| Member { file: *file, module: None }).collect();
+        let mut present: HashSet<SourceFile> = members.iter().map(|member| member.file).collect();
         let mut graph = ImportGraph::default();
         let mut queue: Vec<(Origin, SourceFile)> = roots;
         while let Some((origin, file)) = queue.pop() {
@@ -199,13 +366,13 @@ impl Loader {
             }
             for (target, span) in self.imports(file) {
                 let Some((module_name, imported_origin, imported)) =
-                    self.resolve_import(&origin, &target, span, file, diagnostics)
+                    self.resolve_import(&origin, &target, span, file, boundary, diagnostics)
                 else {
                     continue;
                 };
                 let imported_path = imported.path(&self.db).clone();
                 graph.edge(&from, &imported_path, span, file);
-                if !members.iter().any(|member| member.file == imported) {
+                if present.insert(imported) {
                     members.push(Member { file: imported, module: Some(module_name) });
                 }
                 queue.push((imported_origin, imported));
@@ -233,6 +400,7 @@ impl Loader {
         target: &UseTarget,
         span: Span,
         file: SourceFile,
+        boundary: &Path,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<(String, Origin, SourceFile)> {
         let importer = file.path(&self.db).clone();
@@ -257,27 +425,29 @@ impl Loader {
                 Some((name, Origin::Std, source))
             }
             UseTarget::File(relative) => {
-                let base = match from {
-                    Origin::Disk(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
-                    Origin::Std => PathBuf::new(),
+                let written = Path::new(&relative.value);
+                let module = written.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+                let resolved = match from {
+                    Origin::Memory(name) => self.resolve_memory(name, written),
+                    Origin::Disk(canonical) => self.resolve_disk(canonical, written, boundary),
+                    Origin::Std => Err(ImportError::NotFound("the standard library imports no files".to_string())),
                 };
-                let path = normalize(&base.join(&relative.value));
-                let key = display(&path);
-                let module = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-                if let Some(existing) = self.files.get(&key) {
-                    return Some((module, Origin::Disk(path), *existing));
-                }
-                match read_source(&path) {
-                    Ok(text) => {
-                        let source = self.set_source(&key, &text);
-                        Some((module, Origin::Disk(path), source))
-                    }
-                    Err(_) => {
-                        let reason = match std::fs::metadata(&path) {
-                            Err(error) => error.to_string(),
-                            Ok(_) => "not a readable UTF-8 text file".to_string(),
+                match resolved {
+                    Ok((origin, source)) => Some((module, origin, source)),
+                    Err(error) => {
+                        let path = relative.value.clone();
+                        let span = relative.span;
+                        let error = match error {
+                            ImportError::NotFound(reason) => ResolveError::UnreadableFile { path, reason, span },
+                            ImportError::Outside => {
+                                ResolveError::ImportOutsideRoot { path, root: display(boundary), span }
+                            }
+                            ImportError::NotSource => ResolveError::ImportNotSource { path, span },
+                            ImportError::Read(diagnostic) => {
+                                diagnostics.push(*diagnostic);
+                                return None;
+                            }
                         };
-                        let error = ResolveError::UnreadableFile { path: key, reason, span: relative.span };
                         diagnostics.push(Diagnostic::from_miette(&error, &importer));
                         None
                     }
@@ -285,12 +455,57 @@ impl Loader {
             }
         }
     }
+
+    /// An import among in-memory sources: the importer's folder joined with the path,
+    /// normalized; nothing is read from disk.
+    fn resolve_memory(&mut self, importer: &Path, written: &Path) -> Result<(Origin, SourceFile), ImportError> {
+        let target = normalize(&parent_folder(importer).join(written));
+        let file = self
+            .files
+            .iter()
+            .find(|(name, _)| normalize(Path::new(name.as_str())) == target)
+            .map(|(_, file)| *file)
+            .ok_or_else(|| ImportError::NotFound("no such file among the package's sources".to_string()))?;
+        Ok((Origin::Memory(target), file))
+    }
+
+    /// An import on disk: resolved against the importing file's canonical folder, then
+    /// read the careful way.
+    fn resolve_disk(
+        &mut self,
+        importer: &Path,
+        written: &Path,
+        boundary: &Path,
+    ) -> Result<(Origin, SourceFile), ImportError> {
+        let candidate = parent_folder(importer).join(written);
+        let canonical = std::fs::canonicalize(&candidate).map_err(|error| ImportError::NotFound(error.to_string()))?;
+        if !canonical.starts_with(boundary) {
+            return Err(ImportError::Outside);
+        }
+        let name = self.names.get(&canonical).cloned().unwrap_or_else(|| relative_display(&canonical));
+        match self.read_disk(&canonical, &name, boundary) {
+            Ok((canonical, file)) => Ok((Origin::Disk(canonical), file)),
+            Err(ReadError::Outside) => Err(ImportError::Outside),
+            Err(ReadError::NotSource) => Err(ImportError::NotSource),
+            Err(ReadError::Io(error)) => Err(ImportError::NotFound(error.to_string())),
+            Err(other) => Err(ImportError::Read(Box::new(self.file_error(&canonical, &name, other, boundary)))),
+        }
+    }
+}
+
+/// Why an import did not resolve.
+enum ImportError {
+    NotFound(String),
+    Outside,
+    NotSource,
+    /// The file was found but is not usable source; the diagnostic is on the file.
+    Read(Box<Diagnostic>),
 }
 
 /// The imports between files, for finding cycles.
 #[derive(Default)]
 struct ImportGraph {
-    visited: Vec<Arc<str>>,
+    visited: HashSet<Arc<str>>,
     edges: BTreeMap<Arc<str>, Vec<Import>>,
 }
 
@@ -300,111 +515,154 @@ type Import = (Arc<str>, Span, SourceFile);
 impl ImportGraph {
     /// Marks a file visited; false if it already was.
     fn visit(&mut self, file: &Arc<str>) -> bool {
-        if self.visited.contains(file) {
-            return false;
-        }
-        self.visited.push(file.clone());
-        true
+        self.visited.insert(file.clone())
     }
 
     fn edge(&mut self, from: &Arc<str>, to: &Arc<str>, span: Span, importer: SourceFile) {
         self.edges.entry(from.clone()).or_default().push((to.clone(), span, importer));
     }
 
-    /// One diagnostic per cycle, at the import that closes it.
+    /// One diagnostic per set of files that import each other, at the import that
+    /// closes a cycle through the first of them by name. Linear in the imports (Tarjan's
+    /// strongly connected components), however long the chains.
     fn cycles(&self, db: &Database) -> Vec<Diagnostic> {
-        let mut reported: Vec<Vec<Arc<str>>> = Vec::new();
+        let mut graph: petgraph::graph::DiGraph<Arc<str>, ()> = petgraph::graph::DiGraph::new();
+        let mut index = HashMap::new();
+        let mut node = |graph: &mut petgraph::graph::DiGraph<Arc<str>, ()>, name: &Arc<str>| {
+            *index.entry(name.clone()).or_insert_with(|| graph.add_node(name.clone()))
+        };
+        for (from, imports) in &self.edges {
+            let from_node = node(&mut graph, from);
+            for (to, _, _) in imports {
+                let to_node = node(&mut graph, to);
+                graph.update_edge(from_node, to_node, ());
+            }
+        }
         let mut diagnostics = Vec::new();
-        for start in self.edges.keys() {
-            let mut stack: Vec<Arc<str>> = vec![start.clone()];
-            self.walk(db, start, &mut stack, &mut reported, &mut diagnostics);
+        for component in petgraph::algo::tarjan_scc(&graph) {
+            let members: HashSet<&Arc<str>> = component.iter().filter_map(|n| graph.node_weight(*n)).collect();
+            let Some(start) = members.iter().min().copied() else { continue };
+            let Some(cycle) = self.cycle_through(start, &members) else { continue };
+            let Some((closing_from, closing)) =
+                cycle.windows(2).last().and_then(|pair| Some((pair.first()?, pair.get(1)?)))
+            else {
+                continue;
+            };
+            let Some((_, span, importer)) =
+                self.edges.get(*closing_from).into_iter().flatten().find(|(to, _, _)| to == *closing)
+            else {
+                continue;
+            };
+            let text: Vec<&str> = cycle.iter().map(|file| &***file).collect();
+            let error = ResolveError::ImportCycle { cycle: text.join(" → "), span: *span };
+            diagnostics.push(Diagnostic::from_miette(&error, importer.path(db)));
         }
         diagnostics
     }
 
-    fn walk(
-        &self,
-        db: &Database,
-        node: &Arc<str>,
-        stack: &mut Vec<Arc<str>>,
-        reported: &mut Vec<Vec<Arc<str>>>,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) {
-        for (next, span, importer) in self.edges.get(node).into_iter().flatten() {
-            if stack.contains(next) {
-                let mut members = stack.clone();
-                members.sort();
-                if !reported.contains(&members) && stack.first() == Some(next) {
-                    reported.push(members);
-                    let mut cycle: Vec<&str> = stack.iter().map(|file| &**file).collect();
-                    cycle.push(next);
-                    let error = ResolveError::ImportCycle { cycle: cycle.join(" → "), span: *span };
-                    diagnostics.push(Diagnostic::from_miette(&error, importer.path(db)));
+    /// A shortest cycle from `start` back to itself within `members`, found breadth
+    /// first, as the files along it (`start` at both ends); none if there is no cycle
+    /// (a single file that does not import itself).
+    fn cycle_through<'a>(&'a self, start: &'a Arc<str>, members: &HashSet<&Arc<str>>) -> Option<Vec<&'a Arc<str>>> {
+        let mut parent: HashMap<&Arc<str>, &Arc<str>> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(at) = queue.pop_front() {
+            for (next, _, _) in self.edges.get(at).into_iter().flatten() {
+                if next == start {
+                    let mut path = vec![start, at];
+                    let mut walk = at;
+                    while let Some(previous) = parent.get(walk) {
+                        path.insert(1, previous);
+                        walk = previous;
+                    }
+                    path.dedup();
+                    path.push(start);
+                    return Some(path);
                 }
-                continue;
+                if members.contains(next) && !parent.contains_key(next) && next != start {
+                    parent.insert(next, at);
+                    queue.push_back(next);
+                }
             }
-            stack.push(next.clone());
-            self.walk(db, next, stack, reported, diagnostics);
-            stack.pop();
         }
+        None
     }
 }
 
-/// Why a source file could not be read, and its text as far as it can be shown.
-struct ReadFailure {
-    diagnostic: Box<Diagnostic>,
-    lossy_text: Option<Arc<str>>,
-}
-
-/// Reads a source file, insisting on UTF-8 and a sane size.
-fn read_source(path: &Path) -> Result<String, ReadFailure> {
-    let fail = |error: &dyn miette::Diagnostic| ReadFailure {
-        diagnostic: Box::new(file_diagnostic(path, error)),
-        lossy_text: None,
-    };
-    let size =
-        std::fs::metadata(path).map_err(|error| fail(&SourceError::Unreadable { reason: error.to_string() }))?.len();
-    if size > MAX_SOURCE_BYTES {
-        return Err(fail(&SourceError::TooLarge { size, limit: MAX_SOURCE_BYTES }));
+/// Reads a source file whose path is canonical: under `boundary` (unless that is
+/// empty), regular, named `.mandate`, of bounded size, UTF-8, and looking like Mandate.
+fn read_source(canonical: &Path, boundary: &Path) -> Result<String, ReadError> {
+    if !boundary.as_os_str().is_empty() && !canonical.starts_with(boundary) {
+        return Err(ReadError::Outside);
     }
-    let bytes = std::fs::read(path).map_err(|error| fail(&SourceError::Unreadable { reason: error.to_string() }))?;
-    String::from_utf8(bytes).map_err(|error| {
+    let metadata = std::fs::metadata(canonical).map_err(ReadError::Io)?;
+    if !metadata.is_file() || canonical.extension().is_none_or(|ext| ext != "mandate") {
+        return Err(ReadError::NotSource);
+    }
+    if metadata.len() > MAX_SOURCE_BYTES {
+        return Err(ReadError::TooLarge(metadata.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(canonical)
+        .and_then(|file| file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    let text = String::from_utf8(bytes).map_err(|error| {
         let at = error.utf8_error().valid_up_to();
-        let lossy = String::from_utf8_lossy(error.as_bytes());
-        let end = lossy.get(at..).and_then(|rest| rest.chars().next()).map_or(at, |c| at + c.len_utf8());
-        ReadFailure {
-            diagnostic: Box::new(file_diagnostic(path, &SourceError::InvalidUtf8 { span: Span::new(at, end) })),
-            lossy_text: Some(Arc::from(lossy.as_ref())),
-        }
-    })
+        let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+        let shown = crate::syntax::lexer::first_foreign_position(&lossy).is_none();
+        ReadError::InvalidUtf8 { at, lossy: shown.then(|| Arc::from(lossy)) }
+    })?;
+    if let Some((line, column)) = crate::syntax::lexer::first_foreign_position(&text) {
+        return Err(ReadError::NotMandate { line, column });
+    }
+    Ok(text)
 }
 
-/// Removes `.` and `..` components without touching the file system.
+/// Removes `.` and `..` components without touching the file system; a `..` that
+/// cannot go up is kept, and never cancels another `..`.
 fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
+    let mut parts: Vec<Component<'_>> = Vec::new();
     for component in path.components() {
         match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
                 }
-            }
-            other => out.push(other),
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(component),
+            },
+            other => parts.push(other),
         }
     }
-    out
+    parts.iter().collect()
 }
 
 fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// A canonical path as shown in diagnostics: relative to the working folder when it is
+/// under it.
+fn relative_display(canonical: &Path) -> String {
+    let here = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+    match here.as_deref().and_then(|here| canonical.strip_prefix(here).ok()) {
+        Some(relative) => display(relative),
+        None => display(canonical),
+    }
+}
+
 /// Checks every package under `paths`, returning the loader (which holds the sources,
 /// for rendering) and all diagnostics in reading order.
 ///
-/// A folder whose files are all imported by other packages is a library of those
-/// packages, not a package of its own, and is checked only through them.
+/// A folder whose files are all imported by other packages, and that declares no
+/// policy, assertion, bound or test of its own, is a library of those packages, not a
+/// package of its own, and is checked only through them. Every package with rules is
+/// checked, and one that checks is also compiled, so a package `mandate eval` would
+/// refuse never passes.
 pub fn check_paths(paths: &[PathBuf]) -> (Loader, Vec<Diagnostic>) {
     check_paths_with(paths, None)
 }
@@ -419,40 +677,59 @@ fn check_paths_with(paths: &[PathBuf], prove: Option<&crate::prove::ProveOptions
     let mut loader = Loader::default();
     let (specs, mut diagnostics) = discover(paths);
     let loaded: Vec<LoadedPackage> = specs.iter().map(|spec| loader.load(spec)).collect();
-    let imported: Vec<SourceFile> = loaded
+    let imported: HashSet<SourceFile> = loaded
         .iter()
         .flat_map(|package| package.package.members(&loader.db).iter())
         .filter(|member| member.module.is_some())
         .map(|member| member.file)
         .collect();
     for package in loaded {
-        let members = package.package.members(&loader.db);
-        let own_files = members.iter().filter(|member| member.module.is_none());
-        let is_library =
-            own_files.clone().count() > 0 && own_files.clone().all(|member| imported.contains(&member.file));
-        if is_library {
+        if is_library(&loader.db, package.package, &imported) {
             continue;
         }
         let checked = db::check_package(&loader.db, package.package);
         let clean = !package.diagnostics.iter().chain(&checked).any(Diagnostic::is_error);
         diagnostics.extend(package.diagnostics);
         diagnostics.extend(checked);
-        if let (Some(options), true) = (prove, clean) {
-            diagnostics.extend(prove_package(&loader, package.package, &package.root, options));
+        if clean {
+            diagnostics.extend(compile_and_prove(&loader, package.package, &package.root, prove));
         }
     }
     crate::diagnostics::sort_unique(&mut diagnostics);
     (loader, diagnostics)
 }
 
-/// Compiles a package that checks and runs the prover and its lints on it.
-fn prove_package(
+/// Whether a package is only a library of others: all its own files are imported
+/// elsewhere and none declares a rule (a policy, assertion, bound or test).
+fn is_library(db: &Database, package: Package, imported: &HashSet<SourceFile>) -> bool {
+    let members = package.members(db);
+    let mut own = members.iter().filter(|member| member.module.is_none()).peekable();
+    if own.peek().is_none() {
+        return false;
+    }
+    own.all(|member| {
+        let declares_rules = db::parse(db, member.file)
+            .ast
+            .items
+            .iter()
+            .any(|item| matches!(item, Item::Policy(_) | Item::Assert(_) | Item::Bound(_) | Item::Test(_)));
+        imported.contains(&member.file) && !declares_rules
+    })
+}
+
+/// Compiles a package that checks, reporting what keeps it from compiling; then, if
+/// asked, runs the prover and its lints on it.
+fn compile_and_prove(
     loader: &Loader,
     package: Package,
     root: &Path,
-    options: &crate::prove::ProveOptions,
+    prove: Option<&crate::prove::ProveOptions>,
 ) -> Vec<Diagnostic> {
-    let Ok(hir) = db::package_hir(&loader.db, package) else { return Vec::new() };
+    let hir = match db::package_hir(&loader.db, package) {
+        Ok(hir) => hir,
+        Err(errors) => return errors.clone(),
+    };
+    let Some(options) = prove else { return Vec::new() };
     let set = crate::eval::PolicySet::new(hir.clone(), crate::eval::Limits::default());
     let (reports, findings) = crate::prove::check_and_lint(&set, options);
     let sources = |path: &str| loader.source_of(path);
@@ -467,4 +744,16 @@ pub fn check_sources(sources: &[(&str, &str)]) -> (Loader, Vec<Diagnostic>) {
     diagnostics.extend(db::check_package(&loader.db, loaded.package));
     crate::diagnostics::sort_unique(&mut diagnostics);
     (loader, diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_never_lets_one_parent_step_cancel_another() {
+        assert_eq!(normalize(Path::new("../../a/./b/../c")), PathBuf::from("../../a/c"));
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/../a")), PathBuf::from("/a"));
+    }
 }

@@ -158,9 +158,49 @@ fn batch_answers_every_line_in_order() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON decision per line"))
         .collect();
+    // One decision per input line, the blank one included; errors carry their line.
     let outcomes: Vec<&str> = decisions.iter().filter_map(|d| d["decision"].as_str()).collect();
-    assert_eq!(outcomes, vec!["allow", "deny", "deny"]);
+    assert_eq!(outcomes, vec!["allow", "deny", "deny", "deny"]);
     assert_eq!(decisions[1]["errors"][0]["code"], "malformed_request");
+    assert_eq!(decisions[1]["line"], 2);
+    assert_eq!(decisions[2]["line"], 3);
+    assert!(decisions[0].get("line").is_none());
+    assert!(decisions[3].get("errors").is_none(), "a valid request decided: {}", decisions[3]);
+    // With --exit-code, a batch with a denial exits 2; one of allows only, 0.
+    let denied = eval_with_stdin(&["eval", "examples/support", "--batch", "--exit-code"], &lines.join("\n"));
+    assert_eq!(denied.status.code(), Some(2));
+    let allowed = eval_with_stdin(&["eval", "examples/support", "--batch", "--exit-code"], &lines[0]);
+    assert_eq!(allowed.status.code(), Some(0));
+}
+
+/// `--batch` as a sidecar: each decision comes out as soon as its line goes in, while
+/// the input stays open.
+#[test]
+fn batch_answers_each_line_while_the_input_stays_open() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mandate"))
+        .args(["eval", "examples/support", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start mandate");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    for expected in ["allow", "deny"] {
+        let line = if expected == "allow" {
+            support_request(|_| {})
+        } else {
+            support_request(|r| r["resource"]["attrs"]["class"] = "secret".into())
+        };
+        writeln!(stdin, "{line}").expect("write a request");
+        stdin.flush().expect("flush");
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).expect("read a decision");
+        let decision: Value = serde_json::from_str(&answer).expect("a JSON decision");
+        assert_eq!(decision["decision"], expected);
+    }
+    drop(stdin);
+    assert!(child.wait().expect("mandate exits").success());
 }
 
 #[test]

@@ -65,7 +65,8 @@ fn check_fixture(path: &Utf8Path) -> Result {
         vec![path.as_std_path().to_path_buf()]
     };
     let mut loader = Loader::default();
-    let loaded = loader.load(&PackageSpec { root: path.as_std_path().to_path_buf(), files });
+    let boundary = std::fs::canonicalize("tests/fixtures").expect("fixtures folder");
+    let loaded = loader.load(&PackageSpec { root: path.as_std_path().to_path_buf(), files, boundary });
     let mut diagnostics = loaded.diagnostics;
     diagnostics.extend(db::check_package(&loader.db, loaded.package).iter().cloned());
     mandate::diagnostics::sort_unique(&mut diagnostics);

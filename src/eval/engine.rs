@@ -88,13 +88,16 @@ impl PolicySet {
 
     /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
     pub fn load(path: &Path, limits: Limits) -> Result<PolicySet, LoadError> {
-        let files = if path.is_dir() {
-            package::package_files(path).map_err(|error| io_error(path, &error))?
-        } else {
-            vec![path.to_path_buf()]
-        };
+        let spec = PackageSpec::at(path).map_err(|error| io_error(path, &error))?;
+        if spec.files.is_empty() {
+            let error = package::SourceError::NoFiles { path: path.display().to_string() };
+            return Err(LoadError {
+                diagnostics: vec![Diagnostic::from_miette(&error, &Arc::from(path.display().to_string()))],
+                sources: Vec::new(),
+            });
+        }
         let mut loader = Loader::default();
-        let loaded = loader.load(&PackageSpec { root: path.to_path_buf(), files });
+        let loaded = loader.load(&spec);
         finish(&loader, loaded, limits)
     }
 
@@ -199,7 +202,7 @@ fn finish(loader: &Loader, loaded: package::LoadedPackage, limits: Limits) -> Re
 }
 
 fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
-    let source = package::SourceError::Unreadable { reason: error.to_string() };
+    let source = package::SourceError::Unreadable { path: path.display().to_string(), reason: error.to_string() };
     LoadError {
         diagnostics: vec![Diagnostic::from_miette(&source, &Arc::from(path.display().to_string()))],
         sources: Vec::new(),

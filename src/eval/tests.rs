@@ -8,8 +8,9 @@
 //! - the agent's and the resource's `id`: `"agent"` and `"resource"`; a test without an
 //!   `agent` part acts as an agent with only that id.
 //!
-//! Nothing else is filled in: a test without a `chain` is a request without one, and is
-//! denied as invalid, exactly as such a request would be.
+//! Nothing else is filled in: a test without a `chain` is a request without one, which
+//! is invalid. `mandate check` reports such a test, and a test whose request is invalid
+//! fails whatever it expects, so no test passes for the wrong reason.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,13 +46,16 @@ pub fn run(set: &PolicySet) -> Vec<TestResult> {
     set.hir().tests.iter().map(|test| run_one(set, test)).collect()
 }
 
+/// A test passes when its request is valid and gets the decision it expects: an invalid
+/// request is denied, but a test of one proves nothing about the policies, so it fails
+/// whatever it expects.
 fn run_one(set: &PolicySet, test: &TestCase) -> TestResult {
     let (doc, now) = request(set, test);
-    let decision = match set.prepare_at(&doc, now) {
-        Ok(request) => set.explain(&request),
-        Err(errors) => Decision::invalid(errors),
+    let (decision, valid) = match set.prepare_at(&doc, now) {
+        Ok(request) => (set.explain(&request), true),
+        Err(errors) => (Decision::invalid(errors), false),
     };
-    let passed = decision.decision.word() == test.expect.keyword();
+    let passed = valid && decision.decision.word() == test.expect.keyword();
     TestResult { name: test.name.clone(), origin: test.origin.clone(), expected: test.expect, decision, passed }
 }
 

@@ -136,10 +136,24 @@ fn delegated_candidates(
     ))?;
     let candidates = analysis.and(allowed, delegated)?;
     let (set, target) = (analysis.set(), analysis.target.clone());
-    let verdict = refute(&analysis.paths(candidates, &[]), options, |plan, constraints| {
+    let paths = analysis.paths(candidates, &[]);
+    let identities = named_identities(&paths.plan);
+    let verdict = refute(&paths, options, |plan, constraints| {
         let (request, now) = witness::build(set, plan, &target, constraints)?;
-        let own = delegator_request(&request)?;
-        contrast(set, now, request, own, "made by the delegator")
+        // The plain candidate, then the same request delegated by each identity the
+        // policies name: an agent a forbid singles out may escape it by delegating.
+        std::iter::once(None).chain(identities.iter().map(Some)).find_map(|delegator| {
+            let mut request = request.clone();
+            if let Some(delegator) = delegator {
+                let acting = request.agent.as_ref().map(|agent| agent.id.as_str());
+                if acting == Some(delegator.as_str()) || request.chain.len() < 2 {
+                    return None;
+                }
+                *request.chain.last_mut()? = delegator.clone();
+            }
+            let own = delegator_request(&request)?;
+            contrast(set, now, request, own, "made by the delegator")
+        })
     });
     Ok(match verdict {
         Verdict::Unknown { .. } => Verdict::Unknown {
@@ -150,6 +164,38 @@ fn delegated_candidates(
         },
         other => other,
     })
+}
+
+/// The identities the decision compares an acting agent or a chain link with: the string
+/// keys of switches on `agent.id` and `chain.delegator`, and the string constants of tests
+/// that read them or `chain.links` (at most a few dozen, in a fixed order).
+fn named_identities(plan: &crate::compile::plan::Plan) -> Vec<String> {
+    const MOST: usize = 32;
+    let identity = |path: &FieldPath| changes_with_delegation(path.root, &path.path);
+    let mut names = std::collections::BTreeSet::new();
+    for node in &plan.nodes {
+        if let crate::compile::plan::Node::Switch { field, first, len, .. } = node {
+            if plan.fields.get(*field as usize).is_some_and(|spec| identity(&spec.path)) {
+                let cases = plan.cases.get(*first as usize..(*first + *len) as usize).unwrap_or_default();
+                names.extend(cases.iter().filter_map(|case| match plan.keys.get(case.key as usize) {
+                    Some(Key::Str(text)) => Some(text.to_string()),
+                    _ => None,
+                }));
+            }
+        }
+    }
+    for test in plan.tests.iter().filter(|test| reads(test, &changes_with_delegation)) {
+        test.visit(&mut |node| match node {
+            HExpr::Const(crate::hir::Value::String(text)) => {
+                names.insert(text.to_string());
+            }
+            HExpr::Const(crate::hir::Value::Set(items)) => {
+                names.extend(items.iter().filter_map(|item| item.as_str().map(str::to_string)));
+            }
+            _ => {}
+        });
+    }
+    names.into_iter().take(MOST).collect()
 }
 
 /// `Some` when two requests are the same but for the behavior signal at `path`.

@@ -217,8 +217,14 @@ impl Builder<'_> {
                 })
             }
             HExpr::In(element, set) | HExpr::SetContains(set, element) => {
-                let (element, set) = (as_path(element)?, as_path(set)?);
-                let value = self.read(&element)?;
+                let set = as_path(set)?;
+                let value = match &**element {
+                    HExpr::Const(constant) => constant.to_json(),
+                    element => self.read(&as_path(element)?)?,
+                };
+                if fixed.keys.contains(&set) {
+                    return None;
+                }
                 let mut items = self.read(&set).and_then(|items| items.as_array().cloned()).unwrap_or_default();
                 items.retain(|item| *item != value);
                 if truth {
@@ -234,7 +240,10 @@ impl Builder<'_> {
             }
             HExpr::Str(op, field, pattern) if truth => {
                 let field = as_path(field)?;
-                let HExpr::Const(crate::hir::Value::String(pattern)) = &**pattern else { return None };
+                let pattern: std::sync::Arc<str> = match &**pattern {
+                    HExpr::Const(crate::hir::Value::String(pattern)) => pattern.clone(),
+                    other => std::sync::Arc::from(self.read(&as_path(other)?)?.as_str()?),
+                };
                 let value = json!(match op {
                     StrOp::StartsWith => format!("{pattern}x"),
                     StrOp::EndsWith => format!("x{pattern}"),

@@ -528,6 +528,38 @@ impl<'a> FileChecker<'a> {
             let behavior = self.env.behavior.clone();
             self.fields(&[], &behavior, test.name.span, "behavior signal", BUILTIN_SIGNALS);
         }
+        if absent("args") {
+            if let Some(params) = action.and_then(|name| self.env.actions.get(&name.name)).map(|sig| sig.params.clone())
+            {
+                self.fields(&[], &params, test.name.span, "argument", &[]);
+            }
+        }
+        if absent("chain") {
+            self.sink.report(TypeError::MissingField {
+                what: "request part",
+                name: "chain".to_string(),
+                span: test.name.span,
+                help: Some(
+                    "every request names who it acts for, sponsor first: `chain [\"alice@example.com\"]`".to_string(),
+                ),
+            });
+        }
+        if let (true, Some(action)) = (absent("resource"), action) {
+            let applies = self.env.applies_to(&action.name).to_vec();
+            if !applies.is_empty() {
+                self.sink.report(TypeError::MissingField {
+                    what: "request part",
+                    name: "resource".to_string(),
+                    span: test.name.span,
+                    help: Some(format!(
+                        "`{}` is requested on {}: `resource {} {{ … }}`",
+                        action.name,
+                        applies.join(", "),
+                        applies.first().map_or("Type", String::as_str)
+                    )),
+                });
+            }
+        }
         if let (Some(action), Some(resource)) = (action, resource) {
             let applies = self.env.applies_to(&action.name);
             if !applies.contains(&resource.name) {

@@ -102,6 +102,27 @@ pub enum ResolveError {
         #[label("imported here")]
         span: Span,
     },
+    #[error("`{path}` is outside the package root `{root}`")]
+    #[diagnostic(
+        code(mandate::resolve::import_outside_root),
+        help("imports must be `.mandate` files under the package root: the nearest folder above with a `mandate.toml`, or else the folder given on the command line; add a `mandate.toml` at the top of your policy tree to share files between its packages")
+    )]
+    ImportOutsideRoot {
+        path: String,
+        root: String,
+        #[label("imported here")]
+        span: Span,
+    },
+    #[error("`{path}` is not a `.mandate` source file")]
+    #[diagnostic(
+        code(mandate::resolve::import_not_source),
+        help("only regular `.mandate` files can be imported (a symbolic link counts as what it points to)")
+    )]
+    ImportNotSource {
+        path: String,
+        #[label("imported here")]
+        span: Span,
+    },
     #[error("import cycle: {cycle}")]
     #[diagnostic(
         code(mandate::resolve::import_cycle),

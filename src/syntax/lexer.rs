@@ -234,6 +234,25 @@ pub fn tokenize(source: &str) -> Vec<Spanned<'_>> {
     tokens
 }
 
+/// Where a text stops looking like Mandate source, as a 1-based line and column: the
+/// first unrecognised input, when the text has some and does not start with a
+/// declaration. A policy file with a typo starts with a declaration (or comments); a file
+/// of some other kind almost never does. Used to refuse such files without showing them.
+pub fn first_foreign_position(text: &str) -> Option<(usize, usize)> {
+    let tokens = tokenize(text);
+    let (start, _, _) = tokens.iter().find(|(_, token, _)| *token == Token::Error)?;
+    let starts_like_mandate = tokens.first().is_some_and(|(_, token, _)| {
+        token.starts_declaration() || matches!(token, Token::Task | Token::Use | Token::Schema)
+    });
+    if starts_like_mandate {
+        return None;
+    }
+    let before = text.get(..*start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+    Some((line, column))
+}
+
 impl Token<'_> {
     /// Whether the token opens a declaration; such tokens never occur inside one.
     pub fn starts_declaration(&self) -> bool {
