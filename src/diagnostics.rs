@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceSpan};
+use miette::{LabeledSpan, SourceSpan};
 use serde::Serialize;
 
 use crate::syntax::Span;
@@ -122,13 +122,19 @@ impl Diagnostic {
         source_of: &'a dyn Fn(&str) -> Option<Arc<str>>,
         handler: &miette::GraphicalReportHandler,
     ) -> String {
+        self.render_from(&Sources::new(source_of), handler)
+    }
+
+    /// Like [`Diagnostic::render`], with sources indexed once for many diagnostics.
+    pub fn render_from(&self, sources: &Sources<'_>, handler: &miette::GraphicalReportHandler) -> String {
+        let source_of = |file: &str| sources.text(file);
         let too_wide = |file: &str, span: Span| source_of(file).is_some_and(|text| line_too_wide(&text, span));
         if self.labels.iter().any(|label| too_wide(&self.file, label.span))
             || self.related.iter().any(|related| too_wide(&related.file, related.span))
         {
-            return self.render_without_source(source_of, handler);
+            return self.render_without_source(&source_of, handler);
         }
-        let report = Rendered::new(self, source_of);
+        let report = Rendered::new(self, sources);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {}", self.code, self.message);
@@ -155,7 +161,7 @@ impl Diagnostic {
         plain.labels.clear();
         plain.related.clear();
         let no_source = |_: &str| None;
-        let report = Rendered::new(&plain, &no_source);
+        let report = Rendered::new(&plain, &Sources::new(&no_source));
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
             out = format!("{}: {}", self.code, plain.message);
@@ -182,16 +188,93 @@ fn label_from_miette(label: LabeledSpan) -> Label {
     }
 }
 
+/// The texts diagnostics point into, each indexed by line once, however many
+/// diagnostics point into it.
+pub struct Sources<'a> {
+    source_of: &'a dyn Fn(&str) -> Option<Arc<str>>,
+    indexed: std::cell::RefCell<std::collections::HashMap<String, Option<Arc<IndexedSource>>>>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(source_of: &'a dyn Fn(&str) -> Option<Arc<str>>) -> Self {
+        Sources { source_of, indexed: std::cell::RefCell::default() }
+    }
+
+    fn text(&self, file: &str) -> Option<Arc<str>> {
+        self.indexed(file).map(|source| source.text.clone())
+    }
+
+    fn indexed(&self, file: &str) -> Option<Arc<IndexedSource>> {
+        let mut indexed = self.indexed.borrow_mut();
+        indexed
+            .entry(file.to_string())
+            .or_insert_with(|| (self.source_of)(file).map(|text| Arc::new(IndexedSource::new(file, text))))
+            .clone()
+    }
+}
+
+/// A file's text with the offsets where its lines start, so that an excerpt is cut out
+/// of it in time proportional to the excerpt, not to the file. Lines end where the
+/// renderer ends them: at `\n`, `\r\n` or a lone `\r`.
+#[derive(Debug)]
+struct IndexedSource {
+    name: String,
+    text: Arc<str>,
+    starts: Vec<usize>,
+}
+
+impl IndexedSource {
+    fn new(name: &str, text: Arc<str>) -> Self {
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        for (at, byte) in bytes.iter().enumerate() {
+            let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
+            if ends_line {
+                starts.push(at + 1);
+            }
+        }
+        IndexedSource { name: name.to_string(), text, starts }
+    }
+}
+
+impl miette::SourceCode for IndexedSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let line = self.starts.partition_point(|start| *start <= span.offset()).saturating_sub(1);
+        let first = line.saturating_sub(context_lines_before);
+        let base = self.starts.get(first).copied().unwrap_or(0);
+        let rest = self.text.as_bytes().get(base..).ok_or(miette::MietteError::OutOfBounds)?;
+        let shifted = SourceSpan::new(span.offset().saturating_sub(base).into(), span.len());
+        let part = rest.read_span(&shifted, context_lines_before, context_lines_after)?;
+        let found = part.span();
+        Ok(Box::new(
+            miette::MietteSpanContents::new_named(
+                self.name.clone(),
+                part.data(),
+                SourceSpan::new((found.offset() + base).into(), found.len()),
+                part.line() + first,
+                part.column(),
+                part.line_count() + first,
+            )
+            .with_language("mandate"),
+        ))
+    }
+}
+
 /// A diagnostic with its source text attached, in the form miette renders.
 struct Rendered<'a> {
     diagnostic: &'a Diagnostic,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Arc<IndexedSource>>,
     related: Vec<RelatedNote>,
 }
 
 impl<'a> Rendered<'a> {
-    fn new(diagnostic: &'a Diagnostic, source_of: &dyn Fn(&str) -> Option<Arc<str>>) -> Self {
-        let named = |file: &str| source_of(file).map(|text| NamedSource::new(file, text).with_language("mandate"));
+    fn new(diagnostic: &'a Diagnostic, sources: &Sources<'_>) -> Self {
+        let named = |file: &str| sources.indexed(file);
         let related = diagnostic
             .related
             .iter()
@@ -237,7 +320,7 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+        self.source.as_deref().map(|source| source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -265,7 +348,7 @@ impl miette::Diagnostic for Rendered<'_> {
 struct RelatedNote {
     message: String,
     span: SourceSpan,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Arc<IndexedSource>>,
 }
 
 impl fmt::Display for RelatedNote {
@@ -282,7 +365,7 @@ impl miette::Diagnostic for RelatedNote {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source.as_ref().map(|source| source as &dyn miette::SourceCode)
+        self.source.as_deref().map(|source| source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -18,8 +18,9 @@ pub fn human(diagnostics: &[Diagnostic], sources: Sources<'_>, color: bool) -> S
     let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
     let mut out = String::new();
+    let indexed = crate::diagnostics::Sources::new(sources);
     for diagnostic in diagnostics {
-        out.push_str(&diagnostic.render(sources, &handler));
+        out.push_str(&diagnostic.render_from(&indexed, &handler));
     }
     out.push_str(&summary_line(diagnostics));
     out.push('\n');

@@ -88,6 +88,13 @@ pub fn add_summaries(a: &[u32], b: &[u32]) -> Vec<u32> {
     sum
 }
 
+/// Two nodes' variable split into branches, each with the pair of children to combine.
+enum Split {
+    Switch { var: u32, keys: Vec<Key>, pairs: Vec<(NodeIndex, NodeIndex)>, default: (NodeIndex, NodeIndex) },
+    Interval { var: u32, bounds: Vec<Position>, pairs: Vec<(NodeIndex, NodeIndex)> },
+    Test { var: u32, then: (NodeIndex, NodeIndex), otherwise: (NodeIndex, NodeIndex) },
+}
+
 /// The work budget was used up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OverBudget;
@@ -166,10 +173,12 @@ impl Builder {
         if let Some(existing) = self.unique.get(&node) {
             return *existing;
         }
-        let children = node.children();
+        let mut children = node.children();
+        children.sort_unstable();
+        children.dedup();
         let index = self.graph.add_node(node.clone());
         for child in children {
-            self.graph.update_edge(index, child, ());
+            self.graph.add_edge(index, child, ());
         }
         self.unique.insert(node, index);
         index
@@ -211,15 +220,32 @@ impl Builder {
                 let inner = self.formula(inner)?;
                 self.negate(inner)
             }
-            Formula::And(a, b) => {
-                let (a, b) = (self.formula(a)?, self.formula(b)?);
-                self.apply(Op::And, a, b)
-            }
-            Formula::Or(a, b) => {
-                let (a, b) = (self.formula(a)?, self.formula(b)?);
-                self.apply(Op::Or, a, b)
+            Formula::And(..) => self.chain(formula, Op::And),
+            Formula::Or(..) => self.chain(formula, Op::Or),
+        }
+    }
+
+    /// A run of `and`s (or of `or`s), however it is nested, built operand by operand and
+    /// combined like a balanced tree: each step joins diagrams of similar size, so a
+    /// condition of thousands of clauses costs about the sum of their sizes.
+    fn chain(&mut self, formula: &Formula, op: Op) -> Result<NodeIndex, OverBudget> {
+        let mut operands = Vec::new();
+        let mut pending = vec![formula];
+        while let Some(next) = pending.pop() {
+            match (next, op) {
+                (Formula::And(a, b), Op::And) | (Formula::Or(a, b), Op::Or) => {
+                    pending.push(b);
+                    pending.push(a);
+                }
+                (other, _) => operands.push(other),
             }
         }
+        let mut built = Vec::with_capacity(operands.len());
+        for operand in operands {
+            built.push(self.formula(operand)?);
+        }
+        let combine = if op == Op::And { Builder::and } else { Builder::or };
+        self.fold_balanced(built, combine)
     }
 
     fn atom(&mut self, atom: &Atom) -> Result<NodeIndex, OverBudget> {
@@ -485,6 +511,16 @@ impl Builder {
         }
     }
 
+    /// Whether `node` decides `op`'s result whatever the other operand is: `false` under
+    /// `and` and masking, `true` under `or`.
+    fn absorbing(&self, op: Op, node: NodeIndex) -> bool {
+        match op {
+            Op::And | Op::Mask => node == self.empty,
+            Op::Or => node == self.truth,
+            Op::Union | Op::Summary => false,
+        }
+    }
+
     fn apply(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
         if let Some(done) = self.terminal(op, a, b) {
             return Ok(done);
@@ -501,72 +537,131 @@ impl Builder {
     }
 
     fn apply_inner(&mut self, op: Op, a: NodeIndex, b: NodeIndex) -> Result<NodeIndex, OverBudget> {
-        let (node_a, node_b) = match (self.node(a).cloned(), self.node(b).cloned()) {
-            (Some(node_a), Some(node_b)) => (node_a, node_b),
+        let split = match (self.node(a), self.node(b)) {
+            (Some(DNode::Leaf(rules_a)), Some(DNode::Leaf(rules_b))) => {
+                let rules = if op == Op::Summary {
+                    add_summaries(rules_a, rules_b)
+                } else {
+                    let mut rules: Vec<u32> = rules_a.iter().chain(rules_b.iter()).copied().collect();
+                    rules.sort_unstable();
+                    rules.dedup();
+                    rules
+                };
+                return Ok(self.insert(DNode::Leaf(Arc::from(rules))));
+            }
+            (Some(node_a), Some(node_b)) => self.split(op, (a, node_a), (b, node_b)),
             _ => return Ok(self.empty),
         };
-        if let (DNode::Leaf(rules_a), DNode::Leaf(rules_b)) = (&node_a, &node_b) {
-            if op == Op::Summary {
-                return Ok(self.insert(DNode::Leaf(Arc::from(add_summaries(rules_a, rules_b)))));
-            }
-            let mut rules: Vec<u32> = rules_a.iter().chain(rules_b.iter()).copied().collect();
-            rules.sort_unstable();
-            rules.dedup();
-            return Ok(self.insert(DNode::Leaf(Arc::from(rules))));
-        }
-        let var = node_a.var().min(node_b.var());
-        let tests = |node: &DNode| node.var() == var;
-        let top = if tests(&node_a) { &node_a } else { &node_b };
-        let combined = match top {
-            DNode::Switch { .. } => {
-                let mut keys: Vec<Key> = Vec::new();
-                for node in [&node_a, &node_b] {
-                    if let (true, DNode::Switch { cases, .. }) = (tests(node), node) {
-                        keys.extend(cases.iter().map(|(key, _)| key.clone()));
-                    }
-                }
-                keys.sort();
-                keys.dedup();
+        let combined = match split {
+            Split::Switch { var, keys, pairs, default } => {
                 let mut cases = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let child = self.apply(
-                        op,
-                        switch_child(&node_a, a, var, Some(&key)),
-                        switch_child(&node_b, b, var, Some(&key)),
-                    )?;
-                    cases.push((key, child));
+                for (key, (child_a, child_b)) in keys.into_iter().zip(pairs) {
+                    cases.push((key, self.apply(op, child_a, child_b)?));
                 }
-                let default =
-                    self.apply(op, switch_child(&node_a, a, var, None), switch_child(&node_b, b, var, None))?;
+                let default = self.apply(op, default.0, default.1)?;
                 DNode::Switch { var, cases, default }
             }
-            DNode::Interval { .. } => {
-                let mut bounds: Vec<Position> = Vec::new();
-                for node in [&node_a, &node_b] {
-                    if let (true, DNode::Interval { bounds: own, .. }) = (tests(node), node) {
-                        bounds.extend(own);
-                    }
-                }
-                bounds.sort_unstable();
-                bounds.dedup();
-                let mut children = Vec::with_capacity(bounds.len() + 1);
-                for segment in 0..=bounds.len() {
-                    let upper = bounds.get(segment).copied();
-                    let child =
-                        self.apply(op, interval_child(&node_a, a, var, upper), interval_child(&node_b, b, var, upper))?;
-                    children.push(child);
+            Split::Interval { var, bounds, pairs } => {
+                let mut children = Vec::with_capacity(pairs.len());
+                for (child_a, child_b) in pairs {
+                    children.push(self.apply(op, child_a, child_b)?);
                 }
                 DNode::Interval { var, bounds, children }
             }
-            DNode::Test { .. } => {
-                let then = self.apply(op, test_child(&node_a, a, var, true), test_child(&node_b, b, var, true))?;
-                let otherwise =
-                    self.apply(op, test_child(&node_a, a, var, false), test_child(&node_b, b, var, false))?;
-                DNode::Test { var, then, otherwise }
-            }
-            DNode::Leaf(_) => return Ok(self.empty),
+            Split::Test { var, then, otherwise } => DNode::Test {
+                var,
+                then: self.apply(op, then.0, then.1)?,
+                otherwise: self.apply(op, otherwise.0, otherwise.1)?,
+            },
         };
         self.make(combined)
+    }
+
+    /// What combining two nodes must combine below them: for the earlier of their
+    /// variables, each branch with the child each node takes there. Reading the nodes
+    /// in place, without copying them, keeps a small node meeting a large one cheap.
+    ///
+    /// A branch only one side tests takes the other side's child for the whole range;
+    /// where that child decides the result alone (`false` under `and`), the branch
+    /// equals its neighbour or the default and is left out, so the work is
+    /// proportional to the side that matters.
+    fn split(&self, op: Op, (a, node_a): (NodeIndex, &DNode), (b, node_b): (NodeIndex, &DNode)) -> Split {
+        let var = node_a.var().min(node_b.var());
+        let own = |node: &DNode| node.var() == var;
+        let top = if own(node_a) { node_a } else { node_b };
+        match top {
+            DNode::Switch { .. } => {
+                let keys_of = |node| switch_keys(node, var);
+                let default = (switch_child(node_a, a, var, None), switch_child(node_b, b, var, None));
+                let mut keys: Vec<Key> = match (self.absorbing(op, default.0), self.absorbing(op, default.1)) {
+                    (true, true) => {
+                        let keys_b = keys_of(node_b);
+                        keys_of(node_a).into_iter().filter(|key| keys_b.binary_search(key).is_ok()).cloned().collect()
+                    }
+                    (true, false) => keys_of(node_a).into_iter().cloned().collect(),
+                    (false, true) => keys_of(node_b).into_iter().cloned().collect(),
+                    (false, false) => keys_of(node_a).into_iter().chain(keys_of(node_b)).cloned().collect(),
+                };
+                keys.sort();
+                keys.dedup();
+                let pairs = keys
+                    .iter()
+                    .map(|key| (switch_child(node_a, a, var, Some(key)), switch_child(node_b, b, var, Some(key))))
+                    .collect();
+                Split::Switch { var, keys, pairs, default }
+            }
+            DNode::Interval { .. } => {
+                let (bounds, pairs) =
+                    self.merge_segments(op, interval_segments(node_a, &a, var), interval_segments(node_b, &b, var));
+                Split::Interval { var, bounds, pairs }
+            }
+            _ => Split::Test {
+                var,
+                then: (test_child(node_a, a, var, true), test_child(node_b, b, var, true)),
+                otherwise: (test_child(node_a, a, var, false), test_child(node_b, b, var, false)),
+            },
+        }
+    }
+
+    /// The common refinement of two splits of one line into segments, each segment with
+    /// the pair of children it takes. Inside a segment whose child decides the result
+    /// alone, the other side's bounds are skipped (by binary search).
+    fn merge_segments(
+        &self,
+        op: Op,
+        (bounds_a, children_a): (&[Position], &[NodeIndex]),
+        (bounds_b, children_b): (&[Position], &[NodeIndex]),
+    ) -> (Vec<Position>, Vec<(NodeIndex, NodeIndex)>) {
+        let (mut bounds, mut pairs) = (Vec::new(), Vec::new());
+        let (mut i, mut j) = (0usize, 0usize);
+        loop {
+            let (Some(child_a), Some(child_b)) = (children_a.get(i), children_b.get(j)) else { break };
+            pairs.push((*child_a, *child_b));
+            let (upper_a, upper_b) = (bounds_a.get(i).copied(), bounds_b.get(j).copied());
+            let skip_to = |bounds: &[Position], upper: Position| bounds.partition_point(|bound| *bound <= upper);
+            let upper = if self.absorbing(op, *child_a) {
+                let Some(upper) = upper_a else { break };
+                i += 1;
+                j = skip_to(bounds_b, upper);
+                upper
+            } else if self.absorbing(op, *child_b) {
+                let Some(upper) = upper_b else { break };
+                j += 1;
+                i = skip_to(bounds_a, upper);
+                upper
+            } else {
+                let upper = match (upper_a, upper_b) {
+                    (None, None) => break,
+                    (Some(x), None) | (None, Some(x)) => x,
+                    (Some(x), Some(y)) => x.min(y),
+                };
+                i += usize::from(upper_a == Some(upper));
+                j += usize::from(upper_b == Some(upper));
+                upper
+            };
+            bounds.push(upper);
+        }
+        (bounds, pairs)
     }
 
     /// Frees the memo tables between independent constructions.
@@ -574,6 +669,23 @@ impl Builder {
         self.memo.clear();
         self.negations.clear();
         self.relabels.clear();
+    }
+}
+
+/// The keys of a switch on `var`; none for a node that does not test it.
+fn switch_keys(node: &DNode, var: u32) -> Vec<&Key> {
+    match node {
+        DNode::Switch { var: own, cases, .. } if *own == var => cases.iter().map(|(key, _)| key).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The bounds and children of an interval node on `var`; a node that does not test it
+/// is one segment, itself.
+fn interval_segments<'n>(node: &'n DNode, index: &'n NodeIndex, var: u32) -> (&'n [Position], &'n [NodeIndex]) {
+    match node {
+        DNode::Interval { var: own, bounds, children } if *own == var => (bounds, children),
+        _ => (&[], std::slice::from_ref(index)),
     }
 }
 

@@ -7,12 +7,14 @@
 //! request walks both and unites the rules at the two leaves it reaches. Evaluation cost
 //! is therefore the depth of two diagrams, whatever the number of policies.
 //!
-//! **Variable order.** Attributes compared with constants come first, those with the
-//! most distinct constants earliest (they split the policies fastest); then the task's
-//! kind; then attributes of task parameters; then the remaining boolean tests in the
-//! order they are written. Testing the kind before anything that reads a parameter, and
-//! writing order for tests, keeps every test behind the guards (`has`, `task is`) that
-//! make it safe to evaluate.
+//! **Variable order.** The task's kind comes first: every request has exactly one, every
+//! task check names one, so the task checks split into one small diagram per kind
+//! instead of multiplying together. Then attributes compared with constants, those with
+//! the most distinct constants earliest (they split the policies fastest); then
+//! attributes of task parameters; then the remaining boolean tests in the order they are
+//! written. Testing the kind before anything that reads a parameter, and writing order
+//! for tests, keeps every test behind the guards (`has`, `task is`) that make it safe to
+//! evaluate.
 //!
 //! **Budget.** Each diagram may create at most [`Options::node_budget`] nodes, and at
 //! most a multiple of the size of its policies' formulas, so that a group whose leaves
@@ -283,9 +285,9 @@ pub(crate) fn variable_order<'a>(formulas: impl IntoIterator<Item = &'a Formula>
         let entry = uses.get(var);
         let (first, count, distinct) = entry.map_or((0, 0, 0), |u| (u.first, u.count, u.distinct.len()));
         let group = match var {
-            VarKey::Switch(path) | VarKey::Interval(path, _) if *path == FieldPath::task_kind() => 1,
+            VarKey::Switch(path) | VarKey::Interval(path, _) if *path == FieldPath::task_kind() => 0,
             VarKey::Switch(path) | VarKey::Interval(path, _) if path.reads_task_params() => 2,
-            VarKey::Switch(_) | VarKey::Interval(..) => 0,
+            VarKey::Switch(_) | VarKey::Interval(..) => 1,
             VarKey::Test(_) => 3,
         };
         if group == 3 {

@@ -56,16 +56,8 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
         bounds: Vec::new(),
     };
     for file in files {
-        let mut lowerer = Lowerer {
-            env: &env,
-            file,
-            functions: &functions,
-            scopes: Vec::new(),
-            fresh: 0,
-            depth: 0,
-            peak: 0,
-            nodes: 0,
-        };
+        let mut lowerer =
+            Lowerer { env: &env, file, functions: &functions, scopes: Vec::new(), fresh: 0, depth: 0, nodes: 0 };
         for item in &file.ast.items {
             lowerer.nodes = 0;
             match item {
@@ -97,6 +89,41 @@ fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
         }
     }
     functions
+}
+
+/// The depth and the number of nodes of a lowered expression: what substituting it for
+/// a parameter adds, wherever the parameter is used.
+fn measure(expr: &HExpr) -> (usize, usize) {
+    let mut size = 0usize;
+    expr.visit(&mut |_| size += 1);
+    (depth_of(expr), size)
+}
+
+fn depth_of(expr: &HExpr) -> usize {
+    let mut deepest = 0;
+    let mut children = Vec::new();
+    match expr {
+        HExpr::Const(_) | HExpr::Field(..) | HExpr::TaskIs(_) | HExpr::ResourceIs(_) => {}
+        HExpr::Attr(inner, _)
+        | HExpr::Not(inner)
+        | HExpr::Matches(inner, _)
+        | HExpr::Neg(inner)
+        | HExpr::Has(inner, _) => children.push(&**inner),
+        HExpr::And(a, b)
+        | HExpr::Or(a, b)
+        | HExpr::Cmp(_, a, b)
+        | HExpr::In(a, b)
+        | HExpr::SetContains(a, b)
+        | HExpr::Str(_, a, b)
+        | HExpr::Arith(_, a, b)
+        | HExpr::Quantifier(_, _, a, b) => children.extend([&**a, &**b]),
+        HExpr::SetOf(items) => children.extend(items),
+        HExpr::RecordOf(fields) => children.extend(fields.iter().map(|(_, value)| value)),
+    }
+    for child in children {
+        deepest = deepest.max(depth_of(child));
+    }
+    deepest + 1
 }
 
 /// `-inner`, folded when `inner` is a number or duration constant, so that `-0.5` is a
@@ -158,8 +185,6 @@ struct Lowerer<'a> {
     scopes: Vec<(String, Binding)>,
     fresh: usize,
     depth: usize,
-    /// The deepest `depth` reached since it was last reset.
-    peak: usize,
     /// Nodes produced for the current declaration.
     nodes: usize,
 }
@@ -174,15 +199,15 @@ impl<'a> Lowerer<'a> {
     }
 
     fn policy(&mut self, policy: &ast::PolicyDecl) -> Result<Policy, LowerError> {
-        let mut condition = HExpr::TRUE;
+        let mut clauses = Vec::with_capacity(policy.conditions.len());
         for clause in &policy.conditions {
             let lowered = self.guarded(&clause.expr)?;
-            let lowered = match clause.kind {
+            clauses.push(match clause.kind {
                 ConditionKind::When => lowered,
                 ConditionKind::Unless => HExpr::negate(lowered),
-            };
-            condition = HExpr::and(condition, lowered);
+            });
         }
+        let condition = HExpr::all(clauses);
         let mut grant = Grant::default();
         for clause in policy.grant.iter().flat_map(|grant| &grant.clauses) {
             match clause {
@@ -333,7 +358,6 @@ impl<'a> Lowerer<'a> {
     fn grow(&mut self, span: Span, depth: usize, size: usize) -> Result<(), LowerError> {
         self.nodes = self.nodes.saturating_add(size);
         let reached = self.depth.saturating_add(depth);
-        self.peak = self.peak.max(reached);
         if reached > MAX_HIR_DEPTH {
             return Err(self.error(
                 span,
@@ -425,7 +449,8 @@ impl<'a> Lowerer<'a> {
                 Binding::Local(unique) => return Ok(HExpr::Field(Base::Local(unique.clone()), Vec::new())),
                 Binding::Argument(value, depth, size) => (value.clone(), *depth, *size),
             };
-            self.grow(span, depth, size)?;
+            // The name's own node, counted already, becomes the argument's root.
+            self.grow(span, depth.saturating_sub(1), size.saturating_sub(1))?;
             return Ok(value);
         }
         match self.file.names.get(&span) {
@@ -461,10 +486,9 @@ impl<'a> Lowerer<'a> {
         };
         let mut arguments = Vec::with_capacity(args.len());
         for arg in args {
-            let (depth, nodes) = (self.depth, self.nodes);
-            self.peak = depth;
             let lowered = self.expr(arg)?;
-            arguments.push((lowered, self.peak - depth, self.nodes - nodes));
+            let (depth, size) = measure(&lowered);
+            arguments.push((lowered, depth, size));
         }
         // The body is lowered in its own file's resolutions, with only its parameters
         // in scope: functions cannot see the caller's variables.
@@ -482,13 +506,11 @@ impl<'a> Lowerer<'a> {
                 .collect(),
             fresh: self.fresh,
             depth: self.depth,
-            peak: self.peak,
             nodes: self.nodes,
         };
         let body = body_lowerer.expr(&function.body);
         self.fresh = body_lowerer.fresh;
         self.nodes = body_lowerer.nodes;
-        self.peak = self.peak.max(body_lowerer.peak);
         body
     }
 

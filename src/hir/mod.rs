@@ -311,6 +311,24 @@ impl HExpr {
         }
     }
 
+    /// The conjunction of `clauses`, in order, as a balanced tree: evaluated left to right
+    /// like a chain, but only logarithmically deep however many clauses a policy has.
+    pub fn all(clauses: Vec<HExpr>) -> HExpr {
+        let mut layer: Vec<HExpr> = clauses.into_iter().filter(|clause| *clause != HExpr::TRUE).collect();
+        while layer.len() > 1 {
+            let mut next = Vec::with_capacity(layer.len().div_ceil(2));
+            let mut pairs = layer.into_iter();
+            while let Some(left) = pairs.next() {
+                next.push(match pairs.next() {
+                    Some(right) => HExpr::and(left, right),
+                    None => left,
+                });
+            }
+            layer = next;
+        }
+        layer.pop().unwrap_or(HExpr::TRUE)
+    }
+
     pub fn negate(inner: HExpr) -> HExpr {
         match inner {
             HExpr::Const(Value::Bool(value)) => HExpr::Const(Value::Bool(!value)),

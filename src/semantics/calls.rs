@@ -33,32 +33,57 @@ fn called_names(expr: &Expr, into: &mut BTreeSet<String>) {
 }
 
 /// The functions that can reach themselves, each with one cycle through it written as
-/// `f → g → f`.
+/// `f → g → f`. Linear in the calls (Tarjan's strongly connected components) plus one
+/// breadth-first search per recursive function within its component, so long chains of
+/// calls cost what they are long.
 pub fn recursive_functions(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, String> {
+    let mut calls: petgraph::graph::DiGraph<&str, ()> = petgraph::graph::DiGraph::new();
+    let mut index: BTreeMap<&str, petgraph::graph::NodeIndex> = BTreeMap::new();
+    for (caller, callees) in graph {
+        for name in std::iter::once(caller).chain(callees) {
+            index.entry(name.as_str()).or_insert_with(|| calls.add_node(name.as_str()));
+        }
+    }
+    for (caller, callees) in graph {
+        for callee in callees {
+            if let (Some(from), Some(to)) = (index.get(caller.as_str()), index.get(callee.as_str())) {
+                calls.update_edge(*from, *to, ());
+            }
+        }
+    }
     let mut recursive = BTreeMap::new();
-    for start in graph.keys().filter(|name| !name.is_empty()) {
-        if let Some(path) = path_back(graph, start) {
-            recursive.insert(start.clone(), path.join(" → "));
+    for component in petgraph::algo::tarjan_scc(&calls) {
+        let members: BTreeSet<&str> = component.iter().filter_map(|node| calls.node_weight(*node).copied()).collect();
+        for start in members.iter().filter(|name| !name.is_empty()) {
+            if let Some(path) = path_back(graph, start, &members) {
+                recursive.insert(start.to_string(), path.join(" → "));
+            }
         }
     }
     recursive
 }
 
-/// A path of calls from `start` back to itself, found by depth-first search.
-fn path_back(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
-    let mut stack: Vec<(String, Vec<String>)> = vec![(start.to_string(), vec![start.to_string()])];
-    let mut visited: BTreeSet<String> = BTreeSet::new();
-    while let Some((node, path)) = stack.pop() {
-        for next in graph.get(&node).into_iter().flatten() {
+/// A shortest path of calls from `start` back to itself within `members`, found
+/// breadth first with parent links.
+fn path_back(graph: &BTreeMap<String, BTreeSet<String>>, start: &str, members: &BTreeSet<&str>) -> Option<Vec<String>> {
+    let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for next in graph.get(node).into_iter().flatten() {
             if next == start {
-                let mut cycle = path.clone();
-                cycle.push(next.clone());
+                let mut cycle = vec![next.clone()];
+                let mut at = node;
+                while at != start {
+                    cycle.push(at.to_string());
+                    at = parent.get(at).copied()?;
+                }
+                cycle.push(start.to_string());
+                cycle.reverse();
                 return Some(cycle);
             }
-            if visited.insert(next.clone()) {
-                let mut longer = path.clone();
-                longer.push(next.clone());
-                stack.push((next.clone(), longer));
+            if members.contains(next.as_str()) && !parent.contains_key(next.as_str()) {
+                parent.insert(next, node);
+                queue.push_back(next);
             }
         }
     }
