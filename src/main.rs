@@ -311,7 +311,7 @@ fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool,
             return ExitCode::from(1);
         }
     }
-    match (exit_code, outcomes.iter().any(|o| *o == Outcome::Deny), outcomes.iter().all(|o| *o == Outcome::Allow)) {
+    match (exit_code, outcomes.contains(&Outcome::Deny), outcomes.iter().all(|o| *o == Outcome::Allow)) {
         (false, _, _) | (true, _, true) => ExitCode::SUCCESS,
         (true, true, _) => ExitCode::from(2),
         (true, false, false) => ExitCode::from(3),

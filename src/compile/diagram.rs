@@ -112,6 +112,10 @@ pub struct Builder {
     pub empty: NodeIndex,
     pub truth: NodeIndex,
     budget: usize,
+    /// Space used so far, in cells: one per node, case, bound, child and leaf entry.
+    cells: usize,
+    /// Most cells before [`OverBudget`] (by default, no limit).
+    cell_limit: usize,
     /// Combination steps left before [`OverBudget`]: hash-consing can make `apply` work
     /// without creating nodes, so the node budget alone does not bound the time.
     work_left: usize,
@@ -140,11 +144,26 @@ impl Builder {
             empty: NodeIndex::new(0),
             truth: NodeIndex::new(0),
             budget,
+            cells: 0,
+            cell_limit: usize::MAX,
             work_left: usize::MAX,
         };
         builder.empty = builder.insert(DNode::Leaf(Arc::from([])));
         builder.truth = builder.insert(DNode::Leaf(Arc::from([MARK])));
         builder
+    }
+
+    /// The space used so far, in cells (see [`Builder::limit_cells`]).
+    pub fn cells(&self) -> usize {
+        self.cells
+    }
+
+    /// Fails with [`OverBudget`] once the diagrams use `limit` cells: one per node, per
+    /// switch case, per interval bound and child, and per rule in a leaf. Unlike nodes,
+    /// cells grow with what a node holds, so a diagram whose leaves hold many rules each
+    /// cannot hide its size.
+    pub fn limit_cells(&mut self, limit: usize) {
+        self.cell_limit = limit;
     }
 
     /// Also bounds the combination steps, not only the nodes created.
@@ -174,6 +193,11 @@ impl Builder {
             return *existing;
         }
         let mut children = node.children();
+        self.cells = self.cells.saturating_add(1 + children.len()).saturating_add(match &node {
+            DNode::Leaf(rules) => rules.len(),
+            DNode::Interval { bounds, .. } => bounds.len(),
+            DNode::Switch { .. } | DNode::Test { .. } => 0,
+        });
         children.sort_unstable();
         children.dedup();
         let index = self.graph.add_node(node.clone());
@@ -204,7 +228,7 @@ impl Builder {
             DNode::Test { then, otherwise, .. } if then == otherwise => return Ok(then),
             other => other,
         };
-        if self.graph.node_count() >= self.budget {
+        if self.graph.node_count() >= self.budget || self.cells >= self.cell_limit {
             return Err(OverBudget);
         }
         Ok(self.insert(node))
@@ -634,8 +658,7 @@ impl Builder {
     ) -> (Vec<Position>, Vec<(NodeIndex, NodeIndex)>) {
         let (mut bounds, mut pairs) = (Vec::new(), Vec::new());
         let (mut i, mut j) = (0usize, 0usize);
-        loop {
-            let (Some(child_a), Some(child_b)) = (children_a.get(i), children_b.get(j)) else { break };
+        while let (Some(child_a), Some(child_b)) = (children_a.get(i), children_b.get(j)) {
             pairs.push((*child_a, *child_b));
             let (upper_a, upper_b) = (bounds_a.get(i).copied(), bounds_b.get(j).copied());
             let skip_to = |bounds: &[Position], upper: Position| bounds.partition_point(|bound| *bound <= upper);

@@ -38,6 +38,7 @@ use self::formula::{formula, Atom, FieldPath, Formula, VarKey};
 pub use self::plan::Plan;
 use self::plan::{Gate, Rule, RuleKind, GATES};
 use crate::hir::{CmpOp, HExpr, Hir, Root, Target, Task, Value};
+use petgraph::stable_graph::NodeIndex;
 
 /// Limits on compilation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +189,15 @@ fn delegation_allowed(task: &Task) -> HExpr {
     }
 }
 
-/// Compiles rules into as few diagrams as the budget allows; returns their roots.
+/// Compiles rules into as few diagrams as the budgets allow; returns their roots.
+///
+/// Each rule is built alone, then the diagrams are united pairwise, level by level, like
+/// a balanced tree. A union that would grow past its share of the budget (a multiple of
+/// the size of the formulas it unites, see [`growth_cap`], and never past the budget
+/// per diagram) is abandoned and its two halves are kept as diagrams of their own. So
+/// nothing built is built twice, the work is bounded by the budgets, and a group whose
+/// leaves multiply (each rule testing something of its own, thresholds that cross)
+/// stops growing early instead of being retried in halves.
 fn compile_group(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> Vec<u32> {
     if rules.is_empty() {
         return Vec::new();
@@ -197,38 +206,75 @@ fn compile_group(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> V
         return rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect();
     }
     let vars = variable_order(rules.iter().map(|rule| &rule.formula));
-    let mut builder = Builder::new(vars, budget.next().min(growth_cap(rules)));
-    let built = build(&mut builder, rules.iter().map(|rule| (rule.rule, &rule.formula)));
-    budget.spend(builder.graph.node_count());
-    match built {
-        Ok(root) => vec![plan.freeze(&builder, root)],
-        Err(OverBudget) if rules.len() > 1 => {
-            let (left, right) = rules.split_at(rules.len() / 2);
-            let mut roots = compile_group(plan, left, budget);
-            roots.extend(compile_group(plan, right, budget));
-            roots
+    let mut builder = Builder::new(vars, usize::MAX);
+    let mut whole = Vec::new();
+    let mut layer: Vec<(NodeIndex, usize)> = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let atoms = atom_count(&rule.formula);
+        let built = within(&mut builder, budget, atoms, |builder| {
+            let condition = builder.formula(&rule.formula)?;
+            builder.relabel(condition, rule.rule)
+        });
+        builder.forget();
+        match built {
+            Some(diagram) => layer.push((diagram, atoms)),
+            None => whole.push(rule),
         }
-        Err(OverBudget) => rules.iter().flat_map(|rule| compile_whole(plan, rule)).collect(),
     }
+    let mut finished = Vec::new();
+    while layer.len() > 1 {
+        let mut next = Vec::with_capacity(layer.len().div_ceil(2));
+        for pair in layer.chunks(2) {
+            match pair {
+                [(a, atoms_a), (b, atoms_b)] => {
+                    let atoms = atoms_a + atoms_b;
+                    match within(&mut builder, budget, atoms, |builder| builder.union(*a, *b)) {
+                        Some(united) => next.push((united, atoms)),
+                        None => finished.extend([*a, *b]),
+                    }
+                }
+                [single] => next.push(*single),
+                _ => {}
+            }
+        }
+        layer = next;
+    }
+    finished.extend(layer.into_iter().map(|(diagram, _)| diagram));
+    let mut roots = plan.freeze_all(&builder, &finished);
+    roots.extend(whole.into_iter().flat_map(|rule| compile_whole(plan, rule)));
+    roots
 }
 
-/// How many nodes a group may grow to before it is split: a multiple of the size of its
-/// formulas. Rules that share their tests (identity permits on one switch, thresholds on
-/// one number) unite in about the sum of their sizes; rules that each test something of
-/// their own multiply their leaves, one subset of matching rules per leaf. Such a group
-/// fails early and cheaply, and its halves are tried instead.
-fn growth_cap(rules: &[RuleInput]) -> usize {
+/// Runs one construction with room for [`growth_cap`] of `atoms` more cells (and no
+/// more than the budgets allow); `None` if it needs more.
+fn within(
+    builder: &mut Builder,
+    budget: &mut Budget,
+    atoms: usize,
+    build: impl FnOnce(&mut Builder) -> Result<NodeIndex, OverBudget>,
+) -> Option<NodeIndex> {
+    let before = builder.cells();
+    builder.limit_cells(before.saturating_add(growth_cap(atoms).min(budget.next())));
+    let built = build(builder);
+    budget.spend(builder.cells() - before);
+    built.ok()
+}
+
+/// How many more cells a construction over formulas of `atoms` atoms may use: a
+/// multiple of their size. Rules that share their tests (identity permits on one
+/// switch, thresholds on one number) unite in about the sum of their sizes; rules that
+/// each test something of their own multiply their leaves, one subset of matching rules
+/// per leaf, and exceed it early and cheaply.
+fn growth_cap(atoms: usize) -> usize {
     const GROWTH: usize = 64;
     const FLOOR: usize = 2_000;
-    let atoms: usize = rules
-        .iter()
-        .map(|rule| {
-            let mut atoms = Vec::new();
-            rule.formula.atoms(&mut atoms);
-            atoms.len().max(1)
-        })
-        .sum();
-    atoms.saturating_mul(GROWTH).max(FLOOR)
+    atoms.max(1).saturating_mul(GROWTH).max(FLOOR)
+}
+
+fn atom_count(formula: &Formula) -> usize {
+    let mut atoms = Vec::new();
+    formula.atoms(&mut atoms);
+    atoms.len()
 }
 
 /// Compiles a rule as one test of its whole condition. The diagram has four nodes

@@ -323,18 +323,25 @@ impl Plan {
     /// Copies the diagram below `root` into the arena, children before parents, and
     /// returns its arena index.
     pub fn freeze(&mut self, builder: &Builder, root: NodeIndex) -> u32 {
+        self.freeze_all(builder, &[root]).first().copied().unwrap_or(0)
+    }
+
+    /// Copies several diagrams of one builder into the arena, sharing the nodes they
+    /// share (one walk, each node visited once); returns their arena indexes in order.
+    pub fn freeze_all(&mut self, builder: &Builder, roots: &[NodeIndex]) -> Vec<u32> {
         let mut frozen: HashMap<NodeIndex, u32> = HashMap::default();
-        let mut walk = DfsPostOrder::new(&builder.graph, root);
-        while let Some(index) = walk.next(&builder.graph) {
-            if frozen.contains_key(&index) {
-                continue;
+        let Some(first) = roots.first() else { return Vec::new() };
+        let mut walk = DfsPostOrder::new(&builder.graph, *first);
+        for root in roots {
+            walk.move_to(*root);
+            while let Some(index) = walk.next(&builder.graph) {
+                let Some(node) = builder.node(index) else { continue };
+                let node = self.freeze_node(builder, node, &frozen);
+                frozen.insert(index, self.nodes.len() as u32);
+                self.nodes.push(node);
             }
-            let Some(node) = builder.node(index) else { continue };
-            let node = self.freeze_node(builder, node, &frozen);
-            frozen.insert(index, self.nodes.len() as u32);
-            self.nodes.push(node);
         }
-        frozen.get(&root).copied().unwrap_or(0)
+        roots.iter().map(|root| frozen.get(root).copied().unwrap_or(0)).collect()
     }
 
     fn freeze_node(&mut self, builder: &Builder, node: &DNode, arena: &HashMap<NodeIndex, u32>) -> Node {

@@ -101,6 +101,17 @@ pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, 
     decision
 }
 
+/// Policy names for a reason's message: the first few, and how many more (the decision
+/// lists them all).
+fn quoted_names(names: &[Arc<str>]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = names.iter().take(SHOWN).map(|name| format!("`{name}`")).collect();
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", shown.join(", ")),
+        _ => shown.join(", "),
+    }
+}
+
 fn target_text(target: &Target) -> String {
     match &target.resource {
         Some(resource) => format!("`{}` on `{resource}`", target.action),
@@ -127,7 +138,7 @@ fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matc
         }
     }
     let kind = request.task.as_ref().map(|task| task.kind.to_string()).unwrap_or_default();
-    let quoted = |names: &[Arc<str>]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let quoted = |names: &[Arc<str>]| quoted_names(names);
     let found = Found {
         forbid: !policies.forbid.is_empty(),
         escalate: !policies.escalate.is_empty(),

@@ -245,11 +245,17 @@ pub struct Analyses<'a> {
     set: &'a PolicySet,
     options: ProveOptions,
     built: HashMap<Target, Result<Analysis<'a>, OverBudget>>,
+    /// Example decisions the lints may still make to name the policies a finding is
+    /// about.
+    examples_left: usize,
 }
+
+/// Most example decisions the lints make for one package.
+const LINT_EXAMPLES: usize = 200;
 
 impl<'a> Analyses<'a> {
     pub fn new(set: &'a PolicySet, options: ProveOptions) -> Self {
-        Analyses { set, options, built: HashMap::new() }
+        Analyses { set, options, built: HashMap::new(), examples_left: LINT_EXAMPLES }
     }
 
     /// Answers a question about one pair; running out of budget answers "unknown".
