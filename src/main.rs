@@ -285,6 +285,7 @@ fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool,
     let limit = set.limits().max_request_bytes;
     let mut out = std::io::stdout().lock();
     let mut outcomes = Vec::new();
+    let mut text = Vec::new();
     for number in 1.. {
         let decision = match read_bounded_line(&mut input, limit) {
             Ok(Some(Line::Text(line))) if line.iter().all(u8::is_ascii_whitespace) => {
@@ -301,11 +302,19 @@ fn eval_batch(set: &PolicySet, request: Option<&std::path::Path>, explain: bool,
             }
         };
         outcomes.push(decision.decision);
-        let mut value = serde_json::to_value(&decision).unwrap_or_default();
-        if let (false, Some(object)) = (decision.errors.is_empty(), value.as_object_mut()) {
-            object.insert("line".to_string(), serde_json::json!(number));
+        text.clear();
+        let written = if decision.errors.is_empty() {
+            serde_json::to_writer(&mut text, &decision)
+        } else {
+            let mut value = serde_json::to_value(&decision).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("line".to_string(), serde_json::json!(number));
+            }
+            serde_json::to_writer(&mut text, &value)
+        };
+        if written.is_err() {
+            return ExitCode::from(1);
         }
-        let mut text = serde_json::to_vec(&value).unwrap_or_default();
         text.push(b'\n');
         if out.write_all(&text).and_then(|()| out.flush()).is_err() {
             return ExitCode::from(1);

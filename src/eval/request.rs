@@ -27,12 +27,24 @@ pub struct RequestDoc {
     pub chain: Vec<String>,
     pub task: Option<TaskDoc>,
     pub action: Option<String>,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub args: serde_json::Map<String, Json>,
     pub resource: Option<ResourceDoc>,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub context: serde_json::Map<String, Json>,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub behavior: serde_json::Map<String, Json>,
 }
 
@@ -40,7 +52,11 @@ pub struct RequestDoc {
 #[serde(deny_unknown_fields)]
 pub struct EntityDoc {
     pub id: String,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub attrs: serde_json::Map<String, Json>,
 }
 
@@ -50,7 +66,11 @@ pub struct ResourceDoc {
     #[serde(rename = "type")]
     pub ty: String,
     pub id: String,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub attrs: serde_json::Map<String, Json>,
 }
 
@@ -63,7 +83,11 @@ pub struct TaskDoc {
     pub start: String,
     /// RFC 3339.
     pub deadline: String,
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
     pub params: serde_json::Map<String, Json>,
 }
 
@@ -305,8 +329,14 @@ pub fn validate(env: &Env, doc: &RequestDoc, now: i64, limits: &RequestLimits) -
 /// Reads a request's JSON text strictly: malformed JSON, an unknown part, a key repeated
 /// in any object, or a number a double cannot hold exactly is an error.
 pub fn parse_doc(text: &str) -> Result<RequestDoc, RequestError> {
-    let doc: RequestDoc = serde_json::from_str(text).map_err(|error| json_error(&error))?;
-    super::json::check_strict(text)?;
+    let doc: RequestDoc = serde_json::from_str(text).map_err(|error| match super::json::is_repeated_key(&error) {
+        // Find where, to say so.
+        true => super::json::check_strict(text).err().unwrap_or_else(|| json_error(&error)),
+        false => json_error(&error),
+    })?;
+    if super::json::has_long_numbers(text) {
+        super::json::check_strict(text)?;
+    }
     Ok(doc)
 }
 

@@ -186,12 +186,42 @@ impl Builder<'_> {
                 .filter_map(|(field, (low, high))| Some((path_of(field)?, *low, *high)))
                 .collect(),
         };
+        self.place_constant_members(constraints, &fixed);
         for _ in 0..3 {
             for (test, truth) in &constraints.tests {
-                if let Some(expr) = self.plan.tests.get(*test as usize) {
-                    self.satisfy(expr, *truth, &fixed);
+                match self.plan.tests.get(*test as usize) {
+                    Some(expr) if constant_membership(expr).is_none() => {
+                        self.satisfy(expr, *truth, &fixed);
+                    }
+                    _ => {}
                 }
             }
+        }
+    }
+
+    /// Puts into each set attribute the constants the path needs in it and leaves out the
+    /// ones it needs absent (`"tag" in resource.labels`), one write per set however many
+    /// such tests the path has.
+    fn place_constant_members(&mut self, constraints: &Constraints, fixed: &Fixed) {
+        let mut wanted: Vec<(FieldPath, Vec<(Json, bool)>)> = Vec::new();
+        for (test, truth) in &constraints.tests {
+            let Some((set, element)) = self.plan.tests.get(*test as usize).and_then(constant_membership) else {
+                continue;
+            };
+            let (set, truth) = (set, *truth);
+            match wanted.iter_mut().find(|(path, _)| *path == set) {
+                Some((_, elements)) => elements.push((element, truth)),
+                None => wanted.push((set, vec![(element, truth)])),
+            }
+        }
+        for (set, elements) in wanted {
+            if fixed.keys.contains(&set) {
+                continue;
+            }
+            let mut items = self.read(&set).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+            items.retain(|item| !elements.iter().any(|(element, _)| element == item));
+            items.extend(elements.into_iter().filter(|(_, member)| *member).map(|(element, _)| element));
+            self.place(&set, Json::Array(items));
         }
     }
 
@@ -354,6 +384,19 @@ impl Fixed {
             _ => None,
         };
         at.is_some_and(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
+    }
+}
+
+/// A membership test of a constant in a set attribute: the set's path and the constant
+/// as JSON.
+fn constant_membership(expr: &crate::hir::HExpr) -> Option<(FieldPath, Json)> {
+    use crate::hir::HExpr;
+    match expr {
+        HExpr::In(element, set) | HExpr::SetContains(set, element) => match &**element {
+            HExpr::Const(constant) => Some((as_path(set)?, constant.to_json())),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
