@@ -96,34 +96,7 @@ fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
 fn measure(expr: &HExpr) -> (usize, usize) {
     let mut size = 0usize;
     expr.visit(&mut |_| size += 1);
-    (depth_of(expr), size)
-}
-
-fn depth_of(expr: &HExpr) -> usize {
-    let mut deepest = 0;
-    let mut children = Vec::new();
-    match expr {
-        HExpr::Const(_) | HExpr::Field(..) | HExpr::TaskIs(_) | HExpr::ResourceIs(_) => {}
-        HExpr::Attr(inner, _)
-        | HExpr::Not(inner)
-        | HExpr::Matches(inner, _)
-        | HExpr::Neg(inner)
-        | HExpr::Has(inner, _) => children.push(&**inner),
-        HExpr::And(a, b)
-        | HExpr::Or(a, b)
-        | HExpr::Cmp(_, a, b)
-        | HExpr::In(a, b)
-        | HExpr::SetContains(a, b)
-        | HExpr::Str(_, a, b)
-        | HExpr::Arith(_, a, b)
-        | HExpr::Quantifier(_, _, a, b) => children.extend([&**a, &**b]),
-        HExpr::SetOf(items) => children.extend(items),
-        HExpr::RecordOf(fields) => children.extend(fields.iter().map(|(_, value)| value)),
-    }
-    for child in children {
-        deepest = deepest.max(depth_of(child));
-    }
-    deepest + 1
+    (expr.depth(), size)
 }
 
 /// `-inner`, folded when `inner` is a number or duration constant, so that `-0.5` is a

@@ -344,13 +344,18 @@ impl HExpr {
     /// Calls `f` on this expression and every sub-expression.
     pub fn visit(&self, f: &mut dyn FnMut(&HExpr)) {
         f(self);
+        self.each_child(&mut |child| child.visit(f));
+    }
+
+    /// Calls `f` on each direct sub-expression, in order.
+    pub fn each_child(&self, f: &mut dyn FnMut(&HExpr)) {
         match self {
             HExpr::Const(_) | HExpr::Field(..) | HExpr::TaskIs(_) | HExpr::ResourceIs(_) => {}
             HExpr::Attr(inner, _)
             | HExpr::Not(inner)
             | HExpr::Matches(inner, _)
             | HExpr::Neg(inner)
-            | HExpr::Has(inner, _) => inner.visit(f),
+            | HExpr::Has(inner, _) => f(inner),
             HExpr::And(a, b)
             | HExpr::Or(a, b)
             | HExpr::Cmp(_, a, b)
@@ -359,11 +364,18 @@ impl HExpr {
             | HExpr::Str(_, a, b)
             | HExpr::Arith(_, a, b)
             | HExpr::Quantifier(_, _, a, b) => {
-                a.visit(f);
-                b.visit(f);
+                f(a);
+                f(b);
             }
-            HExpr::SetOf(items) => items.iter().for_each(|item| item.visit(f)),
-            HExpr::RecordOf(fields) => fields.iter().for_each(|(_, value)| value.visit(f)),
+            HExpr::SetOf(items) => items.iter().for_each(f),
+            HExpr::RecordOf(fields) => fields.iter().for_each(|(_, value)| f(value)),
         }
+    }
+
+    /// The number of levels of the expression tree.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        self.each_child(&mut |child| deepest = deepest.max(child.depth()));
+        deepest + 1
     }
 }

@@ -789,13 +789,15 @@ impl<'a> Paths<'a> {
         keys.iter().filter(|key| matches!(key, Key::Bool(_))).count() < 2
     }
 
-    /// Whether an enum field's range holds a declared value, and the chain's depth a
-    /// non-negative one (other lines are unbounded).
     fn range_has_value(&self, field: u32, low: Option<Position>, high: Option<Position>) -> bool {
         let spec = self.plan.fields.get(field as usize);
         let is_depth = spec.is_some_and(|spec| spec.path.text() == "chain.depth");
-        if is_depth && high.is_some_and(|high| high < 0) {
-            return false;
+        if is_depth {
+            // A valid request's chain has 1 to `max_chain` links: depth 0 to max_chain - 1.
+            let scale = Position::from(crate::hir::value::DECIMAL_SCALE);
+            let deepest = self.set.limits().request.max_chain.saturating_sub(1) as Position * scale;
+            let least = low.map_or(0, |low| (low.div_euclid(scale) + 1).max(0) * scale);
+            return least <= deepest && high.is_none_or(|high| least <= high);
         }
         let Some(FieldKind::Interval(Unit::Ordinal(name))) = spec.map(|spec| &spec.kind) else {
             return true;
