@@ -1,7 +1,8 @@
 //! Decision speed. Generated policy sets of 10 to 10,000 identity-bound permits, one
-//! matching and one non-matching request each; a realistic package with a full request;
-//! compiling 10,000 policies; and the JSON Lines batch path. Figures and commands are in
-//! `BENCHMARKS.md`.
+//! matching and one non-matching request each; the policy shapes of `generated/shapes.rs`
+//! (patterns, prefixes, limits, set membership and a mix) at 10 to 10,000 policies, each
+//! with a matching request; a realistic package with a full request; compiling 10,000
+//! policies; and the JSON Lines batch path. Figures and commands are in `BENCHMARKS.md`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // bench code may fail loudly
 
@@ -11,6 +12,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use mandate::db;
 use mandate::eval::{Limits, Outcome, PolicySet, RequestDoc};
 use mandate::package::Loader;
+
+#[path = "generated/shapes.rs"]
+mod shapes;
 
 const SCHEMA: &str = r#"schema {
   resource Doc { owner: String }
@@ -132,5 +136,33 @@ fn batch_json_lines(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_by_size, realistic, compile_ten_thousand, batch_json_lines);
+/// Each shape at each size: the load time and the nodes a matching decision walks are
+/// printed once (the walk from the explanation, which does not vary between runs); the
+/// decision is measured.
+fn decide_by_shape(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shape");
+    for shape in shapes::SHAPES {
+        for count in [10, 100, 1_000, 10_000] {
+            let source = shapes::shape_package(shape, count);
+            let started = std::time::Instant::now();
+            let set = PolicySet::from_sources(&[("shape.mandate", &source)], Limits::default()).expect("checks");
+            let loaded = started.elapsed();
+            let request = prepared(&set, &shapes::shape_request(shape, count / 2, 8));
+            let explained = set.explain(&request);
+            assert_eq!(explained.decision, Outcome::Allow, "{shape}/{count}: {}", explained.to_text());
+            let walked: usize = explained.explanation.iter().flatten().map(|walk| walk.steps.len()).sum();
+            let stats = set.plan().stats();
+            eprintln!(
+                "shape/{shape}/{count}: loaded in {loaded:?}; {walked} nodes walked; {} nodes, at most {} nodes and {} diagrams walked",
+                stats.nodes, stats.walk_nodes, stats.walk_diagrams
+            );
+            group.bench_with_input(BenchmarkId::new(shape, count), &request, |b, request| {
+                b.iter(|| black_box(set.decide(request)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_by_size, decide_by_shape, realistic, compile_ten_thousand, batch_json_lines);
 criterion_main!(benches);

@@ -14,6 +14,9 @@ use mandate::prove::{check, check_and_lint, diff::diff, ProveOptions};
 #[path = "generated/mod.rs"]
 mod generated;
 
+#[path = "generated/shapes.rs"]
+mod shapes;
+
 use generated::{policy, SCHEMA};
 
 /// A second task, two assertions and a bound besides the shared schema.
@@ -53,5 +56,28 @@ fn prove_1000(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, prove_1000);
+/// Every theorem for 1,000 policies of each shape of `generated/shapes.rs`, which the
+/// graph indexes; the verdicts are printed once (none may be "budget exceeded").
+fn prove_shapes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("prove_shape");
+    group.sample_size(10);
+    let options = ProveOptions::default();
+    for shape in shapes::SHAPES {
+        let source = shapes::shape_package(shape, 1_000);
+        let set = PolicySet::from_sources(&[("shape.mandate", &source)], Limits::default()).expect("checks");
+        let reports = check(&set, &options);
+        let count = |word: &str| reports.iter().filter(|report| report.verdict.word() == word).count();
+        let budget = reports.iter().filter(|r| format!("{:?}", r.verdict).contains("budget exceeded")).count();
+        eprintln!(
+            "prove_shape/{shape}/1000: {} proved, {} refuted, {} unknown, {budget} over budget",
+            count("proved"),
+            count("refuted"),
+            count("unknown")
+        );
+        group.bench_function(format!("{shape}/1000"), |b| b.iter(|| black_box(check(&set, &options))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, prove_1000, prove_shapes);
 criterion_main!(benches);

@@ -6,7 +6,9 @@
 //! - 10,000 escalations on two crossing thresholds;
 //! - one policy with 10,000 `!=` clauses;
 //! - a chain of 1,000 one-line functions;
-//! - a chain of 3,000 `use` imports.
+//! - a chain of 3,000 `use` imports;
+//! - 10,000 policies of each shape of `generated/shapes.rs` (patterns, prefixes, limits,
+//!   set membership, a mix), which compile into index nodes.
 //!
 //! Each shape is written once to `target/scale-shapes/NAME/p/` (kept, so that peak memory
 //! can be measured on the same files with `/usr/bin/time`); each measurement runs the
@@ -19,6 +21,9 @@ use std::path::Path;
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+#[path = "generated/shapes.rs"]
+mod shapes;
 
 const SCHEMA: &str = "schema {
   agent { team: String }
@@ -72,14 +77,24 @@ fn shapes() -> Vec<(&'static str, Vec<(String, String)>)> {
         imports.push((format!("p/lib/m{i}.mandate"), format!("{next}fn g{i}() -> Bool {{ true }}\n")));
     }
     let one = |text: String| vec![("p/policies.mandate".to_string(), text)];
-    vec![
+    let mut all = vec![
         ("permits_10k", one(permits)),
         ("tasks_1k", one(tasks)),
         ("crossing_10k", one(crossing)),
         ("clauses_10k", one(clauses)),
         ("functions_1k", one(functions)),
         ("imports_3k", imports),
-    ]
+    ];
+    for (name, shape) in [
+        ("patterns_10k", "patterns"),
+        ("prefixes_10k", "prefixes"),
+        ("limits_10k", "limits"),
+        ("members_10k", "members"),
+        ("mixed_10k", "mixed"),
+    ] {
+        all.push((name, one(shapes::shape_package(shape, 10_000))));
+    }
+    all
 }
 
 fn write(dir: &Path, files: &[(String, String)]) {

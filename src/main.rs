@@ -381,14 +381,17 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
     let written = match format {
         GraphFormat::Dot => {
             eprintln!(
-                "{} partitions, {} rules, {} nodes ({} shared; {} as a tree), depth {}, {} leaves",
+                "{} partitions, {} rules, {} nodes ({} shared; {} as a tree), depth {}, {} leaves; \
+                 a decision walks at most {} nodes in {} diagrams",
                 stats.partitions,
                 stats.rules,
                 stats.nodes,
                 stats.shared_nodes,
                 stats.tree_nodes,
                 stats.depth,
-                stats.leaves
+                stats.leaves,
+                stats.walk_nodes,
+                stats.walk_diagrams
             );
             write_stdout(&mandate::compile::dot::render(set.plan()))
         }

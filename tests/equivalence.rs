@@ -60,6 +60,7 @@ fn generated_cases_reach_every_outcome() {
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
     let mut with_dead_operands = 0;
+    let (mut indexed_packages, mut entries_taken) = (0, 0);
     let packages = 150;
     for seed in 0..packages {
         let tape = fixed_tape(seed, 3072);
@@ -71,16 +72,29 @@ fn generated_cases_reach_every_outcome() {
         } else {
             check_lowering(set.hir(), &source).unwrap();
         }
+        indexed_packages += usize::from(!set.plan().tables.is_empty());
         for _ in 0..REQUESTS_PER_PACKAGE {
             let (doc, now) = gen.request();
             let request = set.prepare_at(&doc, now).expect("a valid request");
             let reference = reference_decide(set.hir(), &request);
             *codes.entry(reference.code.to_string()).or_default() += 1;
             total += 1;
+            let walks = set.explain(&request).explanation.unwrap_or_default();
+            let taken =
+                walks.iter().flat_map(|walk| &walk.steps).filter(|step| step.branch.contains("tests hold")).count();
+            entries_taken += taken;
         }
     }
     eprintln!("reference reason codes over {total} generated requests: {codes:?}");
     eprintln!("{with_dead_operands} of {packages} packages have operands the checker skips");
+    eprintln!(
+        "{indexed_packages} of {packages} packages have index nodes; {entries_taken} index steps let entries through"
+    );
+    assert!(
+        indexed_packages as u64 * 10 >= packages,
+        "only {indexed_packages} of {packages} packages have index nodes"
+    );
+    assert!(entries_taken >= 100, "index entries were taken only {entries_taken} times");
     assert!(
         (packages / 20..packages / 2).contains(&with_dead_operands),
         "{with_dead_operands} of {packages} packages have operands the checker skips"
@@ -379,13 +393,15 @@ fn integers_beyond_the_decimal_range_compare_by_value() {
 #[test]
 fn going_past_the_step_limit_denies_with_an_evaluation_error() {
     let set = edge_set();
-    let labels: Vec<String> = (0..50).map(|n| format!("label-{n}")).collect();
+    let labels: Vec<String> = (0..120).map(|n| format!("label-{n}")).collect();
     let mut resource = ticket_resource("T-1");
     resource["attrs"]["labels"] = json!(labels);
-    // 50³ evaluations of the quantifier body are far more than 100,000 steps.
+    // 120³ evaluations of the quantifier body are far more than 1,000,000 steps, and the
+    // error names the decision's limit.
     let decision = decide_both(&set, edge_request(Some(triage()), "update", resource));
     assert_eq!(decision.decision, Outcome::Deny);
     assert_eq!(code(&decision), "evaluation_error");
+    assert!(decision.reasons[0].message.contains("more than 1000000 steps"), "{}", decision.reasons[0].message);
     // With three labels the same permit applies.
     let decision = decide_both(&set, edge_request(Some(triage()), "update", ticket_resource("T-1")));
     assert_eq!(decision.decision, Outcome::Allow);

@@ -474,3 +474,96 @@ policy team_a_reads: permit read on Doc when agent.team == \"a\" grant ttl 5m
     assert_eq!(tampered.decide_doc(&request, false).decision, decision.decision);
     assert_eq!(decision.decision == Outcome::Allow, team != "a", "team {team}: {decision:?}");
 }
+
+/// Packages of 50 to 80 policies anchored on one attribute (labels, or path patterns),
+/// which the compiler builds into index nodes, checked like the others against a domain
+/// that varies what the anchors read: the graph must be proved to decide as the
+/// policies say (translation validation reads index nodes back), every verdict must hold
+/// on the domain, and every counterexample must reproduce.
+#[test]
+fn index_nodes_are_proved_against_the_domain() {
+    const SCHEMA: &str = r#"schema {
+  resource Doc { owner: String, tags: Set<String>, path: String }
+  action read, update on Doc
+}
+task Work() { scope { [read, update] on Doc } ttl 1h }
+"#;
+    const PATHS: [&str; 6] = ["/p1/x", "/p2/y.3", "/p12/z", "q/p3", "", "/p3/p1"];
+    let anchor = (any::<bool>(), 0..6usize, 0..4usize).prop_map(|(members, n, form)| match (members, form) {
+        (true, 0) => format!("resource.tags contains \"t{n}\""),
+        (true, _) => format!("\"t{n}\" in resource.tags"),
+        (false, 0) => format!("resource.path starts_with \"/p{n}\""),
+        (false, 1) => format!("resource.path ends_with \".{n}\""),
+        (false, 2) => format!("resource.path contains \"p{n}\""),
+        (false, _) => format!("resource.path matches \"/p{n}/*\""),
+    });
+    let policy = (anchor.clone(), prop::sample::select(vec!["permit", "permit", "forbid", "escalate"]), 0..6usize)
+        .prop_map(|(anchor, effect, form)| match form {
+            0 => format!("{effect} read on Doc unless {anchor}"),
+            1 => format!("{effect} [read, update] on Doc when {anchor} and resource.owner == \"a\""),
+            2 => format!("{effect} read on Doc when resource.owner == \"b\""),
+            _ => format!("{effect} read on Doc when {anchor}"),
+        });
+    let package = (prop::collection::vec(policy, 50..80), anchor, prop::sample::select(vec!["permit", "escalate"]))
+        .prop_map(|(policies, asserted, effect)| {
+            let mut text = SCHEMA.to_string();
+            for (index, policy) in policies.iter().enumerate() {
+                let grant = if policy.starts_with("permit") { " grant ttl 5m" } else { "" };
+                text.push_str(&format!("policy p{index}: {policy}{grant}\n"));
+            }
+            text.push_str(&format!("assert checked: never {effect} read on Doc when {asserted}\n"));
+            text
+        });
+    let mut requests: Vec<RequestDoc> = Vec::new();
+    for mask in 0..16u32 {
+        let tags: Vec<String> =
+            (0..4).filter(|bit| mask & (1 << bit) != 0).map(|bit| format!("t{}", bit + 1)).collect();
+        for path in PATHS {
+            for owner in ["a", "b"] {
+                for action in ["read", "update"] {
+                    let doc = json!({
+                        "agent": {"id": "x"}, "chain": ["s"],
+                        "task": {"kind": "Work", "id": "t", "start": "2026-01-05T09:30:00Z", "deadline": "2026-01-05T10:30:00Z"},
+                        "action": action,
+                        "resource": {"type": "Doc", "id": "d", "attrs": {"owner": owner, "tags": tags, "path": path}},
+                        "context": {"time": "2026-01-05T10:00:00Z"}
+                    });
+                    requests.push(serde_json::from_value(doc).expect("request"));
+                }
+            }
+        }
+    }
+    let indexed = std::cell::Cell::new(0usize);
+    let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&package, |source| {
+            let set = PolicySet::from_sources(&[("index.mandate", &source)], Limits::default()).expect("checks");
+            indexed.set(indexed.get() + usize::from(!set.plan().tables.is_empty()));
+            let reports = check(&set, &ProveOptions::default());
+            let translation = reports.iter().find(|report| report.name.contains("decides as")).expect("translation");
+            prop_assert_eq!(translation.verdict.word(), "proved", "{:?}\n{}", translation.verdict, source);
+            let assertion = set.hir().assertions.first().expect("one assertion");
+            let violation = requests.iter().find(|doc| {
+                let targeted =
+                    assertion.targets.iter().any(|target| Some(target.action.as_str()) == doc.action.as_deref());
+                let request = set.prepare(doc).expect("valid request");
+                let holds = Evaluator::new(&request, 100_000).truth(&assertion.condition).expect("evaluates");
+                targeted && holds && violates(assertion.effect, &set.decide(&request))
+            });
+            let report = reports.iter().find(|report| report.name == "checked").expect("the assertion's report");
+            match &report.verdict {
+                Verdict::Proved => prop_assert!(violation.is_none(), "proved, but violated:\n{source}\n{violation:?}"),
+                Verdict::Refuted { request, .. } => {
+                    prop_assert!(
+                        violates(assertion.effect, &set.decide_doc(request, false)),
+                        "does not reproduce:\n{source}"
+                    )
+                }
+                Verdict::Unknown { .. } => {}
+            }
+            check_lints(&set, &requests, &source)?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(indexed.get() >= 30, "only {} of 40 packages have index nodes", indexed.get());
+}

@@ -59,6 +59,12 @@ fn node_style(plan: &Plan, node: &Node) -> String {
             let text = plan.tests.get(*test as usize).map(ToString::to_string).unwrap_or_default();
             format!("shape=diamond, label={}", quote(&text))
         }
+        Node::Fork { .. } => "shape=point, label=\"\"".to_string(),
+        Node::Index { field, table, .. } => {
+            let name = plan.fields.get(*field as usize).map(|f| f.path.text()).unwrap_or_default();
+            let entries = plan.tables.get(*table as usize).map_or(0, |table| table.entries.len());
+            format!("shape=folder, label={}", quote(&format!("{name}\nindex of {entries}")))
+        }
     }
 }
 
@@ -87,6 +93,15 @@ pub fn edges(plan: &Plan, node: &Node) -> Vec<(u32, String)> {
                 .collect()
         }
         Node::Test { then, otherwise, .. } => vec![(then, "true".to_string()), (otherwise, "false".to_string())],
+        Node::Fork { .. } => plan.children(node).into_iter().map(|child| (child, "and".to_string())).collect(),
+        Node::Index { table, rest, .. } => {
+            let entries = plan.tables.get(table as usize).map(|table| table.entries.as_slice()).unwrap_or_default();
+            let tests = entries.iter().map(|entry| {
+                let text = plan.tests.get(entry.test as usize).map(ToString::to_string).unwrap_or_default();
+                (entry.child, text)
+            });
+            std::iter::once((rest, "always".to_string())).chain(tests).collect()
+        }
     }
 }
 

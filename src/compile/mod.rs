@@ -29,12 +29,14 @@
 pub mod diagram;
 pub mod dot;
 pub mod formula;
+pub mod index;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use self::diagram::{Builder, OverBudget};
 use self::formula::{formula, Atom, FieldPath, Formula, VarKey};
+use self::index::{IndexEntry, IndexKind, IndexTable};
 pub use self::plan::Plan;
 use self::plan::{Gate, Rule, RuleKind, GATES};
 use crate::hir::{CmpOp, HExpr, Hir, Root, Target, Task, Value};
@@ -74,6 +76,7 @@ impl Budget {
 }
 
 /// A rule to compile: its number in the plan, its condition, and the formula for it.
+#[derive(Clone)]
 struct RuleInput {
     rule: u32,
     condition: HExpr,
@@ -123,9 +126,9 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
                 condition: policy.condition.clone(),
             })
             .collect();
-        let mut roots = compile_group(&mut plan, &gates, &mut budget);
+        let mut roots = compile_rules(&mut plan, &gates, &mut budget);
         let gate_roots = roots.len() as u32;
-        roots.extend(compile_group(&mut plan, &rules, &mut budget));
+        roots.extend(compile_rules(&mut plan, &rules, &mut budget));
         plan.add_partition(target.clone(), roots, gate_roots);
     }
     plan.reindex();
@@ -187,6 +190,61 @@ fn delegation_allowed(task: &Task) -> HExpr {
             HExpr::and(within_depth, receiver_allowed)
         }
     }
+}
+
+/// The fewest rules anchored on one attribute (see [`index`]) that make an index node.
+const INDEX_MIN: usize = 16;
+
+/// Compiles rules into an index node, when enough of them are anchored on one
+/// attribute, or else into diagrams; returns the roots.
+fn compile_rules(plan: &mut Plan, rules: &[RuleInput], budget: &mut Budget) -> Vec<u32> {
+    match index_field(rules) {
+        Some((field, kind)) => vec![compile_index(plan, rules, &field, kind, budget)],
+        None => compile_group(plan, rules, budget),
+    }
+}
+
+/// The attribute (and kind of index) the most rules are anchored on, if that is at
+/// least [`INDEX_MIN`]; ties go to the first in attribute order.
+fn index_field(rules: &[RuleInput]) -> Option<(FieldPath, IndexKind)> {
+    let mut counts: BTreeMap<(FieldPath, IndexKind), usize> = BTreeMap::new();
+    for rule in rules {
+        for anchor in index::anchors(&rule.formula) {
+            *counts.entry(anchor).or_default() += 1;
+        }
+    }
+    let best = counts.values().copied().max().filter(|count| *count >= INDEX_MIN)?;
+    counts.into_iter().find(|(_, count)| *count == best).map(|(anchor, _)| anchor)
+}
+
+/// An index node over `field`: the rules anchored on it, grouped by anchor, each group
+/// compiled (without its anchor) below the anchor's entry; the others below `rest`.
+fn compile_index(plan: &mut Plan, rules: &[RuleInput], field: &FieldPath, kind: IndexKind, budget: &mut Budget) -> u32 {
+    let mut anchored: BTreeMap<HExpr, Vec<RuleInput>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for rule in rules {
+        match index::take_anchor(&rule.formula, field, kind) {
+            Some((test, residual)) => {
+                anchored.entry(test).or_default().push(RuleInput { formula: residual, ..rule.clone() })
+            }
+            None => rest.push(rule.clone()),
+        }
+    }
+    let mut entries = Vec::with_capacity(anchored.len());
+    for (test, group) in anchored {
+        let child = match group.as_slice() {
+            // A rule that is its anchor alone needs no diagram below the entry.
+            [only] if only.formula == Formula::Const(true) => plan.add_leaf(&[only.rule]),
+            _ => {
+                let roots = compile_rules(plan, &group, budget);
+                plan.add_fork(&roots)
+            }
+        };
+        entries.push(IndexEntry { test: plan.test_number(&test), child });
+    }
+    let rest_roots = compile_rules(plan, &rest, budget);
+    let rest = plan.add_fork(&rest_roots);
+    plan.add_index(field, IndexTable::new(kind, entries), rest)
 }
 
 /// Compiles rules into as few diagrams as the budgets allow; returns their roots.
@@ -361,6 +419,12 @@ pub struct Stats {
     pub shared_nodes: usize,
     /// Nodes the same graph would have as a tree, without sharing.
     pub tree_nodes: u128,
+    /// The most nodes a decision walks, when each index node it meets lets one entry
+    /// through (each further entry adds its own walk).
+    pub walk_nodes: usize,
+    /// The most diagrams a decision walks (a partition's roots, and the branches of its
+    /// forks), on the same terms.
+    pub walk_diagrams: usize,
 }
 
 impl Plan {
@@ -396,6 +460,7 @@ impl Plan {
                 }
             }
         }
+        let (walk_nodes, walk_diagrams) = self.worst_walk();
         let roots = self.partitions.iter().flat_map(|p| &p.roots);
         Stats {
             partitions: self.partitions.len(),
@@ -408,6 +473,48 @@ impl Plan {
             shared_nodes: parents.iter().filter(|count| **count > 1).count(),
             tree_nodes: roots
                 .fold(0u128, |sum, root| sum.saturating_add(tree.get(*root as usize).copied().unwrap_or(0))),
+            walk_nodes,
+            walk_diagrams,
         }
+    }
+
+    /// The most nodes and diagrams a decision walks: one path through each diagram, every
+    /// branch of a fork, and the rest and one entry of an index node.
+    fn worst_walk(&self) -> (usize, usize) {
+        let mut cost = vec![(0usize, 0usize); self.nodes.len()];
+        // Children come before parents in the arena.
+        for (index, node) in self.nodes.iter().enumerate() {
+            let of = |child: u32| cost.get(child as usize).copied().unwrap_or((0, 0));
+            let deepest =
+                |children: &[u32]| children.iter().map(|c| of(*c)).fold((0, 0), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+            let walked = match node {
+                plan::Node::Leaf { .. } => (1, 1),
+                plan::Node::Fork { .. } => {
+                    self.children(node).iter().map(|c| of(*c)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+                }
+                plan::Node::Index { rest, .. } => {
+                    let entries: Vec<u32> = self.children(node).into_iter().skip(1).collect();
+                    let (rest, entry) = (of(*rest), deepest(&entries));
+                    (1 + rest.0 + entry.0, rest.1 + entry.1)
+                }
+                _ => {
+                    let (nodes, diagrams) = deepest(&self.children(node));
+                    (1 + nodes, diagrams.max(1))
+                }
+            };
+            if let Some(slot) = cost.get_mut(index) {
+                *slot = walked;
+            }
+        }
+        self.partitions
+            .iter()
+            .map(|partition| {
+                partition
+                    .roots
+                    .iter()
+                    .filter_map(|root| cost.get(*root as usize))
+                    .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            })
+            .fold((0, 0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diagram::{Builder, DNode};
 use super::formula::{FieldPath, Key, Position, Unit, VarKey};
+use super::index::{IndexKind, IndexTable};
 use crate::hir::{Grant, HExpr, Origin, Target};
 use crate::syntax::ast::Effect;
 
@@ -20,6 +21,8 @@ use crate::syntax::ast::Effect;
 pub enum FieldKind {
     Switch,
     Interval(Unit),
+    /// Read whole by an index node.
+    Index(IndexKind),
 }
 
 /// A request attribute the graph branches on.
@@ -52,6 +55,19 @@ pub enum Node {
         test: u32,
         then: u32,
         otherwise: u32,
+    },
+    /// Every child in `forks[first..first + len]` is walked, and the rules they reach are
+    /// united.
+    Fork {
+        first: u32,
+        len: u32,
+    },
+    /// `tables[table]`'s entries whose anchor holds for the field's value are walked, and
+    /// `rest` always; the rules they reach are united (see [`super::index`]).
+    Index {
+        field: u32,
+        table: u32,
+        rest: u32,
     },
 }
 
@@ -109,17 +125,19 @@ pub struct Plan {
     pub bounds: Vec<Position>,
     pub branches: Vec<u32>,
     pub leaves: Vec<Vec<u32>>,
+    pub forks: Vec<u32>,
+    pub tables: Vec<IndexTable>,
     pub rules: Vec<Rule>,
     pub partitions: Vec<Partition>,
     /// Enum values by position, to show interval bounds on enums by name.
     pub enums: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(skip)]
-    indexes: Indexes,
+    lookups: Lookups,
 }
 
 /// Lookup tables rebuilt after deserializing.
 #[derive(Debug, Clone, Default)]
-struct Indexes {
+struct Lookups {
     keys: HashMap<Key, u32>,
     /// Switch values that are strings, by text, for lookups that borrow the request's.
     string_keys: rustc_hash::FxHashMap<std::sync::Arc<str>, u32>,
@@ -153,8 +171,12 @@ pub trait Probe {
     fn position(&mut self, plan: &Plan, field: u32) -> Result<Option<Position>, String>;
     /// The outcome of a test expression.
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String>;
+    /// A field's whole value, for an index node; `None` when it is absent.
+    fn value(&mut self, plan: &Plan, field: u32) -> Option<crate::hir::Value>;
     /// Called for every node visited, with the branch taken (for explanations).
     fn visited(&mut self, _plan: &Plan, _node: u32, _branch: Branch) {}
+    /// Called for every index node visited, with the entries whose anchor held.
+    fn indexed(&mut self, _plan: &Plan, _node: u32, _entries: &[u32]) {}
 }
 
 /// Which way the walk left a node.
@@ -190,7 +212,10 @@ impl Plan {
                 }
             }
         }
-        self.indexes = Indexes {
+        for table in &mut self.tables {
+            table.rebuild(&self.tests);
+        }
+        self.lookups = Lookups {
             keys: self.keys.iter().enumerate().map(|(i, key)| (key.clone(), i as u32)).collect(),
             string_keys,
             bool_keys,
@@ -202,34 +227,72 @@ impl Plan {
     }
 
     pub fn key_id(&self, key: &Key) -> Option<u32> {
-        self.indexes.keys.get(key).copied()
+        self.lookups.keys.get(key).copied()
     }
 
     /// The key number of a request value, without building a key.
     pub fn value_key(&self, value: &crate::hir::Value) -> Option<u32> {
         match value {
-            crate::hir::Value::String(text) => self.indexes.string_keys.get(&**text).copied(),
-            crate::hir::Value::Bool(flag) => self.indexes.bool_keys.get(usize::from(*flag)).copied().flatten(),
+            crate::hir::Value::String(text) => self.lookups.string_keys.get(&**text).copied(),
+            crate::hir::Value::Bool(flag) => self.lookups.bool_keys.get(usize::from(*flag)).copied().flatten(),
             _ => None,
         }
     }
 
     /// The partition for an action on a resource type.
     pub fn partition(&self, action: &str, resource: Option<&str>) -> Option<&Partition> {
-        let candidates = self.indexes.partitions.get(action)?;
+        let candidates = self.lookups.partitions.get(action)?;
         let (_, index) = candidates.iter().find(|(ty, _)| ty.as_deref() == resource)?;
         self.partitions.get(*index as usize)
     }
 
-    /// Walks from `root` to a leaf and returns the leaf's rules.
-    pub fn walk<P: Probe>(&self, root: u32, probe: &mut P) -> Result<&[u32], String> {
-        let mut at = root;
+    /// Walks from `root` to the leaves the request reaches (one, unless forks and index
+    /// nodes lead to several) and adds their rules to `matched`.
+    pub fn walk<P: Probe>(&self, root: u32, probe: &mut P, matched: &mut Vec<u32>) -> Result<(), String> {
+        let mut pending = vec![root];
+        while let Some(start) = pending.pop() {
+            self.walk_path(start, probe, matched, &mut pending)?;
+        }
+        Ok(())
+    }
+
+    /// Follows one path from `start`; the other branches a fork or an index node opens
+    /// go to `pending`.
+    fn walk_path<P: Probe>(
+        &self,
+        start: u32,
+        probe: &mut P,
+        matched: &mut Vec<u32>,
+        pending: &mut Vec<u32>,
+    ) -> Result<(), String> {
+        let mut at = start;
         loop {
             let node = self.nodes.get(at as usize).ok_or("node out of range")?;
             let (next, branch) = match *node {
                 Node::Leaf { leaf } => {
                     probe.visited(self, at, Branch::Leaf);
-                    return Ok(self.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default());
+                    matched.extend(self.leaves.get(leaf as usize).map(Vec::as_slice).unwrap_or_default());
+                    return Ok(());
+                }
+                Node::Fork { first, len } => {
+                    pending.extend(
+                        self.forks.get(first as usize..(first + len) as usize).unwrap_or_default().iter().rev(),
+                    );
+                    return Ok(());
+                }
+                Node::Index { field, table, rest } => {
+                    let table = self.tables.get(table as usize).ok_or("index out of range")?;
+                    let value = probe.value(self, field);
+                    let entries = table.matching(value.as_ref()).map_err(|problem| {
+                        let name = self.fields.get(field as usize).map(|spec| spec.path.text()).unwrap_or_default();
+                        format!("`{name}` {problem}")
+                    })?;
+                    probe.indexed(self, at, &entries);
+                    pending.extend(
+                        entries.iter().rev().filter_map(|entry| table.entries.get(*entry as usize)).map(|e| e.child),
+                    );
+                    at = rest;
+                    continue;
                 }
                 Node::Switch { field, first, len, default } => {
                     let cases = self.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
@@ -261,6 +324,38 @@ impl Plan {
             probe.visited(self, at, branch);
             at = next;
         }
+    }
+
+    /// Adds a node that walks every one of `roots` (none: the empty leaf; one: itself).
+    pub(crate) fn add_fork(&mut self, roots: &[u32]) -> u32 {
+        match roots {
+            [] => self.add_leaf(&[]),
+            [only] => *only,
+            _ => {
+                let first = self.forks.len() as u32;
+                self.forks.extend(roots);
+                self.push_node(Node::Fork { first, len: roots.len() as u32 })
+            }
+        }
+    }
+
+    /// Adds an index node over `field`; its children are already in the arena.
+    pub(crate) fn add_index(&mut self, field: &FieldPath, table: IndexTable, rest: u32) -> u32 {
+        let field = self.field_number(field, FieldKind::Index(table.kind));
+        let number = self.tables.len() as u32;
+        self.tables.push(table);
+        self.push_node(Node::Index { field, table: number, rest })
+    }
+
+    /// Adds a leaf node holding `rules`.
+    pub(crate) fn add_leaf(&mut self, rules: &[u32]) -> u32 {
+        let leaf = self.leaf_number(rules);
+        self.push_node(Node::Leaf { leaf })
+    }
+
+    fn push_node(&mut self, node: Node) -> u32 {
+        self.nodes.push(node);
+        self.nodes.len() as u32 - 1
     }
 
     /// The longest path from a root to a leaf, in nodes.
@@ -296,23 +391,30 @@ impl Plan {
                 self.branches.get(branch as usize..(branch + len + 1) as usize).unwrap_or_default().to_vec()
             }
             Node::Test { then, otherwise, .. } => vec![then, otherwise],
+            Node::Fork { first, len } => {
+                self.forks.get(first as usize..(first + len) as usize).unwrap_or_default().to_vec()
+            }
+            Node::Index { table, rest, .. } => {
+                let entries = self.tables.get(table as usize).map(|table| table.entries.as_slice()).unwrap_or_default();
+                std::iter::once(rest).chain(entries.iter().map(|entry| entry.child)).collect()
+            }
         }
     }
 
     pub(crate) fn key_number(&mut self, key: &Key) -> u32 {
-        intern(&mut self.keys, &mut self.indexes.keys, key)
+        intern(&mut self.keys, &mut self.lookups.keys, key)
     }
 
     pub(crate) fn field_number(&mut self, path: &FieldPath, kind: FieldKind) -> u32 {
-        intern(&mut self.fields, &mut self.indexes.fields, &FieldSpec { path: path.clone(), kind })
+        intern(&mut self.fields, &mut self.lookups.fields, &FieldSpec { path: path.clone(), kind })
     }
 
-    fn test_number(&mut self, expr: &HExpr) -> u32 {
-        intern(&mut self.tests, &mut self.indexes.tests, expr)
+    pub(crate) fn test_number(&mut self, expr: &HExpr) -> u32 {
+        intern(&mut self.tests, &mut self.lookups.tests, expr)
     }
 
     fn leaf_number(&mut self, rules: &[u32]) -> u32 {
-        intern(&mut self.leaves, &mut self.indexes.leaves, &rules.to_vec())
+        intern(&mut self.leaves, &mut self.lookups.leaves, &rules.to_vec())
     }
 
     /// Adds a partition; call [`Plan::reindex`] once all are added.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::decision::{CredentialScope, Decision, Instant, Matched, Obligations, Outcome, Reason, Step, Walk};
-use super::expr::{root_value, Evaluator};
+use super::expr::{root_value, EvalError, Evaluator};
 use super::request::Request;
 use crate::compile::dot::{key_text, segment_text};
 use crate::compile::formula::{position, Position, Unit};
@@ -74,16 +74,18 @@ pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, 
     let mut probe = RequestProbe::new(request, plan, max_steps, explain);
     let mut matched: Vec<u32> = Vec::new();
     let mut walks = Vec::new();
+    let mut reached = Vec::new();
     for (index, root) in partition.roots.iter().enumerate() {
-        let result = plan.walk(*root, &mut probe);
+        reached.clear();
+        let result = plan.walk(*root, &mut probe, &mut reached);
         let diagram = if (index as u32) < partition.gate_roots { "task checks" } else { "policies" };
         let steps = std::mem::take(&mut probe.steps);
         match result {
-            Ok(rules) => {
-                matched.extend(rules);
+            Ok(()) => {
+                matched.extend(&reached);
                 if explain {
                     let names =
-                        rules.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.clone()).collect();
+                        reached.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.clone()).collect();
                     walks.push(Walk { diagram: diagram.to_string(), steps, matched: names });
                 }
             }
@@ -255,6 +257,8 @@ struct RequestProbe<'a> {
     request: &'a Request,
     values: Vec<Option<Option<Value>>>,
     steps_left: usize,
+    /// The decision's step limit, for the error that reports it.
+    max_steps: usize,
     explain: bool,
     steps: Vec<Step>,
     last_test: Option<bool>,
@@ -266,6 +270,7 @@ impl<'a> RequestProbe<'a> {
             request,
             values: vec![None; plan.fields.len()],
             steps_left: max_steps,
+            max_steps,
             explain,
             steps: Vec::new(),
             last_test: None,
@@ -318,10 +323,41 @@ impl Probe for RequestProbe<'_> {
     fn test(&mut self, plan: &Plan, test: u32) -> Result<bool, String> {
         let expr = plan.tests.get(test as usize).ok_or("test out of range")?;
         let mut evaluator = Evaluator::new(self.request, self.steps_left);
-        let outcome = evaluator.truth(expr).map_err(|error| format!("while evaluating `{expr}`: {error}"));
+        let outcome = evaluator.truth(expr).map_err(|error| match error {
+            // The evaluator was given the steps left; the limit is the decision's.
+            EvalError::Limit(_) => format!("while evaluating `{expr}`: {}", EvalError::Limit(self.max_steps)),
+            other => format!("while evaluating `{expr}`: {other}"),
+        });
         self.steps_left = self.steps_left.saturating_sub(evaluator.steps_taken());
         self.last_test = outcome.as_ref().ok().copied();
         outcome
+    }
+
+    fn value(&mut self, plan: &Plan, field: u32) -> Option<Value> {
+        RequestProbe::value(self, plan, field)
+    }
+
+    fn indexed(&mut self, plan: &Plan, node: u32, entries: &[u32]) {
+        if !self.explain {
+            return;
+        }
+        let Some(Node::Index { field, table, .. }) = plan.nodes.get(node as usize).copied() else { return };
+        let table = plan.tables.get(table as usize);
+        let tests: Vec<String> = entries
+            .iter()
+            .filter_map(|entry| table?.entries.get(*entry as usize))
+            .filter_map(|entry| plan.tests.get(entry.test as usize))
+            .map(ToString::to_string)
+            .collect();
+        let total = table.map_or(0, |table| table.entries.len());
+        self.steps.push(Step {
+            test: plan.fields.get(field as usize).map(|f| f.path.text()).unwrap_or_default(),
+            saw: self.seen(field),
+            branch: match tests.as_slice() {
+                [] => format!("none of the {total} indexed tests holds"),
+                _ => format!("{} of the {total} indexed tests hold: {}", tests.len(), tests.join("; ")),
+            },
+        });
     }
 
     fn visited(&mut self, plan: &Plan, node: u32, branch: Branch) {
@@ -330,7 +366,7 @@ impl Probe for RequestProbe<'_> {
         }
         let Some(node) = plan.nodes.get(node as usize) else { return };
         let step = match *node {
-            Node::Leaf { .. } => return,
+            Node::Leaf { .. } | Node::Fork { .. } | Node::Index { .. } => return,
             Node::Switch { field, .. } => Step {
                 test: plan.fields.get(field as usize).map(|f| f.path.text()).unwrap_or_default(),
                 saw: self.seen(field),

@@ -33,7 +33,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 1024 * 1024,
-            max_eval_steps: 100_000,
+            max_eval_steps: 1_000_000,
             request: RequestLimits::default(),
             compile: compile::Options::default(),
         }

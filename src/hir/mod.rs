@@ -6,6 +6,7 @@
 //! package without errors is lowered, so nothing here needs to be checked again.
 
 pub mod display;
+pub mod glob;
 pub mod lower;
 pub mod value;
 

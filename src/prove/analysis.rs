@@ -137,7 +137,7 @@ impl<'a> Analysis<'a> {
                 let Formula::Atom(Atom::Test(kept)) = formula(expr, &self.target) else { return Ok(None) };
                 (self.builder.var_number(&VarKey::Test(kept)), vec![then, otherwise])
             }
-            Node::Leaf { .. } => return Ok(None),
+            Node::Leaf { .. } | Node::Fork { .. } | Node::Index { .. } => return Ok(None),
         };
         let mut thawed = Vec::with_capacity(children.len());
         for child in children {
@@ -172,7 +172,10 @@ impl<'a> Analysis<'a> {
     }
 
     /// One frozen node as a diagram, however the orders differ: each branch's condition
-    /// masks its child, and the branches, which exclude each other, are added up.
+    /// masks its child, and the branches are added up. A switch's, interval's or test's
+    /// branches exclude each other; a fork's and an index node's overlap, but the rules
+    /// below them are disjoint (each rule is compiled into one of them), so adding their
+    /// summaries gives the union the walk takes.
     fn thaw_by_branches(
         &mut self,
         plan: &Plan,
@@ -184,14 +187,15 @@ impl<'a> Analysis<'a> {
             let summary = rules.iter().fold(Vec::new(), |sum, rule| add_summaries(&sum, &rule_summary(plan, *rule)));
             return Ok(self.builder.leaf(&summary));
         }
-        let mut total = self.builder.empty;
+        let mut parts = Vec::new();
         for (condition, child) in branch_conditions(plan, node, &self.target) {
             let condition = self.builder.formula(&condition)?;
             let child = self.thaw(plan, child, memo)?;
-            let part = self.builder.mask(condition, child)?;
-            total = self.builder.add(total, part)?;
+            parts.push(self.builder.mask(condition, child)?);
         }
-        Ok(total)
+        // Added like a balanced tree: an index node's thousand entries cost about as
+        // much as their sizes, not their count squared.
+        self.builder.fold_balanced(parts, Builder::add)
     }
 
     /// One frozen node as a diagram.
@@ -464,6 +468,17 @@ fn branch_conditions(plan: &Plan, node: u32, target: &Target) -> Vec<(Formula, u
                 let holds = formula(expr, target);
                 branches.push((Formula::negate(holds.clone()), otherwise));
                 branches.push((holds, then));
+            }
+        }
+        Some(node @ Node::Fork { .. }) => {
+            branches.extend(plan.children(&node).into_iter().map(|child| (Formula::Const(true), child)));
+        }
+        Some(Node::Index { table, rest, .. }) => {
+            branches.push((Formula::Const(true), rest));
+            for entry in plan.tables.get(table as usize).map(|table| table.entries.as_slice()).unwrap_or_default() {
+                if let Some(anchor) = plan.tests.get(entry.test as usize) {
+                    branches.push((formula(anchor, target), entry.child));
+                }
             }
         }
         Some(Node::Leaf { .. }) | None => {}
@@ -769,6 +784,8 @@ impl<'a> Paths<'a> {
             Node::Test { test, then, otherwise } => {
                 vec![(then, Fact::Test(test, true)), (otherwise, Fact::Test(test, false))]
             }
+            // The prover's own diagrams never hold forks or index nodes.
+            Node::Fork { .. } | Node::Index { .. } => Vec::new(),
         }
     }
 

@@ -830,6 +830,49 @@ impl<'a> Gen<'a> {
         for index in 0..count {
             text += &self.policy(index);
         }
+        if self.maybe(25) {
+            text += &self.bulk(count);
+        }
+        text
+    }
+
+    /// 50 to 80 more policies, most anchored on one attribute (a label in
+    /// `resource.labels`, or a pattern on `resource.path`), so that the compiler builds
+    /// index nodes; some with a condition besides, some negated, some unanchored.
+    fn bulk(&mut self, first: usize) -> String {
+        const RESIDUALS: &[&str] = &[
+            "agent.trusted",
+            "resource.size > 3",
+            "resource.owner == \"alice\"",
+            "not resource.archived",
+            "agent.level >= 2",
+        ];
+        let members = self.maybe(50);
+        let mut text = String::new();
+        for index in first..first + 50 + self.below(31) {
+            let n = self.below(40);
+            let anchor = match (members, self.below(4)) {
+                (true, 0) => format!("resource.labels contains \"l{n}\""),
+                (true, _) => format!("\"l{n}\" in resource.labels"),
+                (false, 0) => format!("resource.path starts_with \"/kb/{n}\""),
+                (false, 1) => format!("resource.path ends_with \".{n}\""),
+                (false, 2) => format!("resource.path contains \"{n}x\""),
+                (false, _) => format!("resource.path matches \"/kb/{n}*\""),
+            };
+            let effect = self.pick(&["permit", "permit", "permit", "forbid", "escalate"]);
+            let mut policy =
+                format!("policy b{index}: {effect} {} on Doc\n", self.pick(&["read", "update", "[read, update]"]));
+            match self.below(10) {
+                0 => policy += &format!("  unless {anchor}\n"),
+                1 => policy += &format!("  when {}\n", self.pick(RESIDUALS)),
+                2..=4 => policy += &format!("  when {anchor} and {}\n", self.pick(RESIDUALS)),
+                _ => policy += &format!("  when {anchor}\n"),
+            }
+            if effect == "permit" && self.maybe(50) {
+                policy += "  grant ttl 10m\n";
+            }
+            text += &policy;
+        }
         text
     }
 
@@ -854,8 +897,13 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn labels(&mut self) -> Vec<&'static str> {
-        LABELS.iter().copied().filter(|_| self.maybe(45)).collect()
+    fn labels(&mut self) -> Vec<String> {
+        let mut labels: Vec<String> = LABELS.iter().filter(|_| self.maybe(45)).map(|label| label.to_string()).collect();
+        // Labels the bulk policies look for.
+        for _ in 0..self.below(4) {
+            labels.push(format!("l{}", self.below(40)));
+        }
+        labels
     }
 
     /// A valid request document and the `now` to prepare it at.
@@ -935,7 +983,10 @@ impl<'a> Gen<'a> {
         });
         match res {
             Res::Doc => {
-                resource_attrs["path"] = json!(self.pick(&["/kb/a", "/kb/b.draft", "/tmp/x", "kb", "/kb/*", ""]));
+                resource_attrs["path"] = match self.below(3) {
+                    0 => json!(format!("/kb/{}x.{}", self.below(40), self.below(40))),
+                    _ => json!(self.pick(&["/kb/a", "/kb/b.draft", "/tmp/x", "kb", "/kb/*", "", "/kb/17", "/kb/3x.3"])),
+                };
                 resource_attrs["archived"] = json!(self.maybe(40));
             }
             Res::Ticket => {
