@@ -110,7 +110,9 @@ fn example_assertions_are_proved_and_nothing_is_refuted() {
         assert!(!reports.is_empty(), "{} declares no assertions", package.display());
         let text = mandate::prove::render(&package.display().to_string(), &reports);
         for report in &reports {
-            assert_eq!(report.verdict.word(), "proved", "{}: {text}", report.name);
+            // A bound on one task kind says nothing about the others: not applicable.
+            let vacuous = report.kind == "task within bound" && report.verdict.word() == "not applicable";
+            assert!(vacuous || report.verdict.word() == "proved", "{}: {text}", report.name);
         }
     }
 }

@@ -278,7 +278,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
                         .any(|(risk, novel)| with_signals(doc, *risk, *novel) == Outcome::Allow)
             });
             match &risk_report.verdict {
-                Verdict::Proved => {
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
                     count(0);
                     prop_assert!(
                         risk_violation.is_none(),
@@ -309,7 +309,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 set.decide_doc(&own, false).decision != Outcome::Allow
             });
             match &named("delegation never escalates").verdict {
-                Verdict::Proved => {
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
                     count_delegation(0);
                     prop_assert!(escalation.is_none(), "attenuation proved, but:\n{source}\n{escalation:?}");
                 }
@@ -333,7 +333,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 source
             );
             match &bound_report.verdict {
-                Verdict::Proved => {
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
                     count(0);
                     prop_assert!(
                         bound_violation.is_none(),
@@ -364,7 +364,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 holds && violates(assertion.effect, &decision)
             });
             match &report.verdict {
-                Verdict::Proved => {
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
                     count(0);
                     prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
                 }
@@ -552,7 +552,9 @@ task Work() { scope { [read, update] on Doc } ttl 1h }
             });
             let report = reports.iter().find(|report| report.name == "checked").expect("the assertion's report");
             match &report.verdict {
-                Verdict::Proved => prop_assert!(violation.is_none(), "proved, but violated:\n{source}\n{violation:?}"),
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
+                    prop_assert!(violation.is_none(), "proved, but violated:\n{source}\n{violation:?}")
+                }
                 Verdict::Refuted { request, .. } => {
                     prop_assert!(
                         violates(assertion.effect, &set.decide_doc(request, false)),

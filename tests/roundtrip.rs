@@ -119,8 +119,10 @@ fn policy() -> impl Strategy<Value = Item> {
                 span: Span::default(),
             }
         }));
-    (name(), effect, target(), prop::option::of(target()), prop::collection::vec(condition, 0..3), grant).prop_map(
-        |(name, effect, actions, resources, conditions, grant)| {
+    let message = prop::option::of("[a-z \"\\\\]{0,12}")
+        .prop_map(|text| text.map(|value| StrLit { value, span: Span::default() }));
+    (name(), effect, target(), prop::option::of(target()), prop::collection::vec(condition, 0..3), message, grant)
+        .prop_map(|(name, effect, actions, resources, conditions, message, grant)| {
             Item::Policy(PolicyDecl {
                 name: ident(name),
                 effect,
@@ -128,11 +130,11 @@ fn policy() -> impl Strategy<Value = Item> {
                 actions,
                 resources,
                 conditions,
+                message,
                 grant,
                 span: Span::default(),
             })
-        },
-    )
+        })
 }
 
 proptest! {

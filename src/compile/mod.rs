@@ -93,6 +93,7 @@ pub fn compile(hir: &Hir, options: &Options) -> Plan {
             kind: RuleKind::Policy {
                 effect: policy.effect,
                 grant: policy.grant.clone(),
+                message: policy.message.clone(),
                 origin: policy.origin.clone(),
             },
         });

@@ -93,7 +93,14 @@ pub const GATES: [Gate; 3] = [Gate::InScope, Gate::TaskValid, Gate::DelegationAl
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RuleKind {
-    Policy { effect: Effect, grant: Grant, origin: Origin },
+    Policy {
+        effect: Effect,
+        grant: Grant,
+        /// The policy's `message`, which a forbid's or an escalation's reason carries.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<std::sync::Arc<str>>,
+        origin: Origin,
+    },
     Gate(Gate),
 }
 

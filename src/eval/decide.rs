@@ -126,13 +126,20 @@ fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matc
     let mut policies = Matched::default();
     let mut permits = Vec::new();
     let mut gates = BTreeSet::new();
+    let (mut forbid_messages, mut escalate_messages) = (Vec::new(), Vec::new());
     for (number, rule) in matched.iter().filter_map(|r| plan.rules.get(*r as usize).map(|rule| (*r, rule))) {
         match &rule.kind {
             RuleKind::Gate(gate) => {
                 gates.insert(*gate);
             }
-            RuleKind::Policy { effect: Effect::Forbid, .. } => policies.forbid.push(rule.name.clone()),
-            RuleKind::Policy { effect: Effect::Escalate, .. } => policies.escalate.push(rule.name.clone()),
+            RuleKind::Policy { effect: Effect::Forbid, message, .. } => {
+                policies.forbid.push(rule.name.clone());
+                forbid_messages.extend(message.iter().map(|text| text.to_string()));
+            }
+            RuleKind::Policy { effect: Effect::Escalate, message, .. } => {
+                policies.escalate.push(rule.name.clone());
+                escalate_messages.extend(message.iter().map(|text| text.to_string()));
+            }
             RuleKind::Policy { effect: Effect::Permit, grant, .. } => {
                 policies.permit.push(rule.name.clone());
                 permits.push((number, &rule.name, grant));
@@ -162,7 +169,13 @@ fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matc
         "permitted" => format!("permitted by {}", quoted(&policies.permit)),
         _ => "no policy permits this request".to_string(),
     };
-    let reason = Reason::new(code, message);
+    let mut reason = Reason::new(code, message);
+    reason.messages = match code {
+        "forbidden" => forbid_messages,
+        "escalated" => escalate_messages,
+        _ => Vec::new(),
+    };
+    reason.messages.dedup();
     let obligations = (outcome == Outcome::Allow).then(|| obligations(texts, request, &permits));
     Decision { decision: outcome, policies, reasons: vec![reason], obligations, errors: Vec::new(), explanation: None }
 }
@@ -184,7 +197,9 @@ impl Found<'_> {
             (Outcome::Deny, "preconditions_failed")
         } else if !self.gates.contains(&Gate::DelegationAllowed) {
             (Outcome::Deny, "delegation_exceeded")
-        } else if (self.escalate || self.permit) && !self.gates.contains(&Gate::InScope) {
+        } else if !self.gates.contains(&Gate::InScope) {
+            // With or without a permit: outside the task's scope is the more telling
+            // reason, and nothing outside it can be allowed.
             (Outcome::Deny, "outside_intent")
         } else if self.escalate {
             (Outcome::Escalate, "escalated")

@@ -49,11 +49,15 @@ pub struct Reason {
     /// Stable code: `forbidden`, `outside_intent`, `no_task`, ….
     pub code: String,
     pub message: String,
+    /// The `message`s of the forbids or escalations that decided, as their authors wrote
+    /// them, for the person who reads the decision (an approver, the agent's user).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 impl Reason {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Reason { code: code.to_string(), message: message.into() }
+        Reason { code: code.to_string(), message: message.into(), messages: Vec::new() }
     }
 }
 
@@ -180,6 +184,9 @@ impl Decision {
         }
         for reason in &self.reasons {
             let _ = writeln!(out, "  because: {} [{}]", reason.message, reason.code);
+            for message in &reason.messages {
+                let _ = writeln!(out, "    {message}");
+            }
         }
         if let Some(obligations) = &self.obligations {
             let _ = writeln!(out, "  credential: expires {} ({} ms)", obligations.expires_at, obligations.ttl_ms);

@@ -196,6 +196,7 @@ impl<'a> Lowerer<'a> {
             targets: expand_targets(self.env, &policy.actions, policy.resources.as_ref()),
             condition,
             grant,
+            message: policy.message.as_ref().map(|text| Arc::from(text.value.as_str())),
             origin: Origin::new(self.file.path, policy.name.span),
         })
     }

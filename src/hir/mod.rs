@@ -104,6 +104,8 @@ pub struct Policy {
     /// All `when` conditions and the negation of every `unless`.
     pub condition: HExpr,
     pub grant: Grant,
+    /// A forbid's or an escalation's `message`, for the decision's reason.
+    pub message: Option<Arc<str>>,
     pub origin: Origin,
 }
 

@@ -116,16 +116,28 @@ pub fn tasks_within_bounds(analyses: &mut Analyses<'_>) -> Vec<Report> {
     for bound in hir.bounds.iter().filter(|bound| reads_only_the_task(&bound.applies)) {
         for task in hir.tasks.values() {
             let started = Instant::now();
-            let verdicts: Vec<Verdict> = scope_targets(&task.scope)
-                .into_iter()
-                .map(|target| {
-                    let kind = HExpr::and(HExpr::TaskIs(task.name.as_str().into()), task.require.clone());
-                    let declared = HExpr::and(kind, within(&task.scope, &target));
-                    let excluded = HExpr::and(bound.applies.clone(), HExpr::negate(within(&bound.scope, &target)));
-                    check_satisfiable(analyses, &target, &HExpr::and(declared, excluded))
-                })
-                .collect();
-            let verdict = first_refutation(verdicts.into_iter());
+            let targets = scope_targets(&task.scope);
+            let kind = HExpr::and(HExpr::TaskIs(task.name.as_str().into()), task.require.clone());
+            let applies = HExpr::and(kind.clone(), bound.applies.clone());
+            let never_applies =
+                targets.iter().all(|target| matches!(check_satisfiable(analyses, target, &applies), Verdict::Proved));
+            let verdict = if targets.is_empty() {
+                Verdict::NotApplicable { reason: format!("task `{}` declares no scope", task.name) }
+            } else if never_applies {
+                Verdict::NotApplicable {
+                    reason: format!("bound `{}` never applies to a task of kind `{}`", bound.name, task.name),
+                }
+            } else {
+                let verdicts: Vec<Verdict> = targets
+                    .into_iter()
+                    .map(|target| {
+                        let declared = HExpr::and(kind.clone(), within(&task.scope, &target));
+                        let excluded = HExpr::and(bound.applies.clone(), HExpr::negate(within(&bound.scope, &target)));
+                        check_satisfiable(analyses, &target, &HExpr::and(declared, excluded))
+                    })
+                    .collect();
+                first_refutation(verdicts.into_iter())
+            };
             let name = format!("{} within {}", task.name, bound.name);
             reports.push(Report::new("task within bound", &name, Some(&task.origin), verdict, started));
         }

@@ -46,7 +46,7 @@ struct Context<'a> {
 impl Context<'_> {
     fn report(&self, report: &Report) -> Option<Diagnostic> {
         match &report.verdict {
-            Verdict::Proved => None,
+            Verdict::Proved | Verdict::NotApplicable { .. } => None,
             Verdict::Unknown { reason } => self.unknown(report, reason),
             Verdict::Refuted { request, decision, contrast } => {
                 let mut diagnostic = self.refuted(report, request, decision)?;

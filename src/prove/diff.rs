@@ -169,6 +169,120 @@ fn longer_tasks(old: &PolicySet, new: &PolicySet) -> Vec<String> {
     longer
 }
 
+/// Tasks whose instances expire sooner in the new version (a smaller `ttl`, or one where
+/// there was none), with the old and new ttl: requests late in an instance, allowed or
+/// escalated before, are now denied as expired. The diagrams do not see this (expiry is
+/// checked before the graph), so it is found here.
+fn shorter_tasks<'a>(old: &PolicySet, new: &'a PolicySet) -> Vec<(&'a str, Option<i64>, i64)> {
+    let mut shorter = Vec::new();
+    for (kind, task) in &new.hir().tasks {
+        let (Some(before), Some(after)) = (old.hir().tasks.get(kind), task.ttl) else { continue };
+        if before.ttl.is_none_or(|before| after < before) {
+            shorter.push((kind.as_str(), before.ttl, after));
+        }
+    }
+    shorter
+}
+
+/// The pairs a task kind's scope names in the new version.
+fn task_targets(set: &PolicySet, kind: &str) -> Vec<Target> {
+    let mut targets: Vec<Target> = set
+        .hir()
+        .tasks
+        .get(kind)
+        .into_iter()
+        .flat_map(|task| task.scope.iter().flat_map(|item| item.targets.iter().cloned()))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+/// The requests on `target` that a shorter ttl turns into `task_expired` denials: those of
+/// task `kind` that the old version allows or escalates, made between the new ttl and
+/// the old one after the task's start. The example is a request the old version decides
+/// so, moved to the instant the new ttl ends (the new deadline is exclusive), and
+/// replayed through both versions.
+fn expired_changes(
+    old: &PolicySet,
+    new: &PolicySet,
+    (kind, before, after): (&str, Option<i64>, i64),
+    target: &Target,
+    options: &ProveOptions,
+) -> Result<Vec<Change>, OverBudget> {
+    if old.plan().partition(&target.action, target.resource.as_deref()).is_none() {
+        return Ok(Vec::new());
+    }
+    let mut analysis = Analysis::new(old, target, options)?;
+    let of_kind = analysis.condition(&crate::hir::HExpr::TaskIs(kind.into()))?;
+    let late = match before {
+        Some(before) => format!(
+            "the request comes between {} and {} after the task's start",
+            ttl_text(Some(after)),
+            ttl_text(Some(before))
+        ),
+        None => format!("the request comes {} or more after the task's start", ttl_text(Some(after))),
+    };
+    let mut changes = Vec::new();
+    for from in [Outcome::Allow, Outcome::Escalate] {
+        let decided = analysis.decided(|outcome, _| outcome == from)?;
+        let changed = analysis.and(decided, of_kind)?;
+        let paths = analysis.paths(changed, &[]);
+        if paths.is_empty() {
+            continue;
+        }
+        let mut example = None;
+        let mut attempts = options.max_witness_attempts;
+        paths.each(&mut |plan, constraints| {
+            attempts = attempts.saturating_sub(1);
+            example = witness::build(old, plan, target, constraints)
+                .and_then(|(doc, _)| expired_example(old, new, doc, after, from));
+            if example.is_some() || attempts == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        changes.push(Change {
+            action: target.action.clone(),
+            resource: target.resource.clone(),
+            from,
+            to: Outcome::Deny,
+            when: vec![vec![format!("task is {kind}"), late.clone()]],
+            paths: 1,
+            example,
+        });
+    }
+    Ok(changes)
+}
+
+/// `doc` moved to the instant the new ttl ends, if the old version still decides it
+/// `from` and the new one denies it as expired.
+fn expired_example(
+    old: &PolicySet,
+    new: &PolicySet,
+    mut doc: RequestDoc,
+    ttl: i64,
+    from: Outcome,
+) -> Option<RequestDoc> {
+    use crate::syntax::literal::{parse_timestamp, timestamp_text};
+    let task = doc.task.as_mut()?;
+    let start = parse_timestamp(&task.start).ok()?;
+    let at = start.checked_add(ttl)?;
+    let declared = parse_timestamp(&task.deadline).ok()?;
+    if declared <= at {
+        task.deadline = timestamp_text(at.checked_add(1_000_000_000)?);
+    }
+    doc.context.insert("time".to_string(), serde_json::Value::String(timestamp_text(at)));
+    let decide = |set: &PolicySet| {
+        let decision = set.decide(&set.prepare_at(&doc, at).ok()?);
+        super::completed(&decision).then_some(decision)
+    };
+    let (before, after) = (decide(old)?, decide(new)?);
+    let expired = after.reasons.first().is_some_and(|reason| reason.code == "task_expired");
+    (before.decision == from && after.decision == Outcome::Deny && expired).then_some(doc)
+}
+
 fn ttl_text(ttl: Option<i64>) -> String {
     ttl.map_or_else(|| "none".to_string(), crate::syntax::literal::duration_text)
 }
@@ -192,6 +306,19 @@ pub fn diff(old: &PolicySet, new: &PolicySet, options: &ProveOptions) -> DiffRep
     let mut report = DiffReport { changes: Vec::new(), unknown: Vec::new(), elapsed: Duration::ZERO };
     report.unknown.extend(schema_differences(old, new));
     report.unknown.extend(longer_tasks(old, new));
+    for (kind, before, after) in shorter_tasks(old, new) {
+        for target in task_targets(new, kind) {
+            match expired_changes(old, new, (kind, before, after), &target, options) {
+                Ok(changes) => report.changes.extend(changes),
+                Err(OverBudget) => report.unknown.push(format!(
+                    "budget exceeded: the shorter ttl of task `{kind}` on {} needs more than {} diagram nodes or {} steps",
+                    target_text(&target),
+                    options.max_nodes,
+                    options.max_work
+                )),
+            }
+        }
+    }
     for target in targets {
         match diff_target(old, new, &target, options) {
             Ok(changes) => report.changes.extend(changes),

@@ -177,7 +177,7 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
         return vec![never_applies(index, policy)];
     }
     let mut findings = Vec::new();
-    if !seen.sometimes_not && policy.condition != HExpr::TRUE {
+    if !seen.sometimes_not && !only_task_guards(&policy.condition) {
         findings.push(policy_finding(
             "always_applies",
             index,
@@ -196,6 +196,17 @@ fn judge(analyses: &mut Analyses<'_>, index: usize, policy: &Policy, seen: &Seen
         findings.extend(overlap(analyses, index, policy, target, *both));
     }
     findings
+}
+
+/// Whether a condition is nothing but `task is K` guards (or nothing at all). Such a
+/// guard always holds in a package with one task kind, and it is what keeps the policy
+/// right when a second kind arrives: not a condition that says nothing.
+fn only_task_guards(condition: &HExpr) -> bool {
+    match condition {
+        HExpr::And(left, right) => only_task_guards(left) && only_task_guards(right),
+        HExpr::TaskIs(_) => true,
+        other => *other == HExpr::TRUE,
+    }
 }
 
 /// A warning about policy `index`, without related policies or an example yet.

@@ -88,6 +88,13 @@ pub enum Verdict {
     Unknown {
         reason: String,
     },
+    /// The claim holds only because nothing it speaks of can happen (a bound that never
+    /// applies to a task kind): true, but not evidence of anything, so not counted as
+    /// proved.
+    #[serde(rename = "not applicable")]
+    NotApplicable {
+        reason: String,
+    },
 }
 
 /// The second request of a refuted comparison, and what it shows.
@@ -105,6 +112,7 @@ impl Verdict {
             Verdict::Proved => "proved",
             Verdict::Refuted { .. } => "refuted",
             Verdict::Unknown { .. } => "unknown",
+            Verdict::NotApplicable { .. } => "not applicable",
         }
     }
 
@@ -166,14 +174,20 @@ pub fn render(package: &str, reports: &[Report]) -> String {
         out.push_str(&format!("{:<8} {} {} ({millis:.1} ms)\n", report.verdict.word(), report.kind, report.name));
         match &report.verdict {
             Verdict::Proved => {}
-            Verdict::Unknown { reason } => out.push_str(&format!("         {reason}\n")),
+            Verdict::Unknown { reason } | Verdict::NotApplicable { reason } => {
+                out.push_str(&format!("         {reason}\n"))
+            }
             Verdict::Refuted { request, decision, contrast } => {
                 out.push_str(&refutation_text(package, request, decision, contrast.as_deref(), "         "));
             }
         }
     }
     let count = |word: &str| reports.iter().filter(|report| report.verdict.word() == word).count();
-    out.push_str(&format!("{} proved, {} refuted, {} unknown\n", count("proved"), count("refuted"), count("unknown")));
+    out.push_str(&format!("{} proved, {} refuted, {} unknown", count("proved"), count("refuted"), count("unknown")));
+    match count("not applicable") {
+        0 => out.push('\n'),
+        vacuous => out.push_str(&format!(", {vacuous} not applicable\n")),
+    }
     out
 }
 

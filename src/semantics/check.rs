@@ -355,7 +355,8 @@ impl<'a> FileChecker<'a> {
 
     fn grant(&mut self, policy: &PolicyDecl, grant: &Grant) {
         if policy.effect != Effect::Permit {
-            self.sink.report(TypeError::GrantWithoutPermit { effect: policy.effect.keyword(), span: grant.span });
+            let effect = if policy.effect == Effect::Escalate { "an escalate" } else { "a forbid" };
+            self.sink.report(TypeError::GrantWithoutPermit { effect, span: grant.span });
         }
         let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
         for clause in &grant.clauses {
@@ -396,6 +397,9 @@ impl<'a> FileChecker<'a> {
         let mut facts = Facts::default();
         for condition in &policy.conditions {
             facts.merge(Facts::of_condition(condition));
+        }
+        if let (Effect::Permit, Some(message)) = (policy.effect, &policy.message) {
+            self.sink.report(TypeError::MessageOnPermit { span: message.span });
         }
         if let Some(grant) = &policy.grant {
             self.grant(policy, grant);

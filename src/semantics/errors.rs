@@ -256,14 +256,24 @@ pub enum TypeError {
         #[label("first given here")]
         first: Span,
     },
-    #[error("`grant` on a {effect} policy")]
+    #[error("`grant` on {effect} policy")]
     #[diagnostic(
         code("mandate::type::grant_without_permit"),
-        help("only a permit issues a credential; remove the `grant`")
+        help("only a permit issues a credential; remove the `grant` (to tell the reader of the decision why the policy applies, write `message \"…\"` after its conditions)")
     )]
     GrantWithoutPermit {
+        /// The effect with its article: `a forbid`, `an escalate`.
         effect: &'static str,
-        #[label("nothing is granted by a {effect}")]
+        #[label("nothing is granted by {effect}")]
+        span: Span,
+    },
+    #[error("`message` on a permit")]
+    #[diagnostic(
+        code("mandate::type::message_on_permit"),
+        help("a permit's message goes to the credential: write it inside the grant, `grant {{ message \"…\" }}`")
+    )]
+    MessageOnPermit {
+        #[label("a permit's decision carries its grant's message")]
         span: Span,
     },
     #[error("a ttl of zero")]

@@ -309,6 +309,9 @@ pub struct PolicyDecl {
     /// `None` when the policy has no `on` clause: every resource type its actions apply to.
     pub resources: Option<Target>,
     pub conditions: Vec<Condition>,
+    /// `message "…"`: why a forbid or an escalation applies, in words for the person who
+    /// reads the decision (an approver, an agent's user).
+    pub message: Option<StrLit>,
     pub grant: Option<Grant>,
     pub span: Span,
 }

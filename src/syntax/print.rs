@@ -111,6 +111,9 @@ impl Printer {
             };
             self.line(1, &format!("{keyword} {}", print_expr(&condition.expr)));
         }
+        if let Some(message) = &policy.message {
+            self.line(1, &format!("message {}", quote(&message.value)));
+        }
         if let Some(grant) = &policy.grant {
             self.line(1, "grant {");
             for clause in &grant.clauses {

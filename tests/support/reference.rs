@@ -467,7 +467,7 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
         "preconditions_failed"
     } else if !delegation {
         "delegation_exceeded"
-    } else if (!permit.is_empty() || !escalate.is_empty()) && !in_scope {
+    } else if !in_scope {
         "outside_intent"
     } else if !escalate.is_empty() {
         decision.decision = Outcome::Escalate;
