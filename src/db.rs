@@ -201,6 +201,7 @@ pub fn package_hir(db: &dyn salsa::Database, package: Package) -> Result<Arc<cra
         .zip(parsed.iter().zip(&checked))
         .map(|(member, (parsed, checked))| crate::hir::lower::FileInput {
             path: member.file.path(db),
+            text: member.file.text(db),
             ast: &parsed.ast,
             names: &checked.names,
             skipped: &checked.skipped,

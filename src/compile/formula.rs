@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hir::{Base, CmpOp, HExpr, Root, Target, Value};
+use crate::hir::{Base, CmpOp, HExpr, QuantifierKind, Root, Target, Value};
 
 /// A request attribute path the graph reads, such as `resource.owner`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -186,10 +186,53 @@ pub fn formula(expr: &HExpr, target: &Target) -> Formula {
         },
         HExpr::ResourceIs(ty) => Formula::Const(target.resource.as_deref() == Some(&**ty)),
         HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| test(&ordered(*op, a, b))),
-        HExpr::In(element, set) | HExpr::SetContains(set, element) => {
-            membership(element, set, target).unwrap_or_else(|| test(expr))
-        }
+        HExpr::In(element, set) | HExpr::SetContains(set, element) => membership(element, set, target)
+            // `s contains e` and `e in s` are one test.
+            .unwrap_or_else(|| test(&HExpr::In(element.clone(), set.clone()))),
+        // `any(x in s: not b)` is `not all(x in s: b)`, and `all` likewise: one test for
+        // both ways of writing it, whatever the set (an empty one included).
+        HExpr::Quantifier(kind, var, set, body) => match &**body {
+            HExpr::Not(inner) => {
+                let dual = match kind {
+                    QuantifierKind::Any => QuantifierKind::All,
+                    QuantifierKind::All => QuantifierKind::Any,
+                };
+                Formula::negate(formula(&HExpr::Quantifier(dual, var.clone(), set.clone(), inner.clone()), target))
+            }
+            _ => quantified_membership(*kind, var, set, body, target).unwrap_or_else(|| test(expr)),
+        },
         other => test(other),
+    }
+}
+
+/// Quantifiers that only ask about one constant's membership, as the membership they
+/// are: `any(x in s: x == c)` is `c in s`, `all(x in s: x != c)` is `not (c in s)`, and
+/// `any(x in s: x in [a, b])` is `a in s or b in s`. On any value of `s` both sides are
+/// equal (an empty set makes both false, or both true), so the prover relates them to
+/// the membership tests other conditions write, and the index can answer them.
+fn quantified_membership(
+    kind: QuantifierKind,
+    var: &str,
+    set: &HExpr,
+    body: &HExpr,
+    target: &Target,
+) -> Option<Formula> {
+    let is_var =
+        |expr: &HExpr| matches!(expr, HExpr::Field(Base::Local(name), path) if &**name == var && path.is_empty());
+    let member =
+        |constant: &Value| formula(&HExpr::In(Box::new(HExpr::Const(constant.clone())), Box::new(set.clone())), target);
+    let constant_beside = |a: &HExpr, b: &HExpr| match (a, b) {
+        (x, HExpr::Const(constant)) | (HExpr::Const(constant), x) if is_var(x) => Some(constant.clone()),
+        _ => None,
+    };
+    match (kind, body) {
+        (QuantifierKind::Any, HExpr::Cmp(CmpOp::Eq, a, b)) => Some(member(&constant_beside(a, b)?)),
+        (QuantifierKind::All, HExpr::Cmp(CmpOp::Ne, a, b)) => Some(Formula::negate(member(&constant_beside(a, b)?))),
+        (QuantifierKind::Any, HExpr::In(element, constants)) if is_var(element) => {
+            let HExpr::Const(Value::Set(items)) = &**constants else { return None };
+            Some(items.iter().fold(Formula::Const(false), |any, item| Formula::or(any, member(item))))
+        }
+        _ => None,
     }
 }
 
@@ -200,8 +243,9 @@ fn ordered(op: CmpOp, a: &HExpr, b: &HExpr) -> HExpr {
     HExpr::Cmp(op, Box::new(a.clone()), Box::new(b.clone()))
 }
 
+/// A test atom, in the form that makes conditions written alike one atom.
 fn test(expr: &HExpr) -> Formula {
-    Formula::Atom(Atom::Test(expr.clone()))
+    Formula::Atom(Atom::Test(expr.canonical_locals()))
 }
 
 /// The attribute path an expression reads, if it is a plain request attribute.

@@ -28,6 +28,8 @@ pub const MAX_HIR_NODES: usize = 100_000;
 /// A file to lower: its display path, tree and the checker's name resolutions.
 pub struct FileInput<'a> {
     pub path: &'a Arc<str>,
+    /// The file's text, for naming unnamed declarations by their line.
+    pub text: &'a str,
     pub ast: &'a ast::File,
     pub names: &'a BTreeMap<Span, NameRes>,
     pub skipped: &'a std::collections::BTreeSet<Span>,
@@ -255,7 +257,10 @@ impl<'a> Lowerer<'a> {
         };
         let name = match &assert.name {
             Some(name) => name.name.clone(),
-            None => format!("assertion at {}:{}", self.file.path, assert.span.start),
+            None => {
+                let line = self.file.text.get(..assert.span.start).map_or(0, |before| before.matches('\n').count()) + 1;
+                format!("assertion at {}:{line}", self.file.path)
+            }
         };
         let span = assert.name.as_ref().map_or(assert.span, |name| name.span);
         Ok(Assertion {

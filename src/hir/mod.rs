@@ -285,6 +285,28 @@ pub enum QuantifierKind {
     All,
 }
 
+/// Renames the variables of the quantifiers in `expr`; `bound` maps the variables of the
+/// enclosing quantifiers, outermost first, to their new names.
+fn rename_locals(expr: &mut HExpr, bound: &mut Vec<(Arc<str>, Arc<str>)>) {
+    match expr {
+        HExpr::Field(Base::Local(name), _) => {
+            if let Some((_, renamed)) = bound.iter().rev().find(|(own, _)| own == name) {
+                *name = renamed.clone();
+            }
+        }
+        HExpr::Quantifier(_, var, set, body) => {
+            rename_locals(set, bound);
+            let written = var.split('#').next().unwrap_or(var);
+            let renamed: Arc<str> = Arc::from(format!("{written}#{}", bound.len()));
+            bound.push((var.clone(), renamed.clone()));
+            rename_locals(body, bound);
+            bound.pop();
+            *var = renamed;
+        }
+        other => other.each_child_mut(&mut |child| rename_locals(child, bound)),
+    }
+}
+
 impl From<Quantifier> for QuantifierKind {
     fn from(quantifier: Quantifier) -> Self {
         match quantifier {
@@ -373,6 +395,42 @@ impl HExpr {
             HExpr::SetOf(items) => items.iter().for_each(f),
             HExpr::RecordOf(fields) => fields.iter().for_each(|(_, value)| f(value)),
         }
+    }
+
+    /// Calls `f` on each direct sub-expression, in order, for changing it in place.
+    pub fn each_child_mut(&mut self, f: &mut dyn FnMut(&mut HExpr)) {
+        match self {
+            HExpr::Const(_) | HExpr::Field(..) | HExpr::TaskIs(_) | HExpr::ResourceIs(_) => {}
+            HExpr::Attr(inner, _)
+            | HExpr::Not(inner)
+            | HExpr::Matches(inner, _)
+            | HExpr::Neg(inner)
+            | HExpr::Has(inner, _) => f(inner),
+            HExpr::And(a, b)
+            | HExpr::Or(a, b)
+            | HExpr::Cmp(_, a, b)
+            | HExpr::In(a, b)
+            | HExpr::SetContains(a, b)
+            | HExpr::Str(_, a, b)
+            | HExpr::Arith(_, a, b)
+            | HExpr::Quantifier(_, _, a, b) => {
+                f(a);
+                f(b);
+            }
+            HExpr::SetOf(items) => items.iter_mut().for_each(f),
+            HExpr::RecordOf(fields) => fields.iter_mut().for_each(|(_, value)| f(value)),
+        }
+    }
+
+    /// The same expression with each quantifier variable named after what the author
+    /// wrote and how deeply it is nested (`r#0`), instead of the policy-unique name
+    /// lowering gave it (`r#7`). Two conditions written alike then are one expression,
+    /// so the compiler and the prover see one test where a forbid and an assertion say
+    /// the same thing. Renaming bound variables consistently changes no value.
+    pub fn canonical_locals(&self) -> HExpr {
+        let mut copy = self.clone();
+        rename_locals(&mut copy, &mut Vec::new());
+        copy
     }
 
     /// The number of levels of the expression tree.

@@ -227,9 +227,15 @@ impl Builder<'_> {
 
     /// Adjusts the request so that `expr` evaluates to `truth`, if its shape is known.
     fn satisfy(&mut self, expr: &crate::hir::HExpr, truth: bool, fixed: &Fixed) -> Option<()> {
-        use crate::hir::{HExpr, StrOp};
+        use crate::hir::{CmpOp, HExpr, StrOp};
         match expr {
             HExpr::Not(inner) => self.satisfy(inner, !truth, fixed),
+            HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b) if constant_side(a, b).is_some() => {
+                let (field, constant) = constant_side(a, b)?;
+                let value = if (*op == CmpOp::Eq) == truth { constant.to_json() } else { different(constant)? };
+                fixed.may_set(self, &field, &value).then_some(())?;
+                self.place(&field, value)
+            }
             HExpr::Cmp(op, a, b) => {
                 let (a, b) = (as_path(a)?, as_path(b)?);
                 // Change one side, seen from the other: the one no switch fixed and whose
@@ -281,6 +287,138 @@ impl Builder<'_> {
                 });
                 fixed.may_set(self, &field, &value).then_some(())?;
                 self.place(&field, value)
+            }
+            HExpr::Quantifier(kind, var, set, body) => self.satisfy_quantifier(*kind, var, set, body, truth, fixed),
+            _ => None,
+        }
+    }
+
+    /// A quantifier over a set attribute: an empty set where no element may witness
+    /// (`any` false, `all` true), and otherwise one more element made to satisfy the body
+    /// as needed (`any` true) or to fail it (`all` false), for the body shapes policies
+    /// use: equality, membership in a set attribute or a literal, string patterns, and
+    /// their negations. The replay decides whether the request is a counterexample.
+    fn satisfy_quantifier(
+        &mut self,
+        kind: crate::hir::QuantifierKind,
+        var: &str,
+        set: &crate::hir::HExpr,
+        body: &crate::hir::HExpr,
+        truth: bool,
+        fixed: &Fixed,
+    ) -> Option<()> {
+        use crate::hir::QuantifierKind;
+        let set = as_path(set)?;
+        if fixed.keys.contains(&set) {
+            return None;
+        }
+        let body_truth = match (kind, truth) {
+            (QuantifierKind::Any, false) => return self.every_element(var, &set, body, false),
+            (QuantifierKind::All, true) => return self.every_element(var, &set, body, true),
+            (QuantifierKind::Any, true) => true,
+            (QuantifierKind::All, false) => false,
+        };
+        let element = self.element_for(var, body, body_truth)?;
+        let mut items = self.read(&set).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+        items.retain(|item| *item != element);
+        items.push(element);
+        self.place(&set, Json::Array(items))
+    }
+
+    /// Makes `body` come out as `truth` for every element the set already holds: for
+    /// membership in a set attribute, by adding the elements to it or taking them out;
+    /// otherwise by emptying the set, which satisfies any such requirement.
+    fn every_element(&mut self, var: &str, set: &FieldPath, body: &crate::hir::HExpr, truth: bool) -> Option<()> {
+        use crate::hir::{Base, HExpr};
+        let items = self.read(set).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+        if items.is_empty() {
+            return Some(());
+        }
+        let (body, truth) = match body {
+            HExpr::Not(inner) => (&**inner, !truth),
+            other => (other, truth),
+        };
+        let members = match body {
+            HExpr::In(element, members) if matches!(&**element, HExpr::Field(Base::Local(name), path) if &**name == var && path.is_empty()) => {
+                as_path(members).filter(|members| members != set)
+            }
+            _ => None,
+        };
+        let Some(members) = members else {
+            // Keep the elements the body is known to give `truth` for; drop the others.
+            let kept: Option<Vec<Json>> = items
+                .iter()
+                .map(|item| element_gives(var, body, item).map(|gives| (gives == truth).then(|| item.clone())))
+                .collect::<Option<Vec<Option<Json>>>>()
+                .map(|kept| kept.into_iter().flatten().collect());
+            return self.place(set, Json::Array(kept.unwrap_or_default()));
+        };
+        let mut current = self.read(&members).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+        current.retain(|item| !items.contains(item));
+        if truth {
+            current.extend(items);
+        }
+        self.place(&members, Json::Array(current))
+    }
+
+    /// A value for the quantifier variable `var` that makes `body` come out as `truth`.
+    fn element_for(&mut self, var: &str, body: &crate::hir::HExpr, truth: bool) -> Option<Json> {
+        use crate::hir::{Base, CmpOp, HExpr, StrOp};
+        const OUTSIDER: &str = "prover-outsider";
+        let is_var =
+            |expr: &HExpr| matches!(expr, HExpr::Field(Base::Local(name), path) if &**name == var && path.is_empty());
+        match body {
+            HExpr::Not(inner) => self.element_for(var, inner, !truth),
+            HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b) => {
+                let other = if is_var(a) {
+                    b
+                } else if is_var(b) {
+                    a
+                } else {
+                    return None;
+                };
+                let value = match &**other {
+                    HExpr::Const(constant) => constant.to_json(),
+                    field => self.read(&as_path(field)?)?,
+                };
+                let equal = (*op == CmpOp::Eq) == truth;
+                match (equal, &value) {
+                    (true, _) => Some(value),
+                    (false, Json::String(text)) => Some(json!(format!("{text}-other"))),
+                    (false, Json::Number(number)) => Some(json!(number.as_i64()?.checked_add(1)?)),
+                    (false, _) => None,
+                }
+            }
+            HExpr::In(element, members) if is_var(element) => match &**members {
+                HExpr::Const(crate::hir::Value::Set(items)) => match truth {
+                    true => items.iter().next().map(crate::hir::Value::to_json),
+                    false => Some(json!(OUTSIDER)),
+                },
+                field => {
+                    let path = as_path(field)?;
+                    let current = self.read(&path).and_then(|items| items.as_array().cloned()).unwrap_or_default();
+                    match (truth, current.first()) {
+                        (true, Some(first)) => Some(first.clone()),
+                        (true, None) => {
+                            let member = json!("prover-member");
+                            self.place(&path, json!([member.clone()]))?;
+                            Some(member)
+                        }
+                        (false, _) => Some(json!(OUTSIDER)),
+                    }
+                }
+            },
+            HExpr::Str(op, text, part) if is_var(text) => {
+                let HExpr::Const(crate::hir::Value::String(part)) = &**part else { return None };
+                Some(json!(match (truth, op) {
+                    (true, StrOp::StartsWith) => format!("{part}x"),
+                    (true, StrOp::EndsWith) => format!("x{part}"),
+                    (true, StrOp::Contains) => format!("x{part}x"),
+                    (false, _) => OUTSIDER.to_string(),
+                }))
+            }
+            HExpr::Matches(text, glob) if is_var(text) => {
+                Some(json!(if truth { glob_example(glob) } else { OUTSIDER.to_string() }))
             }
             _ => None,
         }
@@ -385,6 +523,61 @@ impl Fixed {
         };
         at.is_some_and(|at| low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high))
     }
+}
+
+/// What a quantifier's body gives for one element, for the bodies that compare the
+/// variable with constants only; `None` when it depends on more.
+fn element_gives(var: &str, body: &crate::hir::HExpr, item: &Json) -> Option<bool> {
+    use crate::hir::{Base, CmpOp, HExpr, StrOp, Value};
+    let is_var =
+        |expr: &HExpr| matches!(expr, HExpr::Field(Base::Local(name), path) if &**name == var && path.is_empty());
+    match body {
+        HExpr::Not(inner) => element_gives(var, inner, item).map(|gives| !gives),
+        HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b) => {
+            let constant = match (&**a, &**b) {
+                (x, HExpr::Const(constant)) | (HExpr::Const(constant), x) if is_var(x) => constant,
+                _ => return None,
+            };
+            Some((constant.to_json() == *item) == (*op == CmpOp::Eq))
+        }
+        HExpr::In(element, members) if is_var(element) => match &**members {
+            HExpr::Const(Value::Set(values)) => Some(values.iter().any(|value| value.to_json() == *item)),
+            _ => None,
+        },
+        HExpr::Str(op, text, part) if is_var(text) => {
+            let (HExpr::Const(Value::String(part)), Json::String(item)) = (&**part, item) else { return None };
+            Some(match op {
+                StrOp::StartsWith => item.starts_with(&**part),
+                StrOp::EndsWith => item.ends_with(&**part),
+                StrOp::Contains => item.contains(&**part),
+            })
+        }
+        HExpr::Matches(text, glob) if is_var(text) => Some(crate::hir::glob::glob_matches(glob, item.as_str()?)),
+        _ => None,
+    }
+}
+
+/// An equality between an attribute and a constant the diagrams do not switch on (a
+/// set, say): the attribute and the constant.
+fn constant_side<'e>(a: &'e crate::hir::HExpr, b: &'e crate::hir::HExpr) -> Option<(FieldPath, &'e crate::hir::Value)> {
+    use crate::hir::HExpr;
+    match (a, b) {
+        (HExpr::Const(constant), field) | (field, HExpr::Const(constant)) => Some((as_path(field)?, constant)),
+        _ => None,
+    }
+}
+
+/// A value of the constant's kind that differs from it.
+fn different(constant: &crate::hir::Value) -> Option<Json> {
+    use crate::hir::Value;
+    Some(match constant {
+        Value::Set(items) if items.is_empty() => json!(["prover-item"]),
+        Value::Set(_) => json!([]),
+        Value::String(text) => json!(format!("{text}-other")),
+        Value::Int(number) => json!(number.checked_add(1)?),
+        Value::Bool(flag) => json!(!flag),
+        _ => return None,
+    })
 }
 
 /// A membership test of a constant in a set attribute: the set's path and the constant

@@ -432,6 +432,11 @@ impl<'a> Gen<'a> {
                 "any(t in resource.labels: t == agent.team)".to_string(),
                 "any(t in resource.labels: any(u in resource.labels: t != u and u ends_with \"t\"))".to_string(),
                 "all(t in resource.labels: t != resource.owner)".to_string(),
+                format!("any(t in resource.labels: t == {label})"),
+                format!("any(t in resource.labels: {label} == t)"),
+                format!("all(t in resource.labels: not (t == {label}))"),
+                "any(t in resource.labels: not (t starts_with \"p\"))".to_string(),
+                "all(t in resource.labels: t in [\"pii\", \"runbook\", \"red\"])".to_string(),
             ]),
             9 if cx.resource() => self.one_of(vec![
                 "resource.owner == agent.name".to_string(),
