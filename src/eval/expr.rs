@@ -207,7 +207,14 @@ pub fn root_value<'p>(request: &Request, root: Root, path: &'p [Arc<str>]) -> Op
         }
         Root::Task => {
             let task = request.task.as_ref()?;
-            let (first, rest) = path.split_first()?;
+            let Some((first, rest)) = path.split_first() else {
+                // The task itself, for `task has PARAM`: its fields and parameters.
+                let mut fields = task.params.clone();
+                fields.insert("id".to_string(), Value::String(task.id.clone()));
+                fields.insert("start".to_string(), Value::Timestamp(task.start));
+                fields.insert("deadline".to_string(), Value::Timestamp(task.deadline));
+                return Some((Value::Record(Arc::new(fields)), path));
+            };
             let value = match &**first {
                 TASK_KIND => Value::String(task.kind.clone()),
                 "id" => Value::String(task.id.clone()),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::hir::value::{parse_timestamp, Value};
-use crate::semantics::env::Env;
+use crate::semantics::env::{Env, Literal};
 use crate::semantics::suggest::did_you_mean;
 use crate::semantics::types::{RecordType, Type};
 use crate::syntax::literal::{self, LiteralError};
@@ -483,11 +483,14 @@ impl Validator<'_> {
             self.error("task.kind", "unknown_task", format!("unknown task `{}`", doc.kind), help);
             return None;
         };
-        let mut params = RecordType::default();
-        for (name, ty) in &sig.params {
-            params.fields.insert(name.clone(), crate::semantics::types::Field { ty: ty.clone(), optional: false });
+        let params = sig.record();
+        let mut given = doc.params.clone();
+        for (name, default) in &sig.defaults {
+            if !given.contains_key(name) {
+                given.insert(name.clone(), literal_json(default));
+            }
         }
-        let values = self.record("task.params", &doc.params, &params);
+        let values = self.record("task.params", &given, &params);
         let start = self.timestamp("task.start", &doc.start);
         let deadline = self.timestamp("task.deadline", &doc.deadline);
         if let (Some(start), Some(deadline)) = (start, deadline) {
@@ -702,5 +705,23 @@ fn type_help(ty: &Type) -> Option<String> {
         Type::Decimal => Some("decimals have at most 4 fractional digits".to_string()),
         Type::Int => Some("integers are whole numbers within 64 bits".to_string()),
         _ => None,
+    }
+}
+
+/// A task parameter's default as it would be written in a request, so that it is
+/// validated like a value the request gave.
+fn literal_json(literal: &Literal) -> Json {
+    match literal {
+        Literal::Bool(value) => Json::Bool(*value),
+        Literal::Int(value) => Json::from(*value),
+        Literal::Decimal(text) => Json::String(text.clone()),
+        Literal::Str(text) | Literal::Name(text) => Json::String(text.clone()),
+        Literal::Duration(nanos) => Json::String(crate::syntax::literal::duration_text(*nanos)),
+        Literal::Neg(inner) => match literal_json(inner) {
+            Json::Number(number) => number.as_i64().and_then(i64::checked_neg).map_or(Json::Null, Json::from),
+            Json::String(text) => Json::String(format!("-{text}")),
+            other => other,
+        },
+        Literal::Set(items) => Json::Array(items.iter().map(literal_json).collect()),
     }
 }

@@ -289,6 +289,20 @@ impl<'a> FileChecker<'a> {
 
     fn task(&mut self, task: &TaskDecl) {
         let params = self.params(&task.params);
+        for (param, (_, ty)) in task.params.iter().zip(&params) {
+            let Some(default) = &param.default else { continue };
+            if param.optional {
+                self.sink
+                    .report(TypeError::OptionalWithDefault { name: param.name.name.clone(), span: param.name.span });
+            }
+            let checked = match super::env::Literal::of(default) {
+                Some(literal) => self.env.check_literal(&literal, ty),
+                None => Err("a default is a literal, not an expression".to_string()),
+            };
+            if let (Err(reason), false) = (checked, *ty == Type::Unknown) {
+                self.sink.report(TypeError::BadDefault { name: param.name.name.clone(), reason, span: default.span });
+            }
+        }
         for param in &task.params {
             if super::env::TASK_BUILTINS.iter().any(|(name, _)| *name == param.name.name) {
                 self.sink.report(ResolveError::BuiltinAttribute {
@@ -460,6 +474,10 @@ impl<'a> FileChecker<'a> {
 
     fn function(&mut self, function: &FnDecl) {
         let params = self.params(&function.params);
+        for param in function.params.iter().filter(|param| param.optional || param.default.is_some()) {
+            let name = param.name.name.clone();
+            self.sink.report(TypeError::OptionalFunctionParameter { name, span: param.name.span });
+        }
         let ret = self.type_expr(&function.ret);
         let request = RequestEnv { action: None, resource: EnvResource::Unknown };
         let mut exprs = self.exprs(Place::Function, request);
@@ -591,9 +609,7 @@ impl<'a> FileChecker<'a> {
         for (name, ty) in super::env::TASK_BUILTINS {
             record.fields.insert(name.to_string(), super::types::Field { ty: ty.clone(), optional: true });
         }
-        for (name, ty) in &sig.params {
-            record.fields.insert(name.clone(), super::types::Field { ty: ty.clone(), optional: false });
-        }
+        record.fields.extend(sig.record().fields);
         self.fields(fields, &record, span, "task parameter", &[]);
     }
 

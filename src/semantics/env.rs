@@ -63,7 +63,7 @@ pub enum SchemaSymbol {
     Resource(String, Vec<AttrRef>),
     Enum(String, Vec<String>),
     Record(String, Vec<AttrRef>),
-    Action { names: Vec<String>, params: Vec<(String, TypeRef)>, on: Vec<String> },
+    Action { names: Vec<String>, params: Vec<AttrRef>, on: Vec<String> },
     Context(Vec<AttrRef>),
     Behavior(Vec<AttrRef>),
 }
@@ -73,12 +73,52 @@ pub enum SchemaSymbol {
 pub struct FileSymbols {
     pub names: Vec<(Namespace, String)>,
     pub schema: Vec<SchemaSymbol>,
-    pub tasks: Vec<(String, Vec<ParamRef>)>,
+    pub tasks: Vec<(String, Vec<TaskParamRef>)>,
     pub functions: Vec<(String, Vec<ParamRef>, TypeRef)>,
 }
 
 /// A parameter's name and written type.
 pub type ParamRef = (String, TypeRef);
+
+/// A task parameter as written: whether it may be left out, and its default.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskParamRef {
+    pub attr: AttrRef,
+    pub default: Option<Literal>,
+}
+
+/// A literal as written, without spans: what a default value may be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Literal {
+    Bool(bool),
+    Int(i64),
+    Decimal(String),
+    Str(String),
+    Duration(i64),
+    /// An enum value, by its bare name.
+    Name(String),
+    Neg(Box<Literal>),
+    Set(Vec<Literal>),
+}
+
+impl Literal {
+    /// The literal an expression is, if it is one.
+    pub fn of(expr: &ast::Expr) -> Option<Literal> {
+        use ast::ExprKind;
+        Some(match &expr.kind {
+            ExprKind::Bool(value) => Literal::Bool(*value),
+            ExprKind::Int(value) => Literal::Int(*value),
+            ExprKind::Decimal(text) => Literal::Decimal(text.clone()),
+            ExprKind::Str(text) => Literal::Str(text.clone()),
+            ExprKind::Duration(nanos) => Literal::Duration(*nanos),
+            ExprKind::Name(name) => Literal::Name(name.clone()),
+            ExprKind::Path(path) => Literal::Name(path.last()?.name.clone()),
+            ExprKind::Unary(ast::UnaryOp::Neg, inner) => Literal::Neg(Box::new(Literal::of(inner)?)),
+            ExprKind::Set(items) => Literal::Set(items.iter().map(Literal::of).collect::<Option<Vec<_>>>()?),
+            _ => return None,
+        })
+    }
+}
 
 /// Every name a file declares, in source order, with its span.
 pub fn declared_names(file: &ast::File) -> Vec<(Namespace, &Ident)> {
@@ -117,7 +157,7 @@ pub fn collect_symbols(file: &ast::File) -> FileSymbols {
     for item in &file.items {
         match item {
             Item::Schema(block) => symbols.schema.extend(block.items.iter().filter_map(schema_symbol)),
-            Item::Task(task) => symbols.tasks.push((task.name.name.clone(), param_refs(&task.params))),
+            Item::Task(task) => symbols.tasks.push((task.name.name.clone(), task_param_refs(&task.params))),
             Item::Function(function) => symbols.functions.push((
                 function.name.name.clone(),
                 param_refs(&function.params),
@@ -139,7 +179,15 @@ fn schema_symbol(item: &SchemaItem) -> Option<SchemaSymbol> {
         SchemaItem::Record { name, fields, .. } => SchemaSymbol::Record(name.name.clone(), attr_refs(fields)),
         SchemaItem::Action(action) => SchemaSymbol::Action {
             names: action.names.iter().map(|name| name.name.clone()).collect(),
-            params: param_refs(&action.params),
+            params: action
+                .params
+                .iter()
+                .map(|param| AttrRef {
+                    name: param.name.name.clone(),
+                    optional: param.optional,
+                    ty: type_ref(&param.ty),
+                })
+                .collect(),
             on: action.on.iter().map(|name| name.name.clone()).collect(),
         },
         SchemaItem::Context { attrs, .. } => SchemaSymbol::Context(attr_refs(attrs)),
@@ -152,6 +200,16 @@ fn attr_refs(attrs: &[ast::AttrDecl]) -> Vec<AttrRef> {
     attrs
         .iter()
         .map(|attr| AttrRef { name: attr.name.name.clone(), optional: attr.optional, ty: type_ref(&attr.ty) })
+        .collect()
+}
+
+fn task_param_refs(params: &[ast::Param]) -> Vec<TaskParamRef> {
+    params
+        .iter()
+        .map(|param| TaskParamRef {
+            attr: AttrRef { name: param.name.name.clone(), optional: param.optional, ty: type_ref(&param.ty) },
+            default: param.default.as_ref().and_then(Literal::of),
+        })
         .collect()
 }
 
@@ -186,6 +244,22 @@ pub struct ActionSig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TaskSig {
     pub params: Vec<(String, Type)>,
+    /// Parameters an instance may leave out (read them behind `task has NAME`).
+    pub optional: BTreeSet<String>,
+    /// Values of parameters an instance leaves out, filled in when it is validated.
+    pub defaults: BTreeMap<String, Literal>,
+}
+
+impl TaskSig {
+    /// The parameters as a record type: what an instance must and may carry.
+    pub fn record(&self) -> RecordType {
+        let mut record = RecordType::default();
+        for (name, ty) in &self.params {
+            let optional = self.optional.contains(name) || self.defaults.contains_key(name);
+            record.fields.insert(name.clone(), Field { ty: ty.clone(), optional });
+        }
+        record
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -250,8 +324,8 @@ impl Env {
         env.declare_actions(&schema);
         for (module, symbols) in files {
             for (name, params) in &symbols.tasks {
-                let params = params.iter().map(|(param, ty)| (param.clone(), env.resolve(ty))).collect();
-                env.tasks.entry(name.clone()).or_insert(TaskSig { params });
+                let sig = env.task_sig(params);
+                env.tasks.entry(name.clone()).or_insert(sig);
             }
             for (name, params, ret) in &symbols.functions {
                 let params = params.iter().map(|(param, ty)| (param.clone(), env.resolve(ty))).collect();
@@ -370,16 +444,62 @@ impl Env {
         });
     }
 
+    fn task_sig(&self, params: &[TaskParamRef]) -> TaskSig {
+        let mut sig = TaskSig { params: Vec::new(), optional: BTreeSet::new(), defaults: BTreeMap::new() };
+        for param in params {
+            let ty = self.resolve(&param.attr.ty);
+            if param.attr.optional {
+                sig.optional.insert(param.attr.name.clone());
+            }
+            // A default that is not a value of the type is the checker's error.
+            if let Some(default) = param.default.as_ref().filter(|default| self.check_literal(default, &ty).is_ok()) {
+                sig.defaults.insert(param.attr.name.clone(), default.clone());
+            }
+            sig.params.push((param.attr.name.clone(), ty));
+        }
+        sig
+    }
+
+    /// Whether a literal is a value of `ty`, and if not, why.
+    pub fn check_literal(&self, literal: &Literal, ty: &Type) -> Result<(), String> {
+        use crate::syntax::literal::DECIMAL_SCALE;
+        match (literal, ty) {
+            (Literal::Bool(_), Type::Bool)
+            | (Literal::Int(_), Type::Int)
+            | (Literal::Str(_), Type::String)
+            | (Literal::Duration(_), Type::Duration) => Ok(()),
+            (Literal::Int(value), Type::Decimal) => match value.checked_mul(DECIMAL_SCALE) {
+                Some(_) => Ok(()),
+                None => Err("out of the range of a decimal".to_string()),
+            },
+            // The parser already reported a decimal it could not read.
+            (Literal::Decimal(_), Type::Decimal) => Ok(()),
+            (Literal::Neg(inner), Type::Int | Type::Decimal | Type::Duration) => self.check_literal(inner, ty),
+            (Literal::Name(variant), Type::Enum(name)) => {
+                let variants = self.enums.get(name).map(Vec::as_slice).unwrap_or_default();
+                match variants.contains(variant) {
+                    true => Ok(()),
+                    false => Err(format!("`{variant}` is not a value of enum `{name}`")),
+                }
+            }
+            (Literal::Set(items), Type::Set(element)) => {
+                items.iter().try_for_each(|item| self.check_literal(item, element))
+            }
+            _ => Err(format!("expected a value of type `{ty}`")),
+        }
+    }
+
     fn declare_actions(&mut self, schema: &[&SchemaSymbol]) {
         for symbol in schema {
             if let SchemaSymbol::Action { names, params, on } = symbol {
                 let mut record = RecordType::default();
-                for (name, ty) in params {
-                    record.fields.entry(name.clone()).or_insert(Field { ty: self.resolve(ty), optional: false });
+                for param in params {
+                    let field = Field { ty: self.resolve(&param.ty), optional: param.optional };
+                    record.fields.entry(param.name.clone()).or_insert(field);
                 }
                 let sig = ActionSig {
                     params: Arc::new(record),
-                    param_order: params.iter().map(|(name, _)| name.clone()).collect(),
+                    param_order: params.iter().map(|param| param.name.clone()).collect(),
                     on: on.clone(),
                 };
                 for name in names {

@@ -276,6 +276,37 @@ pub enum TypeError {
         #[label("a permit's decision carries its grant's message")]
         span: Span,
     },
+    #[error("a function's parameter `{name}` cannot be optional or have a default")]
+    #[diagnostic(
+        code("mandate::type::optional_function_parameter"),
+        help("every call passes every argument; only action arguments and task parameters may be optional")
+    )]
+    OptionalFunctionParameter {
+        name: String,
+        #[label("always given")]
+        span: Span,
+    },
+    #[error("task parameter `{name}` is both optional and has a default")]
+    #[diagnostic(
+        code("mandate::type::optional_with_default"),
+        help("a parameter with a default is always present: drop the `?`, or drop the default and read it behind `task has {name}`")
+    )]
+    OptionalWithDefault {
+        name: String,
+        #[label("one or the other")]
+        span: Span,
+    },
+    #[error("the default of `{name}` is not a value of its type: {reason}")]
+    #[diagnostic(
+        code("mandate::type::bad_default"),
+        help("a default is a literal of the parameter's type, such as `100.0`, `\"eu\"`, `15m`, `internal` or `[\"a\", \"b\"]`")
+    )]
+    BadDefault {
+        name: String,
+        reason: String,
+        #[label("not a value of the parameter's type")]
+        span: Span,
+    },
     #[error("a ttl of zero")]
     #[diagnostic(
         code("mandate::type::zero_ttl"),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
-use super::types::{RecordType, Type};
+use super::types::{Field, RecordType, Type};
 use super::{NameRes, Sink};
 use crate::syntax::ast::{BinaryOp, Condition, ConditionKind, Expr, ExprKind, Ident, Quantifier, UnaryOp};
 use crate::syntax::print::print_expr;
@@ -509,6 +509,14 @@ impl<'a> ExprChecker<'a> {
         if let Some(kind) = kind {
             let params = self.env.tasks.get(kind).map(|sig| sig.params.as_slice()).unwrap_or_default();
             if let Some((_, ty)) = params.iter().find(|(name, _)| *name == field.name) {
+                let optional = self.env.tasks.get(kind).is_some_and(|sig| sig.optional.contains(&field.name));
+                if optional && !self.facts.present.contains(&format!("task.{}", field.name)) {
+                    self.sink.report(TypeError::UnguardedOptional {
+                        attr: field.name.clone(),
+                        span: field.span,
+                        help: Some(format!("check that it is present first: `task has {} and …`", field.name)),
+                    });
+                }
                 return ty.clone();
             }
             let candidates =
@@ -796,6 +804,18 @@ impl<'a> ExprChecker<'a> {
         let record = match &base {
             Type::Record(record) => Some(record.clone()),
             Type::Resource(resource) => self.env.resources.get(resource).cloned(),
+            Type::Task(Some(kind)) => self.env.tasks.get(kind).map(|sig| {
+                let mut record = sig.record();
+                for (name, ty) in TASK_BUILTINS {
+                    record.fields.insert(name.to_string(), Field { ty: ty.clone(), optional: false });
+                }
+                Arc::new(record)
+            }),
+            Type::Task(None) => {
+                let help = "say which task first: `task is KIND and task has …`";
+                self.bad_operand("has", &base, inner.span, Some(help));
+                None
+            }
             Type::Unknown => None,
             other => {
                 self.bad_operand("has", other, inner.span, Some("`has` tests an attribute of a record or resource"));

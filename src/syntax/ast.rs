@@ -156,7 +156,11 @@ pub struct AttrDecl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
     pub name: Ident,
+    /// `name?: T`: an action argument or task parameter a request may leave out.
+    pub optional: bool,
     pub ty: TypeExpr,
+    /// `name: T = VALUE`: a task parameter's value when an instance does not give one.
+    pub default: Option<Expr>,
 }
 
 /// A type as written.

@@ -190,8 +190,14 @@ fn type_text(ty: &TypeExpr) -> String {
 }
 
 fn params(params: &[Param]) -> String {
-    let list: Vec<String> =
-        params.iter().map(|param| format!("{}: {}", param.name.name, type_text(&param.ty))).collect();
+    let list: Vec<String> = params
+        .iter()
+        .map(|param| {
+            let optional = if param.optional { "?" } else { "" };
+            let default = param.default.as_ref().map(|value| format!(" = {}", print_expr(value))).unwrap_or_default();
+            format!("{}{optional}: {}{default}", param.name.name, type_text(&param.ty))
+        })
+        .collect();
     list.join(", ")
 }
 

@@ -27,7 +27,7 @@ pub const SCHEMA: &str = r#"schema {
   }
   resource Ticket { owner: String, number: String, size: Int, price: Decimal, class: Class, labels: Set<String> }
   action read, update on Doc, Ticket
-  action pay(amount: Decimal) on Ticket
+  action pay(amount: Decimal, memo?: String) on Ticket
   context { network: String }
 }
 "#;
@@ -538,6 +538,8 @@ impl<'a> Gen<'a> {
                 "args.amount * 2 > resource.price".to_string(),
                 "args.amount + resource.price > 10.0".to_string(),
                 "resource.size * args.amount >= 25".to_string(),
+                "args has memo and args.memo starts_with \"ref\"".to_string(),
+                "not (args has memo)".to_string(),
             ]),
             16 if cx.agent() => Some(if self.maybe(40) {
                 format!("agent.team in [{}]", self.subset(TEAMS).join(", "))
@@ -663,6 +665,7 @@ impl<'a> Gen<'a> {
                 options.push(format!("task.level {cmp} {}", self.pick(&["1", "2", "0"])));
                 options.push(format!("task.max_class >= {}", self.pick(CLASSES)));
                 options.push("task.owner != \"\"".to_string());
+                options.push(format!("task.region {} \"eu\"", self.pick(EQS)));
                 if bare {
                     options.push("level <= 3".to_string());
                     options.push("owner matches \"*o*\"".to_string());
@@ -684,6 +687,8 @@ impl<'a> Gen<'a> {
                 options.push("task.ticket matches \"T-*\"".to_string());
                 options.push("task.ticket starts_with \"T\"".to_string());
                 options.push("task.ticket != \"\"".to_string());
+                options.push("task has note and task.note == \"urgent\"".to_string());
+                options.push("not (task has note)".to_string());
                 if bare {
                     options.push("cap <= 100.0".to_string());
                 }
@@ -732,8 +737,8 @@ impl<'a> Gen<'a> {
 
     fn task(&mut self, kind: Kind) -> String {
         let params = match kind {
-            Kind::Triage => "owner: String, level: Int, max_class: Class",
-            Kind::Refund => "ticket: String, cap: Decimal",
+            Kind::Triage => "owner: String, level: Int, max_class: Class, region: String = \"eu\"",
+            Kind::Refund => "ticket: String, cap: Decimal, note?: String",
         };
         let mut text = format!("task {}({params}) {{\n", kind.name());
         if self.maybe(30) {
@@ -951,22 +956,29 @@ impl<'a> Gen<'a> {
             None
         } else {
             let (kind, params) = if self.maybe(50) {
-                (
-                    "Refund",
-                    json!({
+                ("Refund", {
+                    let mut params = json!({
                         "ticket": self.pick(&["T-1", "T-2", "X-3", ""]),
                         "cap": self.pick(&["10.0", "0.0", "5.0", "100.0", "-1.0", "250.5"]),
-                    }),
-                )
+                    });
+                    if self.maybe(50) {
+                        params["note"] = json!(self.pick(&["urgent", "later", ""]));
+                    }
+                    params
+                })
             } else {
-                (
-                    "Triage",
-                    json!({
+                ("Triage", {
+                    let mut params = json!({
                         "owner": self.pick(&["alice", "bob", "carol", ""]),
                         "level": self.pick(&[1, 0, 2, 3, 5]),
                         "max_class": self.pick(CLASSES),
-                    }),
-                )
+                    });
+                    // Left out, the default ("eu") is filled in.
+                    if self.maybe(50) {
+                        params["region"] = json!(self.pick(&["eu", "us"]));
+                    }
+                    params
+                })
             };
             Some(json!({
                 "kind": kind,
@@ -999,7 +1011,11 @@ impl<'a> Gen<'a> {
             }
         }
         let args = if act == Act::Pay {
-            json!({ "amount": self.pick(&["5.0", "0.5", "10.0", "100.0", "250.5", "2.5", "-0.5", "-0.0001", "0.0001", "-250.5"]) })
+            let mut args = json!({ "amount": self.pick(&["5.0", "0.5", "10.0", "100.0", "250.5", "2.5", "-0.5", "-0.0001", "0.0001", "-250.5"]) });
+            if self.maybe(50) {
+                args["memo"] = json!(self.pick(&["ref-1", "x", ""]));
+            }
+            args
         } else {
             json!({})
         };
