@@ -77,6 +77,40 @@ pub enum SourceError {
         help("a Mandate file starts with a declaration (`schema`, `task`, `policy`, `use`, …) or a comment")
     )]
     NotMandate { path: String, line: usize, column: usize },
+    #[error("`{path}` is not a valid package manifest: {reason}")]
+    #[diagnostic(
+        code(mandate::source::bad_manifest),
+        help("a `mandate.toml` may be empty (it marks the package root), or say `library = true` (its folder holds files other packages import, and is not checked on its own)")
+    )]
+    BadManifest { path: String, reason: String },
+}
+
+/// What a `mandate.toml` says. An empty one marks the package root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The folder is a library: files other packages import. It is never checked as a
+    /// package of its own when a parent folder is checked, and it is not a package root.
+    #[serde(default)]
+    pub library: bool,
+}
+
+/// The manifest in `folder`, if it has one: `Err` with the reason when it cannot be read.
+pub fn read_manifest(folder: &Path) -> Option<Result<Manifest, String>> {
+    let path = folder.join(ROOT_MARKER);
+    if !path.is_file() {
+        return None;
+    }
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => return Some(Err(error.to_string())),
+    };
+    Some(toml::from_str(&text).map_err(|error: toml::de::Error| error.message().to_string()))
+}
+
+/// Whether `folder` is marked as a library by its manifest.
+fn is_marked_library(folder: &Path) -> bool {
+    matches!(read_manifest(folder), Some(Ok(Manifest { library: true })))
 }
 
 /// Where a package's files come from: a folder's `.mandate` files, or one file, and the
@@ -112,9 +146,11 @@ fn parent_folder(path: &Path) -> PathBuf {
 /// The root a package's imports must stay under: the nearest folder at or above
 /// `folder` (canonical) that holds a `mandate.toml`, or else `fallback`.
 pub fn package_root(folder: &Path, fallback: &Path) -> PathBuf {
+    // A library's manifest does not make a root; an unreadable one does (the nearer
+    // root is the narrower one).
     folder
         .ancestors()
-        .find(|ancestor| ancestor.join(ROOT_MARKER).is_file())
+        .find(|ancestor| ancestor.join(ROOT_MARKER).is_file() && !is_marked_library(ancestor))
         .map_or_else(|| fallback.to_path_buf(), Path::to_path_buf)
 }
 
@@ -151,6 +187,16 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PackageSpec>, Vec<Diagnostic>) {
             if folders.is_empty() {
                 diagnostics.push(file_diagnostic(path, &SourceError::NoFiles { path: display(path) }));
             }
+            for folder in folders.keys().map(|folder| folder.as_path()).chain([path.as_path()]) {
+                if let Some(Err(reason)) = read_manifest(folder) {
+                    let manifest = folder.join(ROOT_MARKER);
+                    let error = SourceError::BadManifest { path: display(&manifest), reason };
+                    diagnostics.push(file_diagnostic(&manifest, &error));
+                }
+            }
+            // A library found under the folder given is checked through the packages
+            // that import it; given itself, it is checked as a package.
+            folders.retain(|folder, _| folder == path || !is_marked_library(folder));
             found.extend(folders.into_iter().map(|(root, files)| (root.clone(), files, root)));
         } else {
             found.push((path.clone(), vec![path.clone()], parent_folder(path)));

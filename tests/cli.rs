@@ -364,3 +364,41 @@ fn diff_fails_closed_on_what_the_graph_does_not_compare() {
     let shorter = write(dir.path(), "shorter.mandate", &BEFORE.replace("ttl 1h", "ttl 30m"));
     assert_eq!(mandate(&["diff", "--no-wider", &old, &shorter]).status.code(), Some(0));
 }
+
+/// A folder whose `mandate.toml` says `library = true` holds files other packages import:
+/// `mandate check` on a parent folder checks it only through them. Its files here use
+/// the importing package's task, so checked alone they would not check.
+#[test]
+fn library_folders_are_checked_through_the_packages_that_import_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let org = dir.path().join("org");
+    for folder in ["shared", "payments"] {
+        std::fs::create_dir_all(org.join(folder)).expect("folders");
+    }
+    write(&org, "mandate.toml", "");
+    write(&org, "shared/mandate.toml", "library = true\n");
+    let schema = "schema {\n  resource Account { owner: String }\n  action pay(amount: Decimal) on Account\n}\n\
+                  policy pay_caps:\n  forbid pay on Account\n  when task is Pay and args.amount > task.cap\n";
+    write(&org, "shared/schema.mandate", schema);
+    let policies =
+        "use \"../shared/schema.mandate\"\ntask Pay(cap: Decimal = 500.0) { scope { pay on Account } ttl 1h }\n\
+                    policy small: permit pay on Account when args.amount <= 100 grant ttl 5m\n";
+    write(&org, "payments/policies.mandate", policies);
+    let org_path = org.display().to_string();
+    let all = |output: &Output| {
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let output = mandate(&["check", &org_path]);
+    assert_eq!(output.status.code(), Some(0), "{}", all(&output));
+    // Without the marker, the folder has a rule of its own and is checked as a package.
+    std::fs::remove_file(org.join("shared/mandate.toml")).expect("remove the marker");
+    let output = mandate(&["check", &org_path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(all(&output).contains("unknown task `Pay`"), "{}", all(&output));
+    // A manifest with a misspelt key is an error that names the file and the key.
+    write(&org, "shared/mandate.toml", "libary = true\n");
+    let output = mandate(&["check", &org_path]);
+    let text = all(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text.contains("mandate::source::bad_manifest") && text.contains("libary"), "{text}");
+}
