@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::compile::formula::TASK_KIND;
 use crate::hir::glob::glob_matches;
 use crate::hir::value::{timestamp_field, Value, DECIMAL_SCALE};
-use crate::hir::{ArithOp, Base, CmpOp, HExpr, QuantifierKind, Root, StrOp};
+use crate::hir::{ArithOp, Base, Builtin, CmpOp, HExpr, QuantifierKind, Root, StrOp};
 
 use super::request::Request;
 
@@ -136,17 +136,34 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Record(Arc::new(record)))
             }
             HExpr::Quantifier(kind, var, set, body) => self.quantifier(*kind, var, set, body),
+            HExpr::MatchesParam(text, pattern) => {
+                let (text, pattern) = (self.string(text)?, self.string(pattern)?);
+                self.charge_steps((text.len() + pattern.len()) / 64)?;
+                Ok(Value::Bool(glob_matches(&pattern, &text)))
+            }
+            HExpr::Call(builtin, args) => {
+                let args = args.iter().map(|arg| self.eval(arg)).collect::<Result<Vec<_>>>()?;
+                // Work on a string costs a step per 64 bytes, so long values stay bounded.
+                let bytes: usize = args.iter().map(|arg| arg.as_str().map_or(0, str::len)).sum();
+                self.charge_steps(bytes / 64)?;
+                call(*builtin, &args).ok_or_else(|| EvalError::Type(format!("{expr}")))
+            }
         }
     }
 
     /// Counts a membership test as the comparisons a binary search makes in the set.
     fn charge(&mut self, set: &Value) -> Result<()> {
-        if let Value::Set(items) = set {
-            let comparisons = usize::BITS - items.len().leading_zeros();
-            self.steps = self.steps.saturating_add(comparisons as usize);
-            if self.steps > self.limit {
-                return Err(EvalError::Limit(self.limit));
-            }
+        match set {
+            Value::Set(items) => self.charge_steps((usize::BITS - items.len().leading_zeros()) as usize),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts `steps` more steps against the limit.
+    fn charge_steps(&mut self, steps: usize) -> Result<()> {
+        self.steps = self.steps.saturating_add(steps);
+        if self.steps > self.limit {
+            return Err(EvalError::Limit(self.limit));
         }
         Ok(())
     }
@@ -263,6 +280,31 @@ fn describe(base: &Base, path: &[Arc<str>]) -> String {
         text.push_str(step);
     }
     text
+}
+
+/// A built-in function's value; `None` for arguments of the wrong kind, which the
+/// checker rules out.
+pub fn call(builtin: Builtin, args: &[Value]) -> Option<Value> {
+    let text = |index: usize| args.get(index).and_then(Value::as_str);
+    Some(match builtin {
+        Builtin::Lower => Value::string(&text(0)?.to_lowercase()),
+        Builtin::Upper => Value::string(&text(0)?.to_uppercase()),
+        Builtin::Trim => Value::string(text(0)?.trim()),
+        Builtin::Len => match args.first()? {
+            Value::String(text) => Value::Int(i64::try_from(text.chars().count()).ok()?),
+            Value::Set(items) => Value::Int(i64::try_from(items.len()).ok()?),
+            _ => return None,
+        },
+        Builtin::Split => {
+            let (text, separator) = (text(0)?, text(1)?);
+            let parts: Vec<Value> = if separator.is_empty() {
+                text.chars().map(|part| Value::string(&part.to_string())).collect()
+            } else {
+                text.split(separator).map(Value::string).collect()
+            };
+            Value::set(parts)
+        }
+    })
 }
 
 pub fn compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool> {

@@ -77,6 +77,11 @@ impl fmt::Display for HExpr {
                 let var = var.split('#').next().unwrap_or(var);
                 write!(f, "{word}({var} in {set}: {body})")
             }
+            HExpr::MatchesParam(text, pattern) => write!(f, "{text} matches {pattern}"),
+            HExpr::Call(builtin, args) => {
+                let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+                write!(f, "{}({})", builtin.name(), args.join(", "))
+            }
         }
     }
 }

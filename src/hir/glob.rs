@@ -3,46 +3,42 @@
 //! indexes, so both match exactly alike.
 
 /// Glob matching over the whole string: `*` matches any run of characters, `\*` a star
-/// and `\\` a backslash. Linear in practice: the classic single-backtrack algorithm.
+/// and `\\` a backslash. Linear in the lengths of both: the literal runs between stars
+/// are found left to right, each at its first place after the previous one (the first
+/// run must start the text and the last end it), which is exactly when the glob
+/// matches, since a star can take whatever lies between two runs. So a pattern that a
+/// request supplies (a task parameter) cannot make matching quadratic.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    #[derive(PartialEq)]
-    enum Piece {
-        Star,
-        Char(char),
+    let runs = literal_runs(pattern);
+    let Some((first, rest)) = runs.split_first() else { return text.is_empty() };
+    let Some((last, middle)) = rest.split_last() else { return text == first };
+    if first.len() + last.len() > text.len() || !text.starts_with(first.as_str()) || !text.ends_with(last.as_str()) {
+        return false;
     }
-    let mut pieces = Vec::new();
+    let Some(mut between) = text.get(first.len()..text.len() - last.len()) else { return false };
+    for run in middle {
+        match between.find(run.as_str()) {
+            Some(at) => between = between.get(at + run.len()..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The literal runs of a glob, escapes resolved: one more than the stars, the first
+/// before the first star and the last after the last one (empty when the glob starts or
+/// ends with a star).
+fn literal_runs(pattern: &str) -> Vec<String> {
+    let mut runs = vec![String::new()];
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         match c {
-            '*' => pieces.push(Piece::Star),
-            '\\' => pieces.push(Piece::Char(chars.next().unwrap_or('\\'))),
-            other => pieces.push(Piece::Char(other)),
+            '*' => runs.push(String::new()),
+            '\\' => runs.last_mut().into_iter().for_each(|run| run.push(chars.next().unwrap_or('\\'))),
+            other => runs.last_mut().into_iter().for_each(|run| run.push(other)),
         }
     }
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut resume: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pieces.get(p) {
-            Some(Piece::Star) => {
-                resume = Some((p, t));
-                p += 1;
-            }
-            Some(Piece::Char(c)) if Some(c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match resume {
-                Some((star, from)) => {
-                    p = star + 1;
-                    t = from + 1;
-                    resume = Some((star, from + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pieces.get(p..).is_some_and(|rest| rest.iter().all(|piece| *piece == Piece::Star))
+    runs
 }
 
 /// The longest run of literal characters in a glob, escapes resolved: a string the glob

@@ -460,6 +460,11 @@ impl<'a> Lowerer<'a> {
             let nanos = parse_timestamp(text).map_err(|reason| self.error(span, reason))?;
             return Ok(HExpr::Const(Value::Timestamp(nanos)));
         }
+        let builtin = Builtin::named(name).filter(|_| callee.len() == 1 && !self.functions.contains_key(name));
+        if let Some(builtin) = builtin {
+            let args = args.iter().map(|arg| self.expr(arg)).collect::<Result<Vec<_>, _>>()?;
+            return Ok(HExpr::Call(builtin, args));
+        }
         let Some((function, file)) = self.functions.get(name).copied() else {
             return Err(self.error(span, format!("unknown function `{name}`")));
         };
@@ -532,7 +537,7 @@ impl<'a> Lowerer<'a> {
             }
             BinaryOp::Matches => match b {
                 HExpr::Const(Value::String(pattern)) => HExpr::Matches(Box::new(a), pattern),
-                _ => return Err(self.error(right.span, "pattern is not a literal")),
+                pattern => HExpr::MatchesParam(Box::new(a), Box::new(pattern)),
             },
             BinaryOp::Add => HExpr::Arith(ArithOp::Add, Box::new(a), Box::new(b)),
             BinaryOp::Sub => HExpr::Arith(ArithOp::Sub, Box::new(a), Box::new(b)),

@@ -268,6 +268,9 @@ pub enum HExpr {
     Str(StrOp, Box<HExpr>, Box<HExpr>),
     /// A glob: `*` matches any run of characters; `\*` and `\\` are escapes.
     Matches(Box<HExpr>, Arc<str>),
+    /// A glob that is a task parameter, known only when the request is evaluated:
+    /// `resource.path matches task.folder`.
+    MatchesParam(Box<HExpr>, Box<HExpr>),
     Arith(ArithOp, Box<HExpr>, Box<HExpr>),
     Neg(Box<HExpr>),
     /// Whether the attribute is present on the record the path names.
@@ -277,6 +280,41 @@ pub enum HExpr {
     SetOf(Vec<HExpr>),
     RecordOf(Vec<(Arc<str>, HExpr)>),
     Quantifier(QuantifierKind, Arc<str>, Box<HExpr>, Box<HExpr>),
+    /// A built-in function of strings and sets.
+    Call(Builtin, Vec<HExpr>),
+}
+
+/// The built-in functions: what tool arguments need, computed by the evaluator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Builtin {
+    /// `lower(s)`: the string in lower case (Unicode).
+    Lower,
+    /// `upper(s)`: in upper case.
+    Upper,
+    /// `trim(s)`: without leading and trailing white space.
+    Trim,
+    /// `len(x)`: the characters of a string, or the elements of a set.
+    Len,
+    /// `split(s, separator)`: the set of the parts between separators.
+    Split,
+}
+
+impl Builtin {
+    pub const ALL: [Builtin; 5] = [Builtin::Lower, Builtin::Upper, Builtin::Trim, Builtin::Len, Builtin::Split];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Lower => "lower",
+            Builtin::Upper => "upper",
+            Builtin::Trim => "trim",
+            Builtin::Len => "len",
+            Builtin::Split => "split",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|builtin| builtin.name() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -387,12 +425,13 @@ impl HExpr {
             | HExpr::In(a, b)
             | HExpr::SetContains(a, b)
             | HExpr::Str(_, a, b)
+            | HExpr::MatchesParam(a, b)
             | HExpr::Arith(_, a, b)
             | HExpr::Quantifier(_, _, a, b) => {
                 f(a);
                 f(b);
             }
-            HExpr::SetOf(items) => items.iter().for_each(f),
+            HExpr::SetOf(items) | HExpr::Call(_, items) => items.iter().for_each(f),
             HExpr::RecordOf(fields) => fields.iter().for_each(|(_, value)| f(value)),
         }
     }
@@ -412,12 +451,13 @@ impl HExpr {
             | HExpr::In(a, b)
             | HExpr::SetContains(a, b)
             | HExpr::Str(_, a, b)
+            | HExpr::MatchesParam(a, b)
             | HExpr::Arith(_, a, b)
             | HExpr::Quantifier(_, _, a, b) => {
                 f(a);
                 f(b);
             }
-            HExpr::SetOf(items) => items.iter_mut().for_each(f),
+            HExpr::SetOf(items) | HExpr::Call(_, items) => items.iter_mut().for_each(f),
             HExpr::RecordOf(fields) => fields.iter_mut().for_each(|(_, value)| f(value)),
         }
     }

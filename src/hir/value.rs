@@ -106,6 +106,8 @@ impl Value {
         match (self, other) {
             (Value::Duration(a), Value::Duration(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
             (Value::Enum(a), Value::Enum(b)) if a.enum_name == b.enum_name => Some(a.ordinal.cmp(&b.ordinal)),
+            // Strings order by their Unicode code points, as Rust's `str` does.
+            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }

@@ -12,6 +12,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
+
+/// The built-in functions of strings and sets (`src/hir` evaluates them).
+pub const BUILTINS: [&str; 5] = ["lower", "upper", "trim", "len", "split"];
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
 use super::types::{Field, RecordType, Type};
@@ -581,8 +584,13 @@ impl<'a> ExprChecker<'a> {
         if callee.len() == 1 && name.name == "timestamp" {
             return self.timestamp_literal(args, span);
         }
+        if callee.len() == 1 && !self.env.functions.contains_key(&name.name) {
+            if let Some(ty) = self.builtin(&name.name, args, span) {
+                return ty;
+            }
+        }
         let Some(sig) = self.env.functions.get(&name.name).cloned() else {
-            let candidates = self.env.functions.keys().map(String::as_str).chain(["timestamp"]);
+            let candidates = self.env.functions.keys().map(String::as_str).chain(["timestamp"]).chain(BUILTINS);
             let help = similar(&name.name, candidates);
             self.sink.report(ResolveError::UnknownFunction { name: name.name.clone(), span: name.span, help });
             args.iter().for_each(|arg| {
@@ -612,6 +620,51 @@ impl<'a> ExprChecker<'a> {
             self.expect(arg, ty);
         }
         sig.ret
+    }
+
+    /// A built-in function's result type, if `name` is one; a function the package
+    /// declares under the same name takes its place.
+    fn builtin(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Type> {
+        let set_or_string = |ty: &Type| matches!(ty, Type::String | Type::Set(_) | Type::Unknown);
+        let (params, ret): (&[Type], Type) = match name {
+            "lower" | "upper" | "trim" => (&[Type::String], Type::String),
+            "split" => (&[Type::String, Type::String], Type::Set(Box::new(Type::String))),
+            "len" => {
+                if args.len() != 1 {
+                    self.arity(name, 1, args.len(), span);
+                }
+                for arg in args {
+                    let ty = self.infer(arg, None);
+                    if !set_or_string(&ty) {
+                        self.bad_operand(
+                            "len",
+                            &ty,
+                            arg.span,
+                            Some("`len` counts the characters of a string or the elements of a set"),
+                        );
+                    }
+                }
+                return Some(Type::Int);
+            }
+            _ => return None,
+        };
+        if args.len() != params.len() {
+            self.arity(name, params.len(), args.len(), span);
+        }
+        for (arg, ty) in args.iter().zip(params) {
+            self.expect(arg, ty);
+        }
+        Some(ret)
+    }
+
+    fn arity(&mut self, name: &str, expected: usize, found: usize, span: Span) {
+        self.sink.report(TypeError::Arity {
+            name: name.to_string(),
+            expected,
+            plural: if expected == 1 { "" } else { "s" },
+            found,
+            span,
+        });
     }
 
     fn timestamp_literal(&mut self, args: &[Expr], span: Span) -> Type {
@@ -908,12 +961,19 @@ impl<'a> ExprChecker<'a> {
                     self.sink.report(TypeError::InvalidPattern { reason, span: pattern.span });
                 }
             }
+            // A task parameter: fixed for the task instance, known when it is opened.
+            _ if path_key(pattern).is_some_and(|path| path.starts_with("task.")) => {
+                self.expect(pattern, &Type::String);
+            }
             _ => {
                 self.infer(pattern, None);
                 self.sink.report(TypeError::NotLiteral {
                     op: "matches".to_string(),
                     span: pattern.span,
-                    help: Some("patterns are fixed in the policy, such as `\"T-*\"`".to_string()),
+                    help: Some(
+                        "a pattern is a literal, such as `\"T-*\"`, or a task parameter, such as `task.folder`"
+                            .to_string(),
+                    ),
                 });
             }
         }

@@ -86,7 +86,10 @@ impl Type {
 
     /// Whether values of this type are ordered by `<` and friends.
     pub fn ordered(&self) -> bool {
-        matches!(self, Type::Int | Type::Decimal | Type::Duration | Type::Timestamp | Type::Enum(_) | Type::Unknown)
+        matches!(
+            self,
+            Type::Int | Type::Decimal | Type::Duration | Type::Timestamp | Type::Enum(_) | Type::String | Type::Unknown
+        )
     }
 }
 

@@ -447,6 +447,15 @@ impl<'a> Gen<'a> {
                 "resource.owner in [agent.name, \"bob\"]".to_string(),
                 "resource.owner in chain.links".to_string(),
                 "agent.team in resource.labels".to_string(),
+                "lower(resource.owner) == \"alice\"".to_string(),
+                "upper(resource.owner) != \"BOB\"".to_string(),
+                "trim(resource.owner) == resource.owner".to_string(),
+                "len(resource.labels) >= 2".to_string(),
+                "len(resource.owner) < 5".to_string(),
+                "resource.owner < \"bob\"".to_string(),
+                "resource.owner >= agent.name".to_string(),
+                "\"pii\" in split(resource.owner, \"i\")".to_string(),
+                "len(split(resource.owner, \"\")) > 3".to_string(),
             ]),
             10 if cx.all_res(Res::Doc) => self.one_of(vec![
                 "resource.path starts_with \"/kb/\"".to_string(),
@@ -688,6 +697,9 @@ impl<'a> Gen<'a> {
                 options.push("task.ticket starts_with \"T\"".to_string());
                 options.push("task.ticket != \"\"".to_string());
                 options.push("task has note and task.note == \"urgent\"".to_string());
+                if cx.all_res(Res::Ticket) {
+                    options.push("resource.number matches task.ticket".to_string());
+                }
                 options.push("not (task has note)".to_string());
                 if bare {
                     options.push("cap <= 100.0".to_string());
@@ -958,7 +970,7 @@ impl<'a> Gen<'a> {
             let (kind, params) = if self.maybe(50) {
                 ("Refund", {
                     let mut params = json!({
-                        "ticket": self.pick(&["T-1", "T-2", "X-3", ""]),
+                        "ticket": self.pick(&["T-1", "T-2", "X-3", "", "T-*", "*"]),
                         "cap": self.pick(&["10.0", "0.0", "5.0", "100.0", "-1.0", "250.5"]),
                     });
                     if self.maybe(50) {
@@ -992,7 +1004,7 @@ impl<'a> Gen<'a> {
         let act = self.pick(ACTS);
         let res = self.pick(act.applies());
         let mut resource_attrs = json!({
-            "owner": self.pick(PEOPLE),
+            "owner": self.pick(&["alice", "bob", "carol", "Alice", " bob ", "BOB"]),
             "size": self.int_value(),
             "price": self.decimal_value(),
             "class": self.pick(CLASSES),

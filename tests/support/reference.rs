@@ -12,7 +12,7 @@ use std::sync::Arc;
 use mandate::eval::decision::{Decision, Outcome};
 use mandate::eval::{Limits, Request};
 use mandate::hir::value::{timestamp_field, timestamp_text, Value, DECIMAL_SCALE};
-use mandate::hir::{ArithOp, Base, CmpOp, HExpr, Hir, QuantifierKind, Root, StrOp, Target};
+use mandate::hir::{ArithOp, Base, Builtin, CmpOp, HExpr, Hir, QuantifierKind, Root, StrOp, Target};
 use mandate::syntax::ast::Effect;
 // ------------------------------------------------------------------------------------
 // The reference interpreter
@@ -246,6 +246,56 @@ impl<'a> Interp<'a> {
                     record.insert(name.to_string(), self.eval(value)?);
                 }
                 Ok(Value::Record(Arc::new(record)))
+            }
+            HExpr::MatchesParam(text, pattern) => {
+                let (Value::String(text), Value::String(pattern)) = (self.eval(text)?, self.eval(pattern)?) else {
+                    return broken("`matches` on a non-string");
+                };
+                let cost = (text.len() + pattern.len()) / 64;
+                if cost > self.steps_left {
+                    return Err(EvalError::Limit(self.limit));
+                }
+                self.steps_left -= cost;
+                Ok(Value::Bool(glob(&pattern, &text)))
+            }
+            HExpr::Call(builtin, args) => {
+                let mut values = Vec::new();
+                for arg in args {
+                    values.push(self.eval(arg)?);
+                }
+                let text: Vec<String> = values.iter().filter_map(|value| value.as_str().map(str::to_string)).collect();
+                let cost = text.iter().map(String::len).sum::<usize>() / 64;
+                if cost > self.steps_left {
+                    return Err(EvalError::Limit(self.limit));
+                }
+                self.steps_left -= cost;
+                let first = text.first().cloned().unwrap_or_default();
+                Ok(match builtin {
+                    Builtin::Lower => Value::string(&first.to_lowercase()),
+                    Builtin::Upper => Value::string(&first.to_uppercase()),
+                    Builtin::Trim => Value::string(first.trim()),
+                    Builtin::Len => match values.first() {
+                        Some(Value::Set(items)) => Value::Int(items.len() as i64),
+                        _ => Value::Int(first.chars().count() as i64),
+                    },
+                    Builtin::Split => {
+                        let separator = text.get(1).cloned().unwrap_or_default();
+                        let mut parts = Vec::new();
+                        if separator.is_empty() {
+                            for c in first.chars() {
+                                parts.push(Value::string(&c.to_string()));
+                            }
+                        } else {
+                            let mut rest = first.as_str();
+                            while let Some(at) = rest.find(separator.as_str()) {
+                                parts.push(Value::string(&rest[..at]));
+                                rest = &rest[at + separator.len()..];
+                            }
+                            parts.push(Value::string(rest));
+                        }
+                        Value::set(parts)
+                    }
+                })
             }
             HExpr::Quantifier(kind, var, set, body) => {
                 let Value::Set(items) = self.eval(set)? else {
