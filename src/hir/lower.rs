@@ -75,7 +75,44 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
             }
         }
     }
+    compose_tasks(&env, &mut hir.tasks);
     Ok(hir)
+}
+
+/// Completes each composite task from its parts: it requires what every part requires
+/// (and its own `require`), its scope is the union of theirs, its ttl the shortest (and
+/// its own, if shorter), and it may be delegated only as far and to whom every part
+/// allows: not at all if one part may not be.
+fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
+    for (name, sig) in env.tasks.iter().filter(|(_, sig)| !sig.parts.is_empty()) {
+        let parts: Vec<Task> = sig.parts.iter().filter_map(|part| tasks.get(part).cloned()).collect();
+        let Some(task) = tasks.get_mut(name) else { continue };
+        let mut delegation = Some(Delegation { max_depth: None, to: HExpr::TRUE });
+        let mut intents = Vec::new();
+        for part in &parts {
+            task.require = HExpr::and(std::mem::replace(&mut task.require, HExpr::TRUE), part.require.clone());
+            task.scope.extend(part.scope.iter().cloned());
+            task.ttl = match (task.ttl, part.ttl) {
+                (Some(own), Some(theirs)) => Some(own.min(theirs)),
+                (own, theirs) => own.or(theirs),
+            };
+            delegation = match (delegation, &part.delegation) {
+                (Some(so_far), Some(theirs)) => Some(Delegation {
+                    max_depth: match (so_far.max_depth, theirs.max_depth) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    },
+                    to: HExpr::and(so_far.to, theirs.to.clone()),
+                }),
+                _ => None,
+            };
+            intents.extend(part.intent.clone());
+        }
+        task.delegation = delegation;
+        if task.intent.is_none() && !intents.is_empty() {
+            task.intent = Some(intents.join("; then "));
+        }
+    }
 }
 
 /// Function declarations by name, with the file they were written in.

@@ -287,8 +287,59 @@ impl<'a> FileChecker<'a> {
         typed
     }
 
+    /// A composite's parts: each a task with its own scope, named once, and agreeing
+    /// with the others on the types of parameters they share; its body adds no scope
+    /// and no delegation.
+    fn composite(&mut self, task: &TaskDecl) {
+        let mut seen: BTreeMap<&str, &Type> = BTreeMap::new();
+        for (index, part) in task.parts.iter().enumerate() {
+            let bad = |reason: &str| TypeError::BadComposite {
+                task: task.name.name.clone(),
+                part: part.name.clone(),
+                reason: reason.to_string(),
+                span: part.span,
+            };
+            let Some(sig) = self.env.tasks.get(&part.name) else {
+                let help = did_you_mean(&part.name, self.env.tasks.keys().map(String::as_str));
+                self.sink.report(ResolveError::UnknownTask { name: part.name.clone(), span: part.span, help });
+                continue;
+            };
+            if !sig.parts.is_empty() || part.name == task.name.name {
+                self.sink.report(bad("it is a composite itself"));
+                continue;
+            }
+            if task.parts.iter().take(index).any(|earlier| earlier.name == part.name) {
+                self.sink.report(bad("it is named twice"));
+            }
+            for (name, ty) in &sig.params {
+                match seen.get(name.as_str()) {
+                    Some(other) if *other != ty => {
+                        self.sink
+                            .report(bad(&format!("its parameter `{name}` is `{ty}`, another part's is `{other}`")));
+                    }
+                    _ => {
+                        seen.insert(name, ty);
+                    }
+                }
+            }
+        }
+        for clause in &task.clauses {
+            let (clause, span) = match clause {
+                TaskClause::Scope(scope) => ("scope", scope.span),
+                TaskClause::Delegate(delegate) => ("delegation", delegate.span),
+                _ => continue,
+            };
+            self.sink.report(TypeError::CompositeClause { clause, span });
+        }
+    }
+
     fn task(&mut self, task: &TaskDecl) {
-        let params = self.params(&task.params);
+        let mut params = self.params(&task.params);
+        if !task.parts.is_empty() {
+            self.composite(task);
+            // Its parts' parameters, readable bare in its own clauses.
+            params = self.env.tasks.get(&task.name.name).map(|sig| sig.params.clone()).unwrap_or_default();
+        }
         for (param, (_, ty)) in task.params.iter().zip(&params) {
             let Some(default) = &param.default else { continue };
             if param.optional {

@@ -73,7 +73,8 @@ pub enum SchemaSymbol {
 pub struct FileSymbols {
     pub names: Vec<(Namespace, String)>,
     pub schema: Vec<SchemaSymbol>,
-    pub tasks: Vec<(String, Vec<TaskParamRef>)>,
+    /// Tasks: name, parameters, and a composite's parts.
+    pub tasks: Vec<(String, Vec<TaskParamRef>, Vec<String>)>,
     pub functions: Vec<(String, Vec<ParamRef>, TypeRef)>,
 }
 
@@ -157,7 +158,11 @@ pub fn collect_symbols(file: &ast::File) -> FileSymbols {
     for item in &file.items {
         match item {
             Item::Schema(block) => symbols.schema.extend(block.items.iter().filter_map(schema_symbol)),
-            Item::Task(task) => symbols.tasks.push((task.name.name.clone(), task_param_refs(&task.params))),
+            Item::Task(task) => symbols.tasks.push((
+                task.name.name.clone(),
+                task_param_refs(&task.params),
+                task.parts.iter().map(|part| part.name.clone()).collect(),
+            )),
             Item::Function(function) => symbols.functions.push((
                 function.name.name.clone(),
                 param_refs(&function.params),
@@ -248,6 +253,8 @@ pub struct TaskSig {
     pub optional: BTreeSet<String>,
     /// Values of parameters an instance leaves out, filled in when it is validated.
     pub defaults: BTreeMap<String, Literal>,
+    /// A composite's parts; empty for a task declared with its own scope.
+    pub parts: Vec<String>,
 }
 
 impl TaskSig {
@@ -323,7 +330,7 @@ impl Env {
         env.declare_attribute_blocks(&schema);
         env.declare_actions(&schema);
         for (module, symbols) in files {
-            for (name, params) in &symbols.tasks {
+            for (name, params, _) in symbols.tasks.iter().filter(|(_, _, parts)| parts.is_empty()) {
                 let sig = env.task_sig(params);
                 env.tasks.entry(name.clone()).or_insert(sig);
             }
@@ -331,6 +338,31 @@ impl Env {
                 let params = params.iter().map(|(param, ty)| (param.clone(), env.resolve(ty))).collect();
                 let sig = FnSig { params, ret: env.resolve(ret), module: module.clone() };
                 env.functions.entry(name.clone()).or_insert(sig);
+            }
+        }
+        // A composite carries its parts' parameters (the first part that declares a name
+        // gives its type; the checker reports a conflict).
+        for (_, symbols) in files {
+            for (name, _, parts) in symbols.tasks.iter().filter(|(_, _, parts)| !parts.is_empty()) {
+                let mut sig = TaskSig {
+                    params: Vec::new(),
+                    optional: BTreeSet::new(),
+                    defaults: BTreeMap::new(),
+                    parts: Vec::new(),
+                };
+                for part in parts.iter().filter_map(|part| env.tasks.get(part)) {
+                    for (param, ty) in &part.params {
+                        if sig.params.iter().all(|(own, _)| own != param) {
+                            sig.params.push((param.clone(), ty.clone()));
+                        }
+                    }
+                    sig.optional.extend(part.optional.iter().cloned());
+                    for (param, default) in &part.defaults {
+                        sig.defaults.entry(param.clone()).or_insert_with(|| default.clone());
+                    }
+                }
+                sig.parts = parts.clone();
+                env.tasks.entry(name.clone()).or_insert(sig);
             }
         }
         env
@@ -445,7 +477,8 @@ impl Env {
     }
 
     fn task_sig(&self, params: &[TaskParamRef]) -> TaskSig {
-        let mut sig = TaskSig { params: Vec::new(), optional: BTreeSet::new(), defaults: BTreeMap::new() };
+        let mut sig =
+            TaskSig { params: Vec::new(), optional: BTreeSet::new(), defaults: BTreeMap::new(), parts: Vec::new() };
         for param in params {
             let ty = self.resolve(&param.attr.ty);
             if param.attr.optional {

@@ -307,6 +307,28 @@ pub enum TypeError {
         #[label("not a value of the parameter's type")]
         span: Span,
     },
+    #[error("`{part}` cannot be a part of composite task `{task}`: {reason}")]
+    #[diagnostic(
+        code("mandate::type::bad_composite"),
+        help("a composite is made of tasks declared with their own scope, each named once, whose parameters of the same name have the same type")
+    )]
+    BadComposite {
+        task: String,
+        part: String,
+        reason: String,
+        #[label("{reason}")]
+        span: Span,
+    },
+    #[error("a composite task takes its {clause} from its parts")]
+    #[diagnostic(
+        code("mandate::type::composite_clause"),
+        help("a composite's scope is the union of its parts' scopes and its delegation the strictest of theirs; it may add `intent`, `require` and a shorter `ttl`")
+    )]
+    CompositeClause {
+        clause: &'static str,
+        #[label("not allowed here")]
+        span: Span,
+    },
     #[error("a ttl of zero")]
     #[diagnostic(
         code("mandate::type::zero_ttl"),

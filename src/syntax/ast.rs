@@ -217,6 +217,8 @@ impl TypeExpr {
 pub struct TaskDecl {
     pub name: Ident,
     pub params: Vec<Param>,
+    /// A composite's parts (`task Trip = BookHotel + NotifyFriend`); empty otherwise.
+    pub parts: Vec<Ident>,
     pub clauses: Vec<TaskClause>,
     pub span: Span,
 }

@@ -82,7 +82,12 @@ impl Printer {
     }
 
     fn task(&mut self, task: &TaskDecl) {
-        self.line(0, &format!("task {}({}) {{", task.name.name, params(&task.params)));
+        if task.parts.is_empty() {
+            self.line(0, &format!("task {}({}) {{", task.name.name, params(&task.params)));
+        } else {
+            let parts: Vec<&str> = task.parts.iter().map(|part| part.name.as_str()).collect();
+            self.line(0, &format!("task {} = {} {{", task.name.name, parts.join(" + ")));
+        }
         for clause in &task.clauses {
             let text = match clause {
                 TaskClause::Intent(text) => format!("intent {}", quote(&text.value)),
@@ -504,6 +509,7 @@ fn item_outline(item: &Item) -> String {
                         printer.task(&TaskDecl {
                             name: task.name.clone(),
                             params: Vec::new(),
+                            parts: Vec::new(),
                             clauses: vec![other.clone()],
                             span: task.span,
                         });
@@ -511,7 +517,11 @@ fn item_outline(item: &Item) -> String {
                     }
                 })
                 .collect();
-            format!("(task {}({}) {})", task.name.name, params(&task.params), clauses.join(" "))
+            let parts: Vec<&str> = task.parts.iter().map(|part| part.name.as_str()).collect();
+            match parts.is_empty() {
+                true => format!("(task {}({}) {})", task.name.name, params(&task.params), clauses.join(" ")),
+                false => format!("(task {} = {} {})", task.name.name, parts.join(" + "), clauses.join(" ")),
+            }
         }
         Item::Function(function) => format!(
             "(fn {}({}) -> {} {})",

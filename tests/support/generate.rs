@@ -596,6 +596,9 @@ impl<'a> Gen<'a> {
                 return options.into_iter().nth(index);
             }
             19 if cx.place != Place::Require => {
+                if self.maybe(20) {
+                    return Some(Cond::plain("task is Both"));
+                }
                 let kind = self.pick(&[Kind::Triage, Kind::Refund]);
                 let test = format!("task is {}", kind.name());
                 if self.maybe(20) {
@@ -848,6 +851,8 @@ impl<'a> Gen<'a> {
         let mut text = SCHEMA.to_string();
         text += &self.task(Kind::Triage);
         text += &self.task(Kind::Refund);
+        // A composite: both scopes, the shorter ttl, the stricter delegation.
+        text += "task Both = Triage + Refund\n";
         let count = 1 + self.below(6);
         for index in 0..count {
             text += &self.policy(index);
@@ -991,6 +996,21 @@ impl<'a> Gen<'a> {
                     }
                     params
                 })
+            };
+            // Sometimes the composite of both, with both kinds' parameters.
+            let (kind, params) = match (self.maybe(20), params) {
+                (true, mut params) => {
+                    let other = if kind == "Refund" {
+                        json!({ "owner": self.pick(PEOPLE), "level": self.pick(&[1, 2]), "max_class": self.pick(CLASSES) })
+                    } else {
+                        json!({ "ticket": self.pick(&["T-1", "X-3"]), "cap": self.pick(&["10.0", "250.5"]) })
+                    };
+                    if let (Some(own), Some(other)) = (params.as_object_mut(), other.as_object()) {
+                        own.extend(other.clone());
+                    }
+                    ("Both", params)
+                }
+                (false, params) => (kind, params),
             };
             Some(json!({
                 "kind": kind,
