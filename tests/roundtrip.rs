@@ -132,6 +132,7 @@ fn policy() -> impl Strategy<Value = Item> {
                 conditions,
                 message,
                 grant,
+                within_scope: false,
                 span: Span::default(),
             })
         })

@@ -76,7 +76,46 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
         }
     }
     compose_tasks(&env, &mut hir.tasks);
+    scope_permits(&mut hir);
     Ok(hir)
+}
+
+/// A `permit within scope` permits what the request's task scope covers, under its own
+/// conditions: its targets become the pairs some task scope names, and its condition
+/// `C and (task is K and ACTION/RESOURCE and WHERE or …)` over every scope item of every
+/// task. So it is within scope by construction, and the prover finds nothing to refute.
+fn scope_permits(hir: &mut Hir) {
+    let mut covered = HExpr::FALSE;
+    let mut targets: Vec<Target> = Vec::new();
+    for task in hir.tasks.values() {
+        for item in &task.scope {
+            let on = item.targets.iter().fold(HExpr::FALSE, |any, target| {
+                let action = HExpr::Cmp(
+                    CmpOp::Eq,
+                    Box::new(HExpr::Field(Base::Root(Root::Action), Vec::new())),
+                    Box::new(HExpr::Const(Value::string(&target.action))),
+                );
+                let pair = match &target.resource {
+                    Some(resource) => HExpr::and(action, HExpr::ResourceIs(Arc::from(resource.as_str()))),
+                    None => action,
+                };
+                HExpr::or(any, pair)
+            });
+            let applies = HExpr::and(HExpr::TaskIs(Arc::from(task.name.as_str())), item.condition.clone());
+            covered = HExpr::or(covered, HExpr::and(on, applies));
+            targets.extend(item.targets.iter().cloned());
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    for policy in hir.policies.iter_mut().filter(|policy| policy.within_scope) {
+        // No task declares a scope: the permit covers nothing.
+        policy.condition = match covered {
+            HExpr::Const(Value::Bool(false)) => HExpr::FALSE,
+            _ => HExpr::and(std::mem::replace(&mut policy.condition, HExpr::TRUE), covered.clone()),
+        };
+        policy.targets = targets.clone();
+    }
 }
 
 /// Completes each composite task from its parts: it requires what every part requires
@@ -236,6 +275,7 @@ impl<'a> Lowerer<'a> {
             condition,
             grant,
             message: policy.message.as_ref().map(|text| Arc::from(text.value.as_str())),
+            within_scope: policy.within_scope,
             origin: Origin::new(self.file.path, policy.name.span),
         })
     }

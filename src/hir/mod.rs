@@ -106,6 +106,8 @@ pub struct Policy {
     pub grant: Grant,
     /// A forbid's or an escalation's `message`, for the decision's reason.
     pub message: Option<Arc<str>>,
+    /// `permit within scope`: lowering conjoins the task scopes to `condition`.
+    pub within_scope: bool,
     pub origin: Origin,
 }
 

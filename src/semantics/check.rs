@@ -463,6 +463,9 @@ impl<'a> FileChecker<'a> {
         for condition in &policy.conditions {
             facts.merge(Facts::of_condition(condition));
         }
+        if policy.within_scope && policy.effect != Effect::Permit {
+            self.sink.report(TypeError::WithinScopeNotPermit { span: policy.effect_span });
+        }
         if let (Effect::Permit, Some(message)) = (policy.effect, &policy.message) {
             self.sink.report(TypeError::MessageOnPermit { span: message.span });
         }
@@ -494,8 +497,9 @@ impl<'a> FileChecker<'a> {
         if policy.effect != Effect::Permit {
             return;
         }
-        if let Target::Any(span) = policy.actions {
-            self.sink.report(Lint::WildcardPermit { policy: policy.name.name.clone(), span });
+        // `within scope` names no actions: the task scopes do.
+        if let (Target::Any(span), false) = (&policy.actions, policy.within_scope) {
+            self.sink.report(Lint::WildcardPermit { policy: policy.name.name.clone(), span: *span });
         }
         let has_ttl = policy
             .grant

@@ -267,6 +267,15 @@ pub enum TypeError {
         #[label("nothing is granted by {effect}")]
         span: Span,
     },
+    #[error("only a permit can be `within scope`")]
+    #[diagnostic(
+        code("mandate::type::within_scope_not_permit"),
+        help("`permit within scope` grants what the task's scope covers; a forbid or an escalation names its actions and resources")
+    )]
+    WithinScopeNotPermit {
+        #[label("not a permit")]
+        span: Span,
+    },
     #[error("`message` on a permit")]
     #[diagnostic(
         code("mandate::type::message_on_permit"),

@@ -319,6 +319,9 @@ pub struct PolicyDecl {
     /// reads the decision (an approver, an agent's user).
     pub message: Option<StrLit>,
     pub grant: Option<Grant>,
+    /// `permit within scope`: the policy covers what the request's task scope covers
+    /// (its actions and resources are then every action and resource type).
+    pub within_scope: bool,
     pub span: Span,
 }
 

@@ -113,6 +113,18 @@ pub enum SyntaxError {
         #[label("here")]
         span: Span,
     },
+    #[error("expected `within`, found `{found}`")]
+    #[diagnostic(
+        code(mandate::syntax::expected_within),
+        help(
+            "write `permit within scope` for what the task's scope covers, or name the actions: `permit read on Doc`"
+        )
+    )]
+    ExpectedWithin {
+        found: String,
+        #[label("here")]
+        span: Span,
+    },
     #[error("expected a decision, found `{found}`")]
     #[diagnostic(
         code(mandate::syntax::expected_decision),
@@ -303,6 +315,14 @@ impl Ctx {
             self.report(SyntaxError::ExpectedDepth { found: word.name, span: word.span });
         }
         limit
+    }
+
+    /// The target of `permit within scope`, which `word` must spell.
+    pub fn within_scope(&mut self, word: Ident, end: usize) -> Target {
+        if word.name != "within" {
+            self.report(SyntaxError::ExpectedWithin { found: word.name, span: word.span });
+        }
+        Target::Any(Span::new(word.span.start, end))
     }
 
     pub fn decision(&mut self, word: Ident) -> Decision {

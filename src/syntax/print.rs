@@ -105,7 +105,9 @@ impl Printer {
     fn policy(&mut self, policy: &PolicyDecl) {
         self.line(0, &format!("policy {}:", policy.name.name));
         let mut head = format!("{} {}", policy.effect.keyword(), target_text(&policy.actions));
-        if let Some(resources) = &policy.resources {
+        if policy.within_scope {
+            head = format!("{} within scope", policy.effect.keyword());
+        } else if let Some(resources) = &policy.resources {
             let _ = write!(head, " on {}", target_text(resources));
         }
         self.line(1, &head);

@@ -857,6 +857,10 @@ impl<'a> Gen<'a> {
         for index in 0..count {
             text += &self.policy(index);
         }
+        if self.maybe(20) {
+            let team = quote(self.pick(TEAMS));
+            text += &format!("policy scoped: permit within scope when agent.team != {team} grant ttl 5m\n");
+        }
         if self.maybe(25) {
             text += &self.bulk(count);
         }
@@ -1125,7 +1129,9 @@ fn each_expression(hir: &Hir, f: &mut dyn FnMut(&HExpr, bool)) {
             }
         });
     };
-    for policy in &hir.policies {
+    // A permit within scope in a package whose tasks declare no scope covers nothing.
+    let vacuous = |policy: &&mandate::hir::Policy| policy.within_scope && policy.condition == HExpr::FALSE;
+    for policy in hir.policies.iter().filter(|policy| !vacuous(policy)) {
         whole(&policy.condition, f);
         for item in policy.grant.scope.iter().flatten() {
             whole(&item.condition, f);
