@@ -144,6 +144,15 @@ pub enum SyntaxError {
         #[label("expected `Set`")]
         span: Span,
     },
+    #[error("`Map` types are not supported")]
+    #[diagnostic(
+        code(mandate::syntax::unsupported_map),
+        help("declare the keys policies read as a record, `{{ region?: String, team?: String }}`, and read them behind `has`; or send the keys as a `Set<String>`")
+    )]
+    UnsupportedMap {
+        #[label("not a type Mandate has")]
+        span: Span,
+    },
     #[error("expression is nested more than {limit} levels deep")]
     #[diagnostic(
         code(mandate::syntax::too_deep),
@@ -352,6 +361,17 @@ impl Ctx {
             self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head });
         }
         self.type_node(TypeExpr::Set(Box::new(inner), span))
+    }
+
+    /// A type with two arguments, such as `Map<String, String>`: none is supported yet, and
+    /// the error says what to write instead.
+    pub fn pair_type(&mut self, name: &str, span: Span) -> TypeExpr {
+        let head = Span::new(span.start, span.start + name.len());
+        match name {
+            "Map" => self.report(SyntaxError::UnsupportedMap { span }),
+            _ => self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head }),
+        }
+        TypeExpr::Error(span)
     }
 
     /// Caps type nesting like expression nesting.
