@@ -476,8 +476,9 @@ policy team_a_reads: permit read on Doc when agent.team == \"a\" grant ttl 5m
 }
 
 /// Packages of 50 to 80 policies anchored on one attribute (labels, or path patterns),
-/// which the compiler builds into index nodes, checked like the others against a domain
-/// that varies what the anchors read: the graph must be proved to decide as the
+/// which the compiler builds into index nodes, with a fifth of the conditions (and of the
+/// assertions) quantifiers over the labels or built-in string functions, checked like the
+/// others against a domain that varies what the anchors read: the graph must be proved to decide as the
 /// policies say (translation validation reads index nodes back), every verdict must hold
 /// on the domain, and every counterexample must reproduce.
 #[test]
@@ -488,7 +489,7 @@ fn index_nodes_are_proved_against_the_domain() {
 }
 task Work() { scope { [read, update] on Doc } ttl 1h }
 "#;
-    const PATHS: [&str; 6] = ["/p1/x", "/p2/y.3", "/p12/z", "q/p3", "", "/p3/p1"];
+    const PATHS: [&str; 7] = ["/p1/x", "/p2/y.3", "/p12/z", "q/p3", "", "/p3/p1", "/P1/X"];
     let anchor = (any::<bool>(), 0..6usize, 0..4usize).prop_map(|(members, n, form)| match (members, form) {
         (true, 0) => format!("resource.tags contains \"t{n}\""),
         (true, _) => format!("\"t{n}\" in resource.tags"),
@@ -497,6 +498,18 @@ task Work() { scope { [read, update] on Doc } ttl 1h }
         (false, 2) => format!("resource.path contains \"p{n}\""),
         (false, _) => format!("resource.path matches \"/p{n}/*\""),
     });
+    // Quantifiers the compiler rewrites into memberships and dualities, ones it keeps as
+    // tests, and the built-in functions: the verdicts must hold all the same.
+    let extra = (0..6usize, 0..7usize).prop_map(|(n, form)| match form {
+        0 => format!("any(x in resource.tags: x == \"t{n}\")"),
+        1 => format!("all(x in resource.tags: x != \"t{n}\")"),
+        2 => format!("any(x in resource.tags: not (x in [\"t{n}\", \"t1\"]))"),
+        3 => format!("all(x in resource.tags: x in [\"t{n}\", \"t2\"])"),
+        4 => format!("len(resource.tags) >= {}", n % 3),
+        5 => format!("lower(resource.path) starts_with \"/p{n}\""),
+        _ => format!("len(split(resource.path, \"/\")) > {}", n % 3),
+    });
+    let anchor = prop_oneof![4 => anchor, 1 => extra];
     let policy = (anchor.clone(), prop::sample::select(vec!["permit", "permit", "forbid", "escalate"]), 0..6usize)
         .prop_map(|(anchor, effect, form)| match form {
             0 => format!("{effect} read on Doc unless {anchor}"),
