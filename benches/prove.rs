@@ -63,7 +63,7 @@ fn prove_shapes(c: &mut Criterion) {
     group.sample_size(10);
     let options = ProveOptions::default();
     for shape in shapes::SHAPES {
-        let source = shapes::shape_package(shape, 1_000);
+        let source = format!("{}{}", shapes::shape_package(shape, 1_000), shapes::SHAPE_GUARD);
         let set = PolicySet::from_sources(&[("shape.mandate", &source)], Limits::default()).expect("checks");
         let reports = check(&set, &options);
         let count = |word: &str| reports.iter().filter(|report| report.verdict.word() == word).count();

@@ -12,8 +12,7 @@
 
 #![allow(dead_code)]
 
-/// The schema, the task and the guard every shape uses: a forbid on a path prefix and a
-/// label, and the assertions it makes true, for the prover.
+/// The schema and the task every shape uses.
 pub const SHAPE_SCHEMA: &str = r#"schema {
   agent { team: String, admin: Bool }
   resource Doc { owner: String, path: String, labels: Set<String> }
@@ -21,7 +20,11 @@ pub const SHAPE_SCHEMA: &str = r#"schema {
   action refund(amount: Decimal) on Doc
 }
 task Work() { scope { [read, refund] on Doc } ttl 1h }
-policy vault: forbid read on Doc when resource.path starts_with "/vault/" or "secret" in resource.labels
+"#;
+
+/// A guard for the prover to prove things about: a forbid on a path prefix and a label,
+/// and the assertions it makes true.
+pub const SHAPE_GUARD: &str = r#"policy vault: forbid read on Doc when resource.path starts_with "/vault/" or "secret" in resource.labels
 assert vault_closed: never permit read on Doc when resource.path starts_with "/vault/"
 assert secrets_closed: never permit read on Doc when "secret" in resource.labels
 "#;

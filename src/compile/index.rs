@@ -196,17 +196,23 @@ impl Patterns {
         let mut candidates: Vec<u32> = self.always.clone();
         match &self.searcher {
             Some(searcher) => {
-                // A needle can occur at every position of a long string: each one found
-                // adds its entries once, so the candidates never outnumber the entries.
-                let mut seen = vec![0u64; self.by_needle.len().div_ceil(64)];
+                // A needle can occur at every position of a long string: the needles found
+                // are kept without repeats (folded whenever the list doubles), so they
+                // never outnumber the needles, and each adds its entries once.
+                let mut needles: Vec<u32> = Vec::new();
+                let mut fold_at = 64;
                 for found in searcher.find_overlapping_iter(text) {
-                    let needle = found.pattern().as_usize();
-                    let (word, bit) = (needle / 64, 1u64 << (needle % 64));
-                    let Some(bits) = seen.get_mut(word) else { continue };
-                    if *bits & bit == 0 {
-                        *bits |= bit;
-                        candidates.extend(self.by_needle.get(needle).into_iter().flatten());
+                    needles.push(found.pattern().as_u32());
+                    if needles.len() >= fold_at {
+                        needles.sort_unstable();
+                        needles.dedup();
+                        fold_at = (needles.len() * 2).max(64);
                     }
+                }
+                needles.sort_unstable();
+                needles.dedup();
+                for needle in needles {
+                    candidates.extend(self.by_needle.get(needle as usize).into_iter().flatten());
                 }
             }
             None => candidates.extend(0..self.checks.len() as u32),
