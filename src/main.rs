@@ -72,6 +72,17 @@ enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Start a package: a schema, a task, a permit, a guard with its message, an
+    /// assertion, two tests and a request, which check, prove and pass as written.
+    ///
+    /// Writes `mandate.toml` (the package root), `policies.mandate` and `request.json`
+    /// into DIR (made if missing); refuses to write over a folder that already has
+    /// `.mandate` files or either of those files.
+    Init {
+        /// The folder to start the package in.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run the `test` blocks of policy packages.
     ///
     /// Each test's request is validated and decided like any other; the test passes when
@@ -186,11 +197,97 @@ fn main() -> ExitCode {
         }
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths } => run_tests(&paths),
+        Command::Init { dir } => init(&dir),
         Command::Prove { path, format, budget } => prove(&path, format, &ProveOptions::with_budget(budget)),
         Command::Diff { old, new, no_wider, format, budget } => {
             diff(&old, &new, no_wider, format, &ProveOptions::with_budget(budget))
         }
     }
+}
+
+/// The package `mandate init` writes.
+const STARTER_POLICIES: &str = r#"// A starter package: `mandate check .`, `mandate test .` and `mandate prove .` pass as
+// written. Change the schema to your resources and actions, declare the tasks your
+// agents perform, and permit what each task needs.
+schema {
+  enum Class { public, internal, secret }
+  resource Doc { owner: String, class: Class }
+  action read on Doc
+}
+
+// An agent reads documents only inside a declared task, and only the owner's.
+task ReadOwnDocs(owner: String) {
+  intent "read one person's documents"
+  scope { read on Doc where resource.owner == task.owner }
+  ttl 30m
+}
+
+policy read_own_docs:
+  permit read on Doc
+  when task is ReadOwnDocs and resource.owner == task.owner
+  grant ttl 5m
+
+policy secrets_stay_secret:
+  forbid * on Doc
+  when resource.class == secret
+  message "secret documents are never read by an agent"
+
+assert no_secret_reads: never permit * on Doc when resource.class == secret
+
+test reads_an_own_document {
+  chain ["ann@example.com"]
+  task ReadOwnDocs { owner: "ann" }
+  action read
+  resource Doc { owner: "ann", class: internal }
+  expect allow
+}
+
+test never_reads_a_secret {
+  chain ["ann@example.com"]
+  task ReadOwnDocs { owner: "ann" }
+  action read
+  resource Doc { owner: "ann", class: secret }
+  expect deny
+}
+"#;
+
+/// A request `mandate init` writes, for `mandate eval . --request request.json`.
+const STARTER_REQUEST: &str = r#"{
+  "agent": {"id": "agent-1"},
+  "chain": ["ann@example.com"],
+  "task": {"kind": "ReadOwnDocs", "id": "task-1", "start": "2026-12-01T09:00:00Z", "deadline": "2026-12-01T09:30:00Z", "params": {"owner": "ann"}},
+  "action": "read",
+  "resource": {"type": "Doc", "id": "doc-1", "attrs": {"owner": "ann", "class": "internal"}},
+  "context": {"time": "2026-12-01T09:10:00Z"}
+}
+"#;
+
+/// Writes a starter package into `dir`, never over existing files.
+fn init(dir: &std::path::Path) -> ExitCode {
+    let files = [("mandate.toml", ""), ("policies.mandate", STARTER_POLICIES), ("request.json", STARTER_REQUEST)];
+    let has_sources = package::package_files(dir).is_ok_and(|found| !found.is_empty());
+    let taken: Vec<String> = files
+        .iter()
+        .filter(|(name, _)| dir.join(name).exists())
+        .map(|(name, _)| name.to_string())
+        .chain(has_sources.then(|| "`.mandate` files".to_string()))
+        .collect();
+    if !taken.is_empty() {
+        eprintln!("error: {} already has {}; start the package in an empty folder", dir.display(), taken.join(", "));
+        return ExitCode::from(1);
+    }
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| files.iter().try_for_each(|(name, text)| std::fs::write(dir.join(name), text)));
+    if let Err(error) = written {
+        eprintln!("error: cannot write the package into {}: {error}", dir.display());
+        return ExitCode::from(1);
+    }
+    let shown = dir.display();
+    println!("started a package in {shown}; next:");
+    println!("  mandate check {shown}");
+    println!("  mandate test {shown}");
+    println!("  mandate eval {shown} --request {}", dir.join("request.json").display());
+    ExitCode::SUCCESS
 }
 
 /// Loads and compiles a package, printing its diagnostics when it does not check.

@@ -402,3 +402,28 @@ fn library_folders_are_checked_through_the_packages_that_import_them() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text.contains("mandate::source::bad_manifest") && text.contains("libary"), "{text}");
 }
+
+/// `mandate init` starts a package that checks, passes its tests, proves and decides its
+/// sample request as written, and never writes over an existing package.
+#[test]
+fn init_starts_a_package_that_checks_tests_and_proves() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let package = dir.path().join("starter");
+    let path = package.display().to_string();
+    assert_eq!(mandate(&["init", &path]).status.code(), Some(0));
+    for command in ["check", "test", "prove"] {
+        let output = mandate(&[command, &path]);
+        assert_eq!(output.status.code(), Some(0), "{command}: {}", String::from_utf8_lossy(&output.stdout));
+    }
+    let request = package.join("request.json").display().to_string();
+    let decision: Value =
+        serde_json::from_slice(&mandate(&["eval", &path, "--request", &request]).stdout).expect("a JSON decision");
+    assert_eq!(decision["decision"], "allow");
+    let before = std::fs::read_to_string(package.join("policies.mandate")).expect("written");
+    std::fs::write(package.join("policies.mandate"), "// mine\n").expect("edit");
+    let again = mandate(&["init", &path]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has"));
+    assert_eq!(std::fs::read_to_string(package.join("policies.mandate")).expect("kept"), "// mine\n");
+    assert!(before.contains("task ReadOwnDocs"));
+}
