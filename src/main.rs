@@ -91,6 +91,12 @@ enum Command {
         /// Files or folders, as for `mandate check`.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Run only the tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Output format: text, or one JSON document with every result.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
     },
     /// Prove or refute every theorem of a package, with its time (docs/proving.md).
     ///
@@ -196,7 +202,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Graph { path, format } => graph(&path, format),
-        Command::Test { paths } => run_tests(&paths),
+        Command::Test { paths, filter, format } => run_tests(&paths, filter.as_deref(), format),
         Command::Init { dir } => init(&dir),
         Command::Prove { path, format, budget } => prove(&path, format, &ProveOptions::with_budget(budget)),
         Command::Diff { old, new, no_wider, format, budget } => {
@@ -544,19 +550,34 @@ fn diff(
 }
 
 /// Runs every package's tests and reports each one; failures show their decision.
-fn run_tests(paths: &[PathBuf]) -> ExitCode {
+fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: ReportFormat) -> ExitCode {
     let (specs, problems) = package::discover(paths);
     let mut out = String::new();
-    let (mut passed, mut failed, mut broken) = (0usize, 0usize, problems.len());
+    let (mut passed, mut failed, mut broken, mut filtered) = (0usize, 0usize, problems.len(), 0usize);
+    let mut packages = Vec::new();
     for spec in &specs {
         let Some(set) = load(&spec.root) else {
             broken += 1;
             continue;
         };
-        let results = mandate::eval::tests::run(&set);
+        let (results, skipped): (Vec<_>, Vec<_>) = mandate::eval::tests::run(&set)
+            .into_iter()
+            .partition(|result| filter.is_none_or(|text| result.name.contains(text)));
+        filtered += skipped.len();
         if results.is_empty() {
             continue;
         }
+        packages.push(serde_json::json!({
+            "path": spec.root.display().to_string(),
+            "tests": results.iter().map(|result| serde_json::json!({
+                "name": result.name,
+                "file": result.origin.file.to_string(),
+                "expected": result.expected.keyword(),
+                "decision": result.decision.decision.word(),
+                "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
+                "passed": result.passed,
+            })).collect::<Vec<_>>(),
+        }));
         out.push_str(&format!("{}\n", spec.root.display()));
         for result in results {
             if result.passed {
@@ -578,7 +599,18 @@ fn run_tests(paths: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    out.push_str(&format!("{passed} passed, {failed} failed\n"));
+    out.push_str(&format!("{passed} passed, {failed} failed"));
+    out.push_str(&if filtered > 0 { format!(", {filtered} filtered out\n") } else { "\n".to_string() });
+    if format == ReportFormat::Json {
+        let summary = serde_json::json!({
+            "packages": packages,
+            "passed": passed,
+            "failed": failed,
+            "filtered": filtered,
+            "packages_that_do_not_check": broken,
+        });
+        out = pretty(&summary);
+    }
     if write_stdout(&out).is_err() || failed > 0 || broken > 0 {
         return ExitCode::from(1);
     }

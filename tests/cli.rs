@@ -427,3 +427,19 @@ fn init_starts_a_package_that_checks_tests_and_proves() {
     assert_eq!(std::fs::read_to_string(package.join("policies.mandate")).expect("kept"), "// mine\n");
     assert!(before.contains("task ReadOwnDocs"));
 }
+
+/// `mandate test --filter` runs the tests whose name contains the text, and says how many
+/// it left out; `--format json` gives every result to programs.
+#[test]
+fn tests_can_be_filtered_by_name_and_reported_as_json() {
+    let text = String::from_utf8(mandate(&["test", "examples/support", "--filter", "denied"]).stdout).expect("text");
+    assert!(text.contains("other_customer_is_denied") && !text.contains("support_reads_subscription"), "{text}");
+    assert!(text.contains("filtered out"), "{text}");
+    let output = mandate(&["test", "examples/support", "--filter", "secret", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    let tests = report["packages"][0]["tests"].as_array().expect("the tests run");
+    assert!(!tests.is_empty() && tests.iter().all(|test| test["name"].as_str().unwrap().contains("secret")));
+    assert_eq!(report["passed"].as_u64(), Some(tests.len() as u64));
+    assert!(report["filtered"].as_u64().unwrap() > 0);
+}
