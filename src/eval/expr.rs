@@ -116,6 +116,13 @@ impl<'a> Evaluator<'a> {
                 Value::Duration(n) => Ok(Value::Duration(n.saturating_neg())),
                 other => Err(EvalError::Type(format!("`-` on {other}"))),
             },
+            // `task has PARAM`: asked of the instance directly, without building a record.
+            HExpr::Has(inner, name) if matches!(&**inner, HExpr::Field(Base::Root(Root::Task), path) if path.is_empty()) =>
+            {
+                let task = self.request.task.as_ref().ok_or_else(|| EvalError::Missing("task".to_string()))?;
+                let builtin = crate::semantics::env::TASK_BUILTINS.iter().any(|(own, _)| *own == &**name);
+                Ok(Value::Bool(builtin || task.params.contains_key(&**name)))
+            }
             HExpr::Has(inner, name) => match self.eval(inner)? {
                 Value::Record(fields) => Ok(Value::Bool(fields.contains_key(&**name))),
                 other => Err(EvalError::Type(format!("`has` on {other}"))),
@@ -224,14 +231,7 @@ pub fn root_value<'p>(request: &Request, root: Root, path: &'p [Arc<str>]) -> Op
         }
         Root::Task => {
             let task = request.task.as_ref()?;
-            let Some((first, rest)) = path.split_first() else {
-                // The task itself, for `task has PARAM`: its fields and parameters.
-                let mut fields = task.params.clone();
-                fields.insert("id".to_string(), Value::String(task.id.clone()));
-                fields.insert("start".to_string(), Value::Timestamp(task.start));
-                fields.insert("deadline".to_string(), Value::Timestamp(task.deadline));
-                return Some((Value::Record(Arc::new(fields)), path));
-            };
+            let (first, rest) = path.split_first()?;
             let value = match &**first {
                 TASK_KIND => Value::String(task.kind.clone()),
                 "id" => Value::String(task.id.clone()),
