@@ -175,7 +175,8 @@ fn combine(plan: &Plan, texts: &Tables, request: &Request, target: &Target, matc
         "escalated" => escalate_messages,
         _ => Vec::new(),
     };
-    reason.messages.dedup();
+    let mut seen = BTreeSet::new();
+    reason.messages.retain(|message| seen.insert(message.clone()));
     let obligations = (outcome == Outcome::Allow).then(|| obligations(texts, request, &permits));
     Decision { decision: outcome, policies, reasons: vec![reason], obligations, errors: Vec::new(), explanation: None }
 }
