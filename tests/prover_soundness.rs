@@ -65,6 +65,8 @@ fn conditions(behavior: bool) -> impl Strategy<Value = String> {
         Just("resource.size + agent.level > 3".to_string()).boxed(),
         Just("agent.id == \"x\"".to_string()).boxed(),
         Just("chain.delegator == \"o\"".to_string()).boxed(),
+        // Always true, which only the prover sees: the source of `always_applies`.
+        (-1..3i64).prop_map(|n| format!("(resource.size < {n} or resource.size >= {n})")).boxed(),
     ];
     if behavior {
         atoms.push(Just("behavior.risk < 0.5".to_string()).boxed());
