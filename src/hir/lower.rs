@@ -134,6 +134,8 @@ fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
         for part in &parts {
             task.require = HExpr::and(std::mem::replace(&mut task.require, HExpr::TRUE), part.require.clone());
             task.scope.extend(part.scope.iter().cloned());
+            task.budgets.extend(part.budgets.iter().cloned());
+            task.open = HExpr::and(std::mem::replace(&mut task.open, HExpr::TRUE), part.open.clone());
             task.ttl = match (task.ttl, part.ttl) {
                 (Some(own), Some(theirs)) => Some(own.min(theirs)),
                 (own, theirs) => own.or(theirs),
@@ -293,6 +295,8 @@ impl<'a> Lowerer<'a> {
             scope: Vec::new(),
             ttl: None,
             delegation: None,
+            open: HExpr::TRUE,
+            budgets: Vec::new(),
             origin: Origin::new(self.file.path, task.name.span),
         };
         for clause in &task.clauses {
@@ -302,7 +306,16 @@ impl<'a> Lowerer<'a> {
                     let condition = self.expr(expr)?;
                     lowered.require = HExpr::and(std::mem::replace(&mut lowered.require, HExpr::TRUE), condition);
                 }
-                ast::TaskClause::Scope(scope) => lowered.scope.extend(self.scope(scope)?),
+                ast::TaskClause::Scope(scope) => {
+                    lowered.scope.extend(self.scope(scope)?);
+                    for budget in &scope.budgets {
+                        lowered.budgets.push(self.budget(budget)?);
+                    }
+                }
+                ast::TaskClause::Open(expr) => {
+                    let condition = self.expr(expr)?;
+                    lowered.open = HExpr::and(std::mem::replace(&mut lowered.open, HExpr::TRUE), condition);
+                }
                 ast::TaskClause::Ttl(ttl) => lowered.ttl = Some(ttl.nanos),
                 ast::TaskClause::Delegate(delegate) => {
                     let to = match &delegate.to {
@@ -403,6 +416,20 @@ impl<'a> Lowerer<'a> {
                 Ok(ScopeItem { targets: expand_targets(self.env, &item.actions, Some(&item.resources)), condition })
             })
             .collect()
+    }
+
+    fn budget(&mut self, budget: &ast::BudgetDecl) -> Result<Budget, LowerError> {
+        let sum = match &budget.measure {
+            ast::BudgetMeasure::Count => None,
+            ast::BudgetMeasure::Sum(value) => Some(self.expr(value)?),
+        };
+        let actions = match &budget.actions {
+            ast::Target::Names(names) => names.iter().map(|name| name.name.clone()).collect(),
+            ast::Target::Any(_) => self.env.actions.keys().cloned().collect(),
+        };
+        let text = crate::syntax::print::budget_text(budget);
+        let origin = Origin::new(self.file.path, budget.span);
+        Ok(Budget { sum, actions, limit: self.expr(&budget.limit)?, text, origin })
     }
 
     fn expr(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {

@@ -141,6 +141,24 @@ pub struct Task {
     pub ttl: Option<i64>,
     /// `None` when the task may not be delegated.
     pub delegation: Option<Delegation>,
+    /// Who may open an instance: reads `agent`, `chain` and the task's parameters
+    /// (`true` when any registered agent with a sponsor may).
+    pub open: HExpr,
+    /// Cumulative limits per instance, enforced by the runtime.
+    pub budgets: Vec<Budget>,
+    pub origin: Origin,
+}
+
+/// `budget count(ACTIONS) <= LIMIT` or `budget sum(VALUE) on ACTIONS <= LIMIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// `None` counts each allowed request as one; `Some` adds the value it reads.
+    pub sum: Option<HExpr>,
+    pub actions: Vec<String>,
+    /// Reads the task's parameters; evaluated once per instance.
+    pub limit: HExpr,
+    /// As written, for reasons and reports.
+    pub text: String,
     pub origin: Origin,
 }
 

@@ -162,6 +162,44 @@ fn scope_targets(scope: &[ScopeItem]) -> Vec<Target> {
     targets
 }
 
+/// Budget ceilings: the runtime reserves each allowed request's amount against its task
+/// instance's budget atomically and refuses a reservation past the limit, so a task's
+/// total never exceeds its budget as long as no allowed request adds a negative amount
+/// (one that would give back budget). That side condition is a claim about single
+/// requests, proved here: no request on a budgeted action, inside the task, is allowed
+/// with a negative amount. A count adds one per request and needs no proof. (The runtime
+/// also refuses a negative amount, so the ceiling holds even where this is refuted; a
+/// refutation shows policies that allow what the runtime will then refuse.)
+pub fn budgets(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let hir = analyses.set.hir();
+    let mut reports = Vec::new();
+    for task in hir.tasks.values() {
+        for budget in &task.budgets {
+            let started = Instant::now();
+            let name = format!("{}: {}", task.name, budget.text);
+            let Some(amount) = &budget.sum else {
+                reports.push(Report::new("budget", &name, Some(&budget.origin), Verdict::Proved, started));
+                continue;
+            };
+            let negative = HExpr::Cmp(
+                crate::hir::CmpOp::Lt,
+                Box::new(amount.clone()),
+                Box::new(HExpr::Const(crate::hir::value::Value::Int(0))),
+            );
+            let inside = HExpr::and(HExpr::TaskIs(task.name.as_str().into()), task.require.clone());
+            let claim = Claim { effect: Effect::Permit, condition: HExpr::and(inside, negative) };
+            let claims: Vec<(Target, Claim)> = scope_targets(&task.scope)
+                .into_iter()
+                .filter(|target| budget.actions.contains(&target.action))
+                .map(|target| (target, claim.clone()))
+                .collect();
+            let verdict = check_claims(analyses, &claims);
+            reports.push(Report::new("budget", &name, Some(&budget.origin), verdict, started));
+        }
+    }
+    reports
+}
+
 /// Intent containment, on the graph that runs: no request is allowed outside the declared scope
 /// of its task, as the HIR states the scopes. The compiler builds the scope check into
 /// the graph; this validates that translation. (That a credential never outlives its

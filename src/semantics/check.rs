@@ -373,6 +373,7 @@ impl<'a> FileChecker<'a> {
                     ("ttl", ttl.span)
                 }
                 TaskClause::Delegate(delegate) => ("delegate", delegate.span),
+                TaskClause::Open(expr) => ("open", expr.span),
                 TaskClause::Require(_) | TaskClause::Error(_) => continue,
             };
             self.once(&mut seen, name, span);
@@ -397,8 +398,52 @@ impl<'a> FileChecker<'a> {
                         exprs.expect(to, &Type::Bool);
                     }
                 }
+                TaskClause::Open(expr) => {
+                    let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+                    let mut exprs = self.exprs(Place::Open, request);
+                    exprs.task_kind = kind.clone();
+                    exprs.params = params.clone();
+                    exprs.expect(expr, &Type::Bool);
+                }
                 TaskClause::Intent(_) | TaskClause::Ttl(_) | TaskClause::Error(_) => {}
             }
+        }
+    }
+
+    /// A budget of task `kind`: its actions exist, the value it adds is a number read
+    /// from each action's request, and its limit is a number of that type read from the
+    /// task's parameters.
+    fn budget(&mut self, budget: &BudgetDecl, kind: &Option<String>, params: &[(String, Type)]) {
+        let envs = self.request_envs(&budget.actions, None);
+        let measured = match &budget.measure {
+            BudgetMeasure::Count => Type::Int,
+            BudgetMeasure::Sum(value) => {
+                let mut measured = Type::Unknown;
+                for request in envs {
+                    let mut exprs = self.exprs(Place::Scope, request);
+                    exprs.task_kind = kind.clone();
+                    exprs.params = params.to_vec();
+                    let found = exprs.infer(value, None);
+                    match found {
+                        Type::Int | Type::Decimal => measured = found,
+                        Type::Unknown => {}
+                        other => {
+                            let error = TypeError::BudgetNotNumber { found: other.to_string(), span: value.span };
+                            self.sink.report(error);
+                        }
+                    }
+                }
+                measured
+            }
+        };
+        let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+        let mut exprs = self.exprs(Place::BudgetLimit, request);
+        exprs.task_kind = kind.clone();
+        exprs.params = params.to_vec();
+        if measured == Type::Unknown {
+            exprs.infer(&budget.limit, None);
+        } else {
+            exprs.expect(&budget.limit, &measured);
         }
     }
 
@@ -439,6 +484,12 @@ impl<'a> FileChecker<'a> {
     }
 
     fn scope(&mut self, scope: &ScopeBlock, task_kind: Option<String>, params: &[(String, Type)], facts: Facts) {
+        for budget in &scope.budgets {
+            match &task_kind {
+                Some(_) => self.budget(budget, &task_kind, params),
+                None => self.sink.report(TypeError::BudgetOutsideTask { span: budget.span }),
+            }
+        }
         for item in &scope.items {
             let envs = self.request_envs(&item.actions, Some(&item.resources));
             let Some(condition) = &item.condition else { continue };

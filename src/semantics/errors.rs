@@ -328,6 +328,25 @@ pub enum TypeError {
         #[label("{reason}")]
         span: Span,
     },
+    #[error("a budget outside a task's scope")]
+    #[diagnostic(
+        code("mandate::type::budget_outside_task"),
+        help("a budget limits what one task instance may spend in total; move it into a task's `scope`")
+    )]
+    BudgetOutsideTask {
+        #[label("only a task's scope may have a budget")]
+        span: Span,
+    },
+    #[error("a budget adds up numbers, not `{found}`")]
+    #[diagnostic(
+        code("mandate::type::budget_not_number"),
+        help("`sum` adds an `Int` or `Decimal` value of each allowed request, such as `sum(args.amount)`")
+    )]
+    BudgetNotNumber {
+        found: String,
+        #[label("this is `{found}`")]
+        span: Span,
+    },
     #[error("a composite task takes its {clause} from its parts")]
     #[diagnostic(
         code("mandate::type::composite_clause"),

@@ -33,6 +33,10 @@ pub enum Place {
     TaskRequire,
     Scope,
     Delegate,
+    /// A task's `open when`.
+    Open,
+    /// A budget's limit: the task's parameters only.
+    BudgetLimit,
     BoundApplies,
     Function,
     TestValue,
@@ -44,7 +48,8 @@ impl Place {
             Place::Policy => true,
             Place::TaskRequire => root == "task",
             Place::Scope => root != "behavior",
-            Place::Delegate => matches!(root, "agent" | "task" | "chain"),
+            Place::Delegate | Place::Open => matches!(root, "agent" | "task" | "chain"),
+            Place::BudgetLimit => root == "task",
             Place::BoundApplies => matches!(root, "agent" | "task" | "chain" | "context"),
             Place::Function | Place::TestValue => false,
         }
@@ -56,6 +61,8 @@ impl Place {
             Place::TaskRequire => "in a task's `require`; it constrains the parameters only",
             Place::Scope => "in a scope",
             Place::Delegate => "in a `delegate` clause",
+            Place::Open => "in an `open when` clause; it reads the agent, the chain and the task's parameters",
+            Place::BudgetLimit => "in a budget's limit; it reads the task's parameters, fixed when the task opens",
             Place::BoundApplies => "in a bound's `when`",
             Place::Function => "in a function; functions are pure and read only their parameters",
             Place::TestValue => "in a test value",

@@ -230,6 +230,8 @@ pub enum TaskClause {
     Scope(ScopeBlock),
     Ttl(DurationLit),
     Delegate(DelegateClause),
+    /// `open when EXPR`: which agents, under which chains, may open the task.
+    Open(Expr),
     Error(Span),
 }
 
@@ -258,7 +260,36 @@ pub struct DurationLit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeBlock {
     pub items: Vec<ScopeItem>,
+    /// Cumulative limits per task instance; only a task's scope may have them.
+    pub budgets: Vec<BudgetDecl>,
     pub span: Span,
+}
+
+/// One entry of a scope block, as parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeEntry {
+    Item(ScopeItem),
+    Budget(BudgetDecl),
+}
+
+/// `budget count(send_email) <= 3` or `budget sum(args.amount) on refund <= limit`: what
+/// the allowed requests of one task instance may add up to, all together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetDecl {
+    pub measure: BudgetMeasure,
+    /// The actions whose allowed requests count against the budget.
+    pub actions: Target,
+    /// Reads the task's parameters.
+    pub limit: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetMeasure {
+    /// Each allowed request counts one.
+    Count,
+    /// Each allowed request adds this value, read from its arguments.
+    Sum(Expr),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

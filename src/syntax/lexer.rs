@@ -193,6 +193,11 @@ pub enum Token<'src> {
     /// produces it, so that declarations never start with a token that expressions use
     /// and error recovery can resynchronise on declaration keywords.
     TaskHead,
+    /// `open` when it starts a task's `open when` clause (the adapter again): elsewhere
+    /// `open` is an ordinary name.
+    OpenHead,
+    /// `budget` when it starts a scope's budget, `budget count(…)` or `budget sum(…)`.
+    BudgetHead,
 }
 
 /// A token with its byte range, in the `(start, token, end)` shape lalrpop consumes.
@@ -298,6 +303,8 @@ impl Token<'_> {
             Token::Context => "context",
             Token::Behavior => "behavior",
             Token::Task | Token::TaskHead => "task",
+            Token::OpenHead => "open",
+            Token::BudgetHead => "budget",
             Token::Intent => "intent",
             Token::Require => "require",
             Token::Scope => "scope",

@@ -113,6 +113,16 @@ pub enum SyntaxError {
         #[label("here")]
         span: Span,
     },
+    #[error("malformed budget: {reason}")]
+    #[diagnostic(
+        code(mandate::syntax::bad_budget),
+        help("write `budget count(ACTION) <= LIMIT` or `budget sum(args.NAME) on ACTION <= LIMIT`")
+    )]
+    BadBudget {
+        reason: String,
+        #[label("here")]
+        span: Span,
+    },
     #[error("expected `within`, found `{found}`")]
     #[diagnostic(
         code(mandate::syntax::expected_within),
@@ -326,6 +336,38 @@ impl Ctx {
         limit
     }
 
+    /// A budget entry of a scope: `budget count(ACTIONS) <= LIMIT` names its actions
+    /// inside the parentheses, `budget sum(VALUE) on ACTIONS <= LIMIT` after `on`.
+    pub fn budget(&mut self, measure: Ident, arg: Expr, on: Option<Target>, limit: Expr, span: Span) -> BudgetDecl {
+        let (measure, actions) = match (measure.name.as_str(), on) {
+            ("count", None) => match action_names(&arg) {
+                Some(names) => (BudgetMeasure::Count, Target::Names(names)),
+                None => {
+                    let reason = "`count` takes the actions it counts, such as `count(send_email)`".to_string();
+                    self.report(SyntaxError::BadBudget { reason, span: arg.span });
+                    (BudgetMeasure::Count, Target::Names(Vec::new()))
+                }
+            },
+            ("count", Some(on)) => {
+                let reason = "`count` names its actions inside the parentheses, not after `on`".to_string();
+                self.report(SyntaxError::BadBudget { reason, span: on.span() });
+                (BudgetMeasure::Count, on)
+            }
+            ("sum", Some(on)) => (BudgetMeasure::Sum(arg), on),
+            ("sum", None) => {
+                let reason = "`sum` needs the actions it adds up: `sum(args.amount) on refund`".to_string();
+                self.report(SyntaxError::BadBudget { reason, span });
+                (BudgetMeasure::Sum(arg), Target::Names(Vec::new()))
+            }
+            (other, on) => {
+                let reason = format!("a budget is `count` or `sum`, not `{other}`");
+                self.report(SyntaxError::BadBudget { reason, span: measure.span });
+                (BudgetMeasure::Count, on.unwrap_or(Target::Names(Vec::new())))
+            }
+        };
+        BudgetDecl { measure, actions, limit, span }
+    }
+
     /// The target of `permit within scope`, which `word` must spell.
     pub fn within_scope(&mut self, word: Ident, end: usize) -> Target {
         if word.name != "within" {
@@ -403,14 +445,30 @@ fn decode_unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'
 }
 
 /// Turns `task` into the declaring token when a name follows it (`task Name`); in an
-/// expression `task` is followed by `.`, `is` or an operator, never by a name.
+/// expression `task` is followed by `.`, `is` or an operator, never by a name. Likewise
+/// `open` before `when` and `budget` before `count(` or `sum(` become clause heads,
+/// unless they name a field (`resource.open`).
 fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
     for i in 0..tokens.len() {
-        let next_is_name = matches!(tokens.get(i + 1), Some((_, Token::Ident(_), _)));
-        if let Some((_, token @ Token::Task, _)) = tokens.get_mut(i) {
-            if next_is_name {
-                *token = Token::TaskHead;
+        let token_at = |at: usize| tokens.get(at).map(|(_, token, _)| token);
+        let next_is_name = matches!(token_at(i + 1), Some(Token::Ident(_)));
+        let after_path = i > 0 && matches!(token_at(i - 1), Some(Token::Dot | Token::PathSep));
+        let head = match token_at(i) {
+            Some(Token::Task) if next_is_name => Some(Token::TaskHead),
+            Some(Token::Ident("open")) if !after_path && matches!(token_at(i + 1), Some(Token::When)) => {
+                Some(Token::OpenHead)
             }
+            Some(Token::Ident("budget"))
+                if !after_path
+                    && matches!(token_at(i + 1), Some(Token::Ident("count" | "sum")))
+                    && matches!(token_at(i + 2), Some(Token::LParen)) =>
+            {
+                Some(Token::BudgetHead)
+            }
+            _ => None,
+        };
+        if let (Some(head), Some((_, token, _))) = (head, tokens.get_mut(i)) {
+            *token = head;
         }
     }
 }
@@ -701,5 +759,17 @@ fn invalid_token_help(text: &str) -> Option<&'static str> {
         t if t.starts_with('\'') => Some("strings use double quotes: \"…\""),
         t if t.starts_with('#') => Some("comments start with `//`"),
         _ => None,
+    }
+}
+
+/// The action names of `count(a)` or `count([a, b])`.
+fn action_names(arg: &Expr) -> Option<Vec<Ident>> {
+    let name = |expr: &Expr| match &expr.kind {
+        ExprKind::Name(name) => Some(Ident { name: name.clone(), span: expr.span }),
+        _ => None,
+    };
+    match &arg.kind {
+        ExprKind::Set(items) => items.iter().map(name).collect(),
+        _ => name(arg).map(|ident| vec![ident]),
     }
 }

@@ -95,6 +95,7 @@ impl Printer {
                 TaskClause::Scope(scope) => format!("scope {}", scope_text(scope)),
                 TaskClause::Ttl(ttl) => format!("ttl {}", duration_text(ttl.nanos)),
                 TaskClause::Delegate(delegate) => delegate_text(delegate),
+                TaskClause::Open(expr) => format!("open when {}", print_expr(expr)),
                 TaskClause::Error(_) => "// (clause with errors)".to_string(),
             };
             self.line(1, &text);
@@ -238,8 +239,20 @@ fn scope_text(scope: &ScopeBlock) -> String {
             }
             text
         })
+        .chain(scope.budgets.iter().map(budget_text))
         .collect();
     format!("{{ {} }}", items.join(", "))
+}
+
+/// `budget count(ACTIONS) <= LIMIT` or `budget sum(VALUE) on ACTIONS <= LIMIT`.
+pub fn budget_text(budget: &BudgetDecl) -> String {
+    let limit = print_expr(&budget.limit);
+    match &budget.measure {
+        BudgetMeasure::Count => format!("budget count({}) <= {limit}", target_text(&budget.actions)),
+        BudgetMeasure::Sum(value) => {
+            format!("budget sum({}) on {} <= {limit}", print_expr(value), target_text(&budget.actions))
+        }
+    }
 }
 
 fn delegate_text(delegate: &DelegateClause) -> String {
@@ -565,6 +578,7 @@ fn scope_outline(scope: &ScopeBlock) -> String {
                 item.condition.as_ref().map(|c| format!(" {}", sexpr(c))).unwrap_or_default()
             )
         })
+        .chain(scope.budgets.iter().map(|budget| format!("({})", budget_text(budget))))
         .collect();
     items.join(" ")
 }
