@@ -14,6 +14,8 @@ pub mod hir;
 pub mod package;
 pub mod prove;
 pub mod report;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod semantics;
 pub mod stdlib;
 pub mod syntax;

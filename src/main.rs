@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(feature = "runtime")]
+use cli::runtime::{AgentCommand, DecideArgs, KeyCommand, Place, TaskCommand, TokenCommand};
 use mandate::diagnostics::Severity;
 use mandate::eval::{Decision, Outcome, PolicySet};
 use mandate::prove::ProveOptions;
 use mandate::{package, report};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(name = "mandate", version, about = "A policy engine for AI agents")]
@@ -139,6 +143,48 @@ enum Command {
         #[arg(long, default_value_t = 2_000_000)]
         budget: usize,
     },
+    /// Registered agents (docs/runtime.md): `add`, `list`, `disable`; `keygen` and
+    /// `assert` play the agent's part.
+    #[cfg(feature = "runtime")]
+    Agent {
+        #[command(flatten)]
+        place: Place,
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Task instances: `open`, `delegate`, `complete`, `revoke`, `show`, `list`.
+    #[cfg(feature = "runtime")]
+    Task {
+        #[command(flatten)]
+        place: Place,
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+    /// Verify a task token or an action credential.
+    #[cfg(feature = "runtime")]
+    Token {
+        #[command(flatten)]
+        place: Place,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Decide a request in a task, as the agent an assertion proves: the runtime form of
+    /// `eval`, where the agent, the chain and the task come from the registry.
+    #[cfg(feature = "runtime")]
+    Decide {
+        #[command(flatten)]
+        place: Place,
+        #[command(flatten)]
+        args: DecideArgs,
+    },
+    /// The runtime's signing keys: `rotate`, `jwks`.
+    #[cfg(feature = "runtime")]
+    Key {
+        #[command(flatten)]
+        place: Place,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -208,6 +254,16 @@ fn main() -> ExitCode {
         Command::Diff { old, new, no_wider, format, budget } => {
             diff(&old, &new, no_wider, format, &ProveOptions::with_budget(budget))
         }
+        #[cfg(feature = "runtime")]
+        Command::Agent { place, command } => cli::runtime::agent(&place, command),
+        #[cfg(feature = "runtime")]
+        Command::Task { place, command } => cli::runtime::task(&place, command),
+        #[cfg(feature = "runtime")]
+        Command::Token { place, command } => cli::runtime::token(&place, command),
+        #[cfg(feature = "runtime")]
+        Command::Decide { place, args } => cli::runtime::decide(&place, args),
+        #[cfg(feature = "runtime")]
+        Command::Key { place, command } => cli::runtime::key(&place, command),
     }
 }
 

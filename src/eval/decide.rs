@@ -255,7 +255,8 @@ fn obligations(texts: &Tables, request: &Request, permits: &[Permit<'_>]) -> Obl
     }
 }
 
-fn scope_text(items: &[ScopeItem]) -> Vec<String> {
+/// A scope as text, one entry per item: `` `read` on `Doc` where … ``.
+pub fn scope_text(items: &[ScopeItem]) -> Vec<String> {
     items
         .iter()
         .map(|item| {

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use super::decide::{decide, Tables};
 use super::decision::Decision;
-use super::request::{self, Request, RequestDoc, RequestError, RequestLimits};
+use super::request::{self, CallDoc, EntityDoc, Request, RequestDoc, RequestError, RequestLimits, Stamp, TaskDoc};
 use crate::compile::{self, Plan};
 use crate::db;
 use crate::diagnostics::Diagnostic;
@@ -141,6 +141,24 @@ impl PolicySet {
         let mut request = request::validate(&self.hir.env, doc, now, &self.limits.request)?;
         request.clip_deadline(|kind| self.hir.tasks.get(kind).and_then(|task| task.ttl));
         Ok(request)
+    }
+
+    /// Validates the registry's part of requests (agent, chain, task instance) once; the
+    /// deadline is clipped like [`PolicySet::prepare_at`] clips it.
+    pub fn stamp(
+        &self,
+        agent: &EntityDoc,
+        chain: &[String],
+        task: Option<&TaskDoc>,
+    ) -> Result<Stamp, Vec<RequestError>> {
+        let mut stamp = request::validate_stamp(&self.hir.env, agent, chain, task, &self.limits.request)?;
+        stamp.clip_deadline(|kind| self.hir.tasks.get(kind).and_then(|task| task.ttl));
+        Ok(stamp)
+    }
+
+    /// Validates a caller's part of a request and completes it with `stamp`.
+    pub fn prepare_call(&self, stamp: &Stamp, call: &CallDoc, now: i64) -> Result<Request, Vec<RequestError>> {
+        request::validate_call(&self.hir.env, stamp, call, now, &self.limits.request)
     }
 
     /// Decides a validated request.

@@ -16,4 +16,4 @@ pub mod tests;
 
 pub use decision::{Decision, Outcome};
 pub use engine::{Engine, Limits, LoadError, PolicySet};
-pub use request::{Request, RequestDoc, RequestError};
+pub use request::{CallDoc, Request, RequestDoc, RequestError, Stamp};

@@ -227,6 +227,73 @@ pub struct TaskInstance {
     pub deadline: i64,
 }
 
+/// The validated parts of a request that a runtime takes from its registry rather than
+/// from the caller: the agent's attributes, the chain and the task instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub(crate) agent: Attributes,
+    pub(crate) chain: Vec<Arc<str>>,
+    pub(crate) task: Option<TaskInstance>,
+}
+
+impl Stamp {
+    pub fn task(&self) -> Option<&TaskInstance> {
+        self.task.as_ref()
+    }
+
+    /// A request with no action yet, for evaluating what reads only the stamp: a task's
+    /// `require`, `open when` and `delegate … to`, and budget limits.
+    pub fn as_request(&self) -> Request {
+        Request {
+            agent: self.agent.clone(),
+            chain: self.chain.clone(),
+            task: self.task.clone(),
+            action: Arc::from(""),
+            args: Arc::default(),
+            resource: None,
+            context: Arc::default(),
+            behavior: Arc::default(),
+        }
+    }
+
+    /// The deadline, never past the start plus the task kind's ttl.
+    pub(crate) fn clip_deadline(&mut self, ttl_of: impl Fn(&str) -> Option<i64>) {
+        if let Some(task) = self.task.as_mut() {
+            if let Some(ttl) = ttl_of(&task.kind) {
+                task.deadline = task.deadline.min(task.start.saturating_add(ttl));
+            }
+        }
+    }
+}
+
+/// The caller's part of a request in the runtime: what it asks to do. Who asks, in which
+/// task and through which chain come from the registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallDoc {
+    pub action: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
+    pub args: serde_json::Map<String, Json>,
+    pub resource: Option<ResourceDoc>,
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
+    pub context: serde_json::Map<String, Json>,
+    /// Risk signals, as the caller states them (restrict-only: see `docs/semantics.md`).
+    #[serde(
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty",
+        deserialize_with = "super::json::strict_object"
+    )]
+    pub behavior: serde_json::Map<String, Json>,
+}
+
 /// Attribute values by name.
 pub type Attributes = Arc<BTreeMap<String, Value>>;
 
@@ -340,6 +407,41 @@ pub fn parse_doc(text: &str) -> Result<RequestDoc, RequestError> {
     Ok(doc)
 }
 
+/// Validates the parts of a request a runtime stamps from its registry (the agent, the
+/// chain, the task instance), once for all the requests made under them.
+pub fn validate_stamp(
+    env: &Env,
+    agent: &EntityDoc,
+    chain: &[String],
+    task: Option<&TaskDoc>,
+    limits: &RequestLimits,
+) -> Result<Stamp, Vec<RequestError>> {
+    let mut v = Validator { env, errors: Vec::new(), limits };
+    let stamp = v.stamp(Some(agent), chain, task);
+    if v.errors.is_empty() {
+        Ok(stamp)
+    } else {
+        Err(v.errors)
+    }
+}
+
+/// Validates a caller's part of a request and completes it with a stamp.
+pub fn validate_call(
+    env: &Env,
+    stamp: &Stamp,
+    call: &CallDoc,
+    now: i64,
+    limits: &RequestLimits,
+) -> Result<Request, Vec<RequestError>> {
+    let mut v = Validator { env, errors: Vec::new(), limits };
+    let request = v.call(stamp, call, now);
+    if v.errors.is_empty() {
+        request.ok_or_else(|| vec![RequestError::new("", "invalid_request", "the request is invalid", None)])
+    } else {
+        Err(v.errors)
+    }
+}
+
 /// Parses and validates a JSON request.
 pub fn parse_json(env: &Env, text: &str, now: i64, limits: &RequestLimits) -> Result<Request, Vec<RequestError>> {
     let doc = parse_doc(text).map_err(|error| vec![error])?;
@@ -373,7 +475,21 @@ impl Validator<'_> {
     }
 
     fn request(&mut self, doc: &RequestDoc, now: i64) -> Option<Request> {
-        let agent = match &doc.agent {
+        let stamp = self.stamp(doc.agent.as_ref(), &doc.chain, doc.task.as_ref());
+        let call = CallDoc {
+            action: doc.action.clone(),
+            args: doc.args.clone(),
+            resource: doc.resource.clone(),
+            context: doc.context.clone(),
+            behavior: doc.behavior.clone(),
+        };
+        self.call(&stamp, &call, now)
+    }
+
+    /// The parts a runtime takes from its registry: who acts, through which chain, in
+    /// which task instance.
+    fn stamp(&mut self, agent: Option<&EntityDoc>, chain: &[String], task: Option<&TaskDoc>) -> Stamp {
+        let agent = match agent {
             Some(agent) => self.entity("agent", &agent.id, &agent.attrs, &self.env.agent.clone()),
             None => {
                 self.error(
@@ -385,8 +501,13 @@ impl Validator<'_> {
                 BTreeMap::new()
             }
         };
-        let chain = self.chain(&doc.chain);
-        let task = doc.task.as_ref().and_then(|task| self.task(task));
+        let chain = self.chain(chain);
+        let task = task.and_then(|task| self.task(task));
+        Stamp { agent: Arc::new(agent), chain, task }
+    }
+
+    /// The parts the caller gives: the action, its arguments and resource, the context.
+    fn call(&mut self, stamp: &Stamp, doc: &CallDoc, now: i64) -> Option<Request> {
         let action = self.action(doc.action.as_deref());
         let args = match action.as_deref().and_then(|name| self.env.actions.get(name)) {
             Some(sig) => self.record("args", &doc.args, &sig.params.clone()),
@@ -400,9 +521,9 @@ impl Validator<'_> {
         let context = self.record("context", &context_doc, &self.env.context.clone());
         let behavior = self.behavior(&doc.behavior);
         Some(Request {
-            agent: Arc::new(agent),
-            chain,
-            task,
+            agent: stamp.agent.clone(),
+            chain: stamp.chain.clone(),
+            task: stamp.task.clone(),
             action: Arc::from(action?.as_str()),
             args: Arc::new(args),
             resource,

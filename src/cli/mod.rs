@@ -1,0 +1,4 @@
+//! Command groups of the `mandate` binary that live apart from `main.rs`.
+
+#[cfg(feature = "runtime")]
+pub mod runtime;

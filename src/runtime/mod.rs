@@ -1,0 +1,820 @@
+//! The runtime: agents get access only through declared tasks.
+//!
+//! `mandate eval` believes whatever the caller says about who acts, in which task,
+//! through which chain. The runtime does not: it keeps a registry ([`store`]) of agents
+//! (with public keys only), task instances, the delegation tree of each task and budget
+//! totals, and stamps every decision with what the registry says. A caller gives only
+//! the action, its arguments, the resource and the context, and proves who it is with a
+//! short-lived signed assertion ([`tokens`]).
+//!
+//! - **Opening** a task validates its parameters against the declaration (types,
+//!   defaults, `require`), asks its `open when`, fixes its budgets' limits and deadline,
+//!   and issues a task token.
+//! - **Delegating** adds a grant under the delegator's, checked against the task's
+//!   `delegate` clause, optionally narrowed ([`Narrowing`]); a narrowing may only narrow.
+//! - **Deciding** evaluates the policies on the stamped request, then applies the two
+//!   ceilings the policies cannot see: the grant's narrowing and the task's budgets,
+//!   reserved atomically in the store.
+//! - **Ending** a task (completed, revoked, or its agent disabled) ends its whole tree;
+//!   the revocation log numbers each ending so that other processes catch up.
+//!
+//! The server is a thin layer over [`Runtime`]; everything here is synchronous and
+//! `Runtime` is `Sync`.
+
+pub mod ceilings;
+pub mod keys;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod sqlite;
+pub mod store;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+
+use crate::eval::decide::scope_text;
+use crate::eval::decision::{Decision, Outcome, Reason};
+use crate::eval::expr::Evaluator;
+use crate::eval::request::{EntityDoc, ResourceDoc, TaskDoc};
+use crate::eval::{CallDoc, PolicySet, Request, RequestError, Stamp};
+use crate::hir::value::Value;
+use crate::hir::Task;
+use crate::semantics::suggest::did_you_mean;
+use crate::syntax::literal::timestamp_text;
+use keys::{KeyRing, PublicKey};
+use store::*;
+use tokens::{Actor, Claims};
+
+pub use store::{Narrowing, Store};
+
+const NANOS: i64 = 1_000_000_000;
+
+/// A refusal or failure, as structured JSON: `{"error": {"code", "message", "help"}}`.
+/// A runtime call that returns one changed no state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RuntimeError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Request validation errors, when the parameters or the request did not validate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RequestError>,
+}
+
+impl RuntimeError {
+    pub fn new(code: &str, message: impl Into<String>) -> RuntimeError {
+        RuntimeError { code: code.to_string(), message: message.into(), help: None, errors: Vec::new() }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> RuntimeError {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn invalid(code: &str, message: impl Into<String>, errors: Vec<RequestError>) -> RuntimeError {
+        RuntimeError { errors, ..RuntimeError::new(code, message) }
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> Json {
+        json!({ "error": self })
+    }
+}
+
+impl From<StoreError> for RuntimeError {
+    fn from(error: StoreError) -> RuntimeError {
+        let code = match &error {
+            StoreError::Exists(_) => "exists",
+            StoreError::Missing(_) => "not_found",
+            StoreError::NotOpen(_) => "task_not_open",
+            StoreError::Corrupt(_) => "store_corrupt",
+            StoreError::Backend(_) => "store_error",
+        };
+        RuntimeError::new(code, error.to_string())
+    }
+}
+
+impl From<keys::KeyError> for RuntimeError {
+    fn from(error: keys::KeyError) -> RuntimeError {
+        RuntimeError::new("key_error", error.to_string())
+    }
+}
+
+impl From<tokens::TokenError> for RuntimeError {
+    fn from(error: tokens::TokenError) -> RuntimeError {
+        RuntimeError::new(error.code, error.message)
+    }
+}
+
+/// Who the runtime is to the tokens it issues and the assertions it accepts.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// `iss` of task tokens and action credentials.
+    pub issuer: String,
+    /// `aud` of agents' assertions, task tokens and action credentials.
+    pub audience: String,
+    /// How stale the cached registry may be before the revocation log is read again:
+    /// the longest a revocation made by another process goes unseen.
+    pub sync_interval: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            issuer: "mandate".to_string(),
+            audience: "mandate".to_string(),
+            sync_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What registering an agent takes.
+#[derive(Debug, Clone, Default)]
+pub struct AgentSpec {
+    pub id: String,
+    pub sponsor: String,
+    pub attrs: serde_json::Map<String, Json>,
+    /// Public JWKs.
+    pub keys: Vec<Json>,
+}
+
+/// An opened task, or a delegation: the grant and the task token for its agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issued {
+    pub task: TaskRecord,
+    pub grant: GrantRecord,
+    pub token: String,
+}
+
+/// A runtime decision: the policies' decision after the runtime's ceilings, the task and
+/// grant it was made under, and on an allow (when asked) the action credential.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeDecision {
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub task_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// A task's standing as the cache knows it: open, with each participant's stamp.
+struct Held {
+    task: TaskRecord,
+    grant: GrantRecord,
+    stamp: Stamp,
+    /// Each budget's index and limit, as evaluated when the task opened.
+    limits: Vec<(u32, Value)>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// By (task, agent).
+    held: HashMap<(String, String), Arc<Held>>,
+    last_seq: i64,
+}
+
+/// The runtime over a policy set, a store and the runtime's signing keys.
+pub struct Runtime {
+    set: Arc<PolicySet>,
+    store: Box<dyn Store>,
+    keys: KeyRing,
+    config: RuntimeConfig,
+    cache: RwLock<Cache>,
+    last_sync: RwLock<Instant>,
+    /// Set by a store's notification listener: read the revocation log now.
+    stale: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new(
+        set: Arc<PolicySet>,
+        store: Box<dyn Store>,
+        keys: KeyRing,
+        config: RuntimeConfig,
+    ) -> Result<Runtime, RuntimeError> {
+        let last_seq = store.revocations_since(0)?.last().map_or(0, |entry| entry.seq);
+        Ok(Runtime {
+            set,
+            store,
+            keys,
+            config,
+            cache: RwLock::new(Cache { held: HashMap::new(), last_seq }),
+            last_sync: RwLock::new(Instant::now()),
+            stale: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    pub fn policies(&self) -> &PolicySet {
+        &self.set
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// A flag a notification listener sets when another process revoked something; the
+    /// next decision reads the revocation log first.
+    pub fn stale_flag(&self) -> Arc<AtomicBool> {
+        self.stale.clone()
+    }
+
+    /// The JWKS document that verifies every token the runtime issues.
+    pub fn jwks(&self) -> Result<Json, RuntimeError> {
+        Ok(self.keys.jwks()?)
+    }
+
+    // --- agents -------------------------------------------------------------------------
+
+    /// Registers an agent: its attributes must fit the schema's `agent`, it must have a
+    /// sponsor and at least one public key.
+    pub fn register_agent(&self, spec: AgentSpec, now: i64) -> Result<AgentRecord, RuntimeError> {
+        if spec.id.trim().is_empty() || spec.sponsor.trim().is_empty() {
+            return Err(RuntimeError::new("invalid_agent", "an agent needs an id and a human sponsor"));
+        }
+        if spec.keys.is_empty() {
+            return Err(RuntimeError::new("invalid_agent", "an agent needs at least one public key")
+                .help("make one with `mandate agent keygen` and register its public JWK"));
+        }
+        for key in &spec.keys {
+            PublicKey::from_jwk(key).map_err(|error| RuntimeError::new("invalid_key", error.to_string()))?;
+        }
+        let entity = EntityDoc { id: spec.id.clone(), attrs: spec.attrs.clone() };
+        self.set.stamp(&entity, std::slice::from_ref(&spec.sponsor), None).map_err(|errors| {
+            RuntimeError::invalid("invalid_agent", "the agent's attributes do not fit the schema", errors)
+        })?;
+        let record = AgentRecord {
+            id: spec.id,
+            sponsor: spec.sponsor,
+            attrs: spec.attrs,
+            keys: spec.keys,
+            disabled: false,
+            created: now,
+        };
+        self.store.add_agent(&record)?;
+        Ok(record)
+    }
+
+    /// Disables an agent and ends everything it holds: the tasks it opened are revoked,
+    /// its delegations (with what it delegated on) too.
+    pub fn disable_agent(&self, id: &str, by: &str, reason: &str, now: i64) -> Result<Vec<Revocation>, RuntimeError> {
+        let entries = self.store.disable_agent(id, by, reason, now)?;
+        self.forget_agent(id);
+        self.apply(&entries);
+        Ok(entries)
+    }
+
+    /// Checks an agent's assertion and spends its `jti`: the agent it proves, or why not.
+    pub fn authenticate(&self, assertion: &str, now: i64) -> Result<String, RuntimeError> {
+        let claimed = tokens::claimed_agent(assertion)?;
+        let agent = self.known_agent(&claimed)?;
+        let keys: Vec<PublicKey> = agent.keys.iter().filter_map(|key| PublicKey::from_jwk(key).ok()).collect();
+        let verified = tokens::verify_assertion(assertion, &agent.id, &keys, &self.config.audience, now / NANOS)?;
+        if !self.store.use_assertion_id(&agent.id, &verified.jti, verified.exp.saturating_mul(NANOS), now)? {
+            return Err(RuntimeError::new("replayed_assertion", "this assertion was already used")
+                .help("make a fresh assertion, with a new `jti`, for each call"));
+        }
+        Ok(agent.id)
+    }
+
+    fn known_agent(&self, id: &str) -> Result<AgentRecord, RuntimeError> {
+        match self.store.agent(id)? {
+            None => {
+                let known: Vec<String> = self.store.agents()?.into_iter().map(|agent| agent.id).collect();
+                let error = RuntimeError::new("unknown_agent", format!("no agent `{id}` is registered"));
+                Err(match did_you_mean(id, known.iter().map(String::as_str)) {
+                    Some(help) => error.help(help),
+                    None => error.help("register it with `mandate agent add`"),
+                })
+            }
+            Some(agent) if agent.disabled => {
+                Err(RuntimeError::new("agent_disabled", format!("agent `{id}` is disabled")))
+            }
+            Some(agent) => Ok(agent),
+        }
+    }
+
+    // --- tasks --------------------------------------------------------------------------
+
+    /// Opens a task of `kind` for `agent` (authenticated), on behalf of its sponsor.
+    /// `ttl` (nanoseconds) may shorten the declared ttl, never lengthen it.
+    pub fn open_task(
+        &self,
+        agent: &str,
+        kind: &str,
+        params: serde_json::Map<String, Json>,
+        ttl: Option<i64>,
+        now: i64,
+    ) -> Result<Issued, RuntimeError> {
+        let record = self.known_agent(agent)?;
+        let task = self.task_kind(kind)?;
+        let ttl = match (ttl, task.ttl) {
+            (Some(asked), _) if asked <= 0 => return Err(RuntimeError::new("invalid_ttl", "a ttl is positive")),
+            (Some(asked), Some(declared)) => asked.min(declared),
+            (asked, declared) => asked.or(declared).ok_or_else(|| {
+                RuntimeError::new("invalid_ttl", format!("task `{kind}` declares no ttl")).help("give one: `--ttl 30m`")
+            })?,
+        };
+        let id = keys::random_id("task")?;
+        let deadline = now.saturating_add(ttl);
+        let doc = TaskDoc {
+            kind: kind.to_string(),
+            id: id.clone(),
+            start: timestamp_text(now),
+            deadline: timestamp_text(deadline),
+            params,
+        };
+        let chain = vec![record.sponsor.clone()];
+        let entity = EntityDoc { id: record.id.clone(), attrs: record.attrs.clone() };
+        let stamp = self.set.stamp(&entity, &chain, Some(&doc)).map_err(|errors| {
+            RuntimeError::invalid("invalid_params", format!("the parameters do not fit task `{kind}`"), errors)
+        })?;
+        let request = stamp.as_request();
+        if !self.holds(&request, &task.require, "require")? {
+            return Err(RuntimeError::new(
+                "precondition_failed",
+                format!("the parameters do not satisfy the `require` of task `{kind}`"),
+            ));
+        }
+        if !self.holds(&request, &task.open, "open when")? {
+            return Err(RuntimeError::new(
+                "open_refused",
+                format!("agent `{agent}` may not open task `{kind}`: its `open when` does not hold"),
+            ));
+        }
+        let limits = ceilings::limits(task, &request, self.set.limits().max_eval_steps)?;
+        let params = stamp.task().map(|instance| ceilings::params_json(&instance.params)).unwrap_or_default();
+        let task_record = TaskRecord {
+            id: id.clone(),
+            kind: kind.to_string(),
+            params,
+            opened_by: record.id.clone(),
+            sponsor: record.sponsor.clone(),
+            start: now,
+            deadline,
+            state: TaskState::Open,
+            ended_by: None,
+            ended_at: None,
+            reason: None,
+        };
+        let grant = GrantRecord {
+            id: keys::random_id("grant")?,
+            task: id.clone(),
+            agent: record.id.clone(),
+            parent: None,
+            chain,
+            narrowing: Narrowing::default(),
+            created: now,
+            revoked: false,
+        };
+        let budgets: Vec<BudgetRecord> = limits
+            .iter()
+            .map(|(index, limit)| BudgetRecord {
+                task: id.clone(),
+                index: *index,
+                limit: ceilings::units(limit).unwrap_or(0),
+                spent: 0,
+            })
+            .collect();
+        let token = self.task_token(&task_record, &grant, task, now)?;
+        self.store.open_task(&task_record, &grant, &budgets)?;
+        Ok(Issued { task: task_record, grant, token })
+    }
+
+    fn task_kind(&self, kind: &str) -> Result<&Task, RuntimeError> {
+        self.set.hir().tasks.get(kind).ok_or_else(|| {
+            let error = RuntimeError::new("unknown_task_kind", format!("the policies declare no task `{kind}`"));
+            match did_you_mean(kind, self.set.hir().tasks.keys().map(String::as_str)) {
+                Some(help) => error.help(help),
+                None => error,
+            }
+        })
+    }
+
+    /// Whether a condition of a task declaration holds; an evaluation error refuses.
+    fn holds(&self, request: &Request, condition: &crate::hir::HExpr, clause: &str) -> Result<bool, RuntimeError> {
+        Evaluator::new(request, self.set.limits().max_eval_steps).truth(condition).map_err(|error| {
+            RuntimeError::new("evaluation_error", format!("the task's `{clause}` cannot be evaluated: {error}"))
+        })
+    }
+
+    /// The task as stored, or why there is none.
+    pub fn task(&self, id: &str) -> Result<TaskRecord, RuntimeError> {
+        self.store.task(id)?.ok_or_else(|| RuntimeError::new("unknown_task", format!("no task `{id}`")))
+    }
+
+    /// Each budget of a task as people read it: the budget as written, its limit, what
+    /// has been spent and what remains, in the limit's own type.
+    pub fn budget_status(&self, id: &str) -> Result<Vec<Json>, RuntimeError> {
+        let record = self.task(id)?;
+        let kind = self.task_kind(&record.kind)?;
+        let opener = self
+            .store
+            .agent(&record.opened_by)?
+            .ok_or_else(|| RuntimeError::new("unknown_agent", "the opener is gone"))?;
+        let entity = EntityDoc { id: opener.id, attrs: opener.attrs };
+        let stamp = self.set.stamp(&entity, std::slice::from_ref(&record.sponsor), Some(&task_doc(&record))).map_err(
+            |errors| RuntimeError::invalid("stale_registry", "the task no longer fits the policies' schema", errors),
+        )?;
+        let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
+        let status = self.store.budgets(id)?.into_iter().map(|budget| {
+            let like = limits
+                .iter()
+                .find(|(index, _)| *index == budget.index)
+                .map_or(Value::Int(0), |(_, value)| value.clone());
+            let text = kind.budgets.get(budget.index as usize).map_or("", |declared| declared.text.as_str());
+            json!({
+                "budget": text,
+                "limit": ceilings::shown(budget.limit, &like),
+                "spent": ceilings::shown(budget.spent, &like),
+                "remaining": ceilings::shown(budget.limit.saturating_sub(budget.spent), &like),
+            })
+        });
+        Ok(status.collect())
+    }
+
+    /// Completes an open task; its whole tree ends.
+    pub fn complete(&self, task: &str, by: &str, now: i64) -> Result<Revocation, RuntimeError> {
+        self.end(task, TaskState::Completed, by, "completed", now)
+    }
+
+    /// Revokes an open task; its whole tree ends, and every token issued for it fails.
+    pub fn revoke(&self, task: &str, by: &str, reason: &str, now: i64) -> Result<Revocation, RuntimeError> {
+        self.end(task, TaskState::Revoked, by, reason, now)
+    }
+
+    fn end(&self, task: &str, state: TaskState, by: &str, reason: &str, now: i64) -> Result<Revocation, RuntimeError> {
+        let record = self.task(task)?;
+        if record.state != TaskState::Open {
+            return Err(ended_error(&record));
+        }
+        let entry = self.store.end_task(task, state, by, reason, now).map_err(|error| match error {
+            StoreError::NotOpen(_) => self.task(task).map(|record| ended_error(&record)).unwrap_or_else(|error| error),
+            other => other.into(),
+        })?;
+        self.apply(std::slice::from_ref(&entry));
+        Ok(entry)
+    }
+
+    /// Delegates `task` from `delegator` (authenticated) to `receiver`, narrowed.
+    pub fn delegate(
+        &self,
+        delegator: &str,
+        task_id: &str,
+        receiver: &str,
+        narrowing: Narrowing,
+        now: i64,
+    ) -> Result<Issued, RuntimeError> {
+        let held = self.held(task_id, delegator, now)?;
+        let task = self.task_kind(&held.task.kind)?;
+        let Some(delegation) = &task.delegation else {
+            return Err(RuntimeError::new(
+                "not_delegable",
+                format!("task `{}` may not be delegated: it has no `delegate` clause", task.name),
+            ));
+        };
+        let to = self.known_agent(receiver)?;
+        if held.grant.chain.iter().any(|link| link == receiver) || receiver == delegator {
+            return Err(RuntimeError::new("delegation_cycle", format!("`{receiver}` is already in this task's chain")));
+        }
+        let mut chain = held.grant.chain.clone();
+        chain.push(delegator.to_string());
+        let depth = chain.len().saturating_sub(1) as i64;
+        if let Some(max) = delegation.max_depth {
+            if depth > max {
+                return Err(RuntimeError::new(
+                    "delegation_too_deep",
+                    format!("task `{}` may be delegated {max} hop(s) deep; this would be {depth}", task.name),
+                ));
+            }
+        }
+        let entity = EntityDoc { id: to.id.clone(), attrs: to.attrs.clone() };
+        let doc = task_doc(&held.task);
+        let stamp = self.set.stamp(&entity, &chain, Some(&doc)).map_err(|errors| {
+            RuntimeError::invalid("invalid_delegation", "the delegated request does not validate", errors)
+        })?;
+        if !self.holds(&stamp.as_request(), &delegation.to, "delegate … to")? {
+            return Err(RuntimeError::new(
+                "delegation_refused",
+                format!("task `{}` may not be delegated to `{receiver}`: its `delegate … to` does not hold", task.name),
+            ));
+        }
+        let narrowed = ceilings::narrow(&self.set, task, &held.grant.narrowing, &narrowing)?;
+        let grant = GrantRecord {
+            id: keys::random_id("grant")?,
+            task: task_id.to_string(),
+            agent: receiver.to_string(),
+            parent: Some(held.grant.id.clone()),
+            chain,
+            narrowing: narrowed,
+            created: now,
+            revoked: false,
+        };
+        let token = self.task_token(&held.task, &grant, task, now)?;
+        self.store.add_grant(&grant).map_err(|error| match error {
+            StoreError::Exists(_) => {
+                RuntimeError::new("already_delegated", format!("`{receiver}` already holds task `{task_id}`"))
+            }
+            other => other.into(),
+        })?;
+        Ok(Issued { task: held.task.clone(), grant, token })
+    }
+
+    // --- decisions ----------------------------------------------------------------------
+
+    /// Decides `call` for `agent` (authenticated) in `task`, stamped from the registry.
+    /// With `credential`, an allow carries an action credential.
+    pub fn decide(
+        &self,
+        agent: &str,
+        task: &str,
+        call: &CallDoc,
+        now: i64,
+        credential: bool,
+    ) -> Result<RuntimeDecision, RuntimeError> {
+        self.sync_if_stale()?;
+        let held = match self.held(task, agent, now) {
+            Ok(held) => held,
+            Err(error) if matches!(error.code.as_str(), "task_revoked" | "task_completed" | "grant_revoked") => {
+                let reason = Reason::new(&error.code, error.message.clone());
+                return Ok(RuntimeDecision {
+                    decision: Decision::deny(reason),
+                    task_id: task.to_string(),
+                    grant_id: String::new(),
+                    credential: None,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        let mut decision = match self.set.prepare_call(&held.stamp, call, now) {
+            Ok(request) => {
+                let mut decision = self.set.decide(&request);
+                if decision.decision == Outcome::Allow {
+                    self.ceilings(&held, &request, &mut decision)?;
+                }
+                decision
+            }
+            Err(errors) => Decision::invalid(errors),
+        };
+        let credential = match (credential, decision.decision) {
+            (true, Outcome::Allow) => Some(self.action_credential(&held, call, &decision, now)?),
+            _ => None,
+        };
+        if decision.decision != Outcome::Allow {
+            decision.obligations = None;
+        }
+        Ok(RuntimeDecision { decision, task_id: task.to_string(), grant_id: held.grant.id.clone(), credential })
+    }
+
+    /// The ceilings after the policies allowed: the grant's narrowing, then the budgets.
+    fn ceilings(&self, held: &Held, request: &Request, decision: &mut Decision) -> Result<(), RuntimeError> {
+        if let Some(outside) =
+            ceilings::outside_narrowing(&held.grant.narrowing, request, self.set.limits().max_eval_steps)
+        {
+            deny(decision, Reason::new("outside_delegated_scope", outside));
+            return Ok(());
+        }
+        let task = self.task_kind(&held.task.kind)?;
+        let amounts = match ceilings::amounts(task, request, self.set.limits().max_eval_steps) {
+            Ok(amounts) => amounts,
+            Err(message) => {
+                deny(decision, Reason::new("budget_invalid", message));
+                return Ok(());
+            }
+        };
+        if amounts.is_empty() {
+            return Ok(());
+        }
+        match self.store.reserve(&held.task.id, &amounts)? {
+            Reserved::Done => {}
+            Reserved::TaskEnded => {
+                let record = self.task(&held.task.id)?;
+                let error = ended_error(&record);
+                deny(decision, Reason::new(&error.code, error.message));
+            }
+            Reserved::Exhausted(budgets) => {
+                let message = ceilings::exhausted_message(task, &held.limits, &budgets, &amounts);
+                deny(decision, Reason::new("budget_exhausted", message));
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached standing of `agent` in `task`, loading it from the store when needed.
+    fn held(&self, task: &str, agent: &str, now: i64) -> Result<Arc<Held>, RuntimeError> {
+        let key = (task.to_string(), agent.to_string());
+        if let Some(held) = self.cache.read().ok().and_then(|cache| cache.held.get(&key).cloned()) {
+            return Ok(held);
+        }
+        let record = self.task(task)?;
+        if record.state != TaskState::Open {
+            return Err(ended_error(&record));
+        }
+        let grants = self.store.grants(task)?;
+        let Some(grant) = grants.iter().find(|grant| grant.agent == agent).cloned() else {
+            return Err(RuntimeError::new("not_in_task", format!("agent `{agent}` holds no grant in task `{task}`"))
+                .help("the agent that opened the task, or one it was delegated to, may act in it"));
+        };
+        if grant.revoked {
+            return Err(RuntimeError::new(
+                "grant_revoked",
+                format!("the delegation of task `{task}` to `{agent}` was revoked"),
+            ));
+        }
+        let holder = self.known_agent(agent)?;
+        let entity = EntityDoc { id: holder.id.clone(), attrs: holder.attrs.clone() };
+        let stamp = self.set.stamp(&entity, &grant.chain, Some(&task_doc(&record))).map_err(|errors| {
+            RuntimeError::invalid("stale_registry", "the registry's record no longer fits the policies' schema", errors)
+        })?;
+        let kind = self.task_kind(&record.kind)?;
+        let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
+        let _ = now;
+        let held = Arc::new(Held { task: record, grant, stamp, limits });
+        if let Ok(mut cache) = self.cache.write() {
+            cache.held.insert(key, held.clone());
+        }
+        Ok(held)
+    }
+
+    // --- freshness ----------------------------------------------------------------------
+
+    /// Reads the revocation log when the cache is older than the sync interval or a
+    /// listener said so.
+    fn sync_if_stale(&self) -> Result<(), RuntimeError> {
+        let due = self.last_sync.read().map(|last| last.elapsed() >= self.config.sync_interval).unwrap_or(true);
+        if due || self.stale.swap(false, Ordering::AcqRel) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Applies the revocation log since the last entry seen.
+    pub fn sync(&self) -> Result<(), RuntimeError> {
+        let since = self.cache.read().map(|cache| cache.last_seq).unwrap_or(0);
+        let entries = self.store.revocations_since(since)?;
+        self.apply(&entries);
+        if let Ok(mut last) = self.last_sync.write() {
+            *last = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Drops what the entries end from the cache; the store has the rest.
+    fn apply(&self, entries: &[Revocation]) {
+        let Ok(mut cache) = self.cache.write() else { return };
+        for entry in entries {
+            cache.held.retain(|(task, _), _| *task != entry.task);
+            cache.last_seq = cache.last_seq.max(entry.seq);
+        }
+    }
+
+    fn forget_agent(&self, agent: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.held.retain(|(_, holder), _| holder != agent);
+        }
+    }
+
+    // --- credentials --------------------------------------------------------------------
+
+    /// The task token of a grant: the agent, the chain as `act`, the task's scope (and
+    /// the grant's narrowing) as `authorization_details`.
+    fn task_token(
+        &self,
+        task: &TaskRecord,
+        grant: &GrantRecord,
+        declared: &Task,
+        now: i64,
+    ) -> Result<String, RuntimeError> {
+        let budgets: Vec<&str> = declared.budgets.iter().map(|budget| budget.text.as_str()).collect();
+        let mut actions: Vec<&str> =
+            declared.scope.iter().flat_map(|item| item.targets.iter().map(|t| t.action.as_str())).collect();
+        actions.sort_unstable();
+        actions.dedup();
+        let mut resources: Vec<&str> =
+            declared.scope.iter().flat_map(|item| item.targets.iter().filter_map(|t| t.resource.as_deref())).collect();
+        resources.sort_unstable();
+        resources.dedup();
+        let mut detail = json!({
+            "type": "mandate_task",
+            "task_id": task.id, "task_kind": task.kind,
+            "intent": declared.intent,
+            "actions": actions, "resource_types": resources,
+            "scope": scope_text(&declared.scope),
+            "budgets": budgets,
+            "params": task.params,
+        });
+        if !grant.narrowing.is_empty() {
+            if let Some(object) = detail.as_object_mut() {
+                object.insert("narrowing".to_string(), serde_json::to_value(&grant.narrowing).unwrap_or(Json::Null));
+            }
+        }
+        let claims = self.claims(task, grant, task.deadline, now, vec![detail])?;
+        Ok(tokens::sign(&self.keys, &claims)?)
+    }
+
+    /// A credential for exactly the allowed action on its resource: the action, the
+    /// resource, and a digest of the arguments; it expires with the decision's
+    /// obligations (the permits' ttl, never past the task's deadline).
+    fn action_credential(
+        &self,
+        held: &Held,
+        call: &CallDoc,
+        decision: &Decision,
+        now: i64,
+    ) -> Result<String, RuntimeError> {
+        let expires = decision.obligations.as_ref().map_or(held.task.deadline, |obligations| obligations.expires_at.0);
+        let resource = call.resource.as_ref().map(|ResourceDoc { ty, id, .. }| json!({"type": ty, "id": id}));
+        let detail = json!({
+            "type": "mandate_action",
+            "task_id": held.task.id,
+            "action": call.action,
+            "resource": resource,
+            "args_digest": ceilings::args_digest(&call.args),
+        });
+        let claims = self.claims(&held.task, &held.grant, expires.min(held.task.deadline), now, vec![detail])?;
+        Ok(tokens::sign(&self.keys, &claims)?)
+    }
+
+    fn claims(
+        &self,
+        task: &TaskRecord,
+        grant: &GrantRecord,
+        expires: i64,
+        now: i64,
+        details: Vec<Json>,
+    ) -> Result<Claims, RuntimeError> {
+        Ok(Claims {
+            iss: self.config.issuer.clone(),
+            sub: grant.agent.clone(),
+            aud: self.config.audience.clone(),
+            exp: expires / NANOS,
+            iat: now / NANOS,
+            jti: keys::random_id("jwt")?,
+            task_id: task.id.clone(),
+            task_kind: task.kind.clone(),
+            grant_id: grant.id.clone(),
+            act: Actor::from_chain(&grant.chain),
+            authorization_details: details,
+        })
+    }
+
+    /// Verifies a token this runtime issued, and that its task and grant still stand:
+    /// once a task ends, every token issued for it fails here.
+    pub fn verify_token(&self, token: &str, now: i64) -> Result<Claims, RuntimeError> {
+        let claims = tokens::verify_issued(token, &self.keys, &self.config.issuer, &self.config.audience, now / NANOS)?;
+        let task = self.task(&claims.task_id)?;
+        if task.state != TaskState::Open {
+            return Err(ended_error(&task));
+        }
+        match self.store.grant(&claims.grant_id)? {
+            Some(grant) if !grant.revoked => Ok(claims),
+            _ => Err(RuntimeError::new("grant_revoked", format!("the grant `{}` was revoked", claims.grant_id))),
+        }
+    }
+}
+
+fn deny(decision: &mut Decision, reason: Reason) {
+    decision.decision = Outcome::Deny;
+    decision.reasons = vec![reason];
+    decision.obligations = None;
+}
+
+/// The error for a task that is no longer open: who ended it and why.
+fn ended_error(task: &TaskRecord) -> RuntimeError {
+    let by = task.ended_by.as_deref().unwrap_or("?");
+    let at = task.ended_at.map(timestamp_text).unwrap_or_default();
+    match task.state {
+        TaskState::Completed => {
+            RuntimeError::new("task_completed", format!("task `{}` was completed by {by} at {at}", task.id))
+        }
+        _ => RuntimeError::new(
+            "task_revoked",
+            format!(
+                "task revoked: `{}` was revoked by {by} at {at}: {}",
+                task.id,
+                task.reason.as_deref().unwrap_or("")
+            ),
+        ),
+    }
+}
+
+fn task_doc(task: &TaskRecord) -> TaskDoc {
+    TaskDoc {
+        kind: task.kind.clone(),
+        id: task.id.clone(),
+        start: timestamp_text(task.start),
+        deadline: timestamp_text(task.deadline),
+        params: task.params.clone(),
+    }
+}

@@ -1,0 +1,505 @@
+//! The embedded store: one SQLite file in WAL mode, the runtime's default.
+//!
+//! Each changing method runs in one `BEGIN IMMEDIATE` transaction, which takes the
+//! database's write lock before it reads: two processes (or threads) reserving the last
+//! unit of a budget are serialised, and a process killed mid-transaction leaves the file
+//! as it was before that transaction. The file is checked when it is opened, so a
+//! corrupted or foreign file is refused with [`StoreError::Corrupt`] before anything is
+//! written to it.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use super::store::*;
+
+/// The layout version, in `PRAGMA user_version`.
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY, sponsor TEXT NOT NULL, attrs TEXT NOT NULL, keys TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, params TEXT NOT NULL, opened_by TEXT NOT NULL,
+  sponsor TEXT NOT NULL, start INTEGER NOT NULL, deadline INTEGER NOT NULL, state TEXT NOT NULL,
+  ended_by TEXT, ended_at INTEGER, reason TEXT);
+CREATE TABLE IF NOT EXISTS grants (
+  id TEXT PRIMARY KEY, task TEXT NOT NULL REFERENCES tasks(id), agent TEXT NOT NULL, parent TEXT,
+  chain TEXT NOT NULL, narrowing TEXT NOT NULL, created INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0, UNIQUE (task, agent));
+CREATE TABLE IF NOT EXISTS budgets (
+  task TEXT NOT NULL REFERENCES tasks(id), idx INTEGER NOT NULL, lim INTEGER NOT NULL,
+  spent INTEGER NOT NULL, PRIMARY KEY (task, idx));
+CREATE TABLE IF NOT EXISTS assertion_ids (
+  agent TEXT NOT NULL, jti TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (agent, jti));
+CREATE TABLE IF NOT EXISTS revocations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, grant_id TEXT, kind TEXT NOT NULL,
+  by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+";
+
+/// A runtime store in one SQLite file.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it (and its tables) when it does not exist.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let connection = Connection::open(path).map_err(corrupt)?;
+        Self::prepare(connection)
+    }
+
+    /// A store that lives in memory only, for tests and one-shot runs.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::prepare(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn prepare(connection: Connection) -> Result<SqliteStore, StoreError> {
+        connection.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
+        let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt(check));
+        }
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(corrupt)?;
+        if version > VERSION {
+            return Err(StoreError::Corrupt(format!("layout version {version} is newer than this build's {VERSION}")));
+        }
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(corrupt)?;
+        connection.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        connection.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        connection.execute_batch(SCHEMA).map_err(corrupt)?;
+        connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
+        Ok(SqliteStore { connection: Mutex::new(connection) })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.connection.lock().map_err(|_| StoreError::Backend("a thread panicked holding the store".to_string()))
+    }
+
+    /// Runs `body` in one write transaction; it commits only when `body` succeeds.
+    fn write<T>(&self, body: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut connection = self.lock()?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let value = body(&transaction)?;
+        transaction.commit().map_err(backend)?;
+        Ok(value)
+    }
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn corrupt(error: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Backend(error.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error)))
+}
+
+fn agent_row(row: &Row<'_>) -> rusqlite::Result<AgentRecord> {
+    Ok(AgentRecord {
+        id: row.get(0)?,
+        sponsor: row.get(1)?,
+        attrs: from_json(&row.get::<_, String>(2)?)?,
+        keys: from_json(&row.get::<_, String>(3)?)?,
+        disabled: row.get(4)?,
+        created: row.get(5)?,
+    })
+}
+
+const AGENT_COLUMNS: &str = "id, sponsor, attrs, keys, disabled, created";
+const TASK_COLUMNS: &str = "id, kind, params, opened_by, sponsor, start, deadline, state, ended_by, ended_at, reason";
+const GRANT_COLUMNS: &str = "id, task, agent, parent, chain, narrowing, created, revoked";
+const REVOCATION_COLUMNS: &str = "seq, task, grant_id, kind, by, reason, at";
+
+fn task_row(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
+    let state: String = row.get(7)?;
+    Ok(TaskRecord {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        params: from_json(&row.get::<_, String>(2)?)?,
+        opened_by: row.get(3)?,
+        sponsor: row.get(4)?,
+        start: row.get(5)?,
+        deadline: row.get(6)?,
+        state: TaskState::from_word(&state).ok_or(rusqlite::Error::InvalidColumnType(
+            7,
+            "state".to_string(),
+            rusqlite::types::Type::Text,
+        ))?,
+        ended_by: row.get(8)?,
+        ended_at: row.get(9)?,
+        reason: row.get(10)?,
+    })
+}
+
+fn grant_row(row: &Row<'_>) -> rusqlite::Result<GrantRecord> {
+    Ok(GrantRecord {
+        id: row.get(0)?,
+        task: row.get(1)?,
+        agent: row.get(2)?,
+        parent: row.get(3)?,
+        chain: from_json(&row.get::<_, String>(4)?)?,
+        narrowing: from_json(&row.get::<_, String>(5)?)?,
+        created: row.get(6)?,
+        revoked: row.get(7)?,
+    })
+}
+
+fn revocation_row(row: &Row<'_>) -> rusqlite::Result<Revocation> {
+    Ok(Revocation {
+        seq: row.get(0)?,
+        task: row.get(1)?,
+        grant: row.get(2)?,
+        kind: row.get(3)?,
+        by: row.get(4)?,
+        reason: row.get(5)?,
+        at: row.get(6)?,
+    })
+}
+
+/// Appends to the revocation log inside `transaction`.
+fn log(
+    transaction: &Transaction<'_>,
+    task: &str,
+    grant: Option<&str>,
+    kind: &str,
+    by: &str,
+    reason: &str,
+    at: i64,
+) -> Result<Revocation, StoreError> {
+    transaction
+        .execute(
+            "INSERT INTO revocations (task, grant_id, kind, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![task, grant, kind, by, reason, at],
+        )
+        .map_err(backend)?;
+    let seq = transaction.last_insert_rowid();
+    let (task, grant, kind, by, reason) =
+        (task.to_string(), grant.map(str::to_string), kind.to_string(), by.to_string(), reason.to_string());
+    Ok(Revocation { seq, task, grant, kind, by, reason, at })
+}
+
+fn end_open_task(
+    transaction: &Transaction<'_>,
+    id: &str,
+    state: TaskState,
+    kind: &str,
+    by: &str,
+    reason: &str,
+    at: i64,
+) -> Result<Revocation, StoreError> {
+    let changed = transaction
+        .execute(
+            "UPDATE tasks SET state = ?2, ended_by = ?3, ended_at = ?4, reason = ?5 WHERE id = ?1 AND state = 'open'",
+            params![id, state.word(), by, at, reason],
+        )
+        .map_err(backend)?;
+    if changed == 0 {
+        return Err(StoreError::NotOpen(id.to_string()));
+    }
+    log(transaction, id, None, kind, by, reason, at)
+}
+
+fn task_grants(transaction: &Transaction<'_>, task: &str) -> Result<Vec<GrantRecord>, StoreError> {
+    let mut statement =
+        transaction.prepare(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE task = ?1")).map_err(backend)?;
+    let rows = statement.query_map([task], grant_row).map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(corrupt)
+}
+
+impl Store for SqliteStore {
+    fn add_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            let exists: bool = transaction
+                .query_row("SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?1)", [&agent.id], |row| row.get(0))
+                .map_err(backend)?;
+            if exists {
+                return Err(StoreError::Exists(agent.id.clone()));
+            }
+            transaction
+                .execute(
+                    &format!("INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    params![
+                        agent.id,
+                        agent.sponsor,
+                        to_json(&agent.attrs)?,
+                        to_json(&agent.keys)?,
+                        agent.disabled,
+                        agent.created
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let connection = self.lock()?;
+        connection
+            .query_row(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"), [id], agent_row)
+            .optional()
+            .map_err(corrupt)
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement =
+            connection.prepare(&format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id")).map_err(backend)?;
+        let rows = statement.query_map([], agent_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn disable_agent(&self, id: &str, by: &str, reason: &str, at: i64) -> Result<Vec<Revocation>, StoreError> {
+        self.write(|transaction| {
+            let changed = transaction.execute("UPDATE agents SET disabled = 1 WHERE id = ?1", [id]).map_err(backend)?;
+            if changed == 0 {
+                return Err(StoreError::Missing(id.to_string()));
+            }
+            let mut log_entries = Vec::new();
+            let opened: Vec<String> = {
+                let mut statement = transaction
+                    .prepare("SELECT id FROM tasks WHERE opened_by = ?1 AND state = 'open' ORDER BY start")
+                    .map_err(backend)?;
+                let rows = statement.query_map([id], |row| row.get(0)).map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(corrupt)?
+            };
+            for task in &opened {
+                log_entries.push(end_open_task(
+                    transaction,
+                    task,
+                    TaskState::Revoked,
+                    "agent_disabled",
+                    by,
+                    reason,
+                    at,
+                )?);
+            }
+            let held: Vec<(String, String)> = {
+                let mut statement = transaction
+                    .prepare(
+                        "SELECT g.id, g.task FROM grants g JOIN tasks t ON t.id = g.task
+                         WHERE g.agent = ?1 AND g.parent IS NOT NULL AND g.revoked = 0 AND t.state = 'open'",
+                    )
+                    .map_err(backend)?;
+                let rows = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?))).map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(corrupt)?
+            };
+            for (grant, task) in &held {
+                let grants = task_grants(transaction, task)?;
+                for revoked in subtree(&grants, grant) {
+                    transaction.execute("UPDATE grants SET revoked = 1 WHERE id = ?1", [&revoked]).map_err(backend)?;
+                }
+                log_entries.push(log(transaction, task, Some(grant), "agent_disabled", by, reason, at)?);
+            }
+            Ok(log_entries)
+        })
+    }
+
+    fn use_assertion_id(&self, agent: &str, jti: &str, expires: i64, now: i64) -> Result<bool, StoreError> {
+        self.write(|transaction| {
+            transaction.execute("DELETE FROM assertion_ids WHERE expires < ?1", [now]).map_err(backend)?;
+            let inserted = transaction
+                .execute(
+                    "INSERT OR IGNORE INTO assertion_ids (agent, jti, expires) VALUES (?1, ?2, ?3)",
+                    params![agent, jti, expires],
+                )
+                .map_err(backend)?;
+            Ok(inserted == 1)
+        })
+    }
+
+    fn open_task(&self, task: &TaskRecord, root: &GrantRecord, budgets: &[BudgetRecord]) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                    ),
+                    params![
+                        task.id,
+                        task.kind,
+                        to_json(&task.params)?,
+                        task.opened_by,
+                        task.sponsor,
+                        task.start,
+                        task.deadline,
+                        task.state.word(),
+                        task.ended_by,
+                        task.ended_at,
+                        task.reason
+                    ],
+                )
+                .map_err(|error| match error {
+                    rusqlite::Error::SqliteFailure(code, _)
+                        if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::Exists(task.id.clone())
+                    }
+                    other => backend(other),
+                })?;
+            insert_grant(transaction, root)?;
+            for budget in budgets {
+                transaction
+                    .execute(
+                        "INSERT INTO budgets (task, idx, lim, spent) VALUES (?1, ?2, ?3, ?4)",
+                        params![budget.task, budget.index, budget.limit, budget.spent],
+                    )
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn task(&self, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        let connection = self.lock()?;
+        connection
+            .query_row(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"), [id], task_row)
+            .optional()
+            .map_err(corrupt)
+    }
+
+    fn tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement =
+            connection.prepare(&format!("SELECT {TASK_COLUMNS} FROM tasks ORDER BY start, id")).map_err(backend)?;
+        let rows = statement.query_map([], task_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn end_task(&self, id: &str, state: TaskState, by: &str, reason: &str, at: i64) -> Result<Revocation, StoreError> {
+        self.write(|transaction| end_open_task(transaction, id, state, state.word(), by, reason, at))
+    }
+
+    fn add_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            let open: Option<String> = transaction
+                .query_row("SELECT state FROM tasks WHERE id = ?1", [&grant.task], |row| row.get(0))
+                .optional()
+                .map_err(backend)?;
+            if open.as_deref() != Some("open") {
+                return Err(StoreError::NotOpen(grant.task.clone()));
+            }
+            if let Some(parent) = &grant.parent {
+                let standing: Option<bool> = transaction
+                    .query_row("SELECT revoked = 0 FROM grants WHERE id = ?1", [parent], |row| row.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                if standing != Some(true) {
+                    return Err(StoreError::Missing(parent.clone()));
+                }
+            }
+            insert_grant(transaction, grant)
+        })
+    }
+
+    fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        let connection = self.lock()?;
+        connection
+            .query_row(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"), [id], grant_row)
+            .optional()
+            .map_err(corrupt)
+    }
+
+    fn grants(&self, task: &str) -> Result<Vec<GrantRecord>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE task = ?1 ORDER BY created, id"))
+            .map_err(backend)?;
+        let rows = statement.query_map([task], grant_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn budgets(&self, task: &str) -> Result<Vec<BudgetRecord>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare("SELECT task, idx, lim, spent FROM budgets WHERE task = ?1 ORDER BY idx")
+            .map_err(backend)?;
+        let rows = statement
+            .query_map([task], |row| {
+                Ok(BudgetRecord { task: row.get(0)?, index: row.get(1)?, limit: row.get(2)?, spent: row.get(3)? })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn reserve(&self, task: &str, amounts: &[(u32, i64)]) -> Result<Reserved, StoreError> {
+        let mut connection = self.lock()?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let state: Option<String> = transaction
+            .query_row("SELECT state FROM tasks WHERE id = ?1", [task], |row| row.get(0))
+            .optional()
+            .map_err(backend)?;
+        if state.as_deref() != Some("open") {
+            return Ok(Reserved::TaskEnded);
+        }
+        let mut exhausted = Vec::new();
+        for (index, amount) in amounts {
+            let (limit, spent): (i64, i64) = transaction
+                .query_row("SELECT lim, spent FROM budgets WHERE task = ?1 AND idx = ?2", params![task, index], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .map_err(backend)?;
+            match spent.checked_add(*amount) {
+                Some(total) if total <= limit => {
+                    transaction
+                        .execute(
+                            "UPDATE budgets SET spent = ?3 WHERE task = ?1 AND idx = ?2",
+                            params![task, index, total],
+                        )
+                        .map_err(backend)?;
+                }
+                _ => exhausted.push(BudgetRecord { task: task.to_string(), index: *index, limit, spent }),
+            }
+        }
+        if !exhausted.is_empty() {
+            // Dropping the transaction rolls back what was added before the refusal.
+            return Ok(Reserved::Exhausted(exhausted));
+        }
+        transaction.commit().map_err(backend)?;
+        Ok(Reserved::Done)
+    }
+
+    fn revocations_since(&self, seq: i64) -> Result<Vec<Revocation>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare(&format!("SELECT {REVOCATION_COLUMNS} FROM revocations WHERE seq > ?1 ORDER BY seq"))
+            .map_err(backend)?;
+        let rows = statement.query_map([seq], revocation_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+}
+
+fn insert_grant(transaction: &Transaction<'_>, grant: &GrantRecord) -> Result<(), StoreError> {
+    transaction
+        .execute(
+            &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![
+                grant.id,
+                grant.task,
+                grant.agent,
+                grant.parent,
+                to_json(&grant.chain)?,
+                to_json(&grant.narrowing)?,
+                grant.created,
+                grant.revoked
+            ],
+        )
+        .map_err(|error| match error {
+            rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::Exists(format!("{} in task {}", grant.agent, grant.task))
+            }
+            other => backend(other),
+        })?;
+    Ok(())
+}
