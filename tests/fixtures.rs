@@ -236,6 +236,9 @@ fn replay_refutation(set: &mandate::eval::PolicySet, report: &mandate::prove::Re
     } else if report.kind == "task within bound" {
         // Inside the task (its checks pass), whatever the policies decide.
         !matches!(code, "outside_intent" | "preconditions_failed" | "invalid_request")
+    } else if report.kind == "delegation narrows" {
+        // A request the narrowing covers: its task's checks pass, and it is outside the scope.
+        code == "outside_intent"
     } else if report.kind == "permit within scope" {
         // The permit applies, yet the request is outside its task's scope.
         replayed.policies.permit.iter().any(|name| **name == *report.name) && replayed.decision != Outcome::Allow

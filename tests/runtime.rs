@@ -214,3 +214,19 @@ fn a_killed_process_leaves_the_store_consistent() {
     let store = SqliteStore::open(&path).expect("opens");
     assert!(!store.tasks().expect("tasks").is_empty(), "the workload got somewhere before it was killed");
 }
+
+/// `jsonwebtoken` 12 panics at run time unless exactly one crypto backend is compiled in
+/// (feature unification can add a second): signing and verifying with both algorithms
+/// the runtime uses would panic here if this build had none, or two.
+#[test]
+fn the_jwt_library_has_exactly_one_crypto_backend() {
+    use mandate::runtime::keys::{AgentAlgorithm, AgentKey, PublicKey};
+    use mandate::runtime::tokens::{make_assertion, verify_assertion};
+    for algorithm in [AgentAlgorithm::EdDsa, AgentAlgorithm::Es256] {
+        let key = AgentKey::generate("k", algorithm).expect("a key");
+        let token = make_assertion(&key, "a", "mandate", 1_800_000_000, 60).expect("signs");
+        let public = PublicKey::from_jwk(&key.public_jwk().expect("jwk")).expect("reads");
+        let verified = verify_assertion(&token, "a", &[public], "mandate", 1_800_000_010).expect("verifies");
+        assert_eq!(verified.agent, "a");
+    }
+}

@@ -39,7 +39,7 @@ use self::formula::{formula, Atom, FieldPath, Formula, VarKey};
 use self::index::{IndexEntry, IndexKind, IndexTable};
 pub use self::plan::Plan;
 use self::plan::{Gate, Rule, RuleKind, GATES};
-use crate::hir::{CmpOp, HExpr, Hir, Root, Target, Task, Value};
+use crate::hir::{CmpOp, HExpr, Hir, Root, ScopeItem, Target, Task, Value};
 use petgraph::stable_graph::NodeIndex;
 
 /// Limits on compilation.
@@ -167,20 +167,25 @@ pub fn gate_condition(gate: Gate, hir: &Hir, target: &Target) -> HExpr {
         let holds = match gate {
             Gate::InScope => in_scope(task, target),
             Gate::TaskValid => task.require.clone(),
-            Gate::DelegationAllowed => delegation_allowed(task),
+            Gate::DelegationAllowed => delegation_allowed(task, target),
         };
         HExpr::or(any, HExpr::and(HExpr::TaskIs(task.name.as_str().into()), holds))
     })
 }
 
 fn in_scope(task: &Task, target: &Target) -> HExpr {
-    task.scope
+    within_items(&task.scope, target)
+}
+
+/// Some item naming the pair holds.
+fn within_items(items: &[ScopeItem], target: &Target) -> HExpr {
+    items
         .iter()
         .filter(|item| item.targets.contains(target))
         .fold(HExpr::FALSE, |any, item| HExpr::or(any, item.condition.clone()))
 }
 
-fn delegation_allowed(task: &Task) -> HExpr {
+fn delegation_allowed(task: &Task, target: &Target) -> HExpr {
     let depth = || HExpr::field(Root::Chain, &["depth"]);
     let cmp = |op, limit| HExpr::Cmp(op, Box::new(depth()), Box::new(HExpr::Const(Value::Int(limit))));
     match &task.delegation {
@@ -188,7 +193,11 @@ fn delegation_allowed(task: &Task) -> HExpr {
         Some(delegation) => {
             let within_depth = delegation.max_depth.map_or(HExpr::TRUE, |limit| cmp(CmpOp::Le, limit));
             let receiver_allowed = HExpr::or(cmp(CmpOp::Eq, 0), delegation.to.clone());
-            HExpr::and(within_depth, receiver_allowed)
+            let narrowed = match &delegation.narrow {
+                Some(items) => HExpr::or(cmp(CmpOp::Eq, 0), within_items(items, target)),
+                None => HExpr::TRUE,
+            };
+            HExpr::and(HExpr::and(within_depth, receiver_allowed), narrowed)
         }
     }
 }

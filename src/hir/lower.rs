@@ -129,7 +129,17 @@ fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
     for (name, sig) in env.tasks.iter().filter(|(_, sig)| !sig.parts.is_empty()) {
         let parts: Vec<Task> = sig.parts.iter().filter_map(|part| tasks.get(part).cloned()).collect();
         let Some(task) = tasks.get_mut(name) else { continue };
-        let mut delegation = Some(Delegation { max_depth: None, to: HExpr::TRUE });
+        let mut delegation = Some(Delegation { max_depth: None, to: HExpr::TRUE, narrow: None });
+        // A delegated agent may do, of each part, what that part passes on: the union of
+        // the parts' narrowed scopes, when any part narrows.
+        let narrows = parts.iter().any(|part| part.delegation.as_ref().is_some_and(|d| d.narrow.is_some()));
+        let delegated: Vec<ScopeItem> = parts
+            .iter()
+            .flat_map(|part| match part.delegation.as_ref().and_then(|d| d.narrow.as_ref()) {
+                Some(narrow) => narrow.clone(),
+                None => part.scope.clone(),
+            })
+            .collect();
         let mut intents = Vec::new();
         for part in &parts {
             task.require = HExpr::and(std::mem::replace(&mut task.require, HExpr::TRUE), part.require.clone());
@@ -147,12 +157,14 @@ fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
                         (a, b) => a.or(b),
                     },
                     to: HExpr::and(so_far.to, theirs.to.clone()),
+                    narrow: None,
                 }),
                 _ => None,
             };
             intents.extend(part.intent.clone());
         }
-        task.delegation = delegation;
+        task.delegation =
+            delegation.map(|delegation| Delegation { narrow: narrows.then_some(delegated), ..delegation });
         if task.intent.is_none() && !intents.is_empty() {
             task.intent = Some(intents.join("; then "));
         }
@@ -322,7 +334,9 @@ impl<'a> Lowerer<'a> {
                         Some(expr) => self.expr(expr)?,
                         None => HExpr::TRUE,
                     };
-                    lowered.delegation = Some(Delegation { max_depth: delegate.max_depth.map(|d| d.value), to });
+                    let narrow = delegate.narrow.as_ref().map(|scope| self.scope(scope)).transpose()?;
+                    lowered.delegation =
+                        Some(Delegation { max_depth: delegate.max_depth.map(|d| d.value), to, narrow });
                 }
                 ast::TaskClause::Error(_) => {}
             }

@@ -167,6 +167,9 @@ pub struct Delegation {
     pub max_depth: Option<i64>,
     /// Who may receive the task (`true` when anyone may).
     pub to: HExpr,
+    /// `narrow { … }`: the ceiling of a delegated agent (`chain.depth > 0`), within the
+    /// task's scope; `None` passes on the whole scope.
+    pub narrow: Option<Vec<ScopeItem>>,
 }
 
 /// The request roots.

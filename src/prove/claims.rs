@@ -145,6 +145,32 @@ pub fn tasks_within_bounds(analyses: &mut Analyses<'_>) -> Vec<Report> {
     reports
 }
 
+/// Delegation narrowing: what a task's `delegate … narrow { … }` lets a delegated agent do
+/// stays within the task's own scope, for instances whose `require` holds. (The compiled
+/// delegation check conjoins the narrowing, so decisions never exceed it; this shows that
+/// the narrowing, as written, narrows.) One report per task that narrows.
+pub fn narrowings(analyses: &mut Analyses<'_>) -> Vec<Report> {
+    let hir = analyses.set.hir();
+    let mut reports = Vec::new();
+    for task in hir.tasks.values() {
+        let Some(narrow) = task.delegation.as_ref().and_then(|delegation| delegation.narrow.as_ref()) else { continue };
+        let started = Instant::now();
+        let kind = HExpr::and(HExpr::TaskIs(task.name.as_str().into()), task.require.clone());
+        let verdicts: Vec<Verdict> = narrow
+            .iter()
+            .flat_map(|item| item.targets.iter().map(move |target| (item, target)))
+            .map(|(item, target)| {
+                let delegated = HExpr::and(kind.clone(), item.condition.clone());
+                let outside = HExpr::and(delegated, HExpr::negate(within(&task.scope, target)));
+                check_satisfiable(analyses, target, &outside)
+            })
+            .collect();
+        let verdict = first_refutation(verdicts.into_iter());
+        reports.push(Report::new("delegation narrows", &task.name, Some(&task.origin), verdict, started));
+    }
+    reports
+}
+
 fn reads_only_the_task(condition: &HExpr) -> bool {
     let mut only_task = true;
     condition.visit(&mut |node| {

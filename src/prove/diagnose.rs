@@ -73,6 +73,8 @@ impl Context<'_> {
             "assertion" | "bound" => self.declaration_broken(report, decision, reproduce),
             "task within bound" => self.task_exceeds_bound(report, request, reproduce),
             "permit within scope" => self.permit_wider(report, request, reproduce),
+            "delegation narrows" => self.narrowing_widens(request, reproduce),
+            "budget" => self.budget_refunds(report, decision, reproduce),
             _ if report.name == super::claims::TRANSLATION => self.miscompiled(report, decision, reproduce),
             _ => self.theorem_refuted(report, request, decision, reproduce),
         }
@@ -129,6 +131,46 @@ impl Context<'_> {
         };
         let help = format!(
             "the graph denies such requests as outside declared intent; narrow the permit to the scope\n{reproduce}"
+        );
+        Some(diagnostic.with_help(help))
+    }
+
+    /// A `delegate … narrow` that covers more than the task's scope: at the task.
+    fn narrowing_widens(&self, request: &RequestDoc, reproduce: String) -> Option<Diagnostic> {
+        let kind = task_kind(request);
+        let task = &self.set.hir().tasks.get(&kind)?.origin;
+        let message = format!("the `narrow` of task `{kind}`'s `delegate` clause reaches outside the task's scope");
+        let diagnostic = self.at(
+            "mandate::prove::narrowing_widens",
+            Severity::Error,
+            message,
+            task,
+            "its narrowing covers the counterexample",
+        );
+        let help = format!(
+            "repeat the scope's conditions in the narrowing; a request the narrowing covers and the scope does not:\n{reproduce}"
+        );
+        Some(diagnostic.with_help(help))
+    }
+
+    /// A permit that allows a negative amount into a budget: a warning at the permit (the
+    /// runtime refuses the amount, so the ceiling holds).
+    fn budget_refunds(&self, report: &Report, decision: &Decision, reproduce: String) -> Option<Diagnostic> {
+        let (origin, name) =
+            match decision.policies.permit.first().and_then(|name| self.policy(name).map(|o| (o, name))) {
+                Some((origin, name)) => (origin, format!("`{name}`")),
+                None => (self.origin_of(report)?, "the policy set".to_string()),
+            };
+        let message = format!("{name} allows a negative amount into `{}`", report.name);
+        let diagnostic = self.at(
+            "mandate::prove::negative_budget_amount",
+            Severity::Warning,
+            message,
+            origin,
+            "allows a negative amount",
+        );
+        let help = format!(
+            "the runtime refuses a negative amount (`budget_invalid`), so the budget holds; require the amount to be positive in the permit or the scope\n{reproduce}"
         );
         Some(diagnostic.with_help(help))
     }

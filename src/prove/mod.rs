@@ -242,6 +242,7 @@ fn check_with(analyses: &mut Analyses<'_>) -> Vec<Report> {
     reports.push(claims::intent(analyses));
     reports.extend(claims::permits_within_scope(analyses));
     reports.push(claims::delegation_limits(analyses));
+    reports.extend(claims::narrowings(analyses));
     reports.extend(claims::budgets(analyses));
     reports.push(monotone::attenuation(analyses));
     reports.push(monotone::risk(analyses));

@@ -125,10 +125,12 @@ pub fn narrow(set: &PolicySet, task: &Task, parent: &Narrowing, asked: &Narrowin
         RuntimeError::new("narrowing_widens", format!("the narrowing widens: {what}"))
             .help("a delegator can only pass on a part of what it holds")
     };
+    // What a delegate may hold at most: the task's declared narrowing, or else its scope.
+    let ceiling = task.delegation.as_ref().and_then(|delegation| delegation.narrow.as_ref()).unwrap_or(&task.scope);
     let scope_actions: Vec<&str> =
-        task.scope.iter().flat_map(|item| item.targets.iter().map(|t| t.action.as_str())).collect();
+        ceiling.iter().flat_map(|item| item.targets.iter().map(|t| t.action.as_str())).collect();
     let scope_resources: Vec<&str> =
-        task.scope.iter().flat_map(|item| item.targets.iter().filter_map(|t| t.resource.as_deref())).collect();
+        ceiling.iter().flat_map(|item| item.targets.iter().filter_map(|t| t.resource.as_deref())).collect();
     let actions = subset("action", &asked.actions, &parent.actions, &scope_actions).map_err(widens)?;
     let resources = subset("resource type", &asked.resources, &parent.resources, &scope_resources).map_err(widens)?;
     let mut equals = parent.equals.clone();

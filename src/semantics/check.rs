@@ -390,6 +390,13 @@ impl<'a> FileChecker<'a> {
                 }
                 TaskClause::Scope(scope) => self.scope(scope, kind.clone(), &params, Facts::default()),
                 TaskClause::Delegate(delegate) => {
+                    if let Some(narrow) = &delegate.narrow {
+                        for budget in &narrow.budgets {
+                            self.sink.report(TypeError::BudgetOutsideTask { span: budget.span });
+                        }
+                        let items = ScopeBlock { items: narrow.items.clone(), budgets: Vec::new(), span: narrow.span };
+                        self.scope(&items, kind.clone(), &params, Facts::default());
+                    }
                     if let Some(to) = &delegate.to {
                         let request = RequestEnv { action: None, resource: EnvResource::Unknown };
                         let mut exprs = self.exprs(Place::Delegate, request);

@@ -240,6 +240,8 @@ pub enum TaskClause {
 pub struct DelegateClause {
     pub max_depth: Option<IntLit>,
     pub to: Option<Expr>,
+    /// `narrow { … }`: what a delegated agent may do, within the task's scope.
+    pub narrow: Option<ScopeBlock>,
     pub span: Span,
 }
 

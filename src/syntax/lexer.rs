@@ -198,6 +198,8 @@ pub enum Token<'src> {
     OpenHead,
     /// `budget` when it starts a scope's budget, `budget count(…)` or `budget sum(…)`.
     BudgetHead,
+    /// `narrow` when a scope block follows it, in a `delegate` clause.
+    NarrowHead,
 }
 
 /// A token with its byte range, in the `(start, token, end)` shape lalrpop consumes.
@@ -305,6 +307,7 @@ impl Token<'_> {
             Token::Task | Token::TaskHead => "task",
             Token::OpenHead => "open",
             Token::BudgetHead => "budget",
+            Token::NarrowHead => "narrow",
             Token::Intent => "intent",
             Token::Require => "require",
             Token::Scope => "scope",

@@ -465,6 +465,9 @@ fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
             {
                 Some(Token::BudgetHead)
             }
+            Some(Token::Ident("narrow")) if !after_path && matches!(token_at(i + 1), Some(Token::LBrace)) => {
+                Some(Token::NarrowHead)
+            }
             _ => None,
         };
         if let (Some(head), Some((_, token, _))) = (head, tokens.get_mut(i)) {

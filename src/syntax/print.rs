@@ -263,6 +263,9 @@ fn delegate_text(delegate: &DelegateClause) -> String {
     if let Some(to) = &delegate.to {
         let _ = write!(text, " to {}", print_expr(to));
     }
+    if let Some(narrow) = &delegate.narrow {
+        let _ = write!(text, " narrow {}", scope_text(narrow));
+    }
     text
 }
 
@@ -515,9 +518,10 @@ fn item_outline(item: &Item) -> String {
                     TaskClause::Require(expr) => format!("(require {})", sexpr(expr)),
                     TaskClause::Scope(scope) => format!("(scope {})", scope_outline(scope)),
                     TaskClause::Delegate(delegate) => format!(
-                        "(delegate {} {})",
+                        "(delegate {} {}{})",
                         delegate.max_depth.map(|d| d.value.to_string()).unwrap_or_default(),
-                        delegate.to.as_ref().map(sexpr).unwrap_or_default()
+                        delegate.to.as_ref().map(sexpr).unwrap_or_default(),
+                        delegate.narrow.as_ref().map(|n| format!(" (narrow {})", scope_outline(n))).unwrap_or_default()
                     ),
                     other => {
                         let mut printer = Printer::default();

@@ -470,7 +470,16 @@ pub fn reference_decide(hir: &Hir, request: &Request) -> ReferenceDecision {
     let delegation = match &kind.delegation {
         None => depth == 0,
         Some(clause) => {
-            clause.max_depth.is_none_or(|max| depth <= max) && (depth == 0 || check(&clause.to, &mut errors))
+            let mut allowed =
+                clause.max_depth.is_none_or(|max| depth <= max) && (depth == 0 || check(&clause.to, &mut errors));
+            if let (true, true, Some(items)) = (allowed, depth > 0, &clause.narrow) {
+                // A delegated agent's ceiling: some narrowing item naming the pair holds.
+                allowed = items
+                    .iter()
+                    .filter(|item| item.targets.contains(&target))
+                    .any(|item| check(&item.condition, &mut errors));
+            }
+            allowed
         }
     };
     let mut in_scope = false;

@@ -312,6 +312,11 @@ pub fn delegation(store: Box<dyn Store>) {
     assert_eq!(outcome(&world, "biller", &task, &call("read", "acme", json!({})), now).0, Outcome::Allow);
     let (decision, reason, _) = outcome(&world, "biller", &task, &call("comment", "acme", json!({"text": "x"})), now);
     assert_eq!((decision, reason.as_str()), (Outcome::Deny, "outside_delegated_scope"));
+    // The task's declared narrowing keeps refunds with the opener.
+    let refund = call("refund", "acme", json!({"amount": "5.0"}));
+    assert_eq!(outcome(&world, "biller", &task, &refund, now).1, "delegation_exceeded");
+    let refunds = Narrowing { actions: Some(vec!["refund".to_string()]), ..Narrowing::default() };
+    assert_eq!(code(world.runtime.delegate("triage", &task, "helper", refunds, now)), "narrowing_widens");
     // Depth 1 only: biller cannot pass it on.
     assert_eq!(
         code(world.runtime.delegate("biller", &task, "helper", Narrowing::default(), now)),
