@@ -140,7 +140,8 @@ fn revocation_reach(c: &mut Criterion) {
     };
     let name = format!("mandate_bench_{}", std::process::id());
     let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("a server");
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).expect("db");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drops");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creates");
     let params = format!("{server} dbname={name}");
     let first = runtime(Box::new(PostgresStore::connect(&params).expect("connects")));
     let config = RuntimeConfig { sync_interval: Duration::from_secs(3600), ..RuntimeConfig::default() };

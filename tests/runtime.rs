@@ -230,3 +230,29 @@ fn the_jwt_library_has_exactly_one_crypto_backend() {
         assert_eq!(verified.agent, "a");
     }
 }
+
+/// The runtime's key file: created readable by its owner only, refused when others may
+/// read it, and rotated with the previous key kept for verifying.
+#[test]
+fn the_key_file_is_private_and_rotates_with_overlap() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use mandate::runtime::keys::KeyRing;
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtime-keys.json");
+    let _ = std::fs::remove_file(&path);
+    let mut ring = KeyRing::load_or_create(&path, suite::t0()).expect("creates");
+    let mode = std::fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let first = ring.current().expect("a key").kid.clone();
+    let second = ring.rotate(suite::t0()).expect("rotates");
+    let third = ring.rotate(suite::t0()).expect("rotates");
+    let kids: Vec<String> = KeyRing::load(&path).expect("loads").keys().iter().map(|key| key.kid.clone()).collect();
+    assert_eq!(kids, vec![second.clone(), third.clone()], "the current key and the one before it");
+    assert!(ring.find(&first).is_none());
+    let jwks = ring.jwks().expect("jwks");
+    assert_eq!(jwks["keys"][0]["kid"], third.as_str(), "newest first");
+    assert!(jwks["keys"][0].get("d").is_none(), "the JWKS holds public keys only");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let exposed = KeyRing::load(&path).expect_err("refused");
+    assert!(exposed.to_string().contains("0600"), "{exposed}");
+}

@@ -659,8 +659,7 @@ impl Validator<'_> {
         attrs: &serde_json::Map<String, Json>,
         record: &RecordType,
     ) -> BTreeMap<String, Value> {
-        let mut with_id = attrs.clone();
-        if with_id.contains_key("id") {
+        if attrs.contains_key("id") {
             self.error(
                 &format!("{path}.attrs.id"),
                 "unknown_attribute",
@@ -668,8 +667,13 @@ impl Validator<'_> {
                 None,
             );
         }
-        with_id.insert("id".to_string(), Json::String(id.to_string()));
-        self.record(&format!("{path}.attrs"), &with_id, record)
+        // The attributes, then the id beside them: read as one record, without copying
+        // the attributes to add the id.
+        let (id_name, id_field) = ("id".to_string(), Json::String(id.to_string()));
+        let attrs_path = format!("{path}.attrs");
+        let values = self.fields(&attrs_path, attrs.iter().chain([(&id_name, &id_field)]), record);
+        self.required(&attrs_path, record, |name| name == "id" || attrs.contains_key(name));
+        values
     }
 
     fn record(
@@ -678,8 +682,24 @@ impl Validator<'_> {
         doc: &serde_json::Map<String, Json>,
         record: &RecordType,
     ) -> BTreeMap<String, Value> {
+        let values = self.fields(path, doc.iter(), record);
+        self.required(path, record, |name| doc.contains_key(name));
+        values
+    }
+
+    /// Reads each field of a record, reporting those it does not declare.
+    fn fields<'j>(
+        &mut self,
+        path: &str,
+        doc: impl Iterator<Item = (&'j String, &'j Json)>,
+        record: &RecordType,
+    ) -> BTreeMap<String, Value> {
         let mut values = BTreeMap::new();
         for (name, json) in doc {
+            if let Some(value) = record.get(name).and_then(|field| self.quick(json, &field.ty)) {
+                values.insert(name.clone(), value);
+                continue;
+            }
             let field_path = format!("{path}.{name}");
             match record.get(name) {
                 Some(field) => {
@@ -693,8 +713,13 @@ impl Validator<'_> {
                 }
             }
         }
+        values
+    }
+
+    /// Reports each required field that `given` says is missing.
+    fn required(&mut self, path: &str, record: &RecordType, given: impl Fn(&str) -> bool) {
         for (name, _) in record.required() {
-            if !doc.contains_key(name) {
+            if !given(name) {
                 self.error(
                     &format!("{path}.{name}"),
                     "missing_attribute",
@@ -703,7 +728,29 @@ impl Validator<'_> {
                 );
             }
         }
-        values
+    }
+
+    /// A well-formed scalar's value, without the path an error would need: the common
+    /// case, kept free of allocation. `None` sends the caller to [`Validator::value`],
+    /// which reads the same value or reports what is wrong with it.
+    fn quick(&self, json: &Json, ty: &Type) -> Option<Value> {
+        match (ty, json) {
+            (Type::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
+            (Type::Int, Json::Number(number)) => number.as_i64().map(Value::Int),
+            (Type::Decimal, Json::String(text)) => literal::parse_decimal(text).ok().map(Value::Decimal),
+            (Type::String, Json::String(text)) => Some(Value::string(text)),
+            (Type::Duration, Json::String(text)) => literal::parse_duration(text).ok().map(Value::Duration),
+            (Type::Timestamp, Json::String(text)) => parse_timestamp(text).ok().map(Value::Timestamp),
+            (Type::Enum(name), Json::String(text)) => {
+                let ordinal = self.env.enums.get(name)?.iter().position(|variant| variant == text)?;
+                Some(Value::Enum(crate::hir::value::EnumValue {
+                    enum_name: Arc::from(name.as_str()),
+                    variant: Arc::from(text.as_str()),
+                    ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
+                }))
+            }
+            _ => None,
+        }
     }
 
     fn value(&mut self, path: &str, json: &Json, ty: &Type) -> Option<Value> {

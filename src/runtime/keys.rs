@@ -41,6 +41,9 @@ pub struct RuntimeKey {
     pub created: i64,
     /// The 32-byte seed, base64url.
     d: String,
+    /// The public key, derived once.
+    #[serde(skip)]
+    public: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for RuntimeKey {
@@ -54,7 +57,7 @@ impl RuntimeKey {
         let seed = random_bytes::<32>()?;
         let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
         let kid = format!("mandate-{}", B64.encode(public.get(..9).unwrap_or_default()));
-        Ok(RuntimeKey { kid, created, d: B64.encode(seed) })
+        Ok(RuntimeKey { kid, created, d: B64.encode(seed), public: Some(public) })
     }
 
     fn signing_key(&self) -> Result<ed25519_dalek::SigningKey, KeyError> {
@@ -71,7 +74,10 @@ impl RuntimeKey {
     }
 
     pub fn public_bytes(&self) -> Result<[u8; 32], KeyError> {
-        Ok(self.signing_key()?.verifying_key().to_bytes())
+        match self.public {
+            Some(public) => Ok(public),
+            None => Ok(self.signing_key()?.verifying_key().to_bytes()),
+        }
     }
 
     /// The public key as a JWK.
@@ -123,10 +129,12 @@ impl KeyRing {
         if file.keys.is_empty() {
             return Err(read_error("it holds no keys".to_string()));
         }
-        for key in &file.keys {
-            key.signing_key().map_err(|error| read_error(error.to_string()))?;
+        let mut keys = file.keys;
+        for key in &mut keys {
+            key.public =
+                Some(key.signing_key().map_err(|error| read_error(error.to_string()))?.verifying_key().to_bytes());
         }
-        Ok(KeyRing { path: Some(path.to_path_buf()), keys: file.keys })
+        Ok(KeyRing { path: Some(path.to_path_buf()), keys })
     }
 
     /// A ring that lives in memory only.

@@ -176,8 +176,8 @@ struct Held {
 
 #[derive(Default)]
 struct Cache {
-    /// By (task, agent).
-    held: HashMap<(String, String), Arc<Held>>,
+    /// By task, then agent: looked up without allocating.
+    held: HashMap<String, HashMap<String, Arc<Held>>>,
     last_seq: i64,
 }
 
@@ -613,8 +613,7 @@ impl Runtime {
 
     /// The cached standing of `agent` in `task`, loading it from the store when needed.
     fn held(&self, task: &str, agent: &str, now: i64) -> Result<Arc<Held>, RuntimeError> {
-        let key = (task.to_string(), agent.to_string());
-        if let Some(held) = self.cache.read().ok().and_then(|cache| cache.held.get(&key).cloned()) {
+        if let Some(held) = self.cached(task, agent) {
             return Ok(held);
         }
         let record = self.task(task)?;
@@ -642,9 +641,13 @@ impl Runtime {
         let _ = now;
         let held = Arc::new(Held { task: record, grant, stamp, limits });
         if let Ok(mut cache) = self.cache.write() {
-            cache.held.insert(key, held.clone());
+            cache.held.entry(task.to_string()).or_default().insert(agent.to_string(), held.clone());
         }
         Ok(held)
+    }
+
+    fn cached(&self, task: &str, agent: &str) -> Option<Arc<Held>> {
+        self.cache.read().ok()?.held.get(task)?.get(agent).cloned()
     }
 
     // --- freshness ----------------------------------------------------------------------
@@ -674,14 +677,16 @@ impl Runtime {
     fn apply(&self, entries: &[Revocation]) {
         let Ok(mut cache) = self.cache.write() else { return };
         for entry in entries {
-            cache.held.retain(|(task, _), _| *task != entry.task);
+            cache.held.remove(&entry.task);
             cache.last_seq = cache.last_seq.max(entry.seq);
         }
     }
 
     fn forget_agent(&self, agent: &str) {
         if let Ok(mut cache) = self.cache.write() {
-            cache.held.retain(|(_, holder), _| holder != agent);
+            for holders in cache.held.values_mut() {
+                holders.remove(agent);
+            }
         }
     }
 
@@ -773,14 +778,17 @@ impl Runtime {
     /// once a task ends, every token issued for it fails here.
     pub fn verify_token(&self, token: &str, now: i64) -> Result<Claims, RuntimeError> {
         let claims = tokens::verify_issued(token, &self.keys, &self.config.issuer, &self.config.audience, now / NANOS)?;
-        let task = self.task(&claims.task_id)?;
-        if task.state != TaskState::Open {
-            return Err(ended_error(&task));
+        // The grant's standing, from the cache (kept fresh by the revocation log) or else
+        // the store: an ended task, a revoked grant or a disabled agent fails here.
+        self.sync_if_stale()?;
+        let held = self.held(&claims.task_id, &claims.sub, now)?;
+        if held.grant.id != claims.grant_id {
+            return Err(RuntimeError::new(
+                "grant_revoked",
+                format!("the grant `{}` no longer stands", claims.grant_id),
+            ));
         }
-        match self.store.grant(&claims.grant_id)? {
-            Some(grant) if !grant.revoked => Ok(claims),
-            _ => Err(RuntimeError::new("grant_revoked", format!("the grant `{}` was revoked", claims.grant_id))),
-        }
+        Ok(claims)
     }
 }
 

@@ -2,9 +2,9 @@
 //! and action credentials (JWTs with an RFC 8693 `act` chain and RFC 9396
 //! `authorization_details`).
 //!
-//! Signing and EdDSA/ES256 verification go through `jsonwebtoken`; the JOSE algorithm
-//! name `Ed25519` (RFC 9864), which that library does not know, is verified with
-//! `ed25519-dalek` directly. `alg: none` and every other algorithm are refused. Claims are
+//! Signing, and ES256 verification, go through `jsonwebtoken`. Ed25519 signatures (JOSE
+//! `alg` `EdDSA`, or `Ed25519` from RFC 9864, which that library does not know) are
+//! verified with `ed25519-dalek`'s strict check, on the parts decoded once. `alg: none` and every other algorithm are refused. Claims are
 //! checked here against an explicit `now`, the same way for every algorithm.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -164,13 +164,12 @@ fn verify_signature<'k>(token: &str, keys: &'k [PublicKey]) -> Result<(Json, &'k
         .collect();
     for key in candidates {
         let good = match key {
-            PublicKey::Ed25519 { x, .. } if alg == "Ed25519" => {
+            // Both names of Ed25519: verified on the parts already decoded, with the
+            // strict check (no small-order keys, canonical signatures only).
+            PublicKey::Ed25519 { x, .. } => {
                 let Ok(verifying) = ed25519_dalek::VerifyingKey::from_bytes(x) else { continue };
                 let Ok(signature) = ed25519_dalek::Signature::from_slice(&parts.signature) else { continue };
                 verifying.verify_strict(parts.signing_input.as_bytes(), &signature).is_ok()
-            }
-            PublicKey::Ed25519 { x, .. } => {
-                library_verifies(token, &jsonwebtoken::DecodingKey::from_ed_der(x), jsonwebtoken::Algorithm::EdDSA)
             }
             PublicKey::P256 { key, .. } => library_verifies(token, key, jsonwebtoken::Algorithm::ES256),
         };
