@@ -738,6 +738,10 @@ impl Validator<'_> {
             (Type::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
             (Type::Int, Json::Number(number)) => number.as_i64().map(Value::Int),
             (Type::Decimal, Json::String(text)) => literal::parse_decimal(text).ok().map(Value::Decimal),
+            // A whole JSON number; others (and out of range) go the exact way.
+            (Type::Decimal, Json::Number(number)) => {
+                number.as_i64().and_then(|whole| whole.checked_mul(literal::DECIMAL_SCALE)).map(Value::Decimal)
+            }
             (Type::String, Json::String(text)) => Some(Value::string(text)),
             (Type::Duration, Json::String(text)) => literal::parse_duration(text).ok().map(Value::Duration),
             (Type::Timestamp, Json::String(text)) => parse_timestamp(text).ok().map(Value::Timestamp),
