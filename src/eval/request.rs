@@ -227,6 +227,15 @@ pub struct TaskInstance {
     pub deadline: i64,
 }
 
+impl TaskInstance {
+    /// The deadline, never past the start plus `ttl`.
+    fn clip_deadline(&mut self, ttl: Option<i64>) {
+        if let Some(ttl) = ttl {
+            self.deadline = self.deadline.min(self.start.saturating_add(ttl));
+        }
+    }
+}
+
 /// The validated parts of a request that a runtime takes from its registry rather than
 /// from the caller: the agent's attributes, the chain and the task instance.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,9 +268,7 @@ impl Stamp {
     /// The deadline, never past the start plus the task kind's ttl.
     pub(crate) fn clip_deadline(&mut self, ttl_of: impl Fn(&str) -> Option<i64>) {
         if let Some(task) = self.task.as_mut() {
-            if let Some(ttl) = ttl_of(&task.kind) {
-                task.deadline = task.deadline.min(task.start.saturating_add(ttl));
-            }
+            task.clip_deadline(ttl_of(&task.kind));
         }
     }
 }
@@ -360,9 +367,7 @@ impl Request {
     /// expiry and every condition reading `task.deadline` see the same deadline.
     pub(crate) fn clip_deadline(&mut self, ttl_of: impl Fn(&str) -> Option<i64>) {
         if let Some(task) = self.task.as_mut() {
-            if let Some(ttl) = ttl_of(&task.kind) {
-                task.deadline = task.deadline.min(task.start.saturating_add(ttl));
-            }
+            task.clip_deadline(ttl_of(&task.kind));
         }
     }
 }

@@ -476,7 +476,7 @@ impl Runtime {
         narrowing: Narrowing,
         now: i64,
     ) -> Result<Issued, RuntimeError> {
-        let held = self.held(task_id, delegator, now)?;
+        let held = self.held(task_id, delegator)?;
         let task = self.task_kind(&held.task.kind)?;
         let Some(delegation) = &task.delegation else {
             return Err(RuntimeError::new(
@@ -544,7 +544,7 @@ impl Runtime {
         credential: bool,
     ) -> Result<RuntimeDecision, RuntimeError> {
         self.sync_if_stale()?;
-        let held = match self.held(task, agent, now) {
+        let held = match self.held(task, agent) {
             Ok(held) => held,
             Err(error) if matches!(error.code.as_str(), "task_revoked" | "task_completed" | "grant_revoked") => {
                 let reason = Reason::new(&error.code, error.message.clone());
@@ -612,7 +612,7 @@ impl Runtime {
     }
 
     /// The cached standing of `agent` in `task`, loading it from the store when needed.
-    fn held(&self, task: &str, agent: &str, now: i64) -> Result<Arc<Held>, RuntimeError> {
+    fn held(&self, task: &str, agent: &str) -> Result<Arc<Held>, RuntimeError> {
         if let Some(held) = self.cached(task, agent) {
             return Ok(held);
         }
@@ -638,7 +638,6 @@ impl Runtime {
         })?;
         let kind = self.task_kind(&record.kind)?;
         let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
-        let _ = now;
         let held = Arc::new(Held { task: record, grant, stamp, limits });
         if let Ok(mut cache) = self.cache.write() {
             cache.held.entry(task.to_string()).or_default().insert(agent.to_string(), held.clone());
@@ -781,7 +780,7 @@ impl Runtime {
         // The grant's standing, from the cache (kept fresh by the revocation log) or else
         // the store: an ended task, a revoked grant or a disabled agent fails here.
         self.sync_if_stale()?;
-        let held = self.held(&claims.task_id, &claims.sub, now)?;
+        let held = self.held(&claims.task_id, &claims.sub)?;
         if held.grant.id != claims.grant_id {
             return Err(RuntimeError::new(
                 "grant_revoked",

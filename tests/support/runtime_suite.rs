@@ -192,6 +192,8 @@ pub fn opening(store: Box<dyn Store>) {
     assert_eq!(opened.task.params.get("limit"), Some(&json!("100.0")), "the default is filled in");
     assert_eq!(opened.grant.chain, vec!["alice@example.com".to_string()]);
     let shorter = open("triage", json!({"customer": "acme"}), Some(5 * MINUTE)).expect("opens");
+    assert_eq!(code(open("triage", json!({"customer": "acme"}), Some(0))), "invalid_ttl");
+    assert_eq!(code(open("triage", json!({"customer": "acme"}), Some(-MINUTE))), "invalid_ttl");
     assert_eq!(shorter.task.deadline, t0() + 5 * MINUTE);
     assert_eq!(code(open("triage", json!({}), None)), "invalid_params");
     assert_eq!(code(open("triage", json!({"customer": "acme", "limit": "5000.0"}), None)), "precondition_failed");
@@ -209,7 +211,7 @@ pub fn opening(store: Box<dyn Store>) {
     assert_eq!(claims.act.as_ref().map(|act| act.sub.as_str()), Some("alice@example.com"));
     let detail = &claims.authorization_details[0];
     assert_eq!(detail["type"], "mandate_task");
-    assert_eq!(detail["actions"], json!(["comment", "read", "refund"]));
+    assert_eq!(detail["actions"], json!(["comment", "credit", "read", "refund"]));
 }
 
 pub fn decisions(store: Box<dyn Store>) {
@@ -264,11 +266,18 @@ pub fn budgets(store: Box<dyn Store>) {
     assert_eq!(comment().0, Outcome::Allow);
     assert_eq!(comment().0, Outcome::Allow);
     assert_eq!(comment().1, "budget_exhausted");
+    // A negative amount would give budget back: the runtime refuses it, whatever the
+    // policies allow (the prover flags the scope that lets it through).
+    let credit =
+        |amount: &str| outcome(&world, "triage", &task, &call("credit", "acme", json!({"amount": amount})), now);
+    let (decision, reason, message) = credit("-5.0");
+    assert_eq!((decision, reason.as_str()), (Outcome::Deny, "budget_invalid"), "{message}");
+    assert_eq!(credit("0.0").0, Outcome::Allow, "zero is a boundary, not a refusal");
     // Reads count against nothing.
     assert_eq!(outcome(&world, "triage", &task, &call("read", "acme", json!({})), now).0, Outcome::Allow);
     let spent: Vec<(u32, i64, i64)> =
         world.runtime.store().budgets(&task).expect("budgets").iter().map(|b| (b.index, b.limit, b.spent)).collect();
-    assert_eq!(spent, vec![(0, 1_000_000, 1_000_000), (1, 2, 2)]);
+    assert_eq!(spent, vec![(0, 1_000_000, 1_000_000), (1, 2, 2), (2, 1_000_000, 0)]);
     let status = world.runtime.budget_status(&task).expect("status");
     assert_eq!(status[0]["remaining"], "0.0");
     assert_eq!(status[1]["budget"], "budget count(comment) <= 2");
