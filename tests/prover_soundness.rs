@@ -584,3 +584,214 @@ task Work() { scope { [read, update] on Doc } ttl 1h }
         .unwrap();
     assert!(indexed.get() >= 30, "only {} of 40 packages have index nodes", indexed.get());
 }
+
+/// Tool arguments as tools send them: a set of recipients and an optional one, strings,
+/// a date given as a string, task parameters (one optional), and a composite task.
+const TOOL_SCHEMA: &str = r#"schema {
+  agent { team: String }
+  resource Mailbox { owner: String }
+  action send(to: Set<String>, cc?: Set<String>, subject: String, due?: String) on Mailbox
+}
+"#;
+
+/// A condition over [`TOOL_SCHEMA`] for policies and assertions: every task parameter
+/// behind the guard that makes it readable.
+fn tool_condition() -> impl Strategy<Value = String> {
+    let atoms = [
+        "(task is Mail and all(x in args.to: x in task.allowed))",
+        "(task is Both and all(x in args.to: x in task.allowed))",
+        "(task is Mail and args has due and date(args.due) <= task.until)",
+        "(task is Notify and args.subject starts_with task.prefix)",
+        "(task is Notify and task has note)",
+        "any(x in args.to: x == \"b\")",
+        "\"a\" in args.to",
+        "len(args.to) > 1",
+        "(args has cc and args.cc != [])",
+        "not (args has cc)",
+        "(args has cc and any(x in args.cc: x starts_with \"c\"))",
+        "(args has cc and all(x in args.cc: x in args.to))",
+        "lower(args.subject) == \"hi\"",
+        "args.subject starts_with \"re\"",
+        "args.subject < \"m\"",
+        "(args has due and date(args.due) <= date(context.time))",
+        "(args has due and timestamp(args.due) > context.time + 1h)",
+        "resource.owner == agent.team",
+        "chain.depth > 0",
+        "task is Both",
+    ];
+    let atom = prop::sample::select(atoms.to_vec()).prop_map(str::to_string);
+    atom.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| format!("not ({c})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} or {b})")),
+        ]
+    })
+}
+
+/// A scope condition for one task kind, over its own parameters.
+fn tool_scope(atoms: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let atom = prop::sample::select(atoms.to_vec()).prop_map(str::to_string);
+    atom.prop_recursive(2, 4, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| format!("not ({c})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} and {b})")),
+        ]
+    })
+}
+
+fn tool_package() -> impl Strategy<Value = String> {
+    let mail = tool_scope(&[
+        "all(x in args.to: x in allowed)",
+        "not (args has cc)",
+        "(args has due and date(args.due) <= until)",
+        "len(args.to) <= 1",
+        "\"a\" in args.to",
+    ]);
+    let notify = tool_scope(&[
+        "args.subject starts_with prefix",
+        "task has note",
+        "lower(args.subject) == \"hi\"",
+        "args.subject < \"m\"",
+    ]);
+    let policy = (effect(), prop::option::of(tool_condition()));
+    (mail, notify, prop::collection::vec(policy, 1..5), prop::sample::select(vec!["permit", "escalate", "forbid"]), tool_condition())
+        .prop_map(|(mail, notify, policies, asserted, condition)| {
+            let mut text = format!(
+                "{TOOL_SCHEMA}task Mail(allowed: Set<String>, until: Date) {{\n  scope {{ send on Mailbox where {mail} }}\n  ttl 1h\n  delegate depth <= 1\n}}\n\
+                 task Notify(prefix: String, note?: String) {{\n  scope {{ send on Mailbox where {notify} }}\n  ttl 30m\n}}\n\
+                 task Both = Mail + Notify\n"
+            );
+            for (index, (effect, condition)) in policies.into_iter().enumerate() {
+                text.push_str(&format!("policy p{index}: {effect} send on Mailbox"));
+                if let Some(condition) = condition {
+                    text.push_str(&format!(" when {condition}"));
+                }
+                if effect == "permit" {
+                    text.push_str(" grant ttl 5m");
+                }
+                text.push('\n');
+            }
+            text.push_str(&format!("assert checked: never {asserted} send on Mailbox when {condition}\n"));
+            text
+        })
+}
+
+/// Every request of the tools' domain (2,160): two teams; no, one and two recipients; no,
+/// an empty and one cc; three subjects; no due date, a day, a time without an offset and
+/// a string that is no date; five task instances (two of `Mail`, two of `Notify`, one of
+/// the composite); one and two links.
+fn tool_domain() -> Vec<RequestDoc> {
+    let tasks = [
+        json!({"kind": "Mail", "params": {"allowed": ["a"], "until": "2026-01-04"}}),
+        json!({"kind": "Mail", "params": {"allowed": ["a", "b"], "until": "2026-01-06"}}),
+        json!({"kind": "Notify", "params": {"prefix": "re"}}),
+        json!({"kind": "Notify", "params": {"prefix": "Hi", "note": "x"}}),
+        json!({"kind": "Both", "params": {"allowed": ["a"], "until": "2026-01-06", "prefix": "re"}}),
+    ];
+    let mut requests = Vec::new();
+    for team in ["a", "b"] {
+        for to in [json!([]), json!(["a"]), json!(["a", "b"])] {
+            for cc in [None, Some(json!([])), Some(json!(["c"]))] {
+                for subject in ["Hi", "re: x", "zz"] {
+                    for due in [None, Some("2026-01-05"), Some("2026-01-05 12:00"), Some("garbage")] {
+                        for task in &tasks {
+                            for chain in [vec!["s"], vec!["s", "o"]] {
+                                let mut args = json!({"to": to, "subject": subject});
+                                if let Some(cc) = &cc {
+                                    args["cc"] = cc.clone();
+                                }
+                                if let Some(due) = due {
+                                    args["due"] = json!(due);
+                                }
+                                let mut task = task.clone();
+                                task["id"] = json!("t");
+                                task["start"] = json!("2026-01-05T09:45:00Z");
+                                task["deadline"] = json!("2026-01-05T10:10:00Z");
+                                let doc = json!({
+                                    "agent": {"id": "x", "attrs": {"team": team}},
+                                    "chain": chain,
+                                    "task": task,
+                                    "action": "send",
+                                    "args": args,
+                                    "resource": {"type": "Mailbox", "id": "m", "attrs": {"owner": "a"}},
+                                    "context": {"time": "2026-01-05T10:00:00Z"}
+                                });
+                                requests.push(serde_json::from_value(doc).expect("request"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    requests
+}
+
+/// The prover over tool arguments, against brute force on [`tool_domain`]: a proved
+/// assertion has no violating request, a refuted one replays, the graph decides as the
+/// policies say, and a request whose due date is no date is never allowed.
+#[test]
+fn tool_argument_proofs_hold_in_their_domain() {
+    let requests = tool_domain();
+    assert_eq!(requests.len(), 2_160);
+    let counts = std::cell::Cell::new([0usize; 3]);
+    let count = |index: usize| {
+        let mut current = counts.get();
+        current[index] += 1;
+        counts.set(current);
+    };
+    let invalid = std::cell::Cell::new(0usize);
+    let mut runner = TestRunner::new(Config { cases: 150, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&tool_package(), |source| {
+            let set = PolicySet::from_sources(&[("p.mandate", &source)], Limits::default())
+                .unwrap_or_else(|error| panic!("generated package does not check:\n{source}\n{}", error.render()));
+            let reports = check(&set, &ProveOptions::default());
+            prop_assert_eq!(reports[0].verdict.word(), "proved", "the compiled graph differs:\n{}", source);
+            let named = |name: &str| reports.iter().find(|report| report.name == name).expect("theorem reported");
+            prop_assert_eq!(named("intent containment").verdict.word(), "proved", "intent containment:\n{}", source);
+            let assertion = &set.hir().assertions[0];
+            let mut violation = None;
+            for doc in &requests {
+                let Ok(request) = set.prepare(doc) else {
+                    // Invalid (a due date the policies read that is no date): never allowed.
+                    prop_assert_eq!(set.decide_doc(doc, false).decision, Outcome::Deny);
+                    invalid.set(invalid.get() + 1);
+                    continue;
+                };
+                let decision = set.decide(&request);
+                // An assertion covers the requests its condition holds for; one it cannot
+                // read (a due date that no policy reads, so validation let it through, and
+                // that is no date) it does not cover.
+                let holds = match Evaluator::new(&request, 100_000).truth(&assertion.condition) {
+                    Ok(holds) => holds,
+                    Err(_) if doc.args.get("due") == Some(&json!("garbage")) => false,
+                    Err(error) => panic!("the assertion does not evaluate: {error:?}\n{source}"),
+                };
+                if holds && violates(assertion.effect, &decision) && violation.is_none() {
+                    violation = Some(doc.clone());
+                }
+            }
+            match &named("checked").verdict {
+                Verdict::Proved | Verdict::NotApplicable { .. } => {
+                    count(0);
+                    prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
+                }
+                Verdict::Refuted { request, .. } => {
+                    count(1);
+                    let decision = set.decide_doc(request, false);
+                    prop_assert!(
+                        violates(assertion.effect, &decision),
+                        "the counterexample does not reproduce:\n{source}"
+                    );
+                }
+                Verdict::Unknown { .. } => count(2),
+            }
+            Ok(())
+        })
+        .unwrap();
+    let counts = counts.get();
+    assert!(counts[0] > 0 && counts[1] > 0, "proved, refuted, unknown: {counts:?}");
+    assert!(invalid.get() > 0, "no package read a due date that is no date");
+}

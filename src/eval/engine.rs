@@ -15,7 +15,7 @@ use super::request::{self, CallDoc, EntityDoc, Request, RequestDoc, RequestError
 use crate::compile::{self, Plan};
 use crate::db;
 use crate::diagnostics::Diagnostic;
-use crate::hir::Hir;
+use crate::hir::{Base, HExpr, Hir, MomentRead, Root};
 use crate::package::{self, Loader, PackageSpec};
 
 /// Public limits on evaluation. A request that exceeds one is denied with an error.
@@ -76,6 +76,8 @@ pub struct PolicySet {
     plan: Plan,
     texts: Tables,
     limits: Limits,
+    /// The attributes requests must give as moments, because the policies parse them.
+    moments: Vec<MomentRead>,
 }
 
 impl PolicySet {
@@ -83,7 +85,8 @@ impl PolicySet {
     pub fn new(hir: Arc<Hir>, limits: Limits) -> Self {
         let plan = compile::compile(&hir, &limits.compile);
         let texts = Tables::new(&plan, &hir);
-        PolicySet { hir, plan, texts, limits }
+        let moments = hir.moment_reads();
+        PolicySet { hir, plan, texts, limits, moments }
     }
 
     /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
@@ -126,6 +129,11 @@ impl PolicySet {
         &self.hir
     }
 
+    /// The attributes requests must give as moments, because the policies parse them.
+    pub fn moment_reads(&self) -> &[MomentRead] {
+        &self.moments
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -140,6 +148,7 @@ impl PolicySet {
     pub fn prepare_at(&self, doc: &RequestDoc, now: i64) -> Result<Request, Vec<RequestError>> {
         let mut request = request::validate(&self.hir.env, doc, now, &self.limits.request)?;
         request.clip_deadline(|kind| self.hir.tasks.get(kind).and_then(|task| task.ttl));
+        self.check_moments(&request, |read| request::read_by_action(read, request.action()))?;
         Ok(request)
     }
 
@@ -153,12 +162,25 @@ impl PolicySet {
     ) -> Result<Stamp, Vec<RequestError>> {
         let mut stamp = request::validate_stamp(&self.hir.env, agent, chain, task, &self.limits.request)?;
         stamp.clip_deadline(|kind| self.hir.tasks.get(kind).and_then(|task| task.ttl));
+        let registry_part =
+            |read: &MomentRead| matches!(read.field, HExpr::Field(Base::Root(Root::Agent | Root::Task), _));
+        self.check_moments(&stamp.as_request(), registry_part)?;
         Ok(stamp)
     }
 
     /// Validates a caller's part of a request and completes it with `stamp`.
     pub fn prepare_call(&self, stamp: &Stamp, call: &CallDoc, now: i64) -> Result<Request, Vec<RequestError>> {
-        request::validate_call(&self.hir.env, stamp, call, now, &self.limits.request)
+        let request = request::validate_call(&self.hir.env, stamp, call, now, &self.limits.request)?;
+        self.check_moments(&request, |read| request::read_by_action(read, request.action()))?;
+        Ok(request)
+    }
+
+    /// The moment reads `applies` selects hold moments in `request`.
+    fn check_moments(&self, request: &Request, applies: impl Fn(&MomentRead) -> bool) -> Result<(), Vec<RequestError>> {
+        if self.moments.is_empty() {
+            return Ok(());
+        }
+        request::check_moments(request, &self.moments, self.limits.max_eval_steps, applies)
     }
 
     /// Decides a validated request.

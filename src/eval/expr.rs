@@ -304,6 +304,16 @@ pub fn call(builtin: Builtin, args: &[Value]) -> Option<Value> {
             };
             Value::set(parts)
         }
+        // Validation made sure that the attributes these read are moments; a value that
+        // is not (a hand-built request) is an evaluation error.
+        Builtin::Timestamp | Builtin::Date => {
+            let moment = match args.first()? {
+                Value::Timestamp(nanos) => *nanos,
+                Value::String(text) => crate::syntax::literal::parse_moment(text).ok()?,
+                _ => return None,
+            };
+            Value::Timestamp(if builtin == Builtin::Date { crate::syntax::literal::day_start(moment) } else { moment })
+        }
     })
 }
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::hir::value::{parse_timestamp, Value};
-use crate::semantics::env::{Env, Literal};
+use crate::eval::expr::Evaluator;
+use crate::hir::value::Value;
+use crate::hir::{Base, HExpr, MomentRead, Root};
+use crate::semantics::env::{ActionSig, Env, Literal};
 use crate::semantics::suggest::did_you_mean;
 use crate::semantics::types::{RecordType, Type};
 use crate::syntax::literal::{self, LiteralError};
@@ -222,7 +224,7 @@ impl RequestError {
 pub struct TaskInstance {
     pub kind: Arc<str>,
     pub id: Arc<str>,
-    pub params: BTreeMap<String, Value>,
+    pub params: Attributes,
     pub start: i64,
     pub deadline: i64,
 }
@@ -241,8 +243,11 @@ impl TaskInstance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stamp {
     pub(crate) agent: Attributes,
-    pub(crate) chain: Vec<Arc<str>>,
+    pub(crate) chain: Arc<[Arc<str>]>,
     pub(crate) task: Option<TaskInstance>,
+    /// The behavior signals a call that states none reads (their defaults), validated
+    /// once; `None` when they do not validate alone, so each call reports why.
+    pub(crate) quiet_behavior: Option<Attributes>,
 }
 
 impl Stamp {
@@ -309,7 +314,7 @@ pub type Attributes = Arc<BTreeMap<String, Value>>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub(crate) agent: Attributes,
-    pub(crate) chain: Vec<Arc<str>>,
+    pub(crate) chain: Arc<[Arc<str>]>,
     pub(crate) task: Option<TaskInstance>,
     pub(crate) action: Arc<str>,
     pub(crate) args: Attributes,
@@ -422,12 +427,13 @@ pub fn validate_stamp(
     limits: &RequestLimits,
 ) -> Result<Stamp, Vec<RequestError>> {
     let mut v = Validator { env, errors: Vec::new(), limits };
-    let stamp = v.stamp(Some(agent), chain, task);
-    if v.errors.is_empty() {
-        Ok(stamp)
-    } else {
-        Err(v.errors)
+    let mut stamp = v.stamp(Some(agent), chain, task);
+    if !v.errors.is_empty() {
+        return Err(v.errors);
     }
+    let behavior = v.behavior(&serde_json::Map::new());
+    stamp.quiet_behavior = v.errors.is_empty().then(|| Arc::new(behavior));
+    Ok(stamp)
 }
 
 /// Validates a caller's part of a request and completes it with a stamp.
@@ -474,7 +480,7 @@ struct Validator<'a> {
     limits: &'a RequestLimits,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn error(&mut self, path: &str, code: &str, message: impl Into<String>, help: Option<String>) {
         self.errors.push(RequestError::new(path, code, message, help));
     }
@@ -495,7 +501,7 @@ impl Validator<'_> {
     /// which task instance.
     fn stamp(&mut self, agent: Option<&EntityDoc>, chain: &[String], task: Option<&TaskDoc>) -> Stamp {
         let agent = match agent {
-            Some(agent) => self.entity("agent", &agent.id, &agent.attrs, &self.env.agent.clone()),
+            Some(agent) => self.entity("agent.attrs", &agent.id, &agent.attrs, &self.env.agent.clone()),
             None => {
                 self.error(
                     "agent",
@@ -508,33 +514,43 @@ impl Validator<'_> {
         };
         let chain = self.chain(chain);
         let task = task.and_then(|task| self.task(task));
-        Stamp { agent: Arc::new(agent), chain, task }
+        Stamp { agent: Arc::new(agent), chain: chain.into(), task, quiet_behavior: None }
     }
 
     /// The parts the caller gives: the action, its arguments and resource, the context.
     fn call(&mut self, stamp: &Stamp, doc: &CallDoc, now: i64) -> Option<Request> {
         let action = self.action(doc.action.as_deref());
-        let args = match action.as_deref().and_then(|name| self.env.actions.get(name)) {
-            Some(sig) => self.record("args", &doc.args, &sig.params.clone()),
+        let args = match action {
+            Some(sig) => self.record("args", &doc.args, &sig.params),
             None => BTreeMap::new(),
         };
-        let resource = self.resource(action.as_deref(), doc.resource.as_ref());
-        let mut context_doc = doc.context.clone();
-        if !context_doc.contains_key("time") {
-            context_doc.insert("time".to_string(), Json::String(crate::hir::value::timestamp_text(now)));
-        }
-        let context = self.record("context", &context_doc, &self.env.context.clone());
-        let behavior = self.behavior(&doc.behavior);
+        let resource = self.resource(action.map(|sig| &*sig.name), doc.resource.as_ref());
+        let context = self.context(&doc.context, now);
+        let behavior = match (&stamp.quiet_behavior, doc.behavior.is_empty()) {
+            (Some(quiet), true) => quiet.clone(),
+            _ => Arc::new(self.behavior(&doc.behavior)),
+        };
         Some(Request {
             agent: stamp.agent.clone(),
             chain: stamp.chain.clone(),
             task: stamp.task.clone(),
-            action: Arc::from(action?.as_str()),
+            action: action?.name.clone(),
             args: Arc::new(args),
             resource,
             context: Arc::new(context),
-            behavior: Arc::new(behavior),
+            behavior,
         })
+    }
+
+    /// The context, its `time` filled with `now` when the caller left it out.
+    fn context(&mut self, doc: &serde_json::Map<String, Json>, now: i64) -> BTreeMap<String, Value> {
+        let env: &'a Env = self.env;
+        let mut values = self.fields("context", doc.iter(), &env.context);
+        self.required("context", &env.context, |name| name == "time" || doc.contains_key(name));
+        if !doc.contains_key("time") {
+            values.insert("time".to_string(), Value::Timestamp(now));
+        }
+        values
     }
 
     fn chain(&mut self, links: &[String]) -> Vec<Arc<str>> {
@@ -557,13 +573,14 @@ impl Validator<'_> {
         links.iter().map(|link| Arc::from(link.as_str())).collect()
     }
 
-    fn action(&mut self, action: Option<&str>) -> Option<String> {
+    fn action(&mut self, action: Option<&str>) -> Option<&'a ActionSig> {
         let Some(action) = action else {
             self.error("action", "missing_part", "the request has no action", None);
             return None;
         };
-        if self.env.actions.contains_key(action) {
-            return Some(action.to_string());
+        let env: &'a Env = self.env;
+        if let Some(sig) = env.actions.get(action) {
+            return Some(sig);
         }
         let help = did_you_mean(action, self.env.actions.keys().map(String::as_str));
         self.error("action", "unknown_action", format!("unknown action `{action}`"), help);
@@ -571,7 +588,8 @@ impl Validator<'_> {
     }
 
     fn resource(&mut self, action: Option<&str>, doc: Option<&ResourceDoc>) -> Option<(Arc<str>, Attributes)> {
-        let applies = action.map(|action| self.env.applies_to(action).to_vec()).unwrap_or_default();
+        let env: &'a Env = self.env;
+        let applies: &[String] = action.map(|action| env.applies_to(action)).unwrap_or_default();
         let Some(doc) = doc else {
             if !applies.is_empty() {
                 let help = Some(format!("`{}` applies to {}", action.unwrap_or_default(), applies.join(", ")));
@@ -579,7 +597,7 @@ impl Validator<'_> {
             }
             return None;
         };
-        let Some(record) = self.env.resources.get(&doc.ty).cloned() else {
+        let Some((ty, record)) = env.resources.get_key_value(&doc.ty) else {
             let help = did_you_mean(&doc.ty, self.env.resources.keys().map(String::as_str));
             self.error("resource.type", "unknown_resource_type", format!("unknown resource type `{}`", doc.ty), help);
             return None;
@@ -599,8 +617,8 @@ impl Validator<'_> {
                 );
             }
         }
-        let attrs = self.entity("resource", &doc.id, &doc.attrs, &record);
-        Some((Arc::from(doc.ty.as_str()), Arc::new(attrs)))
+        let attrs = self.entity("resource.attrs", &doc.id, &doc.attrs, record);
+        Some((Arc::from(ty.as_str()), Arc::new(attrs)))
     }
 
     fn task(&mut self, doc: &TaskDoc) -> Option<TaskInstance> {
@@ -627,57 +645,65 @@ impl Validator<'_> {
         Some(TaskInstance {
             kind: Arc::from(doc.kind.as_str()),
             id: Arc::from(doc.id.as_str()),
-            params: values,
+            params: Arc::new(values),
             start: start?,
             deadline: deadline?,
         })
     }
 
     fn timestamp(&mut self, path: &str, text: &str) -> Option<i64> {
-        match parse_timestamp(text) {
+        match literal::parse_moment(text) {
             Ok(nanos) => Some(nanos),
             Err(reason) => {
-                let help = Some("write RFC 3339, such as \"2026-11-29T09:00:00Z\"".to_string());
+                let help = Some(
+                    "write RFC 3339 (\"2026-11-29T09:00:00Z\"), \"2026-11-29 09:00\" (UTC) or \"2026-11-29\""
+                        .to_string(),
+                );
                 self.error(path, "invalid_value", format!("invalid timestamp `{text}`: {reason}"), help);
                 None
             }
         }
     }
 
+    /// The behavior signals, each built-in one the caller leaves out at its default.
     fn behavior(&mut self, doc: &serde_json::Map<String, Json>) -> BTreeMap<String, Value> {
-        let mut filled = doc.clone();
-        for (name, default) in [
-            ("risk", Json::from(0)),
-            ("novel_resource", Json::Bool(false)),
-            ("novel_action", Json::Bool(false)),
-            ("rate_z", Json::from(0)),
-        ] {
-            filled.entry(name.to_string()).or_insert(default);
+        let env: &'a Env = self.env;
+        let defaults = [
+            ("risk", Value::Decimal(0)),
+            ("novel_resource", Value::Bool(false)),
+            ("novel_action", Value::Bool(false)),
+            ("rate_z", Value::Decimal(0)),
+        ];
+        let mut values = self.fields("behavior", doc.iter(), &env.behavior);
+        let defaulted = |name: &str| defaults.iter().any(|(builtin, _)| *builtin == name);
+        self.required("behavior", &env.behavior, |name| defaulted(name) || doc.contains_key(name));
+        for (name, default) in defaults {
+            if !doc.contains_key(name) && env.behavior.get(name).is_some() {
+                values.insert(name.to_string(), default);
+            }
         }
-        self.record("behavior", &filled, &self.env.behavior.clone())
+        values
     }
 
+    /// An entity's attributes (at `attrs_path`) with its `id` beside them.
     fn entity(
         &mut self,
-        path: &str,
+        attrs_path: &str,
         id: &str,
         attrs: &serde_json::Map<String, Json>,
         record: &RecordType,
     ) -> BTreeMap<String, Value> {
         if attrs.contains_key("id") {
             self.error(
-                &format!("{path}.attrs.id"),
+                &format!("{attrs_path}.id"),
                 "unknown_attribute",
                 "`id` goes next to `attrs`, not inside it",
                 None,
             );
         }
-        // The attributes, then the id beside them: read as one record, without copying
-        // the attributes to add the id.
-        let (id_name, id_field) = ("id".to_string(), Json::String(id.to_string()));
-        let attrs_path = format!("{path}.attrs");
-        let values = self.fields(&attrs_path, attrs.iter().chain([(&id_name, &id_field)]), record);
-        self.required(&attrs_path, record, |name| name == "id" || attrs.contains_key(name));
+        let mut values = self.fields(attrs_path, attrs.iter(), record);
+        self.required(attrs_path, record, |name| name == "id" || attrs.contains_key(name));
+        values.insert("id".to_string(), Value::string(id));
         values
     }
 
@@ -749,7 +775,7 @@ impl Validator<'_> {
             }
             (Type::String, Json::String(text)) => Some(Value::string(text)),
             (Type::Duration, Json::String(text)) => literal::parse_duration(text).ok().map(Value::Duration),
-            (Type::Timestamp, Json::String(text)) => parse_timestamp(text).ok().map(Value::Timestamp),
+            (Type::Timestamp, Json::String(text)) => literal::parse_moment(text).ok().map(Value::Timestamp),
             (Type::Enum(name), Json::String(text)) => {
                 let ordinal = self.env.enums.get(name)?.iter().position(|variant| variant == text)?;
                 Some(Value::Enum(crate::hir::value::EnumValue {
@@ -901,4 +927,54 @@ fn literal_json(literal: &Literal) -> Json {
         },
         Literal::Set(items) => Json::Array(items.iter().map(literal_json).collect()),
     }
+}
+
+/// Checks that every attribute the policies parse as a moment (`timestamp(args.due)`,
+/// `date(task.day)`) holds one, for the reads `applies` selects: a request that gives
+/// `"tomorrow"` there is invalid, so no decision meets a value it cannot read. Absent
+/// optional attributes, and attributes of other actions or task kinds, are not read.
+pub fn check_moments(
+    request: &Request,
+    reads: &[MomentRead],
+    steps: usize,
+    applies: impl Fn(&MomentRead) -> bool,
+) -> Result<(), Vec<RequestError>> {
+    let mut errors = Vec::new();
+    for read in reads.iter().filter(|read| applies(read)) {
+        let Ok(Value::String(text)) = Evaluator::new(request, steps).eval(&read.field) else { continue };
+        if let Err(reason) = literal::parse_moment(&text) {
+            let path = moment_path(&read.field);
+            if errors.iter().all(|error: &RequestError| error.path != path) {
+                let help = Some("the policies read this attribute with `timestamp(…)` or `date(…)`".to_string());
+                errors.push(RequestError::new(
+                    &path,
+                    "invalid_value",
+                    format!("`{text}` is not a moment: {reason}"),
+                    help,
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Whether a moment read applies to a request for `action`.
+pub fn read_by_action(read: &MomentRead, action: &str) -> bool {
+    read.actions.as_ref().is_none_or(|actions| actions.iter().any(|name| name == action))
+}
+
+/// Where in the request document an attribute is.
+fn moment_path(field: &HExpr) -> String {
+    let HExpr::Field(Base::Root(root), path) = field else { return String::new() };
+    let section = match root {
+        Root::Agent => "agent.attrs",
+        Root::Resource => "resource.attrs",
+        Root::Task => "task.params",
+        other => other.name(),
+    };
+    std::iter::once(section).chain(path.iter().map(|step| &**step)).collect::<Vec<_>>().join(".")
 }

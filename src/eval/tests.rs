@@ -129,7 +129,7 @@ fn object(fields: &Fields) -> Map<String, Json> {
 fn constant(expr: &HExpr) -> Option<Value> {
     let empty = Request {
         agent: Arc::new(BTreeMap::new()),
-        chain: Vec::new(),
+        chain: Arc::from(Vec::new()),
         task: None,
         action: Arc::from(""),
         args: Arc::new(BTreeMap::new()),

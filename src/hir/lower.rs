@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::value::{parse_timestamp, Value};
+use super::value::Value;
 use super::*;
 use crate::semantics::env::Env;
 use crate::semantics::NameRes;
 use crate::syntax::ast::{self, BinaryOp, ConditionKind, Expr, ExprKind, Item, UnaryOp};
 use crate::syntax::literal::parse_decimal;
+use crate::syntax::literal::{day_start, parse_moment};
 use crate::syntax::Span;
 
 /// Deepest expression lowering produces; inlining can nest function bodies, and every
@@ -574,15 +575,13 @@ impl<'a> Lowerer<'a> {
 
     fn call(&mut self, callee: &[ast::Ident], args: &[Expr], span: Span) -> Result<HExpr, LowerError> {
         let name = callee.last().map(|ident| ident.name.as_str()).unwrap_or_default();
-        if name == "timestamp" && callee.len() == 1 {
-            let Some(Expr { kind: ExprKind::Str(text), .. }) = args.first() else {
-                return Err(self.error(span, "timestamp needs a literal"));
-            };
-            let nanos = parse_timestamp(text).map_err(|reason| self.error(span, reason))?;
-            return Ok(HExpr::Const(Value::Timestamp(nanos)));
-        }
         let builtin = Builtin::named(name).filter(|_| callee.len() == 1 && !self.functions.contains_key(name));
         if let Some(builtin) = builtin {
+            if let (true, [Expr { kind: ExprKind::Str(text), .. }]) = (builtin.parses_moment(), args) {
+                let nanos = parse_moment(text).map_err(|reason| self.error(span, reason))?;
+                let nanos = if builtin == Builtin::Date { day_start(nanos) } else { nanos };
+                return Ok(HExpr::Const(Value::Timestamp(nanos)));
+            }
             let args = args.iter().map(|arg| self.expr(arg)).collect::<Result<Vec<_>, _>>()?;
             return Ok(HExpr::Call(builtin, args));
         }

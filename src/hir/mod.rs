@@ -32,6 +32,57 @@ pub struct Hir {
     pub bounds: Vec<Bound>,
 }
 
+/// An attribute that `timestamp(…)` or `date(…)` parses where a decision may evaluate
+/// it, so requests must carry a moment there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MomentRead {
+    /// The actions whose requests may evaluate it; `None` for every request.
+    pub actions: Option<Vec<String>>,
+    /// The attribute, an [`HExpr::Field`] of a request root.
+    pub field: HExpr,
+}
+
+impl Hir {
+    /// Every attribute a decision may parse as a moment: in the policies (and their
+    /// grants' scopes) for their target actions, and in the tasks for every request.
+    pub fn moment_reads(&self) -> Vec<MomentRead> {
+        let mut reads: Vec<MomentRead> = Vec::new();
+        let mut add = |actions: Option<Vec<String>>, expr: &HExpr| {
+            expr.visit(&mut |part| {
+                if let HExpr::Call(builtin, args) = part {
+                    for field in args.iter().filter(|_| builtin.parses_moment()) {
+                        let read = MomentRead { actions: actions.clone(), field: field.clone() };
+                        if !reads.contains(&read) {
+                            reads.push(read);
+                        }
+                    }
+                }
+            });
+        };
+        for policy in &self.policies {
+            let actions = Some(policy.targets.iter().map(|target| target.action.clone()).collect::<Vec<_>>());
+            add(actions.clone(), &policy.condition);
+            for item in policy.grant.scope.iter().flatten() {
+                add(actions.clone(), &item.condition);
+            }
+        }
+        for task in self.tasks.values() {
+            let narrow = task.delegation.iter().flat_map(|delegation| delegation.narrow.iter().flatten());
+            for item in task.scope.iter().chain(narrow) {
+                add(Some(item.targets.iter().map(|target| target.action.clone()).collect()), &item.condition);
+            }
+            for expr in [&task.require, &task.open].into_iter().chain(task.delegation.iter().map(|d| &d.to)) {
+                add(None, expr);
+            }
+            for budget in &task.budgets {
+                add(Some(budget.actions.clone()), budget.sum.as_ref().unwrap_or(&HExpr::TRUE));
+                add(None, &budget.limit);
+            }
+        }
+        reads
+    }
+}
+
 /// `bound NAME { when APPLIES scope { … } }`: for the requests it applies to, nothing
 /// outside its scope is ever allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,10 +371,23 @@ pub enum Builtin {
     Len,
     /// `split(s, separator)`: the set of the parts between separators.
     Split,
+    /// `timestamp(s)`: the moment a request attribute names, in any form
+    /// [`crate::syntax::literal::parse_moment`] reads.
+    Timestamp,
+    /// `date(s)`: the first instant of the UTC day of that moment.
+    Date,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 5] = [Builtin::Lower, Builtin::Upper, Builtin::Trim, Builtin::Len, Builtin::Split];
+    pub const ALL: [Builtin; 7] = [
+        Builtin::Lower,
+        Builtin::Upper,
+        Builtin::Trim,
+        Builtin::Len,
+        Builtin::Split,
+        Builtin::Timestamp,
+        Builtin::Date,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -332,11 +396,19 @@ impl Builtin {
             Builtin::Trim => "trim",
             Builtin::Len => "len",
             Builtin::Split => "split",
+            Builtin::Timestamp => "timestamp",
+            Builtin::Date => "date",
         }
     }
 
     pub fn named(name: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|builtin| builtin.name() == name)
+    }
+
+    /// Whether the function parses its argument as a moment, which requests must then
+    /// give in a form it reads.
+    pub fn parses_moment(self) -> bool {
+        matches!(self, Builtin::Timestamp | Builtin::Date)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::hir::value::{decimal_text, duration_text, parse_timestamp, timestamp_
 use crate::hir::{Root, Target};
 use crate::semantics::env::Env;
 use crate::semantics::types::{RecordType, Type};
-use crate::syntax::literal::parse_decimal;
+use crate::syntax::literal::{day_start, parse_decimal, parse_moment};
 
 /// The time candidate requests are decided at.
 const TIME: &str = "2026-01-05T10:00:00Z";
@@ -34,6 +34,7 @@ pub fn build(set: &PolicySet, plan: &Plan, target: &Target, constraints: &Constr
     let max_chain = set.limits().request.max_chain;
     let mut builder = Builder { env, plan, target, kind: None, doc: skeleton(env, target), max_chain };
     builder.choose_task(constraints)?;
+    builder.place_moments(set.moment_reads());
     for (field, constraint) in &constraints.keys {
         let spec = plan.fields.get(*field as usize)?;
         if spec.path == FieldPath::task_kind() {
@@ -225,11 +226,76 @@ impl Builder<'_> {
         }
     }
 
+    /// Gives each attribute the policies parse as a moment one, where it holds a string
+    /// that is not (the default for strings is not).
+    fn place_moments(&mut self, reads: &[crate::hir::MomentRead]) {
+        for read in reads {
+            let Some(path) = as_path(&read.field) else { continue };
+            let current = self.read(&path);
+            if current.as_ref().and_then(Json::as_str).is_some_and(|text| parse_moment(text).is_err()) {
+                let _ = self.place(&path, json!(TIME));
+            }
+        }
+    }
+
+    /// `timestamp(a) op b` or `date(a) op b`, with `b` a timestamp attribute or
+    /// constant: `a` becomes `b`, a day on either side of it or a nanosecond on either
+    /// side, whichever makes the comparison `truth`.
+    fn satisfy_moment(
+        &mut self,
+        call: (&crate::hir::Builtin, &crate::hir::HExpr),
+        op: crate::hir::CmpOp,
+        other: &crate::hir::HExpr,
+        truth: bool,
+        fixed: &Fixed,
+    ) -> Option<()> {
+        use crate::hir::{Builtin, HExpr, Value};
+        const DAY: i64 = 86_400_000_000_000;
+        let field = as_path(call.1)?;
+        let (other_path, mut other) = match other {
+            HExpr::Const(Value::Timestamp(nanos)) => (None, *nanos),
+            other => {
+                let path = as_path(other)?;
+                let nanos = parse_timestamp(self.read(&path)?.as_str()?).ok()?;
+                (Some(path), nanos)
+            }
+        };
+        let read = |nanos: i64| if *call.0 == Builtin::Date { day_start(nanos) } else { nanos };
+        let find = |other: i64| {
+            [0, DAY, -DAY, 1, -1].into_iter().filter_map(|step| other.checked_add(step)).find(|nanos| {
+                crate::eval::expr::compare(op, &Value::Timestamp(read(*nanos)), &Value::Timestamp(other)).ok()
+                    == Some(truth)
+            })
+        };
+        let candidate = match (find(other), other_path) {
+            (Some(candidate), _) => candidate,
+            // A day equals only a midnight: move the other side to its day's start.
+            (None, Some(path)) => {
+                other = day_start(other);
+                let midnight = json!(timestamp_text(other));
+                fixed.may_set(self, &path, &midnight).then_some(())?;
+                self.place(&path, midnight)?;
+                find(other)?
+            }
+            (None, None) => return None,
+        };
+        let value = json!(timestamp_text(candidate));
+        fixed.may_set(self, &field, &value).then_some(())?;
+        self.place(&field, value)
+    }
+
     /// Adjusts the request so that `expr` evaluates to `truth`, if its shape is known.
     fn satisfy(&mut self, expr: &crate::hir::HExpr, truth: bool, fixed: &Fixed) -> Option<()> {
         use crate::hir::{CmpOp, HExpr, StrOp};
         match expr {
             HExpr::Not(inner) => self.satisfy(inner, !truth, fixed),
+            HExpr::Cmp(op, a, b) if moment_call(a).or(moment_call(b)).is_some() => {
+                match (moment_call(a), moment_call(b)) {
+                    (Some(call), _) => self.satisfy_moment(call, *op, b, truth, fixed),
+                    (None, Some(call)) => self.satisfy_moment(call, op.flipped(), a, truth, fixed),
+                    (None, None) => None,
+                }
+            }
             HExpr::Cmp(op @ (CmpOp::Eq | CmpOp::Ne), a, b) if constant_side(a, b).is_some() => {
                 let (field, constant) = constant_side(a, b)?;
                 let value = if (*op == CmpOp::Eq) == truth { constant.to_json() } else { different(constant)? };
@@ -589,6 +655,14 @@ fn constant_membership(expr: &crate::hir::HExpr) -> Option<(FieldPath, Json)> {
             HExpr::Const(constant) => Some((as_path(set)?, constant.to_json())),
             _ => None,
         },
+        _ => None,
+    }
+}
+
+/// The function and argument of a `timestamp(…)` or `date(…)` call.
+fn moment_call(expr: &crate::hir::HExpr) -> Option<(&crate::hir::Builtin, &crate::hir::HExpr)> {
+    match expr {
+        crate::hir::HExpr::Call(builtin, args) if builtin.parses_moment() => Some((builtin, args.first()?)),
         _ => None,
     }
 }

@@ -241,6 +241,8 @@ pub struct Site {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActionSig {
+    /// The action's name, shared by every request that names it.
+    pub name: Arc<str>,
     pub params: Arc<RecordType>,
     pub param_order: Vec<String>,
     pub on: Vec<String>,
@@ -531,12 +533,14 @@ impl Env {
                     record.fields.entry(param.name.clone()).or_insert(field);
                 }
                 let sig = ActionSig {
+                    name: Arc::from(""),
                     params: Arc::new(record),
                     param_order: params.iter().map(|param| param.name.clone()).collect(),
                     on: on.clone(),
                 };
                 for name in names {
-                    self.actions.entry(name.clone()).or_insert_with(|| sig.clone());
+                    let named = || ActionSig { name: Arc::from(name.as_str()), ..sig.clone() };
+                    self.actions.entry(name.clone()).or_insert_with(named);
                 }
             }
         }
@@ -583,7 +587,9 @@ impl Env {
             "Decimal" => Type::Decimal,
             "String" => Type::String,
             "Duration" => Type::Duration,
-            "Timestamp" => Type::Timestamp,
+            // A day, written as tools send it ("2026-12-24"): a timestamp at its first
+            // instant, so it compares with times and takes durations.
+            "Timestamp" | "Date" => Type::Timestamp,
             _ if self.enums.contains_key(name) => Type::Enum(name.to_string()),
             _ => Type::Record(self.records.get(name)?.clone()),
         })
@@ -591,7 +597,7 @@ impl Env {
 
     /// Names usable in a type position, for suggestions.
     pub fn type_names(&self) -> impl Iterator<Item = &str> {
-        ["Bool", "Int", "Decimal", "String", "Duration", "Timestamp", "Set"]
+        ["Bool", "Int", "Decimal", "String", "Duration", "Timestamp", "Date", "Set"]
             .into_iter()
             .chain(self.enums.keys().map(String::as_str))
             .chain(self.records.keys().map(String::as_str))

@@ -437,10 +437,20 @@ pub enum TypeError {
         #[help]
         help: Option<String>,
     },
+    #[error("`{name}` parses a request attribute, not a computed value")]
+    #[diagnostic(
+        code("mandate::type::moment_argument"),
+        help("pass the attribute itself, such as `{name}(args.due)`: requests are checked to carry a moment there")
+    )]
+    MomentArgument {
+        name: String,
+        #[label("not an attribute")]
+        span: Span,
+    },
     #[error("invalid timestamp `{text}`")]
     #[diagnostic(
         code("mandate::type::invalid_timestamp"),
-        help("write timestamps in RFC 3339 form, such as \"2026-11-29T09:00:00Z\"")
+        help("write RFC 3339 (\"2026-11-29T09:00:00Z\"), \"2026-11-29 09:00\" or \"2026-11-29\"")
     )]
     InvalidTimestamp {
         text: String,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
 
 /// The built-in functions of strings and sets (`src/hir` evaluates them).
-pub const BUILTINS: [&str; 5] = ["lower", "upper", "trim", "len", "split"];
+pub const BUILTINS: [&str; 7] = ["lower", "upper", "trim", "len", "split", "timestamp", "date"];
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
 use super::types::{Field, RecordType, Type};
@@ -588,16 +588,16 @@ impl<'a> ExprChecker<'a> {
 
     fn call(&mut self, callee: &[Ident], args: &[Expr], span: Span) -> Type {
         let Some(name) = callee.last() else { return Type::Unknown };
-        if callee.len() == 1 && name.name == "timestamp" {
-            return self.timestamp_literal(args, span);
-        }
         if callee.len() == 1 && !self.env.functions.contains_key(&name.name) {
+            if matches!(name.name.as_str(), "timestamp" | "date") {
+                return self.moment(&name.name, args, span);
+            }
             if let Some(ty) = self.builtin(&name.name, args, span) {
                 return ty;
             }
         }
         let Some(sig) = self.env.functions.get(&name.name).cloned() else {
-            let candidates = self.env.functions.keys().map(String::as_str).chain(["timestamp"]).chain(BUILTINS);
+            let candidates = self.env.functions.keys().map(String::as_str).chain(BUILTINS);
             let help = similar(&name.name, candidates);
             self.sink.report(ResolveError::UnknownFunction { name: name.name.clone(), span: name.span, help });
             args.iter().for_each(|arg| {
@@ -674,10 +674,12 @@ impl<'a> ExprChecker<'a> {
         });
     }
 
-    fn timestamp_literal(&mut self, args: &[Expr], span: Span) -> Type {
+    /// `timestamp(…)` and `date(…)`: a literal is read now; otherwise the argument is a
+    /// string attribute of the request, which validation then requires to be a moment.
+    fn moment(&mut self, name: &str, args: &[Expr], span: Span) -> Type {
         match args {
             [Expr { kind: ExprKind::Str(text), span: text_span, .. }] => {
-                if let Err(error) = crate::syntax::literal::parse_timestamp(text) {
+                if let Err(error) = crate::syntax::literal::parse_moment(text) {
                     self.sink.report(TypeError::InvalidTimestamp {
                         text: text.clone(),
                         span: *text_span,
@@ -685,13 +687,21 @@ impl<'a> ExprChecker<'a> {
                     });
                 }
             }
-            [other] => self.sink.report(TypeError::NotLiteral {
-                op: "timestamp".to_string(),
-                span: other.span,
-                help: Some("write the time as a literal: `timestamp(\"2026-11-29T09:00:00Z\")`".to_string()),
-            }),
+            [other] => match self.infer(other, None) {
+                Type::Timestamp | Type::Unknown => {}
+                Type::String if is_attribute_path(other) => {}
+                Type::String => {
+                    self.sink.report(TypeError::MomentArgument { name: name.to_string(), span: other.span })
+                }
+                found => self.sink.report(TypeError::Mismatch {
+                    expected: "String".to_string(),
+                    found: found.to_string(),
+                    span: other.span,
+                    help: Some(format!("`{name}` reads a string attribute or a timestamp")),
+                }),
+            },
             _ => self.sink.report(TypeError::Arity {
-                name: "timestamp".to_string(),
+                name: name.to_string(),
                 expected: 1,
                 plural: "",
                 found: args.len(),
@@ -1003,5 +1013,15 @@ impl<'a> ExprChecker<'a> {
             span,
             help: help.map(str::to_string),
         });
+    }
+}
+
+/// Whether an expression names an attribute (`args.due`, `resource.meta.when`,
+/// `task.day`, a task parameter) rather than computing a value.
+fn is_attribute_path(expr: &Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Name(_) => true,
+        ExprKind::Field(inner, _) => is_attribute_path(inner),
+        _ => false,
     }
 }

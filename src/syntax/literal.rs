@@ -269,6 +269,43 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
         .map_err(|_| "out of range: timestamps lie between 1677-09-21 and 2262-04-11".to_string())
 }
 
+/// Reads a moment in one of the forms tools send: RFC 3339 (`2026-12-24T09:30:00Z`,
+/// with any offset), a date and time without an offset (`2026-12-24 09:30`, `T` or a
+/// space between, seconds optional), or a date alone (`2026-12-24`). The forms without an
+/// offset are read as UTC; a date alone is its first instant.
+pub fn parse_moment(text: &str) -> Result<i64, String> {
+    let rfc3339 = match parse_timestamp(text) {
+        Ok(nanos) => return Ok(nanos),
+        Err(reason) => reason,
+    };
+    use time::macros::format_description;
+    let forms: [&[time::format_description::BorrowedFormatItem<'_>]; 4] = [
+        format_description!("[year]-[month]-[day] [hour]:[minute]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    ];
+    let moment = forms.iter().find_map(|form| time::PrimitiveDateTime::parse(text, form).ok()).or_else(|| {
+        time::Date::parse(text, format_description!("[year]-[month]-[day]")).ok().map(|day| day.midnight())
+    });
+    let Some(moment) = moment else {
+        let forms = "RFC 3339 (\"2026-12-24T09:30:00Z\"), \"2026-12-24 09:30\" or \"2026-12-24\"";
+        // A date in the right shape with a part out of range says which part.
+        return Err(match rfc3339.contains("range") {
+            true => format!("{rfc3339}; expected {forms}"),
+            false => format!("expected {forms}"),
+        });
+    };
+    i64::try_from(moment.assume_utc().unix_timestamp_nanos())
+        .map_err(|_| "out of range: timestamps lie between 1677-09-21 and 2262-04-11".to_string())
+}
+
+/// The first instant of the UTC day a moment falls in.
+pub fn day_start(nanos: i64) -> i64 {
+    const DAY: i64 = 86_400 * 1_000_000_000;
+    nanos.div_euclid(DAY).saturating_mul(DAY)
+}
+
 /// How many digits follow the seconds' decimal point, if there is one.
 fn fractional_seconds(text: &str) -> Option<usize> {
     let time_part = text.get(10..)?;
@@ -330,6 +367,29 @@ mod tests {
         assert_eq!(parse_json_decimal("-0.0"), Ok(0));
         assert_eq!(ExactNumber::parse("100.0"), ExactNumber::parse("1e2"));
         assert_ne!(ExactNumber::parse("0.10000000000000001"), ExactNumber::parse("0.1"));
+    }
+
+    #[test]
+    fn moments_read_the_forms_tools_send() {
+        let rfc = parse_timestamp("2026-12-24T09:30:00Z").unwrap();
+        assert_eq!(parse_moment("2026-12-24T09:30:00Z"), Ok(rfc));
+        assert_eq!(parse_moment("2026-12-24T10:30:00+01:00"), Ok(rfc));
+        assert_eq!(parse_moment("2026-12-24 09:30"), Ok(rfc));
+        assert_eq!(parse_moment("2026-12-24T09:30"), Ok(rfc));
+        assert_eq!(parse_moment("2026-12-24 09:30:00"), Ok(rfc));
+        let midnight = parse_timestamp("2026-12-24T00:00:00Z").unwrap();
+        assert_eq!(parse_moment("2026-12-24"), Ok(midnight));
+        assert_eq!(day_start(rfc), midnight);
+        assert_eq!(day_start(midnight), midnight);
+        // Before 1970 the day still starts at its midnight.
+        let old = parse_timestamp("1969-12-31T23:00:00Z").unwrap();
+        assert_eq!(day_start(old), parse_timestamp("1969-12-31T00:00:00Z").unwrap());
+        for bad in
+            ["", "2026-12-32", "2026-02-30", "24/12/2026", "2026-12-24 25:00", "2026-12-24x", " 2026-12-24", "tomorrow"]
+        {
+            assert!(parse_moment(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_moment("2263-01-01").is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub const SCHEMA: &str = r#"schema {
   }
   resource Ticket { owner: String, number: String, size: Int, price: Decimal, class: Class, labels: Set<String> }
   action read, update on Doc, Ticket
-  action pay(amount: Decimal, memo?: String) on Ticket
+  action pay(amount: Decimal, memo?: String, due?: String) on Ticket
   context { network: String }
 }
 "#;
@@ -549,6 +549,10 @@ impl<'a> Gen<'a> {
                 "resource.size * args.amount >= 25".to_string(),
                 "args has memo and args.memo starts_with \"ref\"".to_string(),
                 "not (args has memo)".to_string(),
+                "args has due and date(args.due) <= date(context.time)".to_string(),
+                "args has due and timestamp(args.due) > context.time + 1h".to_string(),
+                "args has due and date(args.due).weekday >= 6".to_string(),
+                "args has due and date(args.due) + 1d > timestamp(args.due)".to_string(),
             ]),
             16 if cx.agent() => Some(if self.maybe(40) {
                 format!("agent.team in [{}]", self.subset(TEAMS).join(", "))
@@ -1050,6 +1054,12 @@ impl<'a> Gen<'a> {
             let mut args = json!({ "amount": self.pick(&["5.0", "0.5", "10.0", "100.0", "250.5", "2.5", "-0.5", "-0.0001", "0.0001", "-250.5"]) });
             if self.maybe(50) {
                 args["memo"] = json!(self.pick(&["ref-1", "x", ""]));
+            }
+            if self.maybe(50) {
+                // The forms tools send: a day, a time without an offset, RFC 3339.
+                let due =
+                    ["2026-11-30", "2026-12-05 23:00", "2026-12-06T00:30:00+01:00", "2026-11-30T10:30", "2026-12-06"];
+                args["due"] = json!(self.pick(&due));
             }
             args
         } else {

@@ -75,7 +75,7 @@ impl<'a> Interp<'a> {
     fn new(request: &'a Request, limit: usize) -> Self {
         let mut task = BTreeMap::new();
         if let Some(instance) = request.task() {
-            for (name, value) in &instance.params {
+            for (name, value) in instance.params.iter() {
                 task.insert(name.clone(), value.clone());
             }
             task.insert("id".to_string(), Value::String(instance.id.clone()));
@@ -294,6 +294,18 @@ impl<'a> Interp<'a> {
                             parts.push(Value::string(rest));
                         }
                         Value::set(parts)
+                    }
+                    Builtin::Timestamp | Builtin::Date => {
+                        let moment = match values.first() {
+                            Some(Value::Timestamp(nanos)) => *nanos,
+                            _ => moment(&first).ok_or_else(|| EvalError::Broken(format!("`{first}` is no moment")))?,
+                        };
+                        const DAY: i64 = 86_400_000_000_000;
+                        Value::Timestamp(if *builtin == Builtin::Date {
+                            moment - moment.rem_euclid(DAY)
+                        } else {
+                            moment
+                        })
                     }
                 })
             }
@@ -607,4 +619,23 @@ pub fn compare(reference: &ReferenceDecision, actual: &Decision) -> Result<(), S
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// A moment as tools write it, read independently of the engine: RFC 3339, or a date
+/// with an optional ` HH:MM[:SS]` / `THH:MM[:SS]` read as UTC.
+fn moment(text: &str) -> Option<i64> {
+    if let Ok(nanos) = mandate::hir::value::parse_timestamp(text) {
+        return Some(nanos);
+    }
+    let day = text.get(..10)?;
+    let clock = match text.get(10..)? {
+        "" => "00:00:00".to_string(),
+        rest if rest.starts_with([' ', 'T']) && rest.len() == 6 => format!("{}:00", &rest[1..]),
+        rest if rest.starts_with([' ', 'T']) && rest.len() == 9 => rest[1..].to_string(),
+        _ => return None,
+    };
+    if !clock.bytes().enumerate().all(|(at, byte)| if at % 3 == 2 { byte == b':' } else { byte.is_ascii_digit() }) {
+        return None;
+    }
+    mandate::hir::value::parse_timestamp(&format!("{day}T{clock}Z")).ok()
 }
