@@ -185,7 +185,7 @@ pub fn formula(expr: &HExpr, target: &Target) -> Formula {
             None => test(field),
         },
         HExpr::ResourceIs(ty) => Formula::Const(target.resource.as_deref() == Some(&**ty)),
-        HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| test(&ordered(*op, a, b))),
+        HExpr::Cmp(op, a, b) => comparison(*op, a, b, target).unwrap_or_else(|| relation(*op, a, b)),
         HExpr::In(element, set) | HExpr::SetContains(set, element) => membership(element, set, target)
             // `s contains e` and `e in s` are one test.
             .unwrap_or_else(|| test(&HExpr::In(element.clone(), set.clone()))),
@@ -238,9 +238,32 @@ fn quantified_membership(
 
 /// A comparison between two expressions with its operands in one canonical order
 /// (`b > a` becomes `a < b`), so that the same relation written either way is one test.
-fn ordered(op: CmpOp, a: &HExpr, b: &HExpr) -> HExpr {
-    let (op, a, b) = if b < a { (op.flipped(), b, a) } else { (op, a, b) };
-    HExpr::Cmp(op, Box::new(a.clone()), Box::new(b.clone()))
+fn ordered<'e>(op: CmpOp, a: &'e HExpr, b: &'e HExpr) -> (CmpOp, &'e HExpr, &'e HExpr) {
+    if b < a {
+        (op.flipped(), b, a)
+    } else {
+        (op, a, b)
+    }
+}
+
+/// A comparison kept as a test: `==`, `<` or `<=` between operands in canonical order,
+/// negated where it was written `!=`, `>=` or `>`. So `a != b` is `not (a == b)` and
+/// `a >= b` is `not (a < b)`: one test each, whichever way a forbid and an assertion
+/// write them. (Values that validation accepts are totally ordered within their type.)
+fn relation(op: CmpOp, a: &HExpr, b: &HExpr) -> Formula {
+    let (op, a, b) = ordered(op, a, b);
+    let (negated, op) = match op {
+        CmpOp::Ne => (true, CmpOp::Eq),
+        CmpOp::Gt => (true, CmpOp::Le),
+        CmpOp::Ge => (true, CmpOp::Lt),
+        kept => (false, kept),
+    };
+    let atom = test(&HExpr::Cmp(op, Box::new(a.clone()), Box::new(b.clone())));
+    if negated {
+        Formula::negate(atom)
+    } else {
+        atom
+    }
 }
 
 /// A test atom, in the form that makes conditions written alike one atom.

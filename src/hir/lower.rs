@@ -50,6 +50,7 @@ pub struct LowerError {
 /// Lowers every file of a package that checked without errors.
 pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, LowerError> {
     let functions = collect_functions(files);
+    let fragments = collect_fragments(files);
     let mut hir = Hir {
         env: env.clone(),
         policies: Vec::new(),
@@ -59,8 +60,16 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
         bounds: Vec::new(),
     };
     for file in files {
-        let mut lowerer =
-            Lowerer { env: &env, file, functions: &functions, scopes: Vec::new(), fresh: 0, depth: 0, nodes: 0 };
+        let mut lowerer = Lowerer {
+            env: &env,
+            file,
+            functions: &functions,
+            fragments: &fragments,
+            scopes: Vec::new(),
+            fresh: 0,
+            depth: 0,
+            nodes: 0,
+        };
         for item in &file.ast.items {
             lowerer.nodes = 0;
             match item {
@@ -174,6 +183,19 @@ fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
 
 /// Function declarations by name, with the file they were written in.
 type Functions<'a> = BTreeMap<&'a str, (&'a ast::FnDecl, &'a FileInput<'a>)>;
+type Fragments<'a> = BTreeMap<&'a str, (&'a ast::FragmentDecl, &'a FileInput<'a>)>;
+
+fn collect_fragments<'a>(files: &'a [FileInput<'a>]) -> Fragments<'a> {
+    let mut fragments = BTreeMap::new();
+    for file in files {
+        for item in &file.ast.items {
+            if let Item::Fragment(fragment) = item {
+                fragments.entry(fragment.name.name.as_str()).or_insert((fragment, file));
+            }
+        }
+    }
+    fragments
+}
 
 fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
     let mut functions = BTreeMap::new();
@@ -250,6 +272,7 @@ struct Lowerer<'a> {
     env: &'a Env,
     file: &'a FileInput<'a>,
     functions: &'a Functions<'a>,
+    fragments: &'a Fragments<'a>,
     /// Bindings in scope, innermost last.
     scopes: Vec<(String, Binding)>,
     fresh: usize,
@@ -420,7 +443,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn scope(&mut self, scope: &ast::ScopeBlock) -> Result<Vec<ScopeItem>, LowerError> {
-        scope
+        let mut items = scope
             .items
             .iter()
             .map(|item| {
@@ -430,7 +453,40 @@ impl<'a> Lowerer<'a> {
                 };
                 Ok(ScopeItem { targets: expand_targets(self.env, &item.actions, Some(&item.resources)), condition })
             })
-            .collect()
+            .collect::<Result<Vec<_>, LowerError>>()?;
+        for used in &scope.uses {
+            items.extend(self.fragment_items(used)?);
+        }
+        Ok(items)
+    }
+
+    /// A fragment's items, lowered in its own file with its parameters bound to the
+    /// arguments of this use, as a function's body is.
+    fn fragment_items(&mut self, used: &ast::FragmentUse) -> Result<Vec<ScopeItem>, LowerError> {
+        let Some((fragment, file)) = self.fragments.get(used.name.name.as_str()).copied() else {
+            return Err(self.unresolved(used.name.span, format!("unknown scope fragment `{}`", used.name.name)));
+        };
+        let mut scopes = Vec::with_capacity(used.args.len());
+        for (param, arg) in fragment.params.iter().zip(&used.args) {
+            let lowered = self.expr(arg)?;
+            let (depth, size) = measure(&lowered);
+            scopes.push((param.name.name.clone(), Binding::Argument(lowered, depth, size)));
+        }
+        let mut inner = Lowerer {
+            env: self.env,
+            file,
+            functions: self.functions,
+            fragments: self.fragments,
+            scopes,
+            fresh: self.fresh,
+            depth: self.depth,
+            nodes: self.nodes,
+        };
+        let body = ast::ScopeBlock { uses: Vec::new(), ..fragment.scope.clone() };
+        let items = inner.scope(&body);
+        self.fresh = inner.fresh;
+        self.nodes = inner.nodes;
+        items
     }
 
     fn budget(&mut self, budget: &ast::BudgetDecl) -> Result<Budget, LowerError> {
@@ -600,6 +656,7 @@ impl<'a> Lowerer<'a> {
             env: self.env,
             file,
             functions: self.functions,
+            fragments: self.fragments,
             scopes: function
                 .params
                 .iter()

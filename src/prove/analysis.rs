@@ -873,7 +873,12 @@ pub fn path_text(plan: &Plan, constraints: &Constraints) -> Vec<String> {
     }
     for (test, outcome) in &constraints.tests {
         let Some(expr) = plan.tests.get(*test as usize) else { continue };
-        parts.push(if *outcome { format!("{expr}") } else { format!("not ({expr})") });
+        parts.push(match (outcome, expr) {
+            (true, _) => format!("{expr}"),
+            // A comparison kept as a test reads best with its operator turned.
+            (false, HExpr::Cmp(op, a, b)) => format!("{}", HExpr::Cmp(op.negated(), a.clone(), b.clone())),
+            (false, _) => format!("not ({expr})"),
+        });
     }
     parts
 }

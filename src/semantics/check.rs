@@ -12,7 +12,7 @@ use super::env::{
 };
 use super::errors::{Lint, ResolveError, TypeError};
 use super::expr::{EnvResource, ExprChecker, Facts, Place, RequestEnv};
-use super::suggest::did_you_mean;
+use super::suggest::{did_you_mean, similar};
 use super::types::{RecordType, Type};
 use super::Sink;
 use crate::diagnostics::Diagnostic;
@@ -49,6 +49,7 @@ pub fn check_file(
             Item::Bound(bound) => checker.bound(bound),
             Item::Assert(assert) => checker.assert(assert),
             Item::Function(function) => checker.function(function),
+            Item::Fragment(fragment) => checker.fragment(fragment),
             Item::Test(test) => checker.test(test),
             Item::Use(_) | Item::Error(_) => {}
         }
@@ -394,7 +395,12 @@ impl<'a> FileChecker<'a> {
                         for budget in &narrow.budgets {
                             self.sink.report(TypeError::BudgetOutsideTask { span: budget.span });
                         }
-                        let items = ScopeBlock { items: narrow.items.clone(), budgets: Vec::new(), span: narrow.span };
+                        let items = ScopeBlock {
+                            items: narrow.items.clone(),
+                            budgets: Vec::new(),
+                            uses: narrow.uses.clone(),
+                            span: narrow.span,
+                        };
                         self.scope(&items, kind.clone(), &params, Facts::default());
                     }
                     if let Some(to) = &delegate.to {
@@ -497,6 +503,9 @@ impl<'a> FileChecker<'a> {
                 None => self.sink.report(TypeError::BudgetOutsideTask { span: budget.span }),
             }
         }
+        for used in &scope.uses {
+            self.fragment_use(used, &task_kind, params, &facts);
+        }
         for item in &scope.items {
             let envs = self.request_envs(&item.actions, Some(&item.resources));
             let Some(condition) = &item.condition else { continue };
@@ -582,6 +591,55 @@ impl<'a> FileChecker<'a> {
         let Some(condition) = &assert.condition else { return };
         for request in envs {
             self.exprs(Place::Policy, request).expect(condition, &Type::Bool);
+        }
+    }
+
+    /// A scope fragment's items, checked once with its parameters in scope (like a
+    /// function's body); its uses check their arguments.
+    fn fragment(&mut self, fragment: &FragmentDecl) {
+        let params = self.params(&fragment.params);
+        for param in fragment.params.iter().filter(|param| param.optional || param.default.is_some()) {
+            let name = param.name.name.clone();
+            self.sink.report(TypeError::OptionalFunctionParameter { name, span: param.name.span });
+        }
+        for used in &fragment.scope.uses {
+            self.sink.report(TypeError::NestedFragment { span: used.span });
+        }
+        let items = ScopeBlock { uses: Vec::new(), ..fragment.scope.clone() };
+        self.scope(&items, None, &params, Facts::default());
+    }
+
+    /// `use NAME(args)`: the fragment exists and the arguments fit its parameters, read
+    /// where the scope is declared.
+    fn fragment_use(
+        &mut self,
+        used: &FragmentUse,
+        task_kind: &Option<String>,
+        params: &[(String, Type)],
+        facts: &Facts,
+    ) {
+        let Some(expected) = self.env.fragments.get(&used.name.name).cloned() else {
+            let help = similar(&used.name.name, self.env.fragments.keys().map(String::as_str));
+            let name = used.name.name.clone();
+            self.sink.report(ResolveError::UnknownFragment { name, span: used.name.span, help });
+            return;
+        };
+        if expected.len() != used.args.len() {
+            self.sink.report(TypeError::Arity {
+                name: used.name.name.clone(),
+                expected: expected.len(),
+                plural: if expected.len() == 1 { "" } else { "s" },
+                found: used.args.len(),
+                span: used.span,
+            });
+        }
+        for (arg, (_, ty)) in used.args.iter().zip(&expected) {
+            let request = RequestEnv { action: None, resource: EnvResource::Unknown };
+            let mut exprs = self.exprs(Place::Scope, request);
+            exprs.task_kind = task_kind.clone();
+            exprs.params = params.to_vec();
+            exprs.assume(facts.clone());
+            exprs.expect(arg, ty);
         }
     }
 

@@ -19,6 +19,7 @@ pub enum Namespace {
     Action,
     Task,
     Function,
+    Fragment,
     Policy,
     Bound,
     Assert,
@@ -32,6 +33,7 @@ impl Namespace {
             Namespace::Action => "action",
             Namespace::Task => "task",
             Namespace::Function => "function",
+            Namespace::Fragment => "scope fragment",
             Namespace::Policy => "policy",
             Namespace::Bound => "bound",
             Namespace::Assert => "assertion",
@@ -76,6 +78,8 @@ pub struct FileSymbols {
     /// Tasks: name, parameters, and a composite's parts.
     pub tasks: Vec<(String, Vec<TaskParamRef>, Vec<String>)>,
     pub functions: Vec<(String, Vec<ParamRef>, TypeRef)>,
+    /// Scope fragments: name and parameters.
+    pub fragments: Vec<(String, Vec<ParamRef>)>,
 }
 
 /// A parameter's name and written type.
@@ -144,6 +148,7 @@ pub fn declared_names(file: &ast::File) -> Vec<(Namespace, &Ident)> {
             Item::Bound(bound) => names.push((Namespace::Bound, &bound.name)),
             Item::Assert(assert) => names.extend(assert.name.iter().map(|name| (Namespace::Assert, name))),
             Item::Function(function) => names.push((Namespace::Function, &function.name)),
+            Item::Fragment(fragment) => names.push((Namespace::Fragment, &fragment.name)),
             Item::Test(test) => names.push((Namespace::Test, &test.name)),
             Item::Use(_) | Item::Error(_) => {}
         }
@@ -168,6 +173,9 @@ pub fn collect_symbols(file: &ast::File) -> FileSymbols {
                 param_refs(&function.params),
                 type_ref(&function.ret),
             )),
+            Item::Fragment(fragment) => {
+                symbols.fragments.push((fragment.name.name.clone(), param_refs(&fragment.params)))
+            }
             _ => {}
         }
     }
@@ -306,6 +314,8 @@ pub struct Env {
     pub actions: BTreeMap<String, ActionSig>,
     pub tasks: BTreeMap<String, TaskSig>,
     pub functions: BTreeMap<String, FnSig>,
+    /// Scope fragments' parameters, by fragment name.
+    pub fragments: BTreeMap<String, Vec<(String, Type)>>,
     pub agent: Arc<RecordType>,
     pub context: Arc<RecordType>,
     pub behavior: Arc<RecordType>,
@@ -340,6 +350,10 @@ impl Env {
                 let params = params.iter().map(|(param, ty)| (param.clone(), env.resolve(ty))).collect();
                 let sig = FnSig { params, ret: env.resolve(ret), module: module.clone() };
                 env.functions.entry(name.clone()).or_insert(sig);
+            }
+            for (name, params) in &symbols.fragments {
+                let params = params.iter().map(|(param, ty)| (param.clone(), env.resolve(ty))).collect();
+                env.fragments.entry(name.clone()).or_insert(params);
             }
         }
         // A composite carries its parts' parameters (the first part that declares a name

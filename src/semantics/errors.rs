@@ -82,6 +82,15 @@ pub enum ResolveError {
         #[help]
         help: Option<String>,
     },
+    #[error("unknown scope fragment `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_fragment))]
+    UnknownFragment {
+        name: String,
+        #[label("not declared")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
     #[error("unknown module `{name}`")]
     #[diagnostic(code(mandate::resolve::unknown_module))]
     UnknownModule {
@@ -293,6 +302,15 @@ pub enum TypeError {
     OptionalFunctionParameter {
         name: String,
         #[label("always given")]
+        span: Span,
+    },
+    #[error("a scope fragment cannot use another")]
+    #[diagnostic(
+        code("mandate::type::nested_fragment"),
+        help("use both fragments where the scope is declared: `scope {{ use a(…), use b(…) }}`")
+    )]
+    NestedFragment {
+        #[label("inside scope fragment")]
         span: Span,
     },
     #[error("task parameter `{name}` is both optional and has a default")]

@@ -68,6 +68,7 @@ pub enum Item {
     Bound(BoundDecl),
     Assert(AssertDecl),
     Function(FnDecl),
+    Fragment(FragmentDecl),
     Test(TestDecl),
     /// A declaration that did not parse; its diagnostic was already reported.
     Error(Span),
@@ -264,6 +265,8 @@ pub struct ScopeBlock {
     pub items: Vec<ScopeItem>,
     /// Cumulative limits per task instance; only a task's scope may have them.
     pub budgets: Vec<BudgetDecl>,
+    /// Named fragments whose items join this block's.
+    pub uses: Vec<FragmentUse>,
     pub span: Span,
 }
 
@@ -272,6 +275,25 @@ pub struct ScopeBlock {
 pub enum ScopeEntry {
     Item(ScopeItem),
     Budget(BudgetDecl),
+    Use(FragmentUse),
+}
+
+/// `scope NAME(params) { items }`: scope items written once and used by several tasks
+/// (or grants and bounds) through `use NAME(args)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentDecl {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub scope: ScopeBlock,
+    pub span: Span,
+}
+
+/// `use NAME(args)` inside a scope block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FragmentUse {
+    pub name: Ident,
+    pub args: Vec<Expr>,
+    pub span: Span,
 }
 
 /// `budget count(send_email) <= 3` or `budget sum(args.amount) on refund <= limit`: what
@@ -612,6 +634,7 @@ impl Item {
             Item::Bound(bound) => bound.span,
             Item::Assert(assert) => assert.span,
             Item::Function(function) => function.span,
+            Item::Fragment(fragment) => fragment.span,
             Item::Test(test) => test.span,
             Item::Error(span) => *span,
         }
@@ -642,6 +665,7 @@ impl Item {
             Item::Bound(bound) => bound.applies.iter().chain(scope_exprs(&bound.scope)).collect(),
             Item::Assert(assert) => assert.condition.iter().collect(),
             Item::Function(function) => vec![&function.body],
+            Item::Fragment(fragment) => scope_exprs(&fragment.scope),
             Item::Test(test) => test
                 .request
                 .iter()
@@ -662,5 +686,6 @@ impl Item {
 }
 
 fn scope_exprs(scope: &ScopeBlock) -> Vec<&Expr> {
-    scope.items.iter().filter_map(|item| item.condition.as_ref()).collect()
+    let conditions = scope.items.iter().filter_map(|item| item.condition.as_ref());
+    conditions.chain(scope.uses.iter().flat_map(|used| &used.args)).collect()
 }

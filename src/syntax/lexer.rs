@@ -200,6 +200,9 @@ pub enum Token<'src> {
     BudgetHead,
     /// `narrow` when a scope block follows it, in a `delegate` clause.
     NarrowHead,
+    /// `scope` when a name follows it: a named scope fragment's declaration, as
+    /// opposed to the scope blocks of tasks, grants and bounds and `within scope`.
+    FragmentHead,
 }
 
 /// A token with its byte range, in the `(start, token, end)` shape lalrpop consumes.
@@ -268,6 +271,7 @@ impl Token<'_> {
             Token::Use
                 | Token::Schema
                 | Token::TaskHead
+                | Token::FragmentHead
                 | Token::Policy
                 | Token::Bound
                 | Token::Assert
@@ -308,6 +312,7 @@ impl Token<'_> {
             Token::OpenHead => "open",
             Token::BudgetHead => "budget",
             Token::NarrowHead => "narrow",
+            Token::FragmentHead => "scope",
             Token::Intent => "intent",
             Token::Require => "require",
             Token::Scope => "scope",

@@ -447,7 +447,8 @@ fn decode_unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'
 /// Turns `task` into the declaring token when a name follows it (`task Name`); in an
 /// expression `task` is followed by `.`, `is` or an operator, never by a name. Likewise
 /// `open` before `when` and `budget` before `count(` or `sum(` become clause heads,
-/// unless they name a field (`resource.open`).
+/// unless they name a field (`resource.open`), and `scope` before a name declares a
+/// scope fragment.
 fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
     for i in 0..tokens.len() {
         let token_at = |at: usize| tokens.get(at).map(|(_, token, _)| token);
@@ -468,6 +469,7 @@ fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
             Some(Token::Ident("narrow")) if !after_path && matches!(token_at(i + 1), Some(Token::LBrace)) => {
                 Some(Token::NarrowHead)
             }
+            Some(Token::Scope) if next_is_name => Some(Token::FragmentHead),
             _ => None,
         };
         if let (Some(head), Some((_, token, _))) = (head, tokens.get_mut(i)) {
@@ -586,7 +588,7 @@ fn mistake_help(found: &Token<'_>, expected: &[String]) -> Option<String> {
             Some("a task declaration looks like `task Name(param: Type) { … }`".to_string())
         }
         _ if expected.iter().any(|e| e == "\"policy\"") => Some(
-            "a file is a list of declarations: `use`, `schema`, `task`, `policy`, `bound`, `assert`, `fn` and `test`"
+            "a file is a list of declarations: `use`, `schema`, `task`, `scope`, `policy`, `bound`, `assert`, `fn` and `test`"
                 .to_string(),
         ),
         _ => None,
@@ -617,7 +619,7 @@ const OPERATORS: &[&str] = &[
 ];
 
 /// Tokens that start a declaration; listed together as "a declaration".
-const DECLARATIONS: &[&str] = &["use", "schema", "TASK", "policy", "bound", "assert", "fn", "test"];
+const DECLARATIONS: &[&str] = &["use", "schema", "TASK", "FRAGMENT", "policy", "bound", "assert", "fn", "test"];
 
 /// Names what lalrpop expected in words people use, not grammar symbols.
 fn describe_expected(expected: &[String]) -> String {
@@ -660,6 +662,7 @@ fn friendly_symbol(symbol: &str) -> String {
         "DURATION" => "a duration".to_string(),
         "STR" => "a string".to_string(),
         "TASK" => "`task`".to_string(),
+        "FRAGMENT" => "`scope`".to_string(),
         "ERROR" => "valid input".to_string(),
         quoted => format!("`{}`", quoted.trim_matches('"')),
     }

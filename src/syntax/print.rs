@@ -52,6 +52,7 @@ impl Printer {
             Item::Bound(bound) => self.bound(bound),
             Item::Assert(assert) => self.line(0, &assert_text(assert)),
             Item::Function(function) => self.function(function),
+            Item::Fragment(fragment) => self.line(0, &fragment_text(fragment)),
             Item::Test(test) => self.test(test),
             Item::Error(_) => self.line(0, "// (declaration with errors)"),
         }
@@ -240,8 +241,27 @@ fn scope_text(scope: &ScopeBlock) -> String {
             text
         })
         .chain(scope.budgets.iter().map(budget_text))
+        .chain(scope.uses.iter().map(use_text))
         .collect();
     format!("{{ {} }}", items.join(", "))
+}
+
+/// `scope NAME(params) { … }`.
+fn fragment_text(fragment: &FragmentDecl) -> String {
+    let params = match fragment.params.is_empty() {
+        true => String::new(),
+        false => format!("({})", params(&fragment.params)),
+    };
+    format!("scope {}{params} {}", fragment.name.name, scope_text(&fragment.scope))
+}
+
+/// `use NAME(args)` in a scope block.
+fn use_text(used: &FragmentUse) -> String {
+    let args: Vec<String> = used.args.iter().map(print_expr).collect();
+    match args.is_empty() {
+        true => format!("use {}", used.name.name),
+        false => format!("use {}({})", used.name.name, args.join(", ")),
+    }
 }
 
 /// `budget count(ACTIONS) <= LIMIT` or `budget sum(VALUE) on ACTIONS <= LIMIT`.
@@ -583,6 +603,7 @@ fn scope_outline(scope: &ScopeBlock) -> String {
             )
         })
         .chain(scope.budgets.iter().map(|budget| format!("({})", budget_text(budget))))
+        .chain(scope.uses.iter().map(|used| format!("({})", use_text(used))))
         .collect();
     items.join(" ")
 }
