@@ -590,7 +590,7 @@ task Work() { scope { [read, update] on Doc } ttl 1h }
 const TOOL_SCHEMA: &str = r#"schema {
   agent { team: String }
   resource Mailbox { owner: String }
-  action send(to: Set<String>, cc?: Set<String>, subject: String, due?: String) on Mailbox
+  action send(to: Set<String>, cc?: Set<String>, subject: String, due?: String, headers?: Map<String, String>) on Mailbox
 }
 "#;
 
@@ -618,6 +618,9 @@ fn tool_condition() -> impl Strategy<Value = String> {
         "resource.owner == agent.team",
         "chain.depth > 0",
         "task is Both",
+        "(args has headers and args.headers has \"x\" and args.headers[\"x\"] == agent.team)",
+        "(args has headers and \"a\" in values(args.headers))",
+        "(args has headers and args.headers has (agent.team))",
     ];
     let atom = prop::sample::select(atoms.to_vec()).prop_map(str::to_string);
     atom.prop_recursive(3, 8, 2, |inner| {
@@ -677,10 +680,10 @@ fn tool_package() -> impl Strategy<Value = String> {
         })
 }
 
-/// Every request of the tools' domain (2,160): two teams; no, one and two recipients; no,
+/// Every request of the tools' domain (4,320): two teams; no, one and two recipients; no,
 /// an empty and one cc; three subjects; no due date, a day, a time without an offset and
-/// a string that is no date; five task instances (two of `Mail`, two of `Notify`, one of
-/// the composite); one and two links.
+/// a string that is no date; no headers and one; five task instances (two of `Mail`, two
+/// of `Notify`, one of the composite); one and two links.
 fn tool_domain() -> Vec<RequestDoc> {
     let tasks = [
         json!({"kind": "Mail", "params": {"allowed": ["a"], "until": "2026-01-04"}}),
@@ -695,29 +698,34 @@ fn tool_domain() -> Vec<RequestDoc> {
             for cc in [None, Some(json!([])), Some(json!(["c"]))] {
                 for subject in ["Hi", "re: x", "zz"] {
                     for due in [None, Some("2026-01-05"), Some("2026-01-05 12:00"), Some("garbage")] {
-                        for task in &tasks {
-                            for chain in [vec!["s"], vec!["s", "o"]] {
-                                let mut args = json!({"to": to, "subject": subject});
-                                if let Some(cc) = &cc {
-                                    args["cc"] = cc.clone();
+                        for headers in [None, Some(json!({"x": "a"}))] {
+                            for task in &tasks {
+                                for chain in [vec!["s"], vec!["s", "o"]] {
+                                    let mut args = json!({"to": to, "subject": subject});
+                                    if let Some(cc) = &cc {
+                                        args["cc"] = cc.clone();
+                                    }
+                                    if let Some(due) = due {
+                                        args["due"] = json!(due);
+                                    }
+                                    if let Some(headers) = &headers {
+                                        args["headers"] = headers.clone();
+                                    }
+                                    let mut task = task.clone();
+                                    task["id"] = json!("t");
+                                    task["start"] = json!("2026-01-05T09:45:00Z");
+                                    task["deadline"] = json!("2026-01-05T10:10:00Z");
+                                    let doc = json!({
+                                        "agent": {"id": "x", "attrs": {"team": team}},
+                                        "chain": chain,
+                                        "task": task,
+                                        "action": "send",
+                                        "args": args,
+                                        "resource": {"type": "Mailbox", "id": "m", "attrs": {"owner": "a"}},
+                                        "context": {"time": "2026-01-05T10:00:00Z"}
+                                    });
+                                    requests.push(serde_json::from_value(doc).expect("request"));
                                 }
-                                if let Some(due) = due {
-                                    args["due"] = json!(due);
-                                }
-                                let mut task = task.clone();
-                                task["id"] = json!("t");
-                                task["start"] = json!("2026-01-05T09:45:00Z");
-                                task["deadline"] = json!("2026-01-05T10:10:00Z");
-                                let doc = json!({
-                                    "agent": {"id": "x", "attrs": {"team": team}},
-                                    "chain": chain,
-                                    "task": task,
-                                    "action": "send",
-                                    "args": args,
-                                    "resource": {"type": "Mailbox", "id": "m", "attrs": {"owner": "a"}},
-                                    "context": {"time": "2026-01-05T10:00:00Z"}
-                                });
-                                requests.push(serde_json::from_value(doc).expect("request"));
                             }
                         }
                     }
@@ -734,7 +742,7 @@ fn tool_domain() -> Vec<RequestDoc> {
 #[test]
 fn tool_argument_proofs_hold_in_their_domain() {
     let requests = tool_domain();
-    assert_eq!(requests.len(), 2_160);
+    assert_eq!(requests.len(), 4_320);
     let counts = std::cell::Cell::new([0usize; 3]);
     let count = |index: usize| {
         let mut current = counts.get();

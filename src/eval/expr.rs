@@ -306,6 +306,23 @@ pub fn call(builtin: Builtin, args: &[Value]) -> Option<Value> {
         }
         // Validation made sure that the attributes these read are moments; a value that
         // is not (a hand-built request) is an evaluation error.
+        Builtin::Keys => match args.first()? {
+            Value::Record(fields) => Value::set(fields.keys().map(|key| Value::string(key)).collect()),
+            _ => return None,
+        },
+        Builtin::Values => match args.first()? {
+            Value::Record(fields) => Value::set(fields.values().cloned().collect()),
+            _ => return None,
+        },
+        // A missing key is an error, which the `has` the checker requires before rules out.
+        Builtin::Lookup => match (args.first()?, text(1)?) {
+            (Value::Record(fields), key) => fields.get(key)?.clone(),
+            _ => return None,
+        },
+        Builtin::HasKey => match (args.first()?, text(1)?) {
+            (Value::Record(fields), key) => Value::Bool(fields.contains_key(key)),
+            _ => return None,
+        },
         Builtin::Timestamp | Builtin::Date => {
             let moment = match args.first()? {
                 Value::Timestamp(nanos) => *nanos,

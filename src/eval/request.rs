@@ -805,6 +805,7 @@ impl<'a> Validator<'a> {
             (Type::Timestamp, Json::String(text)) => return self.timestamp(path, text).map(Value::Timestamp),
             (Type::Enum(name), Json::String(text)) => return self.variant(path, name, text),
             (Type::Set(element), Json::Array(items)) => return self.set(path, items, element),
+            (Type::Map(value), Json::Object(entries)) => return self.map(path, entries, value),
             (Type::Record(record), Json::Object(fields)) => {
                 Some(Value::Record(Arc::new(self.record(path, fields, record))))
             }
@@ -861,6 +862,30 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// A map: any string keys (as many as a set may have elements), each value typed.
+    fn map(&mut self, path: &str, entries: &serde_json::Map<String, Json>, value: &Type) -> Option<Value> {
+        if entries.len() > self.limits.max_set_elements {
+            self.error(
+                path,
+                "too_large",
+                format!("the map has {} keys, more than {}", entries.len(), self.limits.max_set_elements),
+                None,
+            );
+            return None;
+        }
+        let mut values = BTreeMap::new();
+        let mut valid = true;
+        for (key, json) in entries {
+            match self.value(&format!("{path}[{}]", crate::syntax::print::quote(key)), json, value) {
+                Some(read) => {
+                    values.insert(key.clone(), read);
+                }
+                None => valid = false,
+            }
+        }
+        valid.then(|| Value::Record(Arc::new(values)))
+    }
+
     fn set(&mut self, path: &str, items: &[Json], element: &Type) -> Option<Value> {
         if items.len() > self.limits.max_set_elements {
             self.error(
@@ -887,6 +912,7 @@ fn describe_type(ty: &Type) -> String {
         Type::Timestamp => "an RFC 3339 timestamp string".to_string(),
         Type::Enum(name) => format!("a value of enum `{name}`"),
         Type::Set(inner) => format!("an array of {}", describe_type(inner)),
+        Type::Map(inner) => format!("an object whose values are {}", describe_type(inner)),
         Type::Record(_) => "an object".to_string(),
         other => format!("`{other}`"),
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ArithOp, Base, CmpOp, HExpr, QuantifierKind, StrOp, Value};
+use super::{ArithOp, Base, Builtin, CmpOp, HExpr, QuantifierKind, StrOp, Value};
 use crate::compile::formula::TASK_KIND;
 
 impl fmt::Display for HExpr {
@@ -17,8 +17,10 @@ impl fmt::Display for HExpr {
                 for step in path {
                     if &**step == TASK_KIND {
                         f.write_str(" kind")?;
-                    } else {
+                    } else if is_name(step) {
                         write!(f, ".{step}")?;
+                    } else {
+                        write!(f, "[{}]", Value::String(step.clone()))?;
                     }
                 }
                 Ok(())
@@ -58,7 +60,8 @@ impl fmt::Display for HExpr {
                 write!(f, "({a} {symbol} {b})")
             }
             HExpr::Neg(inner) => write!(f, "-({inner})"),
-            HExpr::Has(inner, name) => write!(f, "{inner} has {name}"),
+            HExpr::Has(inner, name) if is_name(name) => write!(f, "{inner} has {name}"),
+            HExpr::Has(inner, key) => write!(f, "{inner} has {}", Value::String(key.clone())),
             HExpr::TaskIs(kind) => write!(f, "task is {kind}"),
             HExpr::ResourceIs(ty) => write!(f, "resource is {ty}"),
             HExpr::SetOf(items) => {
@@ -78,10 +81,25 @@ impl fmt::Display for HExpr {
                 write!(f, "{word}({var} in {set}: {body})")
             }
             HExpr::MatchesParam(text, pattern) => write!(f, "{text} matches {pattern}"),
+            HExpr::Call(Builtin::Lookup, args) if matches!(args.as_slice(), [_, _]) => match args.as_slice() {
+                [map, key] => write!(f, "{map}[{key}]"),
+                _ => Ok(()),
+            },
+            HExpr::Call(Builtin::HasKey, args) if matches!(args.as_slice(), [_, _]) => match args.as_slice() {
+                [map, key] => write!(f, "{map} has ({key})"),
+                _ => Ok(()),
+            },
             HExpr::Call(builtin, args) => {
                 let args: Vec<String> = args.iter().map(ToString::to_string).collect();
                 write!(f, "{}({})", builtin.name(), args.join(", "))
             }
         }
     }
+}
+
+/// Whether a key reads as a name after a dot (`args.memo`); others print as `["x-id"]`.
+fn is_name(step: &str) -> bool {
+    let mut chars = step.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -573,6 +573,19 @@ impl<'a> Lowerer<'a> {
             ExprKind::Unary(UnaryOp::Neg, inner) => negated(self.expr(inner)?),
             ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.span)?,
             ExprKind::Has(inner, name) => HExpr::Has(self.boxed(inner)?, Arc::from(name.name.as_str())),
+            // A literal key is an attribute of the map; a computed one is a lookup.
+            ExprKind::HasKey(inner, key) => match &key.kind {
+                ExprKind::Str(text) => HExpr::Has(self.boxed(inner)?, Arc::from(text.as_str())),
+                _ => HExpr::Call(Builtin::HasKey, vec![self.expr(inner)?, self.expr(key)?]),
+            },
+            ExprKind::Index(inner, key) => match (&key.kind, self.expr(inner)?) {
+                (ExprKind::Str(text), HExpr::Field(base, mut path)) => {
+                    path.push(Arc::from(text.as_str()));
+                    HExpr::Field(base, path)
+                }
+                (ExprKind::Str(text), map) => HExpr::Attr(Box::new(map), Arc::from(text.as_str())),
+                (_, map) => HExpr::Call(Builtin::Lookup, vec![map, self.expr(key)?]),
+            },
             ExprKind::Is(inner, name) => match &inner.kind {
                 ExprKind::Name(root) if root == "task" => HExpr::TaskIs(Arc::from(name.name.as_str())),
                 _ => HExpr::ResourceIs(Arc::from(name.name.as_str())),

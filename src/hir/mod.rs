@@ -376,10 +376,19 @@ pub enum Builtin {
     Timestamp,
     /// `date(s)`: the first instant of the UTC day of that moment.
     Date,
+    /// `keys(m)`: a map's keys, as a set.
+    Keys,
+    /// `values(m)`: a map's values, as a set.
+    Values,
+    /// `m[k]` for a computed key (a literal key is a field step).
+    Lookup,
+    /// `m has (k)` for a computed key (a literal key is `has`).
+    HasKey,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 7] = [
+    /// The functions written as calls (`m[k]` and `m has (k)` are written otherwise).
+    pub const ALL: [Builtin; 9] = [
         Builtin::Lower,
         Builtin::Upper,
         Builtin::Trim,
@@ -387,6 +396,8 @@ impl Builtin {
         Builtin::Split,
         Builtin::Timestamp,
         Builtin::Date,
+        Builtin::Keys,
+        Builtin::Values,
     ];
 
     pub fn name(self) -> &'static str {
@@ -398,6 +409,10 @@ impl Builtin {
             Builtin::Split => "split",
             Builtin::Timestamp => "timestamp",
             Builtin::Date => "date",
+            Builtin::Keys => "keys",
+            Builtin::Values => "values",
+            Builtin::Lookup => "lookup",
+            Builtin::HasKey => "has_key",
         }
     }
 

@@ -744,8 +744,15 @@ fn walk(record: &RecordType, path: &[Arc<str>]) -> Option<Type> {
     if rest.is_empty() {
         return Some(field.ty.clone());
     }
-    match &field.ty {
-        Type::Record(inner) => walk(inner, rest),
+    walk_type(&field.ty, rest)
+}
+
+/// The type at `path` inside a value of type `ty`: a record's fields, a map's values.
+fn walk_type(ty: &Type, path: &[Arc<str>]) -> Option<Type> {
+    match (ty, path.split_first()) {
+        (_, None) => Some(ty.clone()),
+        (Type::Record(inner), Some(_)) => walk(inner, path),
+        (Type::Map(value), Some((_, rest))) => walk_type(value, rest),
         _ => None,
     }
 }
@@ -802,6 +809,7 @@ fn default_value(env: &Env, ty: &Type) -> Json {
             json!(env.enums.get(name).and_then(|variants| variants.first()).cloned().unwrap_or_default())
         }
         Type::Set(_) => json!([]),
+        Type::Map(_) => json!({}),
         Type::Record(record) => defaults(env, record, &[]),
         _ => json!("prover"),
     }

@@ -177,6 +177,13 @@ impl<'a> FileChecker<'a> {
                 Type::Unknown
             }
             TypeExpr::Set(inner, _) => Type::Set(Box::new(self.type_expr(inner))),
+            TypeExpr::Map(key, value, _) => {
+                let key_type = self.type_expr(key);
+                if !matches!(key_type, Type::String | Type::Unknown) {
+                    self.sink.report(TypeError::MapKey { found: key_type.to_string(), span: key.span() });
+                }
+                Type::Map(Box::new(self.type_expr(value)))
+            }
             TypeExpr::Error(_) => Type::Unknown,
             TypeExpr::Record(attrs, _) => {
                 self.attrs(attrs, None);

@@ -49,6 +49,8 @@ pub enum TypeRef {
     Error,
     Named(String),
     Set(Box<TypeRef>),
+    /// `Map<String, T>`: the value type (keys are strings; the checker says so).
+    Map(Box<TypeRef>),
     Record(Vec<AttrRef>),
 }
 
@@ -234,6 +236,7 @@ pub fn type_ref(ty: &TypeExpr) -> TypeRef {
     match ty {
         TypeExpr::Named(name) => TypeRef::Named(name.name.clone()),
         TypeExpr::Set(inner, _) => TypeRef::Set(Box::new(type_ref(inner))),
+        TypeExpr::Map(_, value, _) => TypeRef::Map(Box::new(type_ref(value))),
         TypeExpr::Record(attrs, _) => TypeRef::Record(attr_refs(attrs)),
         TypeExpr::Error(_) => TypeRef::Error,
     }
@@ -447,6 +450,7 @@ impl Env {
         match ty {
             TypeRef::Named(name) if refs.contains_key(name) => self.resolve_named_record(name, refs, visiting),
             TypeRef::Set(inner) => Type::Set(Box::new(self.resolve_with_records(inner, refs, visiting))),
+            TypeRef::Map(inner) => Type::Map(Box::new(self.resolve_with_records(inner, refs, visiting))),
             TypeRef::Record(attrs) => {
                 let mut record = RecordType::default();
                 for attr in attrs {
@@ -580,6 +584,7 @@ impl Env {
             TypeRef::Error => Type::Unknown,
             TypeRef::Named(name) => self.resolve_name(name).unwrap_or(Type::Unknown),
             TypeRef::Set(inner) => Type::Set(Box::new(self.resolve(inner))),
+            TypeRef::Map(inner) => Type::Map(Box::new(self.resolve(inner))),
             TypeRef::Record(attrs) => {
                 let mut record = RecordType::default();
                 for attr in attrs {

@@ -304,6 +304,24 @@ pub enum TypeError {
         #[label("always given")]
         span: Span,
     },
+    #[error("a map's key is read without checking that it is present")]
+    #[diagnostic(code("mandate::type::unguarded_key"))]
+    UnguardedKey {
+        #[label("may be absent")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("map keys are strings, not `{found}`")]
+    #[diagnostic(
+        code("mandate::type::map_key"),
+        help("write `Map<String, T>`: tools send maps as JSON objects, whose keys are strings")
+    )]
+    MapKey {
+        found: String,
+        #[label("not `String`")]
+        span: Span,
+    },
     #[error("a scope fragment cannot use another")]
     #[diagnostic(
         code("mandate::type::nested_fragment"),

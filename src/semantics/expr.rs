@@ -14,13 +14,13 @@ use std::sync::Arc;
 use super::env::{Env, TASK_BUILTINS, TIMESTAMP_FIELDS};
 
 /// The built-in functions of strings and sets (`src/hir` evaluates them).
-pub const BUILTINS: [&str; 7] = ["lower", "upper", "trim", "len", "split", "timestamp", "date"];
+pub const BUILTINS: [&str; 9] = ["lower", "upper", "trim", "len", "split", "timestamp", "date", "keys", "values"];
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
 use super::types::{Field, RecordType, Type};
 use super::{NameRes, Sink};
 use crate::syntax::ast::{BinaryOp, Condition, ConditionKind, Expr, ExprKind, Ident, Quantifier, UnaryOp};
-use crate::syntax::print::print_expr;
+use crate::syntax::print::{print_expr, quote};
 use crate::syntax::Span;
 
 /// Request roots an expression may read.
@@ -125,6 +125,12 @@ impl Facts {
             ExprKind::Has(inner, name) => {
                 if let Some(path) = path_key(inner) {
                     facts.present.insert(format!("{path}.{}", name.name));
+                    facts.present.insert(key_fact(&path, &quote(&name.name)));
+                }
+            }
+            ExprKind::HasKey(inner, key) => {
+                if let Some(path) = path_key(inner) {
+                    facts.present.insert(key_fact(&path, &print_expr(key)));
                 }
             }
             ExprKind::Is(inner, kind) if is_root(inner, "task") => facts.task_kind = Some(kind.name.clone()),
@@ -179,6 +185,11 @@ fn narrow(known: Option<BTreeSet<String>>, more: Option<BTreeSet<String>>) -> Op
 
 fn is_root(expr: &Expr, root: &str) -> bool {
     matches!(&expr.kind, ExprKind::Name(name) if name == root)
+}
+
+/// The fact that a map at `path` holds the key written `key`: `args.headers["x"]`.
+fn key_fact(path: &str, key: &str) -> String {
+    format!("{path}[{key}]")
 }
 
 /// `resource.meta.region` for a chain of attribute accesses on a name.
@@ -286,6 +297,8 @@ impl<'a> ExprChecker<'a> {
             ExprKind::Unary(UnaryOp::Neg, inner) => self.negate(inner),
             ExprKind::Binary(op, left, right) => self.binary(*op, left, right, expr.span),
             ExprKind::Has(inner, name) => self.has(inner, name),
+            ExprKind::HasKey(inner, key) => self.has_key(inner, key),
+            ExprKind::Index(inner, key) => self.index(inner, key),
             ExprKind::Is(inner, name) => self.is(inner, name),
             ExprKind::Set(items) => self.set(items, expected),
             ExprKind::Record(fields) => {
@@ -477,6 +490,16 @@ impl<'a> ExprChecker<'a> {
             },
             Type::Task(kind) => return self.task_field(kind.as_deref(), field),
             Type::Timestamp => return self.timestamp_field(field),
+            Type::Map(_) => {
+                let attr = field.name.clone();
+                self.sink.report(ResolveError::UnknownAttribute {
+                    attr: attr.clone(),
+                    owner: format!("map `{}`", print_expr(inner)),
+                    span: field.span,
+                    help: Some(format!("read a map's value by its key: `{}[\"{attr}\"]`", print_expr(inner))),
+                });
+                return Type::Unknown;
+            }
             other => {
                 self.sink.report(ResolveError::UnknownAttribute {
                     attr: field.name.clone(),
@@ -636,6 +659,20 @@ impl<'a> ExprChecker<'a> {
         let (params, ret): (&[Type], Type) = match name {
             "lower" | "upper" | "trim" => (&[Type::String], Type::String),
             "split" => (&[Type::String, Type::String], Type::Set(Box::new(Type::String))),
+            "keys" | "values" => {
+                if args.len() != 1 {
+                    self.arity(name, 1, args.len(), span);
+                }
+                let mut element = Type::Unknown;
+                for arg in args {
+                    match self.infer(arg, None) {
+                        Type::Map(value) => element = *value,
+                        Type::Unknown => {}
+                        other => self.bad_operand(name, &other, arg.span, Some("`keys` and `values` read a map")),
+                    }
+                }
+                return Some(Type::Set(Box::new(if name == "keys" { Type::String } else { element })));
+            }
             "len" => {
                 if args.len() != 1 {
                     self.arity(name, 1, args.len(), span);
@@ -869,9 +906,50 @@ impl<'a> ExprChecker<'a> {
         })
     }
 
+    /// `m has "key"` or `m has (expr)`: the key is a string, the base a map.
+    fn has_key(&mut self, inner: &Expr, key: &Expr) -> Type {
+        match self.infer(inner, None) {
+            Type::Map(_) | Type::Unknown => {}
+            other => {
+                let help = "`has \"…\"` and `has (…)` test a map's key; a record's attribute is `has NAME`";
+                self.bad_operand("has", &other, inner.span, Some(help));
+            }
+        }
+        self.expect(key, &Type::String);
+        Type::Bool
+    }
+
+    /// `m[key]`: the map's value at a key that a `has` before it proved present.
+    fn index(&mut self, inner: &Expr, key: &Expr) -> Type {
+        let base = self.infer(inner, None);
+        self.expect(key, &Type::String);
+        let value = match base {
+            Type::Map(value) => *value,
+            Type::Unknown => return Type::Unknown,
+            other => {
+                self.bad_operand("[…]", &other, inner.span, Some("`m[key]` reads a map; records use `r.name`"));
+                return Type::Unknown;
+            }
+        };
+        let path = path_key(inner).map(|path| key_fact(&path, &print_expr(key)));
+        if !path.as_ref().is_some_and(|path| self.facts.present.contains(path)) {
+            let guard = match &key.kind {
+                ExprKind::Str(text) => format!("{} has {}", print_expr(inner), quote(text)),
+                _ => format!("{} has ({})", print_expr(inner), print_expr(key)),
+            };
+            self.sink.report(TypeError::UnguardedKey {
+                span: key.span,
+                help: Some(format!("check that it is present first: `{guard} and …`")),
+            });
+        }
+        value
+    }
+
     fn has(&mut self, inner: &Expr, name: &Ident) -> Type {
         let base = self.infer(inner, None);
         let record = match &base {
+            // A map's key written as a name: `args.headers has trace`.
+            Type::Map(_) => None,
             Type::Record(record) => Some(record.clone()),
             Type::Resource(resource) => self.env.resources.get(resource).cloned(),
             Type::Task(Some(kind)) => self.env.tasks.get(kind).map(|sig| {

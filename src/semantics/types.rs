@@ -17,6 +17,8 @@ pub enum Type {
     Duration,
     Timestamp,
     Set(Box<Type>),
+    /// `Map<String, T>`: string keys, each with a value of `T`.
+    Map(Box<Type>),
     Record(Arc<RecordType>),
     /// A value of the named enum.
     Enum(String),
@@ -67,7 +69,7 @@ impl Type {
         match (self, other) {
             (Type::Unknown, _) | (_, Type::Unknown) => true,
             (a, b) if a.is_numeric() && b.is_numeric() => true,
-            (Type::Set(a), Type::Set(b)) => a.comparable(b),
+            (Type::Set(a), Type::Set(b)) | (Type::Map(a), Type::Map(b)) => a.comparable(b),
             (Type::Task(_), Type::Task(_)) => true,
             (a, b) => a == b,
         }
@@ -78,7 +80,7 @@ impl Type {
         match (self, expected) {
             (Type::Unknown, _) | (_, Type::Unknown) => true,
             (Type::Int, Type::Decimal) => true,
-            (Type::Set(a), Type::Set(b)) => a.fits(b),
+            (Type::Set(a), Type::Set(b)) | (Type::Map(a), Type::Map(b)) => a.fits(b),
             (Type::Record(a), Type::Record(b)) => record_fits(a, b),
             (a, b) => a == b,
         }
@@ -110,6 +112,7 @@ impl fmt::Display for Type {
             Type::Duration => f.write_str("Duration"),
             Type::Timestamp => f.write_str("Timestamp"),
             Type::Set(inner) => write!(f, "Set<{inner}>"),
+            Type::Map(inner) => write!(f, "Map<String, {inner}>"),
             Type::Record(record) => {
                 f.write_str("{ ")?;
                 for (index, (name, field)) in record.fields.iter().enumerate() {

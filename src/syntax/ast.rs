@@ -171,6 +171,8 @@ pub enum TypeExpr {
     Named(Ident),
     /// `Set<T>`.
     Set(Box<TypeExpr>, Span),
+    /// `Map<K, V>`: string keys (the checker says so), values of one type.
+    Map(Box<TypeExpr>, Box<TypeExpr>, Span),
     /// `{ city: String, zip?: String }`.
     Record(Vec<AttrDecl>, Span),
     /// A type nested too deeply; already reported.
@@ -181,7 +183,9 @@ impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Named(ident) => ident.span,
-            TypeExpr::Set(_, span) | TypeExpr::Record(_, span) | TypeExpr::Error(span) => *span,
+            TypeExpr::Set(_, span) | TypeExpr::Map(_, _, span) | TypeExpr::Record(_, span) | TypeExpr::Error(span) => {
+                *span
+            }
         }
     }
 
@@ -190,6 +194,7 @@ impl TypeExpr {
         match self {
             TypeExpr::Named(_) | TypeExpr::Error(_) => 1,
             TypeExpr::Set(inner, _) => 1 + inner.depth(),
+            TypeExpr::Map(key, value, _) => 1 + key.depth().max(value.depth()),
             TypeExpr::Record(attrs, _) => 1 + attrs.iter().map(|attr| attr.ty.depth()).max().unwrap_or(0),
         }
     }
@@ -199,6 +204,7 @@ impl TypeExpr {
             TypeExpr::Error(_) => true,
             TypeExpr::Named(_) => false,
             TypeExpr::Set(inner, _) => inner.contains_error(),
+            TypeExpr::Map(key, value, _) => key.contains_error() || value.contains_error(),
             TypeExpr::Record(attrs, _) => attrs.iter().any(|attr| attr.ty.contains_error()),
         }
     }
@@ -513,6 +519,10 @@ pub enum ExprKind {
     Unary(UnaryOp, Box<Expr>),
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     Has(Box<Expr>, Ident),
+    /// `m has "key"` or `m has (expr)`: a map holds the key.
+    HasKey(Box<Expr>, Box<Expr>),
+    /// `m[key]`: a map's value at a key it holds.
+    Index(Box<Expr>, Box<Expr>),
     Is(Box<Expr>, Ident),
     Set(Vec<Expr>),
     Record(Vec<FieldInit>),
@@ -607,9 +617,10 @@ impl ExprKind {
             | ExprKind::Unary(_, inner)
             | ExprKind::Has(inner, _)
             | ExprKind::Is(inner, _) => Box::new(std::iter::once(&**inner)),
-            ExprKind::Binary(_, left, right) | ExprKind::Quantifier(_, _, left, right) => {
-                Box::new([&**left, &**right].into_iter())
-            }
+            ExprKind::Binary(_, left, right)
+            | ExprKind::Quantifier(_, _, left, right)
+            | ExprKind::HasKey(left, right)
+            | ExprKind::Index(left, right) => Box::new([&**left, &**right].into_iter()),
             ExprKind::Call(_, args) | ExprKind::Set(args) => Box::new(args.iter()),
             ExprKind::Record(fields) => Box::new(fields.iter().map(|field| &field.value)),
             ExprKind::Bool(_)

@@ -154,15 +154,6 @@ pub enum SyntaxError {
         #[label("expected `Set`")]
         span: Span,
     },
-    #[error("`Map` types are not supported")]
-    #[diagnostic(
-        code(mandate::syntax::unsupported_map),
-        help("declare the keys policies read as a record, `{{ region?: String, team?: String }}`, and read them behind `has`; or send the keys as a `Set<String>`")
-    )]
-    UnsupportedMap {
-        #[label("not a type Mandate has")]
-        span: Span,
-    },
     #[error("expression is nested more than {limit} levels deep")]
     #[diagnostic(
         code(mandate::syntax::too_deep),
@@ -405,15 +396,14 @@ impl Ctx {
         self.type_node(TypeExpr::Set(Box::new(inner), span))
     }
 
-    /// A type with two arguments, such as `Map<String, String>`: none is supported yet, and
-    /// the error says what to write instead.
-    pub fn pair_type(&mut self, name: &str, span: Span) -> TypeExpr {
-        let head = Span::new(span.start, span.start + name.len());
-        match name {
-            "Map" => self.report(SyntaxError::UnsupportedMap { span }),
-            _ => self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head }),
+    /// A type with two arguments: `Map<String, T>` (the checker requires string keys).
+    pub fn pair_type(&mut self, name: &str, key: TypeExpr, value: TypeExpr, span: Span) -> TypeExpr {
+        if name != "Map" {
+            let head = Span::new(span.start, span.start + name.len());
+            self.report(SyntaxError::UnknownGeneric { found: name.to_string(), span: head });
+            return TypeExpr::Error(span);
         }
-        TypeExpr::Error(span)
+        self.type_node(TypeExpr::Map(Box::new(key), Box::new(value), span))
     }
 
     /// Caps type nesting like expression nesting.
@@ -612,6 +602,7 @@ const OPERATORS: &[&str] = &[
     "-",
     "*",
     ".",
+    "[",
     "and",
     "or",
     "has",

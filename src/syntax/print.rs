@@ -193,6 +193,7 @@ fn type_text(ty: &TypeExpr) -> String {
     match ty {
         TypeExpr::Named(name) => name.name.clone(),
         TypeExpr::Set(inner, _) => format!("Set<{}>", type_text(inner)),
+        TypeExpr::Map(key, value, _) => format!("Map<{}, {}>", type_text(key), type_text(value)),
         TypeExpr::Record(attrs, _) => attr_block(attrs),
         TypeExpr::Error(_) => "<error>".to_string(),
     }
@@ -368,10 +369,10 @@ pub fn quote(value: &str) -> String {
 fn precedence(expr: &Expr) -> u8 {
     match &expr.kind {
         ExprKind::Binary(op, _, _) => op.precedence(),
-        ExprKind::Has(..) | ExprKind::Is(..) => 4,
+        ExprKind::Has(..) | ExprKind::HasKey(..) | ExprKind::Is(..) => 4,
         ExprKind::Unary(UnaryOp::Not, _) => 3,
         ExprKind::Unary(UnaryOp::Neg, _) => 7,
-        ExprKind::Field(..) => 8,
+        ExprKind::Field(..) | ExprKind::Index(..) => 8,
         _ => 9,
     }
 }
@@ -430,6 +431,25 @@ fn write_expr(out: &mut String, expr: &Expr) {
             write_operand(out, inner, 5);
             let _ = write!(out, " is {}", name.name);
         }
+        ExprKind::HasKey(inner, key) => {
+            write_operand(out, inner, 5);
+            match &key.kind {
+                ExprKind::Str(text) => {
+                    let _ = write!(out, " has {}", quote(text));
+                }
+                _ => {
+                    out.push_str(" has (");
+                    write_expr(out, key);
+                    out.push(')');
+                }
+            }
+        }
+        ExprKind::Index(inner, key) => {
+            write_operand(out, inner, 8);
+            out.push('[');
+            write_expr(out, key);
+            out.push(']');
+        }
         ExprKind::Set(items) => write_list(out, "[", items, "]"),
         ExprKind::Record(fields) => out.push_str(&fields_text(fields)),
         ExprKind::Quantifier(quantifier, var, set, body) => {
@@ -478,6 +498,8 @@ pub fn sexpr(expr: &Expr) -> String {
         }
         ExprKind::Has(inner, name) => format!("(has {} {})", sexpr(inner), name.name),
         ExprKind::Is(inner, name) => format!("(is {} {})", sexpr(inner), name.name),
+        ExprKind::HasKey(inner, key) => format!("(has-key {} {})", sexpr(inner), sexpr(key)),
+        ExprKind::Index(inner, key) => format!("(index {} {})", sexpr(inner), sexpr(key)),
         ExprKind::Set(items) => format!("(set{})", sexpr_list(items)),
         ExprKind::Record(fields) => {
             let list: Vec<String> =

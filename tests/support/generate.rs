@@ -27,7 +27,7 @@ pub const SCHEMA: &str = r#"schema {
   }
   resource Ticket { owner: String, number: String, size: Int, price: Decimal, class: Class, labels: Set<String> }
   action read, update on Doc, Ticket
-  action pay(amount: Decimal, memo?: String, due?: String) on Ticket
+  action pay(amount: Decimal, memo?: String, due?: String, tags?: Map<String, String>) on Ticket
   context { network: String }
 }
 "#;
@@ -553,6 +553,11 @@ impl<'a> Gen<'a> {
                 "args has due and timestamp(args.due) > context.time + 1h".to_string(),
                 "args has due and date(args.due).weekday >= 6".to_string(),
                 "args has due and date(args.due) + 1d > timestamp(args.due)".to_string(),
+                "args has tags and args.tags has \"team\" and args.tags[\"team\"] == agent.team".to_string(),
+                "args has tags and \"urgent\" in values(args.tags)".to_string(),
+                "args has tags and len(keys(args.tags)) >= 2".to_string(),
+                "args has tags and args.tags has (resource.owner) and args.tags[resource.owner] != \"\"".to_string(),
+                "not (args has tags) or not (args.tags has team)".to_string(),
             ]),
             16 if cx.agent() => Some(if self.maybe(40) {
                 format!("agent.team in [{}]", self.subset(TEAMS).join(", "))
@@ -1060,6 +1065,15 @@ impl<'a> Gen<'a> {
                 let due =
                     ["2026-11-30", "2026-12-05 23:00", "2026-12-06T00:30:00+01:00", "2026-11-30T10:30", "2026-12-06"];
                 args["due"] = json!(self.pick(&due));
+            }
+            if self.maybe(50) {
+                let mut tags = serde_json::Map::new();
+                for (key, value) in [("team", "support"), ("alice", "urgent"), ("bob", ""), ("x-id", "7")] {
+                    if self.maybe(50) {
+                        tags.insert(key.to_string(), json!(if self.maybe(30) { "urgent" } else { value }));
+                    }
+                }
+                args["tags"] = json!(tags);
             }
             args
         } else {

@@ -295,6 +295,25 @@ impl<'a> Interp<'a> {
                         }
                         Value::set(parts)
                     }
+                    Builtin::Keys | Builtin::Values => match values.first() {
+                        Some(Value::Record(fields)) => Value::set(match builtin {
+                            Builtin::Keys => fields.keys().map(|key| Value::string(key)).collect(),
+                            _ => fields.values().cloned().collect(),
+                        }),
+                        other => return Err(EvalError::Broken(format!("keys/values of {other:?}"))),
+                    },
+                    Builtin::Lookup | Builtin::HasKey => {
+                        let (Some(Value::Record(fields)), Some(key)) =
+                            (values.first(), values.get(1).and_then(Value::as_str))
+                        else {
+                            return Err(EvalError::Broken("a map lookup without a map and a key".to_string()));
+                        };
+                        match (builtin, fields.get(key)) {
+                            (Builtin::HasKey, found) => Value::Bool(found.is_some()),
+                            (_, Some(value)) => value.clone(),
+                            (_, None) => return Err(EvalError::Broken(format!("the key `{key}` is absent"))),
+                        }
+                    }
                     Builtin::Timestamp | Builtin::Date => {
                         let moment = match values.first() {
                             Some(Value::Timestamp(nanos)) => *nanos,
