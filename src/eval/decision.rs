@@ -53,11 +53,14 @@ pub struct Reason {
     /// them, for the person who reads the decision (an approver, the agent's user).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<String>,
+    /// For a request on several resources: the id of the one this reason is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl Reason {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Reason { code: code.to_string(), message: message.into(), messages: Vec::new() }
+        Reason { code: code.to_string(), message: message.into(), messages: Vec::new(), resource: None }
     }
 }
 
@@ -169,6 +172,72 @@ impl Decision {
         }
     }
 
+    /// The decision on a request on several resources, from the decision on each (with
+    /// its resource's id): every resource must be allowed. The first denied resource's
+    /// decision (else the first escalated one's) decides, its reasons naming the
+    /// resource; an allow carries the strictest obligations of all of them.
+    pub fn all_of(each: Vec<(String, Decision)>) -> Decision {
+        let refused = [Outcome::Deny, Outcome::Escalate]
+            .into_iter()
+            .find_map(|outcome| each.iter().position(|(_, decision)| decision.decision == outcome));
+        let mut decisions = each.into_iter();
+        if let Some(at) = refused {
+            let Some((id, mut decision)) = decisions.nth(at) else {
+                return Decision::deny(Reason::new("no_resource", ""));
+            };
+            for reason in &mut decision.reasons {
+                reason.resource = Some(id.clone());
+            }
+            return decision;
+        }
+        let Some((_, mut combined)) = decisions.next() else {
+            return Decision::deny(Reason::new("no_resource", "the request names no resource"));
+        };
+        for (_, decision) in decisions {
+            combined.absorb_allow(decision);
+        }
+        combined
+    }
+
+    /// Adds another resource's allow: the policies of both, the shorter credential, the
+    /// tags, messages and scopes of both.
+    fn absorb_allow(&mut self, other: Decision) {
+        for (own, more) in [
+            (&mut self.policies.forbid, other.policies.forbid),
+            (&mut self.policies.escalate, other.policies.escalate),
+            (&mut self.policies.permit, other.policies.permit),
+        ] {
+            for name in more {
+                if !own.contains(&name) {
+                    own.push(name);
+                }
+            }
+        }
+        if let (Some(own), Some(more)) = (self.obligations.as_mut(), other.obligations) {
+            own.ttl_ms = own.ttl_ms.min(more.ttl_ms);
+            own.expires_at = own.expires_at.min(more.expires_at);
+            for tag in more.tags {
+                if !own.tags.contains(&tag) {
+                    own.tags.push(tag);
+                }
+            }
+            own.tags.sort();
+            for message in more.messages {
+                if !own.messages.contains(&message) {
+                    own.messages.push(message);
+                }
+            }
+            for scope in more.scopes {
+                if !own.scopes.contains(&scope) {
+                    own.scopes.push(scope);
+                }
+            }
+        }
+        if let (Some(own), Some(more)) = (self.explanation.as_mut(), other.explanation) {
+            own.extend(more);
+        }
+    }
+
     /// The decision as a person reads it, with the path when it was recorded.
     pub fn to_text(&self) -> String {
         let mut out = format!("decision: {}\n", self.decision.word());
@@ -183,7 +252,8 @@ impl Decision {
             }
         }
         for reason in &self.reasons {
-            let _ = writeln!(out, "  because: {} [{}]", reason.message, reason.code);
+            let about = reason.resource.as_ref().map(|id| format!("resource `{id}`: ")).unwrap_or_default();
+            let _ = writeln!(out, "  because: {about}{} [{}]", reason.message, reason.code);
             for message in &reason.messages {
                 let _ = writeln!(out, "    {message}");
             }

@@ -180,23 +180,47 @@ impl PolicySet {
         if self.moments.is_empty() {
             return Ok(());
         }
-        request::check_moments(request, &self.moments, self.limits.max_eval_steps, applies)
+        if !request.has_more_resources() {
+            return request::check_moments(request, &self.moments, self.limits.max_eval_steps, applies);
+        }
+        for one in request.each_resource() {
+            request::check_moments(&one, &self.moments, self.limits.max_eval_steps, &applies)?;
+        }
+        Ok(())
     }
 
     /// Decides a validated request.
     pub fn decide(&self, request: &Request) -> Decision {
-        decide(&self.plan, &self.texts, request, self.limits.max_eval_steps, false)
+        self.decide_each(request, false)
     }
 
     /// Decides a validated request and records the path through the graph.
     pub fn explain(&self, request: &Request) -> Decision {
-        decide(&self.plan, &self.texts, request, self.limits.max_eval_steps, true)
+        self.decide_each(request, true)
+    }
+
+    /// A request on several resources is decided once per resource, and allowed only
+    /// when each is ([`Decision::all_of`]).
+    fn decide_each(&self, request: &Request, explain: bool) -> Decision {
+        if !request.has_more_resources() {
+            return decide(&self.plan, &self.texts, request, self.limits.max_eval_steps, explain);
+        }
+        let each = request
+            .each_resource()
+            .iter()
+            .map(|one| {
+                let id = one.resource().and_then(|(_, attrs)| attrs.get("id")).and_then(|id| id.as_str());
+                let decision = decide(&self.plan, &self.texts, one, self.limits.max_eval_steps, explain);
+                (id.unwrap_or_default().to_string(), decision)
+            })
+            .collect();
+        Decision::all_of(each)
     }
 
     /// Validates and decides.
     pub fn decide_doc(&self, doc: &RequestDoc, explain: bool) -> Decision {
         match self.prepare(doc) {
-            Ok(request) => decide(&self.plan, &self.texts, &request, self.limits.max_eval_steps, explain),
+            Ok(request) => self.decide_each(&request, explain),
             Err(errors) => Decision::invalid(errors),
         }
     }

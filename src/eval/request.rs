@@ -36,6 +36,9 @@ pub struct RequestDoc {
     )]
     pub args: serde_json::Map<String, Json>,
     pub resource: Option<ResourceDoc>,
+    /// For an action `on Set<T>`: the resources, each of which must be allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceDoc>,
     #[serde(
         default,
         skip_serializing_if = "serde_json::Map::is_empty",
@@ -265,6 +268,7 @@ impl Stamp {
             action: Arc::from(""),
             args: Arc::default(),
             resource: None,
+            more_resources: Vec::new(),
             context: Arc::default(),
             behavior: Arc::default(),
         }
@@ -291,6 +295,9 @@ pub struct CallDoc {
     )]
     pub args: serde_json::Map<String, Json>,
     pub resource: Option<ResourceDoc>,
+    /// For an action `on Set<T>`: the resources, each of which must be allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceDoc>,
     #[serde(
         default,
         skip_serializing_if = "serde_json::Map::is_empty",
@@ -320,6 +327,8 @@ pub struct Request {
     pub(crate) args: Attributes,
     /// The resource type and its attributes (including `id`).
     pub(crate) resource: Option<(Arc<str>, Attributes)>,
+    /// For an action `on Set<T>`: the resources after the first, each decided like it.
+    pub(crate) more_resources: Vec<(Arc<str>, Attributes)>,
     pub(crate) context: Attributes,
     pub(crate) behavior: Attributes,
 }
@@ -350,6 +359,21 @@ impl Request {
     /// The resource's type and attributes (`id` included).
     pub fn resource(&self) -> Option<&(Arc<str>, Attributes)> {
         self.resource.as_ref()
+    }
+
+    /// One request per resource, for an action on a set of them (the request itself
+    /// when it names one resource or none): what each decision reads as `resource`.
+    pub fn each_resource(&self) -> Vec<Request> {
+        let mut all = vec![Request { more_resources: Vec::new(), ..self.clone() }];
+        for resource in &self.more_resources {
+            all.push(Request { resource: Some(resource.clone()), more_resources: Vec::new(), ..self.clone() });
+        }
+        all
+    }
+
+    /// Whether the request names more than one resource.
+    pub fn has_more_resources(&self) -> bool {
+        !self.more_resources.is_empty()
     }
 
     pub fn context(&self) -> &Attributes {
@@ -384,11 +408,13 @@ pub struct RequestLimits {
     pub max_set_elements: usize,
     /// Most links in the delegation chain.
     pub max_chain: usize,
+    /// Most resources one request may name (an action `on Set<T>`).
+    pub max_resources: usize,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        RequestLimits { max_set_elements: 10_000, max_chain: 64 }
+        RequestLimits { max_set_elements: 10_000, max_chain: 64, max_resources: 256 }
     }
 }
 
@@ -491,6 +517,7 @@ impl<'a> Validator<'a> {
             action: doc.action.clone(),
             args: doc.args.clone(),
             resource: doc.resource.clone(),
+            resources: doc.resources.clone(),
             context: doc.context.clone(),
             behavior: doc.behavior.clone(),
         };
@@ -524,7 +551,7 @@ impl<'a> Validator<'a> {
             Some(sig) => self.record("args", &doc.args, &sig.params),
             None => BTreeMap::new(),
         };
-        let resource = self.resource(action.map(|sig| &*sig.name), doc.resource.as_ref());
+        let (resource, more_resources) = self.resources(action, doc);
         let context = self.context(&doc.context, now);
         let behavior = match (&stamp.quiet_behavior, doc.behavior.is_empty()) {
             (Some(quiet), true) => quiet.clone(),
@@ -537,6 +564,7 @@ impl<'a> Validator<'a> {
             action: action?.name.clone(),
             args: Arc::new(args),
             resource,
+            more_resources,
             context: Arc::new(context),
             behavior,
         })
@@ -587,6 +615,39 @@ impl<'a> Validator<'a> {
         None
     }
 
+    /// The request's resource, and for an action `on Set<T>` the others it names.
+    #[allow(clippy::type_complexity)]
+    fn resources(
+        &mut self,
+        action: Option<&ActionSig>,
+        doc: &CallDoc,
+    ) -> (Option<(Arc<str>, Attributes)>, Vec<(Arc<str>, Attributes)>) {
+        let name = action.map(|sig| &*sig.name);
+        if doc.resources.is_empty() {
+            return (self.resource(name, doc.resource.as_ref()), Vec::new());
+        }
+        if doc.resource.is_some() {
+            let help = Some("an action on a set of resources takes `resources`; give one of the two".to_string());
+            self.error("resources", "invalid_value", "the request has both `resource` and `resources`", help);
+        }
+        if let Some(sig) = action.filter(|sig| !sig.many) {
+            let help = Some(format!("give the one resource as `resource`; `{}` is not declared `on Set<…>`", sig.name));
+            self.error("resources", "invalid_value", format!("`{}` acts on one resource", sig.name), help);
+        }
+        if doc.resources.len() > self.limits.max_resources {
+            let message =
+                format!("the request names {} resources, more than {}", doc.resources.len(), self.limits.max_resources);
+            self.error("resources", "too_large", message, None);
+            return (None, Vec::new());
+        }
+        let mut read: Vec<(Arc<str>, Attributes)> = Vec::new();
+        for (index, resource) in doc.resources.iter().enumerate() {
+            read.extend(self.resource_at(&format!("resources[{index}]"), name, resource));
+        }
+        let mut read = read.into_iter();
+        (read.next(), read.collect())
+    }
+
     fn resource(&mut self, action: Option<&str>, doc: Option<&ResourceDoc>) -> Option<(Arc<str>, Attributes)> {
         let env: &'a Env = self.env;
         let applies: &[String] = action.map(|action| env.applies_to(action)).unwrap_or_default();
@@ -597,9 +658,17 @@ impl<'a> Validator<'a> {
             }
             return None;
         };
+        self.resource_at("resource", action, doc)
+    }
+
+    /// One resource, at `path` in the request.
+    fn resource_at(&mut self, path: &str, action: Option<&str>, doc: &ResourceDoc) -> Option<(Arc<str>, Attributes)> {
+        let env: &'a Env = self.env;
+        let applies: &[String] = action.map(|action| env.applies_to(action)).unwrap_or_default();
         let Some((ty, record)) = env.resources.get_key_value(&doc.ty) else {
             let help = did_you_mean(&doc.ty, self.env.resources.keys().map(String::as_str));
-            self.error("resource.type", "unknown_resource_type", format!("unknown resource type `{}`", doc.ty), help);
+            let message = format!("unknown resource type `{}`", doc.ty);
+            self.error(&format!("{path}.type"), "unknown_resource_type", message, help);
             return None;
         };
         if let Some(action) = action {
@@ -610,14 +679,19 @@ impl<'a> Validator<'a> {
                     Some(format!("`{action}` applies to {}", applies.join(", ")))
                 };
                 self.error(
-                    "resource.type",
+                    &format!("{path}.type"),
                     "action_not_applicable",
                     format!("`{action}` does not apply to `{}`", doc.ty),
                     help,
                 );
             }
         }
-        let attrs = self.entity("resource.attrs", &doc.id, &doc.attrs, record);
+        // The common path without building its name.
+        let attrs_path: std::borrow::Cow<'_, str> = match path {
+            "resource" => "resource.attrs".into(),
+            other => format!("{other}.attrs").into(),
+        };
+        let attrs = self.entity(&attrs_path, &doc.id, &doc.attrs, record);
         Some((Arc::from(ty.as_str()), Arc::new(attrs)))
     }
 

@@ -99,6 +99,7 @@ fn request(set: &PolicySet, test: &TestCase) -> (RequestDoc, i64) {
             let (id, attrs) = entity(fields, "resource");
             ResourceDoc { ty: ty.clone(), id, attrs }
         }),
+        resources: Vec::new(),
         context,
         behavior: object(&test.behavior),
     };
@@ -134,6 +135,7 @@ fn constant(expr: &HExpr) -> Option<Value> {
         action: Arc::from(""),
         args: Arc::new(BTreeMap::new()),
         resource: None,
+        more_resources: Vec::new(),
         context: Arc::new(BTreeMap::new()),
         behavior: Arc::new(BTreeMap::new()),
     };

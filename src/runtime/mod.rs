@@ -579,11 +579,19 @@ impl Runtime {
 
     /// The ceilings after the policies allowed: the grant's narrowing, then the budgets.
     fn ceilings(&self, held: &Held, request: &Request, decision: &mut Decision) -> Result<(), RuntimeError> {
-        if let Some(outside) =
-            ceilings::outside_narrowing(&held.grant.narrowing, request, self.set.limits().max_eval_steps)
-        {
-            deny(decision, Reason::new("outside_delegated_scope", outside));
-            return Ok(());
+        // Each resource of a request on several must be within the delegated scope.
+        let each = if request.has_more_resources() { request.each_resource() } else { Vec::new() };
+        for one in if each.is_empty() { std::slice::from_ref(request) } else { &each } {
+            let steps = self.set.limits().max_eval_steps;
+            if let Some(outside) = ceilings::outside_narrowing(&held.grant.narrowing, one, steps) {
+                let mut reason = Reason::new("outside_delegated_scope", outside);
+                if request.has_more_resources() {
+                    reason.resource =
+                        one.resource().and_then(|(_, attrs)| attrs.get("id")?.as_str().map(str::to_string));
+                }
+                deny(decision, reason);
+                return Ok(());
+            }
         }
         let task = self.task_kind(&held.task.kind)?;
         let amounts = match ceilings::amounts(task, request, self.set.limits().max_eval_steps) {
@@ -738,14 +746,18 @@ impl Runtime {
         now: i64,
     ) -> Result<String, RuntimeError> {
         let expires = decision.obligations.as_ref().map_or(held.task.deadline, |obligations| obligations.expires_at.0);
-        let resource = call.resource.as_ref().map(|ResourceDoc { ty, id, .. }| json!({"type": ty, "id": id}));
-        let detail = json!({
+        let named = |ResourceDoc { ty, id, .. }: &ResourceDoc| json!({"type": ty, "id": id});
+        let mut detail = json!({
             "type": "mandate_action",
             "task_id": held.task.id,
             "action": call.action,
-            "resource": resource,
+            "resource": call.resource.as_ref().map(named),
             "args_digest": ceilings::args_digest(&call.args),
         });
+        // An action on several resources: the credential names each of them.
+        if let (false, Some(fields)) = (call.resources.is_empty(), detail.as_object_mut()) {
+            fields.insert("resources".to_string(), Json::Array(call.resources.iter().map(named).collect()));
+        }
         let claims = self.claims(&held.task, &held.grant, expires.min(held.task.deadline), now, vec![detail])?;
         Ok(tokens::sign(&self.keys, &claims)?)
     }

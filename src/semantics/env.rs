@@ -67,7 +67,7 @@ pub enum SchemaSymbol {
     Resource(String, Vec<AttrRef>),
     Enum(String, Vec<String>),
     Record(String, Vec<AttrRef>),
-    Action { names: Vec<String>, params: Vec<AttrRef>, on: Vec<String> },
+    Action { names: Vec<String>, params: Vec<AttrRef>, on: Vec<String>, many: bool },
     Context(Vec<AttrRef>),
     Behavior(Vec<AttrRef>),
 }
@@ -204,6 +204,7 @@ fn schema_symbol(item: &SchemaItem) -> Option<SchemaSymbol> {
                 })
                 .collect(),
             on: action.on.iter().map(|name| name.name.clone()).collect(),
+            many: action.many,
         },
         SchemaItem::Context { attrs, .. } => SchemaSymbol::Context(attr_refs(attrs)),
         SchemaItem::Behavior { attrs, .. } => SchemaSymbol::Behavior(attr_refs(attrs)),
@@ -257,6 +258,8 @@ pub struct ActionSig {
     pub params: Arc<RecordType>,
     pub param_order: Vec<String>,
     pub on: Vec<String>,
+    /// `on Set<T>`: a request may name several resources.
+    pub many: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -544,7 +547,7 @@ impl Env {
 
     fn declare_actions(&mut self, schema: &[&SchemaSymbol]) {
         for symbol in schema {
-            if let SchemaSymbol::Action { names, params, on } = symbol {
+            if let SchemaSymbol::Action { names, params, on, many } = symbol {
                 let mut record = RecordType::default();
                 for param in params {
                     let field = Field { ty: self.resolve(&param.ty), optional: param.optional };
@@ -555,6 +558,7 @@ impl Env {
                     params: Arc::new(record),
                     param_order: params.iter().map(|param| param.name.clone()).collect(),
                     on: on.clone(),
+                    many: *many,
                 };
                 for name in names {
                     let named = || ActionSig { name: Arc::from(name.as_str()), ..sig.clone() };

@@ -141,6 +141,8 @@ pub struct ActionDecl {
     pub params: Vec<Param>,
     /// Resource types the action applies to; empty for an action without a resource.
     pub on: Vec<Ident>,
+    /// `on Set<T>`: a request names a set of resources, each of which must be allowed.
+    pub many: bool,
     pub span: Span,
 }
 

@@ -396,6 +396,25 @@ impl Ctx {
         self.type_node(TypeExpr::Set(Box::new(inner), span))
     }
 
+    /// `action … on Set<T>`: an action on a set of resources of one type.
+    pub fn many_action(
+        &mut self,
+        names: Vec<Ident>,
+        params: Vec<Param>,
+        set: &str,
+        ty: Ident,
+        span: Span,
+    ) -> ActionDecl {
+        if set != "Set" {
+            let start = span.start;
+            self.report(SyntaxError::UnknownGeneric {
+                found: set.to_string(),
+                span: Span::new(start, start + set.len()),
+            });
+        }
+        ActionDecl { names, params, on: vec![ty], many: true, span }
+    }
+
     /// A type with two arguments: `Map<String, T>` (the checker requires string keys).
     pub fn pair_type(&mut self, name: &str, key: TypeExpr, value: TypeExpr, span: Span) -> TypeExpr {
         if name != "Map" {

@@ -216,7 +216,9 @@ fn action_text(action: &ActionDecl) -> String {
     if !action.params.is_empty() {
         let _ = write!(text, "({})", params(&action.params));
     }
-    if !action.on.is_empty() {
+    if action.many {
+        let _ = write!(text, " on Set<{}>", names(&action.on));
+    } else if !action.on.is_empty() {
         let _ = write!(text, " on {}", names(&action.on));
     }
     text

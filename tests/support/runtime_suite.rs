@@ -211,7 +211,7 @@ pub fn opening(store: Box<dyn Store>) {
     assert_eq!(claims.act.as_ref().map(|act| act.sub.as_str()), Some("alice@example.com"));
     let detail = &claims.authorization_details[0];
     assert_eq!(detail["type"], "mandate_task");
-    assert_eq!(detail["actions"], json!(["comment", "credit", "read", "refund"]));
+    assert_eq!(detail["actions"], json!(["comment", "credit", "merge", "read", "refund"]));
 }
 
 pub fn decisions(store: Box<dyn Store>) {
@@ -352,6 +352,33 @@ pub fn delegation(store: Box<dyn Store>) {
     };
     world.runtime.delegate("triage", &task, "helper", one_ticket, now).expect("delegates");
     assert_eq!(outcome(&world, "helper", &task, &call("read", "acme", json!({})), now).1, "outside_delegated_scope");
+    // An action on several tickets: each one must be within the narrowing, so a second
+    // ticket cannot ride along with the delegated one.
+    let merge = |numbers: &[&str]| -> CallDoc {
+        let tickets: Vec<Json> = numbers
+            .iter()
+            .map(|number| json!({"type": "Ticket", "id": number, "attrs": {"customer": "acme", "number": number}}))
+            .collect();
+        serde_json::from_value(json!({"action": "merge", "resources": tickets})).expect("a call")
+    };
+    assert_eq!(outcome(&world, "helper", &task, &merge(&["T-2"]), now).0, Outcome::Allow);
+    let sneaked = world.runtime.decide("helper", &task, &merge(&["T-2", "T-1"]), now, true).expect("decides");
+    let reason = sneaked.decision.reasons.first().cloned().expect("a reason");
+    assert_eq!(sneaked.decision.decision, Outcome::Deny);
+    assert_eq!((reason.code.as_str(), reason.resource.as_deref()), ("outside_delegated_scope", Some("T-1")));
+    assert!(sneaked.credential.is_none());
+    // The opener merges both; the credential names each ticket.
+    let merged = world.runtime.decide("triage", &task, &merge(&["T-2", "T-1"]), now, true).expect("decides");
+    assert_eq!(merged.decision.decision, Outcome::Allow);
+    let claims = world.runtime.verify_token(&merged.credential.expect("a credential"), now).expect("verifies");
+    let details = serde_json::to_value(&claims).expect("claims");
+    let named: Vec<&str> = details["authorization_details"][0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|resource| resource["id"].as_str())
+        .collect();
+    assert_eq!(named, ["T-2", "T-1"]);
     assert_eq!(world.runtime.store().grants(&task).expect("grants").len(), 3);
     // Delegated agents spend the task's budget: it is not multiplied.
     let open = |agent: &str| {
