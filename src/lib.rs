@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "runtime")]
+pub mod audit;
 pub mod compile;
 pub mod db;
 pub mod diagnostics;

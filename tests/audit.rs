@@ -1,0 +1,156 @@
+//! The audit log's Merkle tree: against the RFC 6962 known-answer vectors of the
+//! Certificate Transparency reference code, against an independent Python implementation
+//! of the RFC's definitions (`tests/interop/merkle_reference.py`), and against tampering:
+//! every proof made for every leaf and every earlier size checks, and every altered one
+//! (a hash changed, one dropped or added, a wrong index, size or root) fails. Consistency
+//! verifiers that pass what they should refuse are a known class of bug.
+
+#![cfg(feature = "runtime")]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
+use mandate::audit::merkle::{
+    consistency_proof, hex, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion, Hash,
+};
+use serde_json::Value as Json;
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex")).collect()
+}
+
+fn hash(text: &str) -> Hash {
+    unhex(text).try_into().expect("32 bytes")
+}
+
+fn hashes(json: &Json) -> Vec<Hash> {
+    json.as_array().expect("hashes").iter().map(|h| hash(h.as_str().expect("hex"))).collect()
+}
+
+#[test]
+fn known_answer_vectors_of_rfc_6962() {
+    let text = std::fs::read_to_string("tests/fixtures/audit/rfc6962_vectors.json").expect("vectors");
+    let vectors: Json = serde_json::from_str(&text).expect("json");
+    let leaves: Vec<Hash> =
+        vectors["leaves"].as_array().unwrap().iter().map(|leaf| leaf_hash(&unhex(leaf.as_str().unwrap()))).collect();
+    for (size, expected) in vectors["roots"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(hex(&root(&leaves[..size])), expected.as_str().unwrap(), "root of {size} leaves");
+    }
+    for case in vectors["inclusion"].as_array().unwrap() {
+        let (index, size) = (case["index"].as_u64().unwrap(), case["size"].as_u64().unwrap());
+        let leaves = &leaves[..size as usize];
+        let expected = hashes(&case["proof"]);
+        assert_eq!(inclusion_proof(index, leaves).unwrap(), expected, "inclusion {index} in {size}");
+        verify_inclusion(index, size, &leaves[index as usize], &expected, &root(leaves)).unwrap();
+    }
+    for case in vectors["consistency"].as_array().unwrap() {
+        let (old, new) = (case["old"].as_u64().unwrap(), case["new"].as_u64().unwrap());
+        let expected = hashes(&case["proof"]);
+        let (before, after) = (&leaves[..old as usize], &leaves[..new as usize]);
+        assert_eq!(consistency_proof(old, after).unwrap(), expected, "consistency {old} to {new}");
+        verify_consistency(old, new, &root(before), &root(after), &expected).unwrap();
+    }
+}
+
+/// Every way to spoil a proof that the tree holds leaf `index`. (A size alone is not
+/// among them: a root is only ever checked with the size a signed checkpoint gives it,
+/// and trees of neighbouring sizes can share a leaf's path shape, so RFC 9162's check of
+/// the path cannot tell them apart without the checkpoint.)
+fn spoiled_inclusions(index: u64, size: u64, proof: &[Hash]) -> Vec<(u64, u64, Vec<Hash>)> {
+    let mut spoiled = vec![(index + 1, size, proof.to_vec())];
+    if index > 0 {
+        spoiled.push((index - 1, size, proof.to_vec()));
+    }
+    for at in 0..proof.len() {
+        let mut flipped = proof.to_vec();
+        flipped[at][at % 32] ^= 1;
+        spoiled.push((index, size, flipped));
+        let mut dropped = proof.to_vec();
+        dropped.remove(at);
+        spoiled.push((index, size, dropped));
+    }
+    let mut longer = proof.to_vec();
+    longer.push([7; 32]);
+    spoiled.push((index, size, longer));
+    spoiled
+}
+
+#[test]
+fn every_proof_checks_and_every_spoiled_one_fails() {
+    let leaves: Vec<Hash> = (0..70u32).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect();
+    for size in 1..=leaves.len() {
+        let tree = &leaves[..size];
+        let top = root(tree);
+        for index in 0..size {
+            let proof = inclusion_proof(index as u64, tree).unwrap();
+            verify_inclusion(index as u64, size as u64, &tree[index], &proof, &top).unwrap();
+            for (bad_index, bad_size, bad_proof) in spoiled_inclusions(index as u64, size as u64, &proof) {
+                let leaf = tree.get(bad_index as usize).copied().unwrap_or([0; 32]);
+                // A different leaf at the same place, or the same leaf elsewhere.
+                for candidate in [tree[index], leaf] {
+                    let verdict = verify_inclusion(bad_index, bad_size, &candidate, &bad_proof, &top);
+                    let same = bad_index == index as u64 && bad_size == size as u64 && bad_proof == proof;
+                    assert!(
+                        same || verdict.is_err(),
+                        "spoiled inclusion passed: {index}/{size} as {bad_index}/{bad_size}"
+                    );
+                }
+            }
+            let mut other = tree[index];
+            other[0] ^= 1;
+            assert!(verify_inclusion(index as u64, size as u64, &other, &proof, &top).is_err());
+        }
+        for old in 1..=size {
+            let proof = consistency_proof(old as u64, tree).unwrap();
+            let old_root = root(&tree[..old]);
+            verify_consistency(old as u64, size as u64, &old_root, &top, &proof).unwrap();
+            // A forged old root, a forged new root, wrong sizes, altered proofs.
+            let mut forged = old_root;
+            forged[31] ^= 1;
+            assert!(verify_consistency(old as u64, size as u64, &forged, &top, &proof).is_err());
+            assert!(verify_consistency(old as u64, size as u64, &old_root, &forged, &proof).is_err());
+            assert!(verify_consistency(0, size as u64, &old_root, &top, &proof).is_err());
+            assert!(verify_consistency(size as u64 + 1, size as u64, &old_root, &top, &proof).is_err());
+            if old < size {
+                // The roots of the two sizes swapped: the old tree is not the new one.
+                assert!(verify_consistency(old as u64, size as u64, &top, &old_root, &proof).is_err());
+            }
+            for at in 0..proof.len() {
+                let mut flipped = proof.clone();
+                flipped[at][at % 32] ^= 1;
+                assert!(verify_consistency(old as u64, size as u64, &old_root, &top, &flipped).is_err());
+                let mut dropped = proof.clone();
+                dropped.remove(at);
+                assert!(verify_consistency(old as u64, size as u64, &old_root, &top, &dropped).is_err());
+            }
+            let mut longer = proof.clone();
+            longer.push([9; 32]);
+            assert!(verify_consistency(old as u64, size as u64, &old_root, &top, &longer).is_err());
+        }
+    }
+}
+
+#[test]
+fn an_independent_python_implementation_agrees() {
+    let output = std::process::Command::new("python3")
+        .args(["tests/interop/merkle_reference.py", "40"])
+        .output()
+        .expect("python3 runs (bash .ci/run installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reference: Json = serde_json::from_slice(&output.stdout).expect("json");
+    let leaves: Vec<Hash> = (0..40).map(|i| leaf_hash(format!("leaf-{i}").as_bytes())).collect();
+    for (size, expected) in reference["roots"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(hex(&root(&leaves[..size])), expected.as_str().unwrap(), "root of {size}");
+    }
+    for case in reference["inclusion"].as_array().unwrap() {
+        let (index, size) = (case["index"].as_u64().unwrap(), case["size"].as_u64().unwrap() as usize);
+        assert_eq!(
+            inclusion_proof(index, &leaves[..size]).unwrap(),
+            hashes(&case["proof"]),
+            "inclusion {index}/{size}"
+        );
+    }
+    for case in reference["consistency"].as_array().unwrap() {
+        let (old, new) = (case["old"].as_u64().unwrap(), case["new"].as_u64().unwrap() as usize);
+        assert_eq!(consistency_proof(old, &leaves[..new]).unwrap(), hashes(&case["proof"]), "consistency {old}/{new}");
+    }
+    assert_eq!(reference["inclusion"].as_array().unwrap().len(), 40 * 41 / 2);
+}
