@@ -154,3 +154,85 @@ fn an_independent_python_implementation_agrees() {
     }
     assert_eq!(reference["inclusion"].as_array().unwrap().len(), 40 * 41 / 2);
 }
+
+mod notes {
+    use mandate::audit::note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
+
+    /// The example of the Go `sumdb/note` package, which defined the format C2SP keeps.
+    const PETER_KEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const PETER_NOTE: &str = "If you think cryptography is the answer to your problem,\n\
+        then you don't know what your problem is.\n\
+        \n\
+        \u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+    fn signer(name: &str, seed: u8) -> NoteSigner {
+        NoteSigner::new(name, ed25519_dalek::SigningKey::from_bytes(&[seed; 32])).expect("a signer")
+    }
+
+    #[test]
+    fn the_published_example_verifies_and_its_key_reads_back() {
+        let verifier = NoteVerifier::parse(PETER_KEY).expect("key");
+        assert_eq!(verifier.to_string(), PETER_KEY);
+        let text = verifier.open(PETER_NOTE).expect("verifies");
+        assert!(text.starts_with("If you think") && text.ends_with("problem is.\n"));
+        let edited = PETER_NOTE.replace("answer", "Answer");
+        assert!(matches!(verifier.open(&edited), Err(NoteError::Unverified { .. })));
+    }
+
+    #[test]
+    fn signed_checkpoints_round_trip_and_forgeries_fail() {
+        let log = signer("mandate.example/audit", 7);
+        let verifier = NoteVerifier::parse(&log.verifier_key()).expect("key");
+        let checkpoint = Checkpoint { origin: "mandate.example/audit".to_string(), size: 1234, root: [5; 32] };
+        let note = log.sign(&checkpoint.to_text()).expect("signs");
+        let opened = verifier.open(&note).expect("verifies");
+        assert_eq!(Checkpoint::parse(opened).expect("reads"), checkpoint);
+        // Another key's signature, an edited size, a flipped signature byte.
+        let other = signer("mandate.example/audit", 8).sign(&checkpoint.to_text()).expect("signs");
+        assert!(matches!(verifier.open(&other), Err(NoteError::Unverified { .. })));
+        let edited = note.replacen("1234", "1235", 1);
+        assert!(matches!(verifier.open(&edited), Err(NoteError::Unverified { .. })));
+        let line = note.lines().last().expect("a signature line");
+        let mut flipped = line.to_string();
+        let at = flipped.len() - 6;
+        let replacement = if &flipped[at..at + 1] == "A" { "B" } else { "A" };
+        flipped.replace_range(at..at + 1, replacement);
+        let forged = note.replace(line, &flipped);
+        assert!(matches!(verifier.open(&forged), Err(NoteError::Unverified { .. })));
+        // Malformed notes say where.
+        let garbled = note.replace("\u{2014} ", "- ");
+        assert_eq!(verifier.open(&garbled), Err(NoteError::BadSignatureLine { line: 5 }));
+        assert!(matches!(verifier.open(&checkpoint.to_text()), Err(NoteError::Malformed(_))));
+        assert!(log.sign("no newline").is_err());
+        assert!(log.sign("a\n\nblank\n").is_err());
+    }
+
+    #[test]
+    fn checkpoints_and_keys_read_strictly() {
+        let root = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
+        assert!(Checkpoint::parse(&format!("origin\n0\n{root}\n")).is_ok());
+        for (text, line) in [
+            (format!("\n5\n{root}\n"), 1),
+            (format!("origin\n05\n{root}\n"), 2),
+            (format!("origin\n-5\n{root}\n"), 2),
+            (format!("origin\n18446744073709551616\n{root}\n"), 2),
+            ("origin\n5\nBQUF\n".to_string(), 3),
+            ("origin\n5\n@@@\n".to_string(), 3),
+            ("origin\n5\n".to_string(), 3),
+        ] {
+            match Checkpoint::parse(&text) {
+                Err(NoteError::BadCheckpoint { line: found, .. }) => assert_eq!(found, line, "{text:?}"),
+                other => panic!("{text:?} read as {other:?}"),
+            }
+        }
+        for key in [
+            "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "PeterNeumann+c74f20a3+AhpC2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+            "PeterNeumann+c74f20a3",
+            "PeterNeumann+c74f20a3+ARpc",
+        ] {
+            assert!(NoteVerifier::parse(key).is_err(), "{key}");
+        }
+    }
+}
