@@ -174,6 +174,30 @@ fn violates(effect: Effect, decision: &mandate::eval::Decision) -> bool {
     }
 }
 
+/// Checks an assertion's verdict against brute force: "proved" with no violating request
+/// of the domain, "refuted" with a counterexample that reproduces. Returns 0, 1 or 2 for
+/// proved, refuted and unknown.
+fn assertion_verdict(
+    set: &PolicySet,
+    effect: Effect,
+    verdict: &Verdict,
+    violation: Option<&RequestDoc>,
+    source: &str,
+) -> Result<usize, TestCaseError> {
+    Ok(match verdict {
+        Verdict::Proved | Verdict::NotApplicable { .. } => {
+            prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
+            0
+        }
+        Verdict::Refuted { request, .. } => {
+            let decision = set.decide_doc(request, false);
+            prop_assert!(violates(effect, &decision), "the counterexample does not reproduce:\n{source}");
+            1
+        }
+        Verdict::Unknown { .. } => 2,
+    })
+}
+
 /// The lints that claim something of every request hold on the whole domain.
 fn check_lints(set: &PolicySet, requests: &[RequestDoc], source: &str) -> Result<Vec<&'static str>, TestCaseError> {
     let (_, findings) = mandate::prove::check_and_lint(set, &ProveOptions::default());
@@ -365,21 +389,7 @@ fn proved_means_no_violation_in_the_whole_domain() {
                 let holds = Evaluator::new(&request, 100_000).truth(&assertion.condition).expect("evaluates");
                 holds && violates(assertion.effect, &decision)
             });
-            match &report.verdict {
-                Verdict::Proved | Verdict::NotApplicable { .. } => {
-                    count(0);
-                    prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
-                }
-                Verdict::Refuted { request, .. } => {
-                    count(1);
-                    let decision = set.decide_doc(request, false);
-                    prop_assert!(
-                        violates(assertion.effect, &decision),
-                        "the counterexample does not reproduce:\n{source}"
-                    );
-                }
-                Verdict::Unknown { .. } => count(2),
-            }
+            count(assertion_verdict(&set, assertion.effect, &report.verdict, violation, &source)?);
             Ok(())
         })
         .unwrap();
@@ -783,21 +793,7 @@ fn tool_argument_proofs_hold_in_their_domain() {
                     violation = Some(doc.clone());
                 }
             }
-            match &named("checked").verdict {
-                Verdict::Proved | Verdict::NotApplicable { .. } => {
-                    count(0);
-                    prop_assert!(violation.is_none(), "proved, but this request violates it:\n{source}\n{violation:?}");
-                }
-                Verdict::Refuted { request, .. } => {
-                    count(1);
-                    let decision = set.decide_doc(request, false);
-                    prop_assert!(
-                        violates(assertion.effect, &decision),
-                        "the counterexample does not reproduce:\n{source}"
-                    );
-                }
-                Verdict::Unknown { .. } => count(2),
-            }
+            count(assertion_verdict(&set, assertion.effect, &named("checked").verdict, violation.as_ref(), &source)?);
             Ok(())
         })
         .unwrap();

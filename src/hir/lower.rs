@@ -181,32 +181,33 @@ fn compose_tasks(env: &Env, tasks: &mut BTreeMap<String, Task>) {
     }
 }
 
-/// Function declarations by name, with the file they were written in.
-type Functions<'a> = BTreeMap<&'a str, (&'a ast::FnDecl, &'a FileInput<'a>)>;
-type Fragments<'a> = BTreeMap<&'a str, (&'a ast::FragmentDecl, &'a FileInput<'a>)>;
-
-fn collect_fragments<'a>(files: &'a [FileInput<'a>]) -> Fragments<'a> {
-    let mut fragments = BTreeMap::new();
-    for file in files {
-        for item in &file.ast.items {
-            if let Item::Fragment(fragment) = item {
-                fragments.entry(fragment.name.name.as_str()).or_insert((fragment, file));
-            }
-        }
-    }
-    fragments
-}
+/// Declarations by name, with the file they were written in; the first of a name wins.
+type Declared<'a, T> = BTreeMap<&'a str, (&'a T, &'a FileInput<'a>)>;
+type Functions<'a> = Declared<'a, ast::FnDecl>;
+type Fragments<'a> = Declared<'a, ast::FragmentDecl>;
 
 fn collect_functions<'a>(files: &'a [FileInput<'a>]) -> Functions<'a> {
-    let mut functions = BTreeMap::new();
+    collect(files, |item| match item {
+        Item::Function(function) => Some((function.name.name.as_str(), function)),
+        _ => None,
+    })
+}
+
+fn collect_fragments<'a>(files: &'a [FileInput<'a>]) -> Fragments<'a> {
+    collect(files, |item| match item {
+        Item::Fragment(fragment) => Some((fragment.name.name.as_str(), fragment)),
+        _ => None,
+    })
+}
+
+fn collect<'a, T>(files: &'a [FileInput<'a>], pick: impl Fn(&'a Item) -> Option<(&'a str, &'a T)>) -> Declared<'a, T> {
+    let mut declared = BTreeMap::new();
     for file in files {
-        for item in &file.ast.items {
-            if let Item::Function(function) = item {
-                functions.entry(function.name.name.as_str()).or_insert((function, file));
-            }
+        for (name, declaration) in file.ast.items.iter().filter_map(&pick) {
+            declared.entry(name).or_insert((declaration, file));
         }
     }
-    functions
+    declared
 }
 
 /// The depth and the number of nodes of a lowered expression: what substituting it for
