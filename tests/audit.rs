@@ -236,3 +236,89 @@ mod notes {
         }
     }
 }
+
+mod receipts {
+    use mandate::audit::merkle::{inclusion_proof, leaf_hash, root, Hash};
+    use mandate::audit::note::{Checkpoint, NoteSigner, NoteVerifier};
+    use mandate::audit::receipt::{Receipt, ReceiptError};
+
+    const ORIGIN: &str = "mandate.example/audit";
+
+    /// A log of 21 entries, its signed checkpoint, and the receipt of every entry.
+    fn log() -> (NoteVerifier, Vec<Receipt>) {
+        let signer = NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[3; 32])).expect("signer");
+        let entries: Vec<Vec<u8>> =
+            (0..21).map(|i| format!("{{\"seq\":{i},\"decision\":\"allow\"}}").into_bytes()).collect();
+        let leaves: Vec<Hash> = entries.iter().map(|entry| leaf_hash(entry)).collect();
+        let checkpoint = Checkpoint { origin: ORIGIN.to_string(), size: leaves.len() as u64, root: root(&leaves) };
+        let note = signer.sign(&checkpoint.to_text()).expect("signs");
+        let receipts = entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| Receipt {
+                entry,
+                index: index as u64,
+                proof: inclusion_proof(index as u64, &leaves).expect("proof"),
+                checkpoint: note.clone(),
+            })
+            .collect();
+        (NoteVerifier::parse(&signer.verifier_key()).expect("key"), receipts)
+    }
+
+    #[test]
+    fn every_receipt_reads_back_and_verifies_offline() {
+        let (key, receipts) = log();
+        for receipt in &receipts {
+            let text = receipt.to_text();
+            assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "));
+            let read = Receipt::parse(&text).expect("reads");
+            assert_eq!(&read, receipt);
+            let checkpoint = read.verify(&key, Some(ORIGIN)).expect("verifies");
+            assert_eq!(checkpoint.size, 21);
+        }
+    }
+
+    #[test]
+    fn a_tampered_or_forged_receipt_fails_and_says_why() {
+        let (key, receipts) = log();
+        let receipt = &receipts[5];
+        // An edited entry, another index, a changed proof hash: not included.
+        let mut edited = receipt.clone();
+        edited.entry = b"{\"seq\":5,\"decision\":\"deny\"}".to_vec();
+        assert!(matches!(edited.verify(&key, None), Err(ReceiptError::NotIncluded(_))));
+        let mut moved = receipt.clone();
+        moved.index = 6;
+        assert!(matches!(moved.verify(&key, None), Err(ReceiptError::NotIncluded(_))));
+        let mut spoiled = receipt.clone();
+        spoiled.proof[1][0] ^= 1;
+        assert!(matches!(spoiled.verify(&key, None), Err(ReceiptError::NotIncluded(_))));
+        let mut short = receipt.clone();
+        short.proof.pop();
+        assert!(matches!(short.verify(&key, None), Err(ReceiptError::NotIncluded(_))));
+        // A checkpoint with another size or signed by another key; another log's origin.
+        let mut grown = receipt.clone();
+        grown.checkpoint = receipt.checkpoint.replacen("\n21\n", "\n22\n", 1);
+        assert!(matches!(grown.verify(&key, None), Err(ReceiptError::Checkpoint(_))));
+        let other = NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[4; 32])).expect("signer");
+        let mut forged = receipt.clone();
+        let text = receipt.checkpoint.split("\n\n").next().expect("text");
+        forged.checkpoint = other.sign(&format!("{text}\n")).expect("signs");
+        assert!(matches!(forged.verify(&key, None), Err(ReceiptError::Checkpoint(_))));
+        assert!(matches!(receipt.verify(&key, Some("other.example/log")), Err(ReceiptError::WrongOrigin { .. })));
+        // Malformed text names its line.
+        let text = receipt.to_text();
+        for (broken, line) in [
+            (text.replacen("tlog-proof@v1", "tlog-proof@v2", 1), 1),
+            (text.replacen("extra ", "extra: ", 1), 2),
+            (text.replacen("index 5", "index 05", 1), 3),
+            (text.replacen("index 5", "index -5", 1), 3),
+            (text.replacen("\n\n", "\n@@@\n\n", 1), 9),
+        ] {
+            match Receipt::parse(&broken) {
+                Err(ReceiptError::Malformed { line: found, .. }) => assert_eq!(found, line, "{broken}"),
+                other => panic!("read as {other:?}:\n{broken}"),
+            }
+        }
+        assert!(Receipt::parse(text.split("\n\n").next().expect("head")).is_err());
+    }
+}
