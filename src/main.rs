@@ -177,6 +177,12 @@ enum Command {
         #[command(flatten)]
         args: DecideArgs,
     },
+    /// Audit proofs, checked offline: `verify-receipt`.
+    #[cfg(feature = "runtime")]
+    Audit {
+        #[command(subcommand)]
+        command: cli::audit::AuditCommand,
+    },
     /// The runtime's signing keys: `rotate`, `jwks`.
     #[cfg(feature = "runtime")]
     Key {
@@ -264,6 +270,8 @@ fn main() -> ExitCode {
         Command::Decide { place, args } => cli::runtime::decide(&place, args),
         #[cfg(feature = "runtime")]
         Command::Key { place, command } => cli::runtime::key(&place, command),
+        #[cfg(feature = "runtime")]
+        Command::Audit { command } => cli::audit::audit(command),
     }
 }
 

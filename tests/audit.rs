@@ -279,6 +279,35 @@ mod receipts {
     }
 
     #[test]
+    fn mandate_audit_verify_receipt_checks_a_file_offline() {
+        let (key, receipts) = log();
+        let dir = tempfile::tempdir().expect("a folder");
+        let file = dir.path().join("decision.tlog-proof");
+        let run = |text: &str, key: &str| {
+            std::fs::write(&file, text).expect("writes");
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_mandate"))
+                .args(["audit", "verify-receipt", file.to_str().expect("path"), "--key", key, "--origin", ORIGIN])
+                .output()
+                .expect("runs");
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+            (output.status.code(), json)
+        };
+        let text = receipts[7].to_text();
+        let (status, json) = run(&text, &key.to_string());
+        assert_eq!(status, Some(0), "{json}");
+        assert_eq!((json["verified"].as_bool(), json["index"].as_u64()), (Some(true), Some(7)));
+        assert_eq!(json["entry"]["seq"], 7);
+        assert_eq!(json["checkpoint"]["size"], 21);
+        let tampered = text.replacen("index 7", "index 8", 1);
+        let (status, json) = run(&tampered, &key.to_string());
+        assert_eq!((status, json["error"]["code"].as_str()), (Some(1), Some("not_verified")));
+        let (status, json) = run(&text, "someone+00000000+AQ==");
+        assert_eq!((status, json["error"]["code"].as_str()), (Some(1), Some("bad_key")));
+        let (status, json) = run("not a receipt\n", &key.to_string());
+        assert_eq!((status, json["error"]["code"].as_str()), (Some(1), Some("malformed_receipt")));
+    }
+
+    #[test]
     fn a_tampered_or_forged_receipt_fails_and_says_why() {
         let (key, receipts) = log();
         let receipt = &receipts[5];

@@ -1,4 +1,6 @@
 //! Command groups of the `mandate` binary that live apart from `main.rs`.
 
 #[cfg(feature = "runtime")]
+pub mod audit;
+#[cfg(feature = "runtime")]
 pub mod runtime;
