@@ -304,8 +304,6 @@ pub fn call(builtin: Builtin, args: &[Value]) -> Option<Value> {
             };
             Value::set(parts)
         }
-        // Validation made sure that the attributes these read are moments; a value that
-        // is not (a hand-built request) is an evaluation error.
         Builtin::Keys => match args.first()? {
             Value::Record(fields) => Value::set(fields.keys().map(|key| Value::string(key)).collect()),
             _ => return None,
@@ -323,6 +321,8 @@ pub fn call(builtin: Builtin, args: &[Value]) -> Option<Value> {
             (Value::Record(fields), key) => Value::Bool(fields.contains_key(key)),
             _ => return None,
         },
+        // Validation made sure that the attributes these read are moments; a value that
+        // is not (a hand-built request) is an evaluation error.
         Builtin::Timestamp | Builtin::Date => {
             let moment = match args.first()? {
                 Value::Timestamp(nanos) => *nanos,

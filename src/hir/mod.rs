@@ -50,7 +50,10 @@ impl Hir {
         let mut add = |actions: Option<Vec<String>>, expr: &HExpr| {
             expr.visit(&mut |part| {
                 if let HExpr::Call(builtin, args) = part {
-                    for field in args.iter().filter(|_| builtin.parses_moment()) {
+                    // Only an attribute can hold a string that is no moment; a timestamp
+                    // expression (`date(context.time + 1d)`) needs no check.
+                    let attribute = |arg: &&HExpr| matches!(arg, HExpr::Field(Base::Root(_), _));
+                    for field in args.iter().filter(|_| builtin.parses_moment()).filter(attribute) {
                         let read = MomentRead { actions: actions.clone(), field: field.clone() };
                         if !reads.contains(&read) {
                             reads.push(read);

@@ -320,6 +320,21 @@ impl<'a> ExprChecker<'a> {
         }
     }
 
+    /// Whether an expression names a request attribute (`args.due`, `resource.meta.when`,
+    /// `task.day`, a task parameter), whose values validation can check, rather than a
+    /// computed value, an `any`/`all` variable or a function's parameter.
+    fn is_attribute_path(&self, expr: &Expr) -> bool {
+        match &expr.kind {
+            ExprKind::Name(name) => {
+                let local = self.locals.iter().any(|(local, _)| local == name);
+                let argument = self.place == Place::Function && self.params.iter().any(|(param, _)| param == name);
+                !local && !argument
+            }
+            ExprKind::Field(inner, _) => self.is_attribute_path(inner),
+            _ => false,
+        }
+    }
+
     fn is_local(&self, name: &str) -> bool {
         self.locals.iter().any(|(local, _)| local == name)
             || self.params.iter().any(|(param, _)| param == name)
@@ -726,7 +741,7 @@ impl<'a> ExprChecker<'a> {
             }
             [other] => match self.infer(other, None) {
                 Type::Timestamp | Type::Unknown => {}
-                Type::String if is_attribute_path(other) => {}
+                Type::String if self.is_attribute_path(other) => {}
                 Type::String => {
                     self.sink.report(TypeError::MomentArgument { name: name.to_string(), span: other.span })
                 }
@@ -1091,15 +1106,5 @@ impl<'a> ExprChecker<'a> {
             span,
             help: help.map(str::to_string),
         });
-    }
-}
-
-/// Whether an expression names an attribute (`args.due`, `resource.meta.when`,
-/// `task.day`, a task parameter) rather than computing a value.
-fn is_attribute_path(expr: &Expr) -> bool {
-    match &expr.kind {
-        ExprKind::Name(_) => true,
-        ExprKind::Field(inner, _) => is_attribute_path(inner),
-        _ => false,
     }
 }
