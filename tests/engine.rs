@@ -259,3 +259,43 @@ fn the_task_ttl_caps_the_deadline_a_request_claims() {
     let decision = set.decide_doc(&backwards, false);
     assert_eq!((decision.decision, decision.errors[0].code.as_str()), (Outcome::Deny, "invalid_value"));
 }
+
+/// Requests past the limits on maps and on the resources of one request are invalid,
+/// at the boundary and beyond it, and never allowed.
+#[test]
+fn maps_and_resource_lists_past_their_limits_are_invalid() {
+    let schema = r#"schema {
+  resource Doc { owner: String }
+  action merge(labels: Map<String, String>) on Set<Doc>
+}
+task Tidy() { scope { merge on Doc } ttl 1h }
+policy tidy: permit merge on Doc grant ttl 5m
+"#;
+    let limits = Limits::default();
+    let set = PolicySet::from_sources(&[("p.mandate", schema)], limits).expect("checks");
+    let request = |labels: usize, docs: usize| -> RequestDoc {
+        let labels: serde_json::Map<String, serde_json::Value> =
+            (0..labels).map(|i| (format!("k{i}"), serde_json::json!("v"))).collect();
+        let docs: Vec<serde_json::Value> = (0..docs)
+            .map(|i| serde_json::json!({"type": "Doc", "id": format!("d{i}"), "attrs": {"owner": "x"}}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "agent": {"id": "a"}, "chain": ["s"],
+            "task": {"kind": "Tidy", "id": "t", "start": "2026-11-30T09:00:00Z", "deadline": "2026-11-30T10:00:00Z"},
+            "action": "merge", "args": {"labels": labels}, "resources": docs,
+            "context": {"time": "2026-11-30T09:30:00Z"}
+        }))
+        .expect("a request")
+    };
+    let (max_keys, max_resources) = (limits.request.max_set_elements, limits.request.max_resources);
+    let code = |doc: &RequestDoc| {
+        let decision = set.decide_doc(doc, false);
+        (decision.decision, decision.errors.first().map(|error| (error.path.clone(), error.code.clone())))
+    };
+    assert_eq!(code(&request(max_keys, max_resources)), (Outcome::Allow, None));
+    assert_eq!(code(&request(0, 1)), (Outcome::Allow, None));
+    let too_many_keys = code(&request(max_keys + 1, 1));
+    assert_eq!(too_many_keys, (Outcome::Deny, Some(("args.labels".to_string(), "too_large".to_string()))));
+    let too_many_docs = code(&request(1, max_resources + 1));
+    assert_eq!(too_many_docs, (Outcome::Deny, Some(("resources".to_string(), "too_large".to_string()))));
+}

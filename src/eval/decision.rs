@@ -181,18 +181,19 @@ impl Decision {
             .into_iter()
             .find_map(|outcome| each.iter().position(|(_, decision)| decision.decision == outcome));
         let mut decisions = each.into_iter();
-        if let Some(at) = refused {
-            let Some((id, mut decision)) = decisions.nth(at) else {
-                return Decision::deny(Reason::new("no_resource", ""));
-            };
-            for reason in &mut decision.reasons {
-                reason.resource = Some(id.clone());
-            }
-            return decision;
-        }
-        let Some((_, mut combined)) = decisions.next() else {
+        let first = match refused {
+            Some(at) => decisions.nth(at),
+            None => decisions.next(),
+        };
+        let Some((id, mut combined)) = first else {
             return Decision::deny(Reason::new("no_resource", "the request names no resource"));
         };
+        if refused.is_some() {
+            for reason in &mut combined.reasons {
+                reason.resource = Some(id.clone());
+            }
+            return combined;
+        }
         for (_, decision) in decisions {
             combined.absorb_allow(decision);
         }
