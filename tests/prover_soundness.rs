@@ -74,6 +74,11 @@ fn conditions(behavior: bool) -> impl Strategy<Value = String> {
         atoms.push(Just("behavior.novel_resource".to_string()).boxed());
     }
     let atom = prop::strategy::Union::new(atoms);
+    combinations(atom)
+}
+
+/// Conditions built from atoms with `not`, `and` and `or`, up to three levels deep.
+fn combinations(atom: impl Strategy<Value = String> + 'static) -> impl Strategy<Value = String> {
     atom.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
             inner.clone().prop_map(|c| format!("not ({c})")),
@@ -635,13 +640,7 @@ fn tool_condition() -> impl Strategy<Value = String> {
         "(args has headers and args.headers has (agent.team))",
     ];
     let atom = prop::sample::select(atoms.to_vec()).prop_map(str::to_string);
-    atom.prop_recursive(3, 8, 2, |inner| {
-        prop_oneof![
-            inner.clone().prop_map(|c| format!("not ({c})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
-            (inner.clone(), inner).prop_map(|(a, b)| format!("({a} or {b})")),
-        ]
-    })
+    combinations(atom)
 }
 
 /// A scope condition for one task kind, over its own parameters.
