@@ -22,6 +22,7 @@
 //! `Runtime` is `Sync`.
 
 pub mod ceilings;
+pub mod journal;
 pub mod keys;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -41,11 +42,12 @@ use crate::eval::decide::scope_text;
 use crate::eval::decision::{Decision, Outcome, Reason};
 use crate::eval::expr::Evaluator;
 use crate::eval::request::{EntityDoc, ResourceDoc, TaskDoc};
-use crate::eval::{CallDoc, PolicySet, Request, RequestError, Stamp};
+use crate::eval::{CallDoc, PolicySet, Request, RequestDoc, RequestError, Stamp};
 use crate::hir::value::Value;
 use crate::hir::Task;
 use crate::semantics::suggest::did_you_mean;
 use crate::syntax::literal::timestamp_text;
+use journal::{Activity, Decided, Event, Journal, Signals};
 use keys::{KeyRing, PublicKey};
 use store::*;
 use tokens::{Actor, Claims};
@@ -163,12 +165,18 @@ pub struct RuntimeDecision {
     pub grant_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// The decision's position in the audit log, when the runtime keeps one: the entry
+    /// is durable before the decision is returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_seq: Option<u64>,
 }
 
 /// A task's standing as the cache knows it: open, with each participant's stamp.
 struct Held {
     task: TaskRecord,
     grant: GrantRecord,
+    /// The acting agent as the registry has it, for the recorded request.
+    agent: EntityDoc,
     stamp: Stamp,
     /// Each budget's index and limit, as evaluated when the task opened.
     limits: Vec<(u32, Value)>,
@@ -184,9 +192,11 @@ struct Cache {
 /// The runtime over a policy set, a store and the runtime's signing keys.
 pub struct Runtime {
     set: Arc<PolicySet>,
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
     keys: KeyRing,
     config: RuntimeConfig,
+    journal: Option<Arc<dyn Journal>>,
+    signals: Option<Arc<dyn Signals>>,
     cache: RwLock<Cache>,
     last_sync: RwLock<Instant>,
     /// Set by a store's notification listener: read the revocation log now.
@@ -203,13 +213,29 @@ impl Runtime {
         let last_seq = store.revocations_since(0)?.last().map_or(0, |entry| entry.seq);
         Ok(Runtime {
             set,
-            store,
+            store: Arc::from(store),
             keys,
             config,
+            journal: None,
+            signals: None,
             cache: RwLock::new(Cache { held: HashMap::new(), last_seq }),
             last_sync: RwLock::new(Instant::now()),
             stale: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Records every task event and decision in `journal` (the audit log), durably
+    /// before the call that made it returns.
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Runtime {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Takes the behavior signals from `signals` (the behavioral profiles) instead of
+    /// the caller.
+    pub fn with_signals(mut self, signals: Arc<dyn Signals>) -> Runtime {
+        self.signals = Some(signals);
+        self
     }
 
     pub fn policies(&self) -> &PolicySet {
@@ -218,6 +244,15 @@ impl Runtime {
 
     pub fn store(&self) -> &dyn Store {
         &*self.store
+    }
+
+    /// The store, shared: for the audit log's writer.
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    fn record(&self, event: Event<'_>, at: i64) -> Result<Option<u64>, RuntimeError> {
+        self.journal.as_ref().map(|journal| journal.record(event, at)).transpose()
     }
 
     pub fn config(&self) -> &RuntimeConfig {
@@ -272,6 +307,10 @@ impl Runtime {
         let entries = self.store.disable_agent(id, by, reason, now)?;
         self.forget_agent(id);
         self.apply(&entries);
+        for entry in &entries {
+            let task = self.task(&entry.task)?;
+            self.record(Event::Ended { task: &task, revocation: entry }, now)?;
+        }
         Ok(entries)
     }
 
@@ -389,6 +428,7 @@ impl Runtime {
             .collect();
         let token = self.task_token(&task_record, &grant, task, now)?;
         self.store.open_task(&task_record, &grant, &budgets)?;
+        self.record(Event::Opened { task: &task_record, grant: &grant }, now)?;
         Ok(Issued { task: task_record, grant, token })
     }
 
@@ -464,6 +504,8 @@ impl Runtime {
             other => other.into(),
         })?;
         self.apply(std::slice::from_ref(&entry));
+        let ended = self.task(task)?;
+        self.record(Event::Ended { task: &ended, revocation: &entry }, now)?;
         Ok(entry)
     }
 
@@ -528,6 +570,7 @@ impl Runtime {
             }
             other => other.into(),
         })?;
+        self.record(Event::Delegated { task: &held.task, grant: &grant }, now)?;
         Ok(Issued { task: held.task.clone(), grant, token })
     }
 
@@ -547,25 +590,30 @@ impl Runtime {
         let held = match self.held(task, agent) {
             Ok(held) => held,
             Err(error) if matches!(error.code.as_str(), "task_revoked" | "task_completed" | "grant_revoked") => {
-                let reason = Reason::new(&error.code, error.message.clone());
-                return Ok(RuntimeDecision {
-                    decision: Decision::deny(reason),
-                    task_id: task.to_string(),
-                    grant_id: String::new(),
-                    credential: None,
-                });
+                return self.refuse_ended(agent, task, call, error, now);
             }
             Err(error) => return Err(error),
         };
-        let mut decision = match self.set.prepare_call(&held.stamp, call, now) {
+        let signalled;
+        let call = match &self.signals {
+            Some(signals) => {
+                let mut with_signals = call.clone();
+                with_signals.behavior.extend(signals.signals(&Activity { agent, task: &held.task, call, at: now }));
+                signalled = with_signals;
+                &signalled
+            }
+            None => call,
+        };
+        let (mut decision, policy_outcome) = match self.prepare(&held, call, now) {
             Ok(request) => {
                 let mut decision = self.set.decide(&request);
+                let policy_outcome = decision.decision;
                 if decision.decision == Outcome::Allow {
                     self.ceilings(&held, &request, &mut decision)?;
                 }
-                decision
+                (decision, Some(policy_outcome))
             }
-            Err(errors) => Decision::invalid(errors),
+            Err(errors) => (Decision::invalid(errors), None),
         };
         let credential = match (credential, decision.decision) {
             (true, Outcome::Allow) => Some(self.action_credential(&held, call, &decision, now)?),
@@ -574,7 +622,82 @@ impl Runtime {
         if decision.decision != Outcome::Allow {
             decision.obligations = None;
         }
-        Ok(RuntimeDecision { decision, task_id: task.to_string(), grant_id: held.grant.id.clone(), credential })
+        let log_seq = match &self.journal {
+            Some(journal) => {
+                let request = stamped_doc(&held, call, now);
+                let credential = credential.as_ref().map(|(_, jti)| jti.as_str());
+                let decided = Decided {
+                    task: &held.task,
+                    grant: &held.grant,
+                    request: &request,
+                    policy_outcome,
+                    decision: &decision,
+                    credential,
+                };
+                Some(journal.record(Event::Decided(decided), now)?)
+            }
+            None => None,
+        };
+        if let Some(signals) = &self.signals {
+            signals.observe(&Activity { agent, task: &held.task, call, at: now }, decision.decision);
+        }
+        let grant_id = held.grant.id.clone();
+        let credential = credential.map(|(token, _)| token);
+        Ok(RuntimeDecision { decision, task_id: task.to_string(), grant_id, credential, log_seq })
+    }
+
+    /// The call validated against the stamp. The clock is the runtime's: a call that
+    /// states `context.time` could otherwise act in a task that has expired.
+    fn prepare(&self, held: &Held, call: &CallDoc, now: i64) -> Result<Request, Vec<RequestError>> {
+        if call.context.contains_key("time") {
+            return Err(vec![RequestError::new(
+                "context.time",
+                "runtime_clock",
+                "`context.time` comes from the runtime's clock, not from the caller",
+                Some("leave `context.time` out of the request".to_string()),
+            )]);
+        }
+        self.set.prepare_call(&held.stamp, call, now)
+    }
+
+    /// The deny for a call in a task that ended, or through a revoked grant; recorded
+    /// like any decision when the agent holds a grant in the task.
+    fn refuse_ended(
+        &self,
+        agent: &str,
+        task: &str,
+        call: &CallDoc,
+        error: RuntimeError,
+        now: i64,
+    ) -> Result<RuntimeDecision, RuntimeError> {
+        let decision = Decision::deny(Reason::new(&error.code, error.message.clone()));
+        let mut refused = RuntimeDecision {
+            decision,
+            task_id: task.to_string(),
+            grant_id: String::new(),
+            credential: None,
+            log_seq: None,
+        };
+        if self.journal.is_none() {
+            return Ok(refused);
+        }
+        let record = self.task(task)?;
+        let Some(grant) = self.store.grants(task)?.into_iter().find(|grant| grant.agent == agent) else {
+            return Ok(refused);
+        };
+        let holder = self.store.agent(agent)?.map(|agent| EntityDoc { id: agent.id, attrs: agent.attrs });
+        let request = RequestDoc { agent: holder, ..call_doc(call, &grant, &record, now) };
+        let decided = Decided {
+            task: &record,
+            grant: &grant,
+            request: &request,
+            policy_outcome: None,
+            decision: &refused.decision,
+            credential: None,
+        };
+        refused.log_seq = self.record(Event::Decided(decided), now)?;
+        refused.grant_id = grant.id;
+        Ok(refused)
     }
 
     /// The ceilings after the policies allowed: the grant's narrowing, then the budgets.
@@ -640,13 +763,13 @@ impl Runtime {
             ));
         }
         let holder = self.known_agent(agent)?;
-        let entity = EntityDoc { id: holder.id.clone(), attrs: holder.attrs.clone() };
+        let entity = EntityDoc { id: holder.id, attrs: holder.attrs };
         let stamp = self.set.stamp(&entity, &grant.chain, Some(&task_doc(&record))).map_err(|errors| {
             RuntimeError::invalid("stale_registry", "the registry's record no longer fits the policies' schema", errors)
         })?;
         let kind = self.task_kind(&record.kind)?;
         let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
-        let held = Arc::new(Held { task: record, grant, stamp, limits });
+        let held = Arc::new(Held { task: record, grant, agent: entity, stamp, limits });
         if let Ok(mut cache) = self.cache.write() {
             cache.held.entry(task.to_string()).or_default().insert(agent.to_string(), held.clone());
         }
@@ -744,7 +867,7 @@ impl Runtime {
         call: &CallDoc,
         decision: &Decision,
         now: i64,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<(String, String), RuntimeError> {
         let expires = decision.obligations.as_ref().map_or(held.task.deadline, |obligations| obligations.expires_at.0);
         let named = |ResourceDoc { ty, id, .. }: &ResourceDoc| json!({"type": ty, "id": id});
         let mut detail = json!({
@@ -759,7 +882,7 @@ impl Runtime {
             fields.insert("resources".to_string(), Json::Array(call.resources.iter().map(named).collect()));
         }
         let claims = self.claims(&held.task, &held.grant, expires.min(held.task.deadline), now, vec![detail])?;
-        Ok(tokens::sign(&self.keys, &claims)?)
+        Ok((tokens::sign(&self.keys, &claims)?, claims.jti))
     }
 
     fn claims(
@@ -825,6 +948,28 @@ fn ended_error(task: &TaskRecord) -> RuntimeError {
                 task.reason.as_deref().unwrap_or("")
             ),
         ),
+    }
+}
+
+/// The request the policies decided, as a document: the registry's agent, chain and
+/// task, the call (with its signals) and the clock.
+fn stamped_doc(held: &Held, call: &CallDoc, now: i64) -> RequestDoc {
+    RequestDoc { agent: Some(held.agent.clone()), ..call_doc(call, &held.grant, &held.task, now) }
+}
+
+fn call_doc(call: &CallDoc, grant: &GrantRecord, task: &TaskRecord, now: i64) -> RequestDoc {
+    let mut context = call.context.clone();
+    context.entry("time".to_string()).or_insert_with(|| Json::String(timestamp_text(now)));
+    RequestDoc {
+        agent: None,
+        chain: grant.chain.clone(),
+        task: Some(task_doc(task)),
+        action: call.action.clone(),
+        args: call.args.clone(),
+        resource: call.resource.clone(),
+        resources: call.resources.clone(),
+        context,
+        behavior: call.behavior.clone(),
     }
 }
 

@@ -36,6 +36,15 @@ CREATE TABLE IF NOT EXISTS assertion_ids (
 CREATE TABLE IF NOT EXISTS revocations (
   seq BIGSERIAL PRIMARY KEY, task TEXT NOT NULL, grant_id TEXT, kind TEXT NOT NULL,
   by TEXT NOT NULL, reason TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq BIGINT PRIMARY KEY, task TEXT, leaf BYTEA NOT NULL, entry BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_log_task ON audit_log (task, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 0), size BIGINT NOT NULL, state BYTEA NOT NULL);
+INSERT INTO audit_head (id, size, state) VALUES (0, 0, '') ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  size BIGINT PRIMARY KEY, at BIGINT NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_bundles (hash TEXT PRIMARY KEY, bundle BYTEA NOT NULL);
 ";
 
 /// The channel revocations are announced on.
@@ -500,4 +509,105 @@ impl Store for PostgresStore {
             rows.iter().map(revocation_row).collect()
         })
     }
+
+    /// The head's row lock is the log's sequencer: one append at a time, across
+    /// every process sharing the database.
+    fn log_append(&self, seal: &mut Seal<'_>) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            let row = transaction
+                .query_one("SELECT size, state FROM audit_head WHERE id = 0 FOR UPDATE", &[])
+                .map_err(backend)?;
+            let head = head_row(&row)?;
+            let batch = seal(&head)?;
+            let insert = transaction
+                .prepare("INSERT INTO audit_log (seq, task, leaf, entry) VALUES ($1, $2, $3, $4)")
+                .map_err(backend)?;
+            for row in &batch.rows {
+                transaction
+                    .execute(&insert, &[&(row.seq as i64), &row.task, &row.leaf, &row.entry])
+                    .map_err(backend)?;
+            }
+            transaction
+                .execute(
+                    "UPDATE audit_head SET size = $1, state = $2 WHERE id = 0",
+                    &[&(batch.head.size as i64), &batch.head.state],
+                )
+                .map_err(backend)?;
+            if let Some(checkpoint) = &batch.checkpoint {
+                transaction
+                    .execute(
+                        "INSERT INTO audit_checkpoints (size, at, note) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        &[&(checkpoint.size as i64), &checkpoint.at, &checkpoint.note],
+                    )
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn log_head(&self) -> Result<LogHead, StoreError> {
+        self.read(|client| {
+            let row = client.query_one("SELECT size, state FROM audit_head WHERE id = 0", &[]).map_err(backend)?;
+            head_row(&row)
+        })
+    }
+
+    fn log_rows(&self, from: u64, limit: usize) -> Result<Vec<LogRow>, StoreError> {
+        self.read(|client| {
+            let rows = client
+                .query(
+                    "SELECT seq, task, leaf, entry FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                    &[&(from as i64), &(limit as i64)],
+                )
+                .map_err(backend)?;
+            rows.iter().map(log_row).collect()
+        })
+    }
+
+    fn log_rows_of_task(&self, task: &str) -> Result<Vec<LogRow>, StoreError> {
+        self.read(|client| {
+            let rows = client
+                .query("SELECT seq, task, leaf, entry FROM audit_log WHERE task = $1 ORDER BY seq", &[&task])
+                .map_err(backend)?;
+            rows.iter().map(log_row).collect()
+        })
+    }
+
+    fn log_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        self.read(|client| {
+            let rows =
+                client.query("SELECT size, at, note FROM audit_checkpoints ORDER BY size", &[]).map_err(backend)?;
+            rows.iter()
+                .map(|row| Ok(CheckpointRow { size: get::<i64>(row, 0)? as u64, at: get(row, 1)?, note: get(row, 2)? }))
+                .collect()
+        })
+    }
+
+    fn put_bundle(&self, hash: &str, bundle: &[u8]) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            transaction
+                .execute(
+                    "INSERT INTO audit_bundles (hash, bundle) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&hash, &bundle],
+                )
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|client| {
+            let row =
+                client.query_opt("SELECT bundle FROM audit_bundles WHERE hash = $1", &[&hash]).map_err(backend)?;
+            row.map(|row| get(&row, 0)).transpose()
+        })
+    }
+}
+
+fn log_row(row: &Row) -> Result<LogRow, StoreError> {
+    Ok(LogRow { seq: get::<i64>(row, 0)? as u64, task: get(row, 1)?, leaf: get(row, 2)?, entry: get(row, 3)? })
+}
+
+fn head_row(row: &Row) -> Result<LogHead, StoreError> {
+    Ok(LogHead { size: get::<i64>(row, 0)? as u64, state: get(row, 1)? })
 }

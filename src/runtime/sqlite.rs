@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use super::store::*;
 
 /// The layout version, in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS agents (
@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS assertion_ids (
 CREATE TABLE IF NOT EXISTS revocations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, grant_id TEXT, kind TEXT NOT NULL,
   by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY, task TEXT, leaf BLOB NOT NULL, entry BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_log_task ON audit_log (task, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER NOT NULL, state BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT NULL);
 ";
 
 /// A runtime store in one SQLite file.
@@ -478,6 +486,99 @@ impl Store for SqliteStore {
         let rows = statement.query_map([seq], revocation_row).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(corrupt)
     }
+
+    fn log_append(&self, seal: &mut Seal<'_>) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            let head = log_head(transaction)?;
+            let batch = seal(&head)?;
+            let mut insert = transaction
+                .prepare_cached("INSERT INTO audit_log (seq, task, leaf, entry) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(backend)?;
+            for row in &batch.rows {
+                insert.execute(params![row.seq as i64, row.task, row.leaf, row.entry]).map_err(backend)?;
+            }
+            transaction
+                .execute(
+                    "INSERT INTO audit_head (id, size, state) VALUES (0, ?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET size = excluded.size, state = excluded.state",
+                    params![batch.head.size as i64, batch.head.state],
+                )
+                .map_err(backend)?;
+            if let Some(checkpoint) = &batch.checkpoint {
+                transaction
+                    .execute(
+                        "INSERT OR IGNORE INTO audit_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
+                        params![checkpoint.size as i64, checkpoint.at, checkpoint.note],
+                    )
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn log_head(&self) -> Result<LogHead, StoreError> {
+        log_head(&*self.lock()?)
+    }
+
+    fn log_rows(&self, from: u64, limit: usize) -> Result<Vec<LogRow>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare_cached("SELECT seq, task, leaf, entry FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT ?2")
+            .map_err(corrupt)?;
+        let rows = statement.query_map(params![from as i64, limit as i64], log_row).map_err(corrupt)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn log_rows_of_task(&self, task: &str) -> Result<Vec<LogRow>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement = connection
+            .prepare_cached("SELECT seq, task, leaf, entry FROM audit_log WHERE task = ?1 ORDER BY seq")
+            .map_err(corrupt)?;
+        let rows = statement.query_map(params![task], log_row).map_err(corrupt)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn log_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let connection = self.lock()?;
+        let mut statement =
+            connection.prepare_cached("SELECT size, at, note FROM audit_checkpoints ORDER BY size").map_err(corrupt)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(CheckpointRow { size: row.get::<_, i64>(0)? as u64, at: row.get(1)?, note: row.get(2)? })
+            })
+            .map_err(corrupt)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)
+    }
+
+    fn put_bundle(&self, hash: &str, bundle: &[u8]) -> Result<(), StoreError> {
+        self.write(|transaction| {
+            transaction
+                .execute("INSERT OR IGNORE INTO audit_bundles (hash, bundle) VALUES (?1, ?2)", params![hash, bundle])
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock()?
+            .query_row("SELECT bundle FROM audit_bundles WHERE hash = ?1", params![hash], |row| row.get(0))
+            .optional()
+            .map_err(corrupt)
+    }
+}
+
+fn log_head(connection: &Connection) -> Result<LogHead, StoreError> {
+    let head = connection
+        .query_row("SELECT size, state FROM audit_head WHERE id = 0", [], |row| {
+            Ok(LogHead { size: row.get::<_, i64>(0)? as u64, state: row.get(1)? })
+        })
+        .optional()
+        .map_err(corrupt)?;
+    Ok(head.unwrap_or_default())
+}
+
+fn log_row(row: &Row<'_>) -> rusqlite::Result<LogRow> {
+    Ok(LogRow { seq: row.get::<_, i64>(0)? as u64, task: row.get(1)?, leaf: row.get(2)?, entry: row.get(3)? })
 }
 
 fn insert_grant(transaction: &Transaction<'_>, grant: &GrantRecord) -> Result<(), StoreError> {

@@ -189,6 +189,44 @@ pub enum Reserved {
     TaskEnded,
 }
 
+/// The audit log's head: how many entries it holds, and the log's own running state
+/// (opaque to the store: the audit module reads and writes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogHead {
+    pub size: u64,
+    pub state: Vec<u8>,
+}
+
+/// One audit log entry as stored: its position, the task it belongs to (for trails),
+/// its leaf hash and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub seq: u64,
+    pub task: Option<String>,
+    pub leaf: Vec<u8>,
+    pub entry: Vec<u8>,
+}
+
+/// A signed checkpoint of the log at `size` entries, written at `at` (nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub at: i64,
+    pub note: String,
+}
+
+/// What one append writes, in one transaction: entries, the new head, and perhaps a
+/// checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct LogBatch {
+    pub rows: Vec<LogRow>,
+    pub head: LogHead,
+    pub checkpoint: Option<CheckpointRow>,
+}
+
+/// Builds a batch from the head it appends to; runs inside the append's transaction.
+pub type Seal<'a> = dyn FnMut(&LogHead) -> Result<LogBatch, StoreError> + 'a;
+
 /// A store failure. Refusals that are part of the runtime's rules are values, not
 /// errors; these are the store's own.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +276,23 @@ pub trait Store: Send + Sync {
 
     /// The revocation log after `seq`, in order.
     fn revocations_since(&self, seq: i64) -> Result<Vec<Revocation>, StoreError>;
+
+    // --- the audit log: entries are opaque bytes here; `audit` gives them meaning ---
+
+    /// Appends to the audit log under its lock: reads the head, lets `seal` build the
+    /// batch from it, and writes the batch and the new head in one transaction. Appends
+    /// from any number of threads or processes are serialised.
+    fn log_append(&self, seal: &mut Seal<'_>) -> Result<(), StoreError>;
+    fn log_head(&self) -> Result<LogHead, StoreError>;
+    /// Up to `limit` entries from position `from` on, in order of position.
+    fn log_rows(&self, from: u64, limit: usize) -> Result<Vec<LogRow>, StoreError>;
+    /// The entries of one task, in order of position.
+    fn log_rows_of_task(&self, task: &str) -> Result<Vec<LogRow>, StoreError>;
+    /// Every checkpoint, in order of size.
+    fn log_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
+    /// Keeps a policy bundle by its content hash (once: a hash already kept is left alone).
+    fn put_bundle(&self, hash: &str, bundle: &[u8]) -> Result<(), StoreError>;
+    fn bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// The grants to revoke with `root`: it and everything delegated from it, in `grants`.

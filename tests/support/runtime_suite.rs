@@ -231,6 +231,11 @@ pub fn decisions(store: Box<dyn Store>) {
     // The caller cannot state who it is or which task it is in.
     let smuggled = serde_json::from_value::<CallDoc>(json!({"action": "read", "agent": {"id": "root"}}));
     assert!(smuggled.is_err());
+    // Nor what time it is: a stated clock could act in an expired task.
+    let mut back_dated = call("read", "acme", json!({}));
+    back_dated.context.insert("time".to_string(), json!("2026-01-01T00:00:00Z"));
+    let late = world.runtime.decide("triage", &task, &back_dated, t0() + 31 * MINUTE, false).expect("decides");
+    assert_eq!((late.decision.decision, late.decision.errors[0].code.as_str()), (Outcome::Deny, "runtime_clock"));
     // A malformed call is denied with its errors.
     let bad = call("refund", "acme", json!({"amount": "lots"}));
     let decision = world.runtime.decide("triage", &task, &bad, now, false).expect("decides").decision;

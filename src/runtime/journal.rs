@@ -1,0 +1,76 @@
+//! What the runtime tells the layers above it, and what it asks them.
+//!
+//! The runtime sits below the audit log and the behavioral profiles, so it does not call
+//! them by name: it reports every task event and every decision to a [`Journal`] (the
+//! audit log implements it), and before each decision it asks a [`Signals`] source (the
+//! profiles implement it) for the behavior signals. Both are optional; without them the
+//! runtime decides as before, with the caller's behavior signals.
+
+use serde_json::Value as Json;
+
+use super::store::{GrantRecord, Revocation, TaskRecord};
+use super::RuntimeError;
+use crate::eval::decision::{Decision, Outcome};
+use crate::eval::{CallDoc, RequestDoc};
+
+/// A decision as the runtime made it, with everything replay needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    pub task: &'a TaskRecord,
+    pub grant: &'a GrantRecord,
+    /// The stamped request: registry, clock and signals filled in. Deciding it again with
+    /// the same policies gives `policy_outcome`.
+    pub request: &'a RequestDoc,
+    /// What the policies alone decided; `None` when the request did not validate.
+    pub policy_outcome: Option<Outcome>,
+    /// The decision returned: the policies' after the runtime's ceilings.
+    pub decision: &'a Decision,
+    /// The `jti` of the action credential issued with an allow.
+    pub credential: Option<&'a str>,
+}
+
+/// Something that happened in the runtime.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A task was opened, with its root grant.
+    Opened {
+        task: &'a TaskRecord,
+        grant: &'a GrantRecord,
+    },
+    /// A task was delegated: `grant` is the new one.
+    Delegated {
+        task: &'a TaskRecord,
+        grant: &'a GrantRecord,
+    },
+    /// A task ended (completed or revoked), or one of its grants was revoked.
+    Ended {
+        task: &'a TaskRecord,
+        revocation: &'a Revocation,
+    },
+    Decided(Decided<'a>),
+}
+
+/// Where the runtime's events are recorded.
+pub trait Journal: Send + Sync {
+    /// Records `event` durably before returning its position. An error means it was not
+    /// recorded, and the runtime refuses to return the decision.
+    fn record(&self, event: Event<'_>, at: i64) -> Result<u64, RuntimeError>;
+}
+
+/// One call, as the behavioral profiles see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Activity<'a> {
+    pub agent: &'a str,
+    pub task: &'a TaskRecord,
+    pub call: &'a CallDoc,
+    pub at: i64,
+}
+
+/// Where the runtime's behavior signals come from.
+pub trait Signals: Send + Sync {
+    /// The signals for `activity`, before it is decided. They replace the caller's
+    /// signals of the same names.
+    fn signals(&self, activity: &Activity<'_>) -> serde_json::Map<String, Json>;
+    /// Learns from `activity` once it is decided.
+    fn observe(&self, activity: &Activity<'_>, outcome: Outcome);
+}
