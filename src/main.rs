@@ -177,7 +177,7 @@ enum Command {
         #[command(flatten)]
         args: DecideArgs,
     },
-    /// Audit proofs, checked offline: `verify-receipt`.
+    /// The audit log: `verify`, `receipt`, `verify-receipt`, `replay`, `show`, `export`, `key`.
     #[cfg(feature = "runtime")]
     Audit {
         #[command(subcommand)]

@@ -85,6 +85,9 @@ pub enum SourceError {
     BadManifest { path: String, reason: String },
 }
 
+/// How a standard module's file is named among a package's files.
+pub const STD_PREFIX: &str = "<std>/";
+
 /// What a `mandate.toml` says. An empty one marks the package root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -467,7 +470,7 @@ impl Loader {
                     diagnostics.push(Diagnostic::from_miette(&error, &importer));
                     return None;
                 };
-                let source = self.set_source(&format!("<std>/{name}.mandate"), text);
+                let source = self.set_source(&format!("{STD_PREFIX}{name}.mandate"), text);
                 Some((name, Origin::Std, source))
             }
             UseTarget::File(relative) => {

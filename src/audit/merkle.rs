@@ -233,5 +233,12 @@ fn same_root(computed: &Hash, expected: &Hash) -> Result<(), ProofError> {
 
 /// Lower-case hexadecimal.
 pub fn hex(hash: &Hash) -> String {
-    hash.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(64);
+    for byte in hash {
+        for nibble in [byte >> 4, byte & 15] {
+            text.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+        }
+    }
+    text
 }

@@ -1,10 +1,37 @@
-//! Audit proof: the tamper-evident record of the runtime's decisions. So far, the Merkle
-//! tree the log is built on (RFC 6962 / RFC 9162: hashes, inclusion and consistency
-//! proofs, their offline checks), the signed checkpoints that publish its state (C2SP
-//! `signed-note`, `tlog-checkpoint`) and the receipts that prove one entry offline (C2SP
-//! `tlog-proof`). The log store and its runtime hook come next. It sits above `runtime`
-//! in the pipeline and below the CLI.
+//! Audit proof: the tamper-evident record of the runtime's decisions.
+//!
+//! Every task event and decision the runtime makes becomes an entry ([`entry`]) of one
+//! append-only log kept in the runtime's store ([`log`]): a Merkle tree in the RFC 6962 /
+//! RFC 9162 form ([`merkle`]) whose entries are also hash-chained, published by signed
+//! checkpoints (C2SP `signed-note`, `tlog-checkpoint`: [`note`]). Anyone can check it
+//! offline: the whole log ([`verify`]), one entry by its receipt (C2SP `tlog-proof`:
+//! [`receipt`]), or every decision again against the policy bundle that made it
+//! ([`replay`]). It sits above `runtime` (it implements the runtime's
+//! [`Journal`](crate::runtime::journal::Journal)) and below the CLI.
 
+pub mod entry;
+pub mod log;
 pub mod merkle;
 pub mod note;
 pub mod receipt;
+pub mod replay;
+pub mod verify;
+
+use crate::runtime::store::StoreError;
+
+/// Why the audit log could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{0}")]
+    Masking(String),
+    #[error("cannot encode an entry: {0}")]
+    Encode(String),
+    #[error("{0}")]
+    Bundle(String),
+    #[error("{0}")]
+    Signing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the audit log's writer has stopped: {0}")]
+    Stopped(String),
+}

@@ -106,7 +106,8 @@ impl NoteVerifier {
     /// Reads a verifier key, `NAME+HEX(ID)+BASE64(0x01 ‖ KEY)`; the id must match.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         let bad = |why: &str| NoteError::BadKey(why.to_string());
-        let mut parts = text.trim_end().split('+');
+        // The key is standard base64, which may itself hold `+`: only the first two split.
+        let mut parts = text.trim_end().splitn(3, '+');
         let (Some(name), Some(id_hex), Some(encoded), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad("expected NAME+KEYID+KEY"));

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
+use mandate::audit::log::{AuditConfig, AuditLog};
+use mandate::audit::note::NoteSigner;
 use mandate::eval::engine::now_nanos;
 use mandate::eval::{CallDoc, PolicySet};
 use mandate::runtime::keys::{AgentAlgorithm, AgentKey, KeyRing};
@@ -25,6 +27,10 @@ pub struct Place {
     /// The policy package (a folder of `.mandate` files, or one file).
     #[arg(long, env = "MANDATE_POLICIES", global = true)]
     policies: Option<PathBuf>,
+    /// Keep this request attribute (`args.body`, `agent.email`, …) out of the audit log,
+    /// as its digest; only strings no policy reads. Repeat for more.
+    #[arg(long = "mask", global = true)]
+    masks: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -211,10 +217,21 @@ fn open(place: &Place) -> Result<Runtime, RuntimeError> {
         .map_err(|load| error("policies_do_not_check", load.render()))?;
     let store = SqliteStore::open(&place.store)?;
     let keys = KeyRing::load_or_create(&key_file(&place.store), now_nanos())?;
-    Runtime::new(std::sync::Arc::new(set), Box::new(store), keys, RuntimeConfig::default())
+    let config = AuditConfig { masks: place.masks.clone(), ..AuditConfig::default() };
+    let signer = log_signer(&keys, &config.origin)?;
+    let set = std::sync::Arc::new(set);
+    let runtime = Runtime::new(set.clone(), Box::new(store), keys, RuntimeConfig::default())?;
+    let log = AuditLog::start(runtime.shared_store(), &set, signer, config)
+        .map_err(|failure| error("audit_config", failure.to_string()))?;
+    Ok(runtime.with_journal(std::sync::Arc::new(log)))
 }
 
-fn key_file(store: &Path) -> PathBuf {
+/// The audit log's checkpoint signer, from the runtime's key file.
+pub fn log_signer(keys: &KeyRing, origin: &str) -> Result<NoteSigner, RuntimeError> {
+    NoteSigner::new(origin, keys.log_key()?).map_err(|failure| error("key_error", failure.to_string()))
+}
+
+pub fn key_file(store: &Path) -> PathBuf {
     PathBuf::from(format!("{}.keys.json", store.display()))
 }
 

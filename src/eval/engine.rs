@@ -78,6 +78,9 @@ pub struct PolicySet {
     limits: Limits,
     /// The attributes requests must give as moments, because the policies parse them.
     moments: Vec<MomentRead>,
+    /// The package's own source files, `(path, text)` sorted by path (the standard
+    /// library's modules are part of the build, not of the package).
+    sources: Vec<(String, Arc<str>)>,
 }
 
 impl PolicySet {
@@ -86,7 +89,7 @@ impl PolicySet {
         let plan = compile::compile(&hir, &limits.compile);
         let texts = Tables::new(&plan, &hir);
         let moments = hir.moment_reads();
-        PolicySet { hir, plan, texts, limits, moments }
+        PolicySet { hir, plan, texts, limits, moments, sources: Vec::new() }
     }
 
     /// Checks and compiles a package from a folder (its `.mandate` files) or one file.
@@ -127,6 +130,12 @@ impl PolicySet {
 
     pub fn hir(&self) -> &Hir {
         &self.hir
+    }
+
+    /// The package's source files, `(path, text)` sorted by path; empty for a set made
+    /// from a lowered package. [`PolicySet::from_sources`] on them rebuilds the set.
+    pub fn sources(&self) -> &[(String, Arc<str>)] {
+        &self.sources
     }
 
     /// The attributes requests must give as moments, because the policies parse them.
@@ -260,7 +269,16 @@ fn finish(loader: &Loader, loaded: package::LoadedPackage, limits: Limits) -> Re
         return Err(failure(loaded.diagnostics));
     }
     match db::package_hir(&loader.db, loaded.package) {
-        Ok(hir) => Ok(PolicySet::new(hir.clone(), limits)),
+        Ok(hir) => {
+            let mut sources: Vec<(String, Arc<str>)> = loader
+                .files()
+                .into_iter()
+                .map(|file| (file.path(&loader.db).to_string(), file.text(&loader.db).clone()))
+                .filter(|(path, _)| !path.starts_with(package::STD_PREFIX))
+                .collect();
+            sources.sort();
+            Ok(PolicySet { sources, ..PolicySet::new(hir.clone(), limits) })
+        }
         Err(diagnostics) => Err(failure(diagnostics.clone())),
     }
 }

@@ -47,7 +47,7 @@ impl Hir {
     /// grants' scopes) for their target actions, and in the tasks for every request.
     pub fn moment_reads(&self) -> Vec<MomentRead> {
         let mut reads: Vec<MomentRead> = Vec::new();
-        let mut add = |actions: Option<Vec<String>>, expr: &HExpr| {
+        self.each_condition(&mut |actions, expr| {
             expr.visit(&mut |part| {
                 if let HExpr::Call(builtin, args) = part {
                     // Only an attribute can hold a string that is no moment; a timestamp
@@ -61,28 +61,51 @@ impl Hir {
                     }
                 }
             });
-        };
+        });
+        reads
+    }
+
+    /// Every attribute path any condition reads (policies, scopes, task clauses and
+    /// budgets): what a decision depends on.
+    pub fn field_reads(&self) -> Vec<(Root, Vec<Arc<str>>)> {
+        let mut reads: Vec<(Root, Vec<Arc<str>>)> = Vec::new();
+        self.each_condition(&mut |_, expr| {
+            expr.visit(&mut |part| {
+                if let HExpr::Field(Base::Root(root), path) = part {
+                    let read = (*root, path.to_vec());
+                    if !reads.contains(&read) {
+                        reads.push(read);
+                    }
+                }
+            });
+        });
+        reads
+    }
+
+    /// Calls `f` on every condition of the package, with the actions it is about when
+    /// it is about some (`None` for a task's `require`, `open when`, `delegate … to` and
+    /// budget limits).
+    fn each_condition(&self, f: &mut dyn FnMut(Option<Vec<String>>, &HExpr)) {
         for policy in &self.policies {
             let actions = Some(policy.targets.iter().map(|target| target.action.clone()).collect::<Vec<_>>());
-            add(actions.clone(), &policy.condition);
+            f(actions.clone(), &policy.condition);
             for item in policy.grant.scope.iter().flatten() {
-                add(actions.clone(), &item.condition);
+                f(actions.clone(), &item.condition);
             }
         }
         for task in self.tasks.values() {
             let narrow = task.delegation.iter().flat_map(|delegation| delegation.narrow.iter().flatten());
             for item in task.scope.iter().chain(narrow) {
-                add(Some(item.targets.iter().map(|target| target.action.clone()).collect()), &item.condition);
+                f(Some(item.targets.iter().map(|target| target.action.clone()).collect()), &item.condition);
             }
             for expr in [&task.require, &task.open].into_iter().chain(task.delegation.iter().map(|d| &d.to)) {
-                add(None, expr);
+                f(None, expr);
             }
             for budget in &task.budgets {
-                add(Some(budget.actions.clone()), budget.sum.as_ref().unwrap_or(&HExpr::TRUE));
-                add(None, &budget.limit);
+                f(Some(budget.actions.clone()), budget.sum.as_ref().unwrap_or(&HExpr::TRUE));
+                f(None, &budget.limit);
             }
         }
-        reads
     }
 }
 

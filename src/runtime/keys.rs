@@ -94,20 +94,34 @@ impl RuntimeKey {
 pub struct KeyRing {
     path: Option<PathBuf>,
     keys: Vec<RuntimeKey>,
+    /// The audit log's checkpoint key: it does not rotate with the token keys, because
+    /// verifiers hold it for the log's whole life.
+    log: Option<RuntimeKey>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct KeyFile {
     keys: Vec<RuntimeKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<RuntimeKey>,
 }
 
 impl KeyRing {
     /// Reads the key file at `path`, or creates it with one new key (mode 0600).
     pub fn load_or_create(path: &Path, now: i64) -> Result<KeyRing, KeyError> {
         if path.exists() {
-            return Self::load(path);
+            let mut ring = Self::load(path)?;
+            if ring.log.is_none() {
+                ring.log = Some(RuntimeKey::generate(now)?);
+                ring.save()?;
+            }
+            return Ok(ring);
         }
-        let ring = KeyRing { path: Some(path.to_path_buf()), keys: vec![RuntimeKey::generate(now)?] };
+        let ring = KeyRing {
+            path: Some(path.to_path_buf()),
+            keys: vec![RuntimeKey::generate(now)?],
+            log: Some(RuntimeKey::generate(now)?),
+        };
         ring.save()?;
         Ok(ring)
     }
@@ -134,12 +148,12 @@ impl KeyRing {
             key.public =
                 Some(key.signing_key().map_err(|error| read_error(error.to_string()))?.verifying_key().to_bytes());
         }
-        Ok(KeyRing { path: Some(path.to_path_buf()), keys })
+        Ok(KeyRing { path: Some(path.to_path_buf()), keys, log: file.log })
     }
 
     /// A ring that lives in memory only.
     pub fn ephemeral(now: i64) -> Result<KeyRing, KeyError> {
-        Ok(KeyRing { path: None, keys: vec![RuntimeKey::generate(now)?] })
+        Ok(KeyRing { path: None, keys: vec![RuntimeKey::generate(now)?], log: Some(RuntimeKey::generate(now)?) })
     }
 
     /// Adds a new signing key and keeps the previous one, which still verifies; older
@@ -152,6 +166,16 @@ impl KeyRing {
         self.keys.drain(..excess);
         self.save()?;
         Ok(kid)
+    }
+
+    /// The Ed25519 key that signs the audit log's checkpoints.
+    pub fn log_key(&self) -> Result<ed25519_dalek::SigningKey, KeyError> {
+        match &self.log {
+            Some(key) => key.signing_key(),
+            None => {
+                Err(KeyError::Invalid("the key file holds no audit log key; open it with `load_or_create`".to_string()))
+            }
+        }
     }
 
     /// The key that signs.
@@ -179,7 +203,7 @@ impl KeyRing {
         let Some(path) = &self.path else { return Ok(()) };
         let write_error =
             |error: std::io::Error| KeyError::Write { path: path.display().to_string(), reason: error.to_string() };
-        let text = serde_json::to_string_pretty(&KeyFile { keys: self.keys.clone() })
+        let text = serde_json::to_string_pretty(&KeyFile { keys: self.keys.clone(), log: self.log.clone() })
             .map_err(|error| KeyError::Invalid(error.to_string()))?;
         let temporary = path.with_extension("tmp");
         let mut options = std::fs::OpenOptions::new();

@@ -35,7 +35,12 @@ pub struct World {
 
 impl World {
     pub fn new(store: Box<dyn Store>) -> World {
-        let mut world = World::attach(store);
+        World::new_with(store, |runtime| runtime)
+    }
+
+    /// [`World::new`], with the runtime passed through `wrap` (to add a journal, say).
+    pub fn new_with(store: Box<dyn Store>, wrap: impl FnOnce(Runtime) -> Runtime) -> World {
+        let mut world = World::attach_with(store, wrap);
         for (id, team, algorithm) in [
             ("triage", "support", AgentAlgorithm::EdDsa),
             ("helper", "support", AgentAlgorithm::Es256),
@@ -50,9 +55,13 @@ impl World {
     /// A runtime over a store whose agents are registered already (their private keys
     /// are not at hand: only calls that need no assertion work).
     pub fn attach(store: Box<dyn Store>) -> World {
+        World::attach_with(store, |runtime| runtime)
+    }
+
+    pub fn attach_with(store: Box<dyn Store>, wrap: impl FnOnce(Runtime) -> Runtime) -> World {
         let ring = KeyRing::ephemeral(t0()).expect("keys");
         let runtime = Runtime::new(policies(), store, ring, RuntimeConfig::default()).expect("a runtime");
-        World { runtime: Arc::new(runtime), keys: Vec::new() }
+        World { runtime: Arc::new(wrap(runtime)), keys: Vec::new() }
     }
 
     pub fn add_agent(&mut self, id: &str, team: &str, algorithm: AgentAlgorithm) {

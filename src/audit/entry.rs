@@ -1,0 +1,327 @@
+//! What one audit log entry says, and the policy bundles entries point at.
+//!
+//! An entry is one JSON object in RFC 8785 canonical form, so that its bytes (and its
+//! leaf hash) follow from its content alone. It is self-contained: the sequence number,
+//! the time, the task, the chain from the sponsor to the acting agent and, for a
+//! decision, the stamped request (or its digest, field by field, where a masking rule
+//! removes a value), the content hash of the policy set, the decision with its policies
+//! and reasons, the obligations and the issued credential's id. The policy set itself is
+//! a **bundle**, stored once under its content hash, so any entry can be replayed.
+
+// `Value["key"]` on JSON reads `null` for a missing key or a non-object: it cannot panic.
+#![allow(clippy::indexing_slicing)]
+
+use serde_json::{json, Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use super::AuditError;
+use crate::eval::{Limits, PolicySet};
+use crate::hir::Root;
+use crate::runtime::journal::{Decided, Event};
+use crate::runtime::store::{GrantRecord, Revocation, TaskRecord};
+use crate::semantics::types::Type;
+use crate::syntax::literal::timestamp_text;
+
+/// The format name inside every bundle.
+pub const BUNDLE_FORMAT: &str = "mandate-bundle/1";
+
+/// `sha256:` and the hex SHA-256 of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    let hash: [u8; 32] = Sha256::digest(bytes).into();
+    format!("sha256:{}", super::merkle::hex(&hash))
+}
+
+/// The RFC 8785 canonical bytes of `value`.
+pub fn canonical(value: &Json) -> Result<Vec<u8>, AuditError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|error| AuditError::Encode(error.to_string()))
+}
+
+/// The digest of a value's canonical form.
+pub fn value_digest(value: &Json) -> Result<String, AuditError> {
+    Ok(digest(&canonical(value)?))
+}
+
+/// A policy set as stored in the log: its source files, canonical, and their hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Bundle {
+    /// The bundle of `set`, which must have been loaded from sources.
+    pub fn of(set: &PolicySet) -> Result<Bundle, AuditError> {
+        if set.sources().is_empty() {
+            return Err(AuditError::Bundle("the policy set has no source files to keep".to_string()));
+        }
+        let files: Map<String, Json> =
+            set.sources().iter().map(|(path, text)| (path.clone(), Json::String(text.to_string()))).collect();
+        let bytes = canonical(&json!({
+            "format": BUNDLE_FORMAT,
+            "mandate": env!("CARGO_PKG_VERSION"),
+            "files": files,
+        }))?;
+        Ok(Bundle { hash: digest(&bytes), bytes })
+    }
+
+    /// Compiles a stored bundle back into its policy set, after checking that its bytes
+    /// have the hash it is stored under.
+    pub fn load(hash: &str, bytes: &[u8], limits: Limits) -> Result<PolicySet, AuditError> {
+        let bad = |why: String| AuditError::Bundle(format!("bundle {hash}: {why}"));
+        if digest(bytes) != hash {
+            return Err(bad("its content does not have this hash".to_string()));
+        }
+        let value: Json = serde_json::from_slice(bytes).map_err(|error| bad(error.to_string()))?;
+        if value["format"] != BUNDLE_FORMAT {
+            return Err(bad(format!("it is not a `{BUNDLE_FORMAT}` bundle")));
+        }
+        let files = value["files"].as_object().ok_or_else(|| bad("it lists no files".to_string()))?;
+        let sources: Vec<(&str, &str)> =
+            files.iter().filter_map(|(path, text)| Some((path.as_str(), text.as_str()?))).collect();
+        PolicySet::from_sources(&sources, limits).map_err(|error| bad(error.to_string()))
+    }
+}
+
+/// Which request fields an entry keeps only as digests.
+///
+/// A rule names an attribute as policies do (`args.body`, `agent.email`,
+/// `resource.owner`, `context.ip`, `task.customer`). Only a `String` that no condition
+/// reads may be masked: its value is replaced by its digest, which is still a string,
+/// so a masked request still validates and decides as the original did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Masking {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    written: String,
+    root: Root,
+    name: String,
+}
+
+impl Masking {
+    /// The rules, checked against the policies: each must name a `String` attribute
+    /// that no condition reads (or replay could not reproduce the decisions).
+    pub fn new(set: &PolicySet, written: &[String]) -> Result<Masking, AuditError> {
+        let reads = set.hir().field_reads();
+        let mut rules = Vec::new();
+        for text in written {
+            let refuse = |why: String| AuditError::Masking(format!("cannot mask `{text}`: {why}"));
+            let (root, name) =
+                text.split_once('.').ok_or_else(|| refuse("write ROOT.NAME, such as `args.body`".into()))?;
+            let root = match root {
+                "args" => Root::Args,
+                "agent" => Root::Agent,
+                "resource" => Root::Resource,
+                "context" => Root::Context,
+                "task" => Root::Task,
+                other => {
+                    return Err(refuse(format!(
+                        "`{other}` holds no maskable attributes (args, agent, resource, context or task)"
+                    )))
+                }
+            };
+            let types = declared_types(set, root, name);
+            if types.is_empty() {
+                return Err(refuse("no such attribute is declared".to_string()));
+            }
+            if let Some(other) = types.iter().find(|ty| **ty != Type::String) {
+                return Err(refuse(format!("it is a {other}, and only strings are replaced by their digest")));
+            }
+            if name == "id" || (root == Root::Context && name == "time") {
+                return Err(refuse("identifiers and the time are needed to replay and to trace decisions".to_string()));
+            }
+            if reads.iter().any(|(read, path)| *read == root && path.first().is_some_and(|first| &**first == name)) {
+                return Err(refuse("the policies read it, so a decision could not be replayed without it".to_string()));
+            }
+            rules.push(Rule { written: text.clone(), root, name: name.to_string() });
+        }
+        Ok(Masking { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Replaces each masked value in `request` (a request document) by its digest;
+    /// returns the masked fields' paths in the document.
+    fn apply(&self, request: &mut Json) -> Result<Vec<Json>, AuditError> {
+        let mut masked = Vec::new();
+        for rule in &self.rules {
+            let name = rule.name.as_str();
+            let mut places: Vec<(String, &mut Json)> = Vec::new();
+            match rule.root {
+                Root::Args => places.extend(field(request, &["args"], name, "args")),
+                Root::Context => places.extend(field(request, &["context"], name, "context")),
+                Root::Agent => places.extend(field(request, &["agent", "attrs"], name, "agent.attrs")),
+                Root::Task => places.extend(field(request, &["task", "params"], name, "task.params")),
+                Root::Resource => {
+                    let (one, many) = match request.as_object_mut() {
+                        Some(doc) => resource_parts(doc),
+                        None => (None, None),
+                    };
+                    places.extend(one.and_then(|one| field(one, &["attrs"], name, "resource.attrs")));
+                    for (at, each) in many.into_iter().flatten().enumerate() {
+                        places.extend(field(each, &["attrs"], name, &format!("resources[{at}].attrs")));
+                    }
+                }
+                _ => {}
+            }
+            for (path, value) in places {
+                if value.is_string() {
+                    *value = Json::String(value_digest(value)?);
+                    masked.push(json!({"path": path, "rule": rule.written}));
+                }
+            }
+        }
+        Ok(masked)
+    }
+}
+
+fn resource_parts(doc: &mut Map<String, Json>) -> (Option<&mut Json>, Option<std::slice::IterMut<'_, Json>>) {
+    let mut one = None;
+    let mut many = None;
+    for (key, value) in doc.iter_mut() {
+        match key.as_str() {
+            "resource" => one = Some(value),
+            "resources" => many = value.as_array_mut().map(|list| list.iter_mut()),
+            _ => {}
+        }
+    }
+    (one, many)
+}
+
+/// The value at `parents` then `name` in `doc`, with its dotted path.
+fn field<'a>(doc: &'a mut Json, parents: &[&str], name: &str, shown: &str) -> Option<(String, &'a mut Json)> {
+    let mut at = doc;
+    for parent in parents {
+        at = at.get_mut(*parent)?;
+    }
+    Some((format!("{shown}.{name}"), at.get_mut(name)?))
+}
+
+/// The types `root.name` is declared with, wherever it is declared.
+fn declared_types(set: &PolicySet, root: Root, name: &str) -> Vec<Type> {
+    let env = &set.hir().env;
+    let record_field = |record: &crate::semantics::types::RecordType| record.get(name).map(|field| field.ty.clone());
+    match root {
+        Root::Args => env.actions.values().filter_map(|action| record_field(&action.params)).collect(),
+        Root::Agent => record_field(&env.agent).into_iter().collect(),
+        Root::Context => record_field(&env.context).into_iter().collect(),
+        Root::Resource => env.resources.values().filter_map(|resource| record_field(resource)).collect(),
+        Root::Task => env
+            .tasks
+            .values()
+            .flat_map(|task| task.params.iter().filter(|(param, _)| param == name).map(|(_, ty)| ty.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The entry for `event`, without its position (`seq`, `prev`), which the log adds:
+/// the task it belongs to, and the entry's fields.
+pub fn draft(
+    event: &Event<'_>,
+    at: i64,
+    policy_set: &str,
+    masking: &Masking,
+) -> Result<(String, Map<String, Json>), AuditError> {
+    let (task, mut fields) = match event {
+        Event::Opened { task, grant } => (task, opened(task, grant)),
+        Event::Delegated { task, grant } => (task, delegated(grant)),
+        Event::Ended { task, revocation } => (task, ended(revocation)),
+        Event::Decided(decided) => (&decided.task, decision(decided, policy_set, masking)?),
+    };
+    fields.insert("time".to_string(), Json::String(timestamp_text(at)));
+    fields.insert("task".to_string(), task_summary(task)?);
+    Ok((task.id.clone(), fields))
+}
+
+fn task_summary(task: &TaskRecord) -> Result<Json, AuditError> {
+    Ok(json!({
+        "id": task.id,
+        "kind": task.kind,
+        "params_digest": value_digest(&Json::Object(task.params.clone()))?,
+        "deadline": timestamp_text(task.deadline),
+    }))
+}
+
+/// The chain from the sponsor to the agent holding `grant`.
+fn chain(grant: &GrantRecord) -> Json {
+    let mut links = grant.chain.clone();
+    links.push(grant.agent.clone());
+    json!(links)
+}
+
+fn opened(task: &TaskRecord, grant: &GrantRecord) -> Map<String, Json> {
+    object(json!({
+        "kind": "task_opened",
+        "chain": chain(grant),
+        "grant": grant.id,
+        "sponsor": task.sponsor,
+        "opened_by": task.opened_by,
+        "start": timestamp_text(task.start),
+    }))
+}
+
+fn delegated(grant: &GrantRecord) -> Map<String, Json> {
+    object(json!({
+        "kind": "task_delegated",
+        "chain": chain(grant),
+        "grant": grant.id,
+        "parent": grant.parent,
+        "narrowing": grant.narrowing,
+    }))
+}
+
+fn ended(revocation: &Revocation) -> Map<String, Json> {
+    let kind = match (&revocation.grant, revocation.kind.as_str()) {
+        (Some(_), _) => "grant_revoked",
+        (None, "completed") => "task_completed",
+        (None, _) => "task_revoked",
+    };
+    object(json!({
+        "kind": kind,
+        "cause": revocation.kind,
+        "grant": revocation.grant,
+        "by": revocation.by,
+        "reason": revocation.reason,
+        "revocation": revocation.seq,
+    }))
+}
+
+fn decision(decided: &Decided<'_>, policy_set: &str, masking: &Masking) -> Result<Map<String, Json>, AuditError> {
+    let mut request = serde_json::to_value(decided.request).map_err(|error| AuditError::Encode(error.to_string()))?;
+    let request_digest = value_digest(&request)?;
+    let masked = masking.apply(&mut request)?;
+    let decision = decided.decision;
+    let mut fields = object(json!({
+        "kind": "decision",
+        "chain": chain(decided.grant),
+        "grant": decided.grant.id,
+        "request_digest": request_digest,
+        "request": request,
+        "policy_set": policy_set,
+        "decision": decision.decision,
+        "policy_decision": decided.policy_outcome,
+        "policies": decision.policies,
+        "reasons": decision.reasons,
+        "obligations": decision.obligations,
+        "credential": decided.credential,
+    }));
+    if !masked.is_empty() {
+        fields.insert("masked".to_string(), Json::Array(masked));
+    }
+    if !decision.errors.is_empty() {
+        fields.insert("errors".to_string(), json!(decision.errors));
+    }
+    Ok(fields)
+}
+
+fn object(value: Json) -> Map<String, Json> {
+    match value {
+        Json::Object(fields) => fields,
+        _ => Map::new(),
+    }
+}

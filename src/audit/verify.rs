@@ -1,0 +1,195 @@
+//! Checking a whole log: `mandate audit verify`.
+//!
+//! The verifier trusts nothing the store says about itself. It reads every entry in
+//! order and checks that each is at its own position (`seq`), that it chains to the entry
+//! before it (`prev`), and that its stored leaf hash is its own; it recomputes the Merkle
+//! tree as it goes, and at each checkpoint's size compares the root with the one the
+//! checkpoint signs. Every checkpoint's signature is checked first. Since every root is
+//! recomputed from one sequence of entries, the checkpoints are consistent with one
+//! another exactly when they all match. A log shorter than its last checkpoint (or than
+//! its own head) has lost its tail.
+//!
+//! The first failure is reported with its kind and position, and nothing after it is
+//! trusted.
+
+use serde::{Deserialize, Serialize};
+
+use super::log::TreeState;
+use super::merkle::{self, Hash};
+use super::note::{Checkpoint, NoteVerifier};
+use crate::runtime::store::{Store, StoreError};
+
+/// How many entries are read from the store at a time.
+const CHUNK: usize = 8192;
+
+/// What a log that verifies holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub entries: u64,
+    pub checkpoints: usize,
+    /// The last checkpoint's size, and entries after it (not covered by any signature yet).
+    pub checkpointed: u64,
+    pub uncovered: u64,
+    pub root: String,
+}
+
+/// Why a log does not verify, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{kind} at {position}: {message}")]
+pub struct Failure {
+    /// `edited_entry`, `missing_entry`, `reordered_entries`, `truncated_log`,
+    /// `forged_checkpoint`, `bad_checkpoint` or `damaged_store`.
+    pub kind: &'static str,
+    /// The entry position (or, for a checkpoint, its size) where it fails.
+    pub position: u64,
+    pub message: String,
+}
+
+fn fail(kind: &'static str, position: u64, message: String) -> Failure {
+    Failure { kind, position, message }
+}
+
+fn damaged(error: StoreError) -> Failure {
+    fail("damaged_store", 0, error.to_string())
+}
+
+/// The fields of an entry the verifier reads; the rest is hashed, not parsed.
+#[derive(Deserialize)]
+struct Position {
+    seq: u64,
+    prev: Option<String>,
+}
+
+/// Verifies the whole log in `store` against the log's key (and `origin`, when given).
+/// `progress` is called with the number of entries read so far.
+pub fn verify(
+    store: &dyn Store,
+    key: &NoteVerifier,
+    origin: Option<&str>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Verified, Failure> {
+    let checkpoints = signed_checkpoints(store, key, origin)?;
+    // Only the head's size is read: its running state is the writer's, not evidence.
+    let head = store.log_head().map_err(damaged)?;
+    let mut tree = TreeState::default();
+    let mut next_checkpoint = checkpoints.iter().peekable();
+    let mut covered_from = 0;
+    loop {
+        let rows = store.log_rows(tree.size, CHUNK).map_err(damaged)?;
+        let Some(last) = rows.last().map(|row| row.seq) else { break };
+        for row in &rows {
+            let at = tree.size;
+            if row.seq != at {
+                return Err(fail(
+                    "missing_entry",
+                    at,
+                    format!("entry {at} is missing: the next stored entry is {}", row.seq),
+                ));
+            }
+            check_entry(at, &row.entry, &row.leaf, tree.last_leaf.as_ref())?;
+            tree.push(merkle::leaf_hash(&row.entry));
+            while let Some(checkpoint) = next_checkpoint.next_if(|checkpoint| checkpoint.size == tree.size) {
+                if checkpoint.root != tree.root() {
+                    return Err(fail(
+                        "edited_entry",
+                        covered_from,
+                        format!(
+                            "the checkpoint at size {} signs another tree: an entry from {covered_from} to {} was changed",
+                            checkpoint.size,
+                            checkpoint.size - 1
+                        ),
+                    ));
+                }
+                covered_from = checkpoint.size;
+            }
+        }
+        progress(tree.size);
+        if last + 1 != tree.size || rows.len() < CHUNK {
+            break;
+        }
+    }
+    if let Some(checkpoint) = next_checkpoint.next() {
+        return Err(fail(
+            "truncated_log",
+            tree.size,
+            format!(
+                "the log ends after {} entries, but a checkpoint signs {}: its tail was removed",
+                tree.size, checkpoint.size
+            ),
+        ));
+    }
+    if head.size > tree.size {
+        return Err(fail(
+            "truncated_log",
+            tree.size,
+            format!("the log ends after {} entries, but its head says {}: its tail was removed", tree.size, head.size),
+        ));
+    }
+    Ok(Verified {
+        entries: tree.size,
+        checkpoints: checkpoints.len(),
+        checkpointed: covered_from,
+        uncovered: tree.size - covered_from,
+        root: merkle::hex(&tree.root()),
+    })
+}
+
+/// Every checkpoint, its signature checked, in order of size.
+fn signed_checkpoints(store: &dyn Store, key: &NoteVerifier, origin: Option<&str>) -> Result<Vec<Checkpoint>, Failure> {
+    let rows = store.log_checkpoints().map_err(damaged)?;
+    let mut checkpoints: Vec<Checkpoint> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let text = key.open(&row.note).map_err(|error| {
+            fail("forged_checkpoint", row.size, format!("the checkpoint at size {}: {error}", row.size))
+        })?;
+        let checkpoint = Checkpoint::parse(text).map_err(|error| {
+            fail("bad_checkpoint", row.size, format!("the checkpoint at size {}: {error}", row.size))
+        })?;
+        if checkpoint.size != row.size {
+            return Err(fail(
+                "forged_checkpoint",
+                row.size,
+                format!("the checkpoint stored at size {} signs size {}", row.size, checkpoint.size),
+            ));
+        }
+        let expected = origin.or_else(|| checkpoints.first().map(|first| first.origin.as_str()));
+        if let Some(expected) = expected.filter(|expected| *expected != checkpoint.origin) {
+            return Err(fail(
+                "bad_checkpoint",
+                row.size,
+                format!("the checkpoint at size {} is of log `{}`, not `{expected}`", row.size, checkpoint.origin),
+            ));
+        }
+        checkpoints.push(checkpoint);
+    }
+    Ok(checkpoints)
+}
+
+/// One entry's own checks: its position, its link to the entry before, its leaf hash.
+fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash>) -> Result<(), Failure> {
+    let position: Position = serde_json::from_slice(entry)
+        .map_err(|error| fail("edited_entry", at, format!("entry {at} is not a log entry: {error}")))?;
+    if position.seq != at {
+        return Err(fail(
+            "reordered_entries",
+            at,
+            format!("the entry at position {at} says it is entry {}: entries were moved or renumbered", position.seq),
+        ));
+    }
+    if position.prev != previous.map(merkle::hex) {
+        let before = at.saturating_sub(1);
+        return Err(fail(
+            "edited_entry",
+            before,
+            format!("entry {at} does not follow the entry before it: entry {before} was changed, or entries before {at} were removed or reordered"),
+        ));
+    }
+    if stored_leaf != merkle::leaf_hash(entry) {
+        return Err(fail(
+            "edited_entry",
+            at,
+            format!("entry {at} does not have the hash it was written with: it was changed"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! The audit log kept by a running runtime: what its entries hold, that the whole log,
+//! its receipts and its replay check out, that each kind of tampering is caught where it
+//! happened (`fixtures/audit/tampering.json`), that masking keeps values out without
+//! breaking replay, and that a process killed while deciding loses no decision it
+//! returned.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
+
+#[path = "support/runtime_suite.rs"]
+mod suite;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use mandate::audit::entry::canonical;
+use mandate::audit::log::{AuditConfig, AuditLog};
+use mandate::audit::merkle;
+use mandate::audit::note::{NoteSigner, NoteVerifier};
+use mandate::audit::{replay, verify};
+use mandate::eval::decision::Outcome;
+use mandate::runtime::sqlite::SqliteStore;
+use mandate::runtime::store::Store;
+use mandate::runtime::Runtime;
+use serde_json::{json, Value as Json};
+
+const ORIGIN: &str = "example.com/mandate/audit";
+
+fn signer() -> NoteSigner {
+    NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[7; 32])).expect("a signer")
+}
+
+fn verifier() -> NoteVerifier {
+    NoteVerifier::parse(&signer().verifier_key()).expect("a verifier key")
+}
+
+fn fresh_path(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("audit-{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// Wraps a runtime with an audit log over its own store.
+fn journaled(config: AuditConfig) -> impl FnOnce(Runtime) -> Runtime {
+    move |runtime| {
+        let log = AuditLog::start(runtime.shared_store(), &suite::policies(), signer(), config).expect("starts");
+        runtime.with_journal(Arc::new(log))
+    }
+}
+
+fn config(every: u64) -> AuditConfig {
+    AuditConfig { origin: ORIGIN.to_string(), checkpoint_every: every, ..AuditConfig::default() }
+}
+
+/// A task opened (entry 0), 19 decisions (allow on odd entries, deny on even ones) and
+/// its revocation (entry 20); checkpoints after the first entry (the interval since the
+/// last checkpoint, none, has passed), then every 5 entries: at 1, 6, 11, 16 and 21.
+fn small_log(name: &str) -> PathBuf {
+    let path = fresh_path(name);
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(5)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    for round in 1..20 {
+        let customer = if round % 2 == 1 { "acme" } else { "globex" };
+        let decided = world.runtime.decide("triage", &task, &suite::call("read", customer, json!({})), now, false);
+        assert_eq!(decided.expect("decides").log_seq, Some(round));
+    }
+    world.runtime.revoke(&task, "alice@example.com", "done", now).expect("revokes");
+    path
+}
+
+#[test]
+fn a_running_runtime_keeps_a_log_that_verifies_replays_and_proves_each_entry() {
+    let path = small_log("whole");
+    let store = SqliteStore::open(&path).expect("opens");
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!((verified.entries, verified.checkpoints, verified.uncovered), (21, 5, 0));
+    let rows = store.log_rows(0, 100).expect("rows");
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let entry: Json = serde_json::from_slice(&row.entry).expect("JSON");
+            assert_eq!(canonical(&entry).expect("canonical"), row.entry, "entry {} is in RFC 8785 form", row.seq);
+            assert_eq!(entry["seq"], row.seq);
+            entry["kind"].as_str().expect("a kind").to_string()
+        })
+        .collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("task_opened"));
+    assert_eq!(kinds.last().map(String::as_str), Some("task_revoked"));
+    let decision: Json = serde_json::from_slice(&rows[1].entry).expect("JSON");
+    assert_eq!(decision["chain"], json!(["alice@example.com", "triage"]));
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["policies"]["permit"], json!(["support_does_its_task"]));
+    assert!(decision["policy_set"].as_str().is_some_and(|hash| store.bundle(hash).expect("reads").is_some()));
+    assert!(decision["request"]["context"]["time"].is_string(), "the clock is in the entry");
+    assert!(decision["task"]["params_digest"].as_str().is_some_and(|digest| digest.starts_with("sha256:")));
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.decisions, replayed.reproduced, replayed.mismatches.len()), (19, 19, 0));
+    for seq in [0, 4, 5, 13, 20] {
+        let receipt = replay::receipt(&store, seq).expect("a receipt");
+        let checkpoint = receipt.verify(&verifier(), Some(ORIGIN)).expect("the receipt verifies");
+        assert!(checkpoint.size > seq);
+        assert_eq!(receipt.entry, rows[seq as usize].entry);
+    }
+    let trail = replay::trail(&store, &kinds_task(&rows)).expect("a trail");
+    assert_eq!(trail.len(), 21);
+}
+
+fn kinds_task(rows: &[mandate::runtime::store::LogRow]) -> String {
+    rows[0].task.clone().expect("a task")
+}
+
+/// Applies one tampering of the fixture to the store file at `path`.
+fn tamper(path: &Path, op: &str, seq: i64) {
+    let db = rusqlite::Connection::open(path).expect("opens");
+    let entry = |seq: i64| -> Vec<u8> {
+        db.query_row("SELECT entry FROM audit_log WHERE seq = ?1", [seq], |row| row.get(0)).expect("an entry")
+    };
+    let edited = |seq: i64| -> Vec<u8> {
+        let text = String::from_utf8(entry(seq)).expect("text");
+        let changed = text.replacen("\"allow\"", "\"deny\"", 1).replacen("\"revoked\"", "\"completed\"", 1);
+        assert_ne!(changed, text, "the fixture edits something");
+        changed.into_bytes()
+    };
+    let run = |sql: &str| db.execute_batch(sql).expect("tampers");
+    match op {
+        "edit" => {
+            db.execute("UPDATE audit_log SET entry = ?1 WHERE seq = ?2", rusqlite::params![edited(seq), seq])
+                .expect("edits");
+        }
+        "edit_rehash" => {
+            let bytes = edited(seq);
+            let leaf = merkle::leaf_hash(&bytes).to_vec();
+            db.execute(
+                "UPDATE audit_log SET entry = ?1, leaf = ?2 WHERE seq = ?3",
+                rusqlite::params![bytes, leaf, seq],
+            )
+            .expect("edits");
+        }
+        "delete" => run(&format!("DELETE FROM audit_log WHERE seq = {seq}")),
+        "delete_renumber" => run(&format!(
+            "DELETE FROM audit_log WHERE seq = {seq}; UPDATE audit_log SET seq = -seq WHERE seq > {seq};
+             UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"
+        )),
+        "swap" => run(&format!(
+            "UPDATE audit_log SET seq = -1 WHERE seq = {seq}; UPDATE audit_log SET seq = {seq} WHERE seq = {seq} + 1;
+             UPDATE audit_log SET seq = {seq} + 1 WHERE seq = -1"
+        )),
+        "truncate" => run(&format!("DELETE FROM audit_log WHERE seq >= {seq}; UPDATE audit_head SET size = {seq}")),
+        "forge" => {
+            let note: String = db
+                .query_row("SELECT note FROM audit_checkpoints WHERE size = ?1", [seq], |row| row.get(0))
+                .expect("a note");
+            let text = note.split("\n\n").next().expect("a text").to_string() + "\n";
+            let forger = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[9; 32])).expect("a signer");
+            db.execute(
+                "UPDATE audit_checkpoints SET note = ?1 WHERE size = ?2",
+                rusqlite::params![forger.sign(&text).expect("signs"), seq],
+            )
+            .expect("forges");
+        }
+        "move_checkpoint" => run(&format!("UPDATE audit_checkpoints SET size = {seq} - 1 WHERE size = {seq}")),
+        other => panic!("unknown tampering `{other}`"),
+    }
+}
+
+#[test]
+fn every_kind_of_tampering_is_caught_where_it_happened() {
+    let original = small_log("original");
+    let cases: Vec<Json> =
+        serde_json::from_str(include_str!("fixtures/audit/tampering.json")).expect("the fixture reads");
+    for case in cases {
+        let name = case["name"].as_str().expect("a name");
+        let path = fresh_path("tampered");
+        std::fs::copy(&original, &path).expect("copies");
+        tamper(&path, case["op"].as_str().expect("an op"), case["seq"].as_i64().expect("a seq"));
+        let store = SqliteStore::open(&path).expect("opens");
+        let failure = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect_err(name);
+        assert_eq!(failure.kind, case["kind"], "{name}: {failure}");
+        assert_eq!(failure.position, case["position"].as_u64().expect("a position"), "{name}: {failure}");
+    }
+}
+
+#[test]
+fn a_log_checked_with_another_key_or_origin_does_not_verify() {
+    let path = small_log("other-key");
+    let store = SqliteStore::open(&path).expect("opens");
+    // This key's base64 holds a `+`, which a verifier key's parser must not split at.
+    let stranger = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[8; 32])).expect("a signer").verifier_key();
+    assert_eq!(stranger.matches('+').count(), 3, "{stranger}");
+    let failure = verify::verify(&store, &NoteVerifier::parse(&stranger).expect("a key"), None, &mut |_| {})
+        .expect_err("another key");
+    assert_eq!(failure.kind, "forged_checkpoint");
+    let failure =
+        verify::verify(&store, &verifier(), Some("example.org/other"), &mut |_| {}).expect_err("another origin");
+    assert_eq!(failure.kind, "bad_checkpoint");
+}
+
+#[test]
+fn a_damaged_store_file_is_reported_not_repaired() {
+    let path = small_log("damaged");
+    let size = std::fs::metadata(&path).expect("a file").len();
+    let damaged = fresh_path("damaged-copy");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes.truncate((size / 2) as usize);
+    std::fs::write(&damaged, &bytes).expect("writes");
+    let opened = SqliteStore::open(&damaged);
+    if let Ok(store) = opened {
+        let verified = verify::verify(&store, &verifier(), None, &mut |_| {});
+        assert_eq!(verified.expect_err("not silently fine").kind, "damaged_store");
+    }
+    assert_eq!(std::fs::read(&damaged).expect("reads").len(), bytes.len(), "nothing was written to it");
+}
+
+#[test]
+fn masked_fields_leave_their_digest_and_replay_still_reproduces() {
+    let path = fresh_path("masked");
+    let masked = AuditConfig { masks: vec!["args.text".to_string()], ..config(100) };
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(masked));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let call = suite::call("comment", "acme", json!({"text": "the customer's home address"}));
+    let decided = world.runtime.decide("triage", &task, &call, now, false).expect("decides");
+    assert_eq!(decided.decision.decision, Outcome::Allow);
+    drop(world);
+    let store = SqliteStore::open(&path).expect("opens");
+    let rows = store.log_rows(0, 10).expect("rows");
+    let entry: Json = serde_json::from_slice(&rows[1].entry).expect("JSON");
+    let text = entry["request"]["args"]["text"].as_str().expect("a string");
+    assert!(text.starts_with("sha256:"), "{text}");
+    assert!(!String::from_utf8_lossy(&rows[1].entry).contains("home address"));
+    assert_eq!(entry["masked"], json!([{"path": "args.text", "rule": "args.text"}]));
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.reproduced, replayed.mismatches.len()), (1, 0));
+}
+
+#[test]
+fn masking_what_replay_needs_is_refused_when_the_log_starts() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("a store"));
+    for (rule, why) in [
+        ("resource.customer", "the policies read it"),
+        ("args.amount", "only strings"),
+        ("args.nothing", "no such attribute"),
+        ("resource.id", "identifiers"),
+        ("behavior.risk", "no maskable attributes"),
+        ("amount", "ROOT.NAME"),
+    ] {
+        let config = AuditConfig { masks: vec![rule.to_string()], ..AuditConfig::default() };
+        let refused = AuditLog::start(store.clone(), &suite::policies(), signer(), config).err().expect(rule);
+        assert!(refused.to_string().contains(why), "{rule}: {refused}");
+    }
+}
+
+#[test]
+fn concurrent_decisions_share_commits_and_each_gets_its_own_entry() {
+    let path = fresh_path("concurrent");
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let seqs: Vec<u64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..100)
+                        .map(|_| {
+                            let call = suite::call("read", "acme", json!({}));
+                            world
+                                .runtime
+                                .decide("triage", &task, &call, now, false)
+                                .expect("decides")
+                                .log_seq
+                                .expect("a seq")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().expect("joins")).collect()
+    });
+    drop(world);
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=400).collect::<Vec<u64>>(), "every decision has its own position");
+    let store = SqliteStore::open(&path).expect("opens");
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!(verified.entries, 401);
+}
+
+/// Decides in a loop and prints each decision's position as soon as it is returned,
+/// when asked to by [`a_killed_process_loses_no_returned_decision`].
+#[test]
+fn deciding_loop() {
+    let Ok(path) = std::env::var("MANDATE_AUDIT_CRASH_STORE") else { return };
+    let store = SqliteStore::open(Path::new(&path)).expect("opens");
+    let world = suite::World::new_with(Box::new(store), journaled(config(50)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let mut out = std::io::stdout().lock();
+    for round in 0.. {
+        let customer = if round % 3 == 0 { "globex" } else { "acme" };
+        let decided = world.runtime.decide("triage", &task, &suite::call("read", customer, json!({})), now, false);
+        let decided = decided.expect("decides");
+        use std::io::Write;
+        writeln!(
+            out,
+            "{} {}",
+            decided.log_seq.expect("a seq"),
+            serde_json::to_value(decided.decision.decision).expect("a word").as_str().expect("a word")
+        )
+        .expect("prints");
+        out.flush().expect("flushes");
+    }
+}
+
+#[test]
+fn a_killed_process_loses_no_returned_decision() {
+    let path = fresh_path("killed");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", "deciding_loop", "--nocapture", "--test-threads=1"])
+        .env("MANDATE_AUDIT_CRASH_STORE", &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("a pipe");
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("kills");
+    child.wait().expect("waits");
+    let printed: Vec<(u64, String)> = reader
+        .join()
+        .expect("reads")
+        .iter()
+        .filter_map(|line| {
+            let (seq, outcome) = line.split_once(' ')?;
+            Some((seq.parse().ok()?, outcome.to_string()))
+        })
+        .collect();
+    assert!(printed.len() > 20, "the loop got somewhere: {} decisions", printed.len());
+    let store = SqliteStore::open(&path).expect("opens after the kill");
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("the log verifies");
+    assert!(verified.entries >= printed.len() as u64);
+    for (seq, outcome) in &printed {
+        let row = store.log_rows(*seq, 1).expect("rows").into_iter().next().expect("the entry is there");
+        let entry: Json = serde_json::from_slice(&row.entry).expect("JSON");
+        assert_eq!((row.seq, entry["decision"].as_str().expect("a decision")), (*seq, outcome.as_str()));
+    }
+}
+
+/// Two runtimes on one PostgreSQL database, as two decision servers: their appends are
+/// serialised by the log head's row lock into one log that verifies.
+#[cfg(feature = "postgres")]
+#[test]
+fn two_servers_on_postgres_append_to_one_log() {
+    use mandate::runtime::postgres::PostgresStore;
+    let server = std::env::var("MANDATE_TEST_POSTGRES").unwrap_or_else(|_| "host=127.0.0.1 user=postgres".to_string());
+    let name = format!("mandate_audit_{}", std::process::id());
+    let mut admin = ::postgres::Client::connect(&server, ::postgres::NoTls).expect("a PostgreSQL server (run .ci/run)");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).expect("drops");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creates");
+    let params = format!("{server} dbname={name}");
+    let connect = || Box::new(PostgresStore::connect(&params).expect("connects"));
+    let first = suite::World::new_with(connect(), journaled(config(16)));
+    let second = suite::World::attach_with(connect(), journaled(config(16)));
+    let task = first.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    std::thread::scope(|scope| {
+        for world in [&first, &second] {
+            let task = &task;
+            scope.spawn(move || {
+                for _ in 0..60 {
+                    let call = suite::call("read", "acme", json!({}));
+                    world.runtime.decide("triage", task, &call, now, false).expect("decides");
+                }
+            });
+        }
+    });
+    drop((first, second));
+    let store = PostgresStore::connect(&params).expect("connects");
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!((verified.entries, verified.uncovered), (121, 0));
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!(replayed.reproduced, 120);
+    drop(store);
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
