@@ -1,15 +1,28 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
-//! Merkle root of 100,000 entries. Figures and commands are in `BENCHMARKS.md`.
+//! Merkle root of 100,000 entries; deciding with the audit log on (four threads, group
+//! commit, SQLite), with the 99th percentile latency printed; verifying a whole log of
+//! 100,000 runtime entries. Figures and commands are in `BENCHMARKS.md`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // bench code may fail loudly
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mandate::audit::log::{AuditConfig, AuditLog};
 use mandate::audit::merkle::{inclusion_proof, leaf_hash, root, Hash};
 use mandate::audit::note::{Checkpoint, NoteSigner, NoteVerifier};
 use mandate::audit::receipt::Receipt;
+use mandate::audit::verify::verify;
+use mandate::eval::{CallDoc, Limits, Outcome, PolicySet};
+use mandate::runtime::keys::{AgentAlgorithm, AgentKey, KeyRing};
+use mandate::runtime::sqlite::SqliteStore;
+use mandate::runtime::{AgentSpec, Runtime, RuntimeConfig};
+use serde_json::json;
 
 fn entries(count: u32) -> Vec<Hash> {
     (0..count).map(|i| leaf_hash(format!("{{\"seq\":{i},\"decision\":\"allow\"}}").as_bytes())).collect()
@@ -39,5 +52,119 @@ fn receipts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, receipts);
+fn t0() -> i64 {
+    mandate::hir::value::parse_timestamp("2026-12-01T10:00:00Z").expect("a time")
+}
+
+fn signer() -> NoteSigner {
+    NoteSigner::new("mandate.example/audit", ed25519_dalek::SigningKey::from_bytes(&[3; 32])).unwrap()
+}
+
+/// A journaled runtime on a fresh SQLite file, with one agent and one open task.
+fn journaled_runtime(name: &str) -> (Runtime, String, PathBuf) {
+    let path = std::env::temp_dir().join(format!("mandate-bench-audit-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let set = Arc::new(
+        PolicySet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime"), Limits::default())
+            .unwrap(),
+    );
+    let store = Box::new(SqliteStore::open(&path).unwrap());
+    let runtime =
+        Runtime::new(set.clone(), store, KeyRing::ephemeral(t0()).unwrap(), RuntimeConfig::default()).unwrap();
+    let log = AuditLog::start(runtime.shared_store(), &set, signer(), AuditConfig::default()).unwrap();
+    let runtime = runtime.with_journal(Arc::new(log));
+    let key = AgentKey::generate("k", AgentAlgorithm::EdDsa).unwrap();
+    let spec = AgentSpec {
+        id: "triage".to_string(),
+        sponsor: "alice@example.com".to_string(),
+        attrs: json!({"team": "support"}).as_object().cloned().unwrap_or_default(),
+        keys: vec![key.public_jwk().unwrap()],
+    };
+    runtime.register_agent(spec, t0()).unwrap();
+    let params = json!({"customer": "acme"}).as_object().cloned().unwrap_or_default();
+    let task = runtime.open_task("triage", "Support", params, None, t0()).unwrap().task.id;
+    (runtime, task, path)
+}
+
+fn read_call() -> CallDoc {
+    serde_json::from_value(json!({
+        "action": "read",
+        "resource": {"type": "Ticket", "id": "T-1", "attrs": {"customer": "acme", "number": "T-1"}},
+    }))
+    .unwrap()
+}
+
+/// Decisions by `threads` threads at once; each one's latency is pushed to `latencies`.
+fn decide_concurrently(
+    runtime: &Runtime,
+    task: &str,
+    total: u64,
+    threads: u64,
+    latencies: &mut Vec<Duration>,
+) -> Duration {
+    let call = read_call();
+    let now = t0() + 60_000_000_000;
+    let started = Instant::now();
+    let measured: Vec<Vec<Duration>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..total / threads)
+                        .map(|_| {
+                            let began = Instant::now();
+                            let decided = runtime.decide("triage", task, &call, now, false).unwrap();
+                            assert_eq!(decided.decision.decision, Outcome::Allow);
+                            began.elapsed()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|worker| worker.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.extend(measured.into_iter().flatten());
+    elapsed
+}
+
+fn percentile(latencies: &mut [Duration], fraction: f64) -> Duration {
+    latencies.sort_unstable();
+    let at = ((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1));
+    latencies.get(at).copied().unwrap_or_default()
+}
+
+fn audited_decisions(c: &mut Criterion) {
+    let (runtime, task, _) = journaled_runtime("decide");
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Elements(1));
+    for threads in [1u64, 4] {
+        let mut latencies = Vec::new();
+        group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {
+            b.iter_custom(|iters| decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies))
+        });
+        let (p50, p99) = (percentile(&mut latencies, 0.50), percentile(&mut latencies, 0.99));
+        eprintln!("decide_with_audit_{threads}_threads: {} decisions, p50 {p50:?}, p99 {p99:?}", latencies.len());
+    }
+    group.finish();
+}
+
+fn log_verification(c: &mut Criterion) {
+    let (runtime, task, path) = journaled_runtime("verify");
+    let entries = 100_000u64;
+    decide_concurrently(&runtime, &task, entries, 4, &mut Vec::new());
+    drop(runtime);
+    let store = SqliteStore::open(&path).unwrap();
+    let key = NoteVerifier::parse(&signer().verifier_key()).unwrap();
+    let verified = verify(&store, &key, None, &mut |_| {}).unwrap();
+    assert_eq!(verified.entries, entries + 1);
+    let mut group = c.benchmark_group("audit");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(verified.entries));
+    group.bench_function("verify_log_100k_entries", |b| b.iter(|| verify(&store, &key, None, &mut |_| {}).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, receipts, audited_decisions, log_verification);
 criterion_main!(benches);

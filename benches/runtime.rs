@@ -63,7 +63,6 @@ fn call(action: &str, args: serde_json::Value) -> CallDoc {
     serde_json::from_value(json!({
         "action": action, "args": args,
         "resource": {"type": "Ticket", "id": "T-1", "attrs": {"customer": "acme", "number": "T-1"}},
-        "context": {"time": "2026-12-01T10:01:00Z"},
     }))
     .expect("a call")
 }
