@@ -8,6 +8,8 @@
 
 #[cfg(feature = "runtime")]
 pub mod audit;
+#[cfg(feature = "runtime")]
+pub mod behavior;
 pub mod compile;
 pub mod db;
 pub mod diagnostics;

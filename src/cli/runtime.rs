@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use mandate::audit::log::{AuditConfig, AuditLog};
 use mandate::audit::note::NoteSigner;
+use mandate::behavior::{BehaviorConfig, Profiles};
 use mandate::eval::engine::now_nanos;
 use mandate::eval::{CallDoc, PolicySet};
 use mandate::runtime::keys::{AgentAlgorithm, AgentKey, KeyRing};
@@ -223,7 +224,10 @@ fn open(place: &Place) -> Result<Runtime, RuntimeError> {
     let runtime = Runtime::new(set.clone(), Box::new(store), keys, RuntimeConfig::default())?;
     let log = AuditLog::start(runtime.shared_store(), &set, signer, config)
         .map_err(|failure| error("audit_config", failure.to_string()))?;
-    Ok(runtime.with_journal(std::sync::Arc::new(log)))
+    // The behavioral profiles, learned again from the log's decisions.
+    let profiles = Profiles::new(BehaviorConfig::default());
+    profiles.learn_from_log(runtime.store())?;
+    Ok(runtime.with_journal(std::sync::Arc::new(log)).with_signals(std::sync::Arc::new(profiles)))
 }
 
 /// The audit log's checkpoint signer, from the runtime's key file.

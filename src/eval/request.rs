@@ -742,14 +742,13 @@ impl<'a> Validator<'a> {
     /// The behavior signals, each built-in one the caller leaves out at its default.
     fn behavior(&mut self, doc: &serde_json::Map<String, Json>) -> BTreeMap<String, Value> {
         let env: &'a Env = self.env;
-        let defaults = [
-            ("risk", Value::Decimal(0)),
-            ("novel_resource", Value::Bool(false)),
-            ("novel_action", Value::Bool(false)),
-            ("rate_z", Value::Decimal(0)),
-        ];
+        let defaults = crate::semantics::env::BEHAVIOR_BUILTINS.iter().map(|(name, ty)| match ty {
+            Type::Bool => (*name, Value::Bool(false)),
+            _ => (*name, Value::Decimal(0)),
+        });
         let mut values = self.fields("behavior", doc.iter(), &env.behavior);
-        let defaulted = |name: &str| defaults.iter().any(|(builtin, _)| *builtin == name);
+        let defaulted =
+            |name: &str| crate::semantics::env::BEHAVIOR_BUILTINS.iter().any(|(builtin, _)| *builtin == name);
         self.required("behavior", &env.behavior, |name| defaulted(name) || doc.contains_key(name));
         for (name, default) in defaults {
             if !doc.contains_key(name) && env.behavior.get(name).is_some() {

@@ -772,13 +772,14 @@ fn skeleton(env: &Env, target: &Target) -> Json {
     let mut context = defaults(env, &env.context, &["time"]);
     let _ = set_nested(&mut context, &["time"], json!(TIME));
     let args = env.actions.get(&target.action).map_or_else(|| json!({}), |sig| defaults(env, &sig.params, &[]));
+    let signals: Vec<&str> = crate::semantics::env::BEHAVIOR_BUILTINS.iter().map(|(name, _)| *name).collect();
     let mut doc = json!({
         "agent": { "id": "prover-agent", "attrs": defaults(env, &env.agent, &["id"]) },
         "chain": ["sponsor@prover.invalid"],
         "action": target.action,
         "args": args,
         "context": context,
-        "behavior": defaults(env, &env.behavior, &["risk", "novel_resource", "novel_action", "rate_z"]),
+        "behavior": defaults(env, &env.behavior, &signals),
     });
     if let Some(resource) = target.resource.as_ref() {
         let attrs = env.resources.get(resource).map(|record| defaults(env, record, &["id"])).unwrap_or_default();

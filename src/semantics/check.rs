@@ -710,7 +710,7 @@ impl<'a> FileChecker<'a> {
                 }
                 RequestPart::Behavior(fields, span) => {
                     let behavior = self.env.behavior.clone();
-                    self.fields(fields, &behavior, *span, "behavior signal", BUILTIN_SIGNALS);
+                    self.fields(fields, &behavior, *span, "behavior signal", &builtin_signals());
                 }
             }
         }
@@ -726,7 +726,7 @@ impl<'a> FileChecker<'a> {
         }
         if absent("behavior") {
             let behavior = self.env.behavior.clone();
-            self.fields(&[], &behavior, test.name.span, "behavior signal", BUILTIN_SIGNALS);
+            self.fields(&[], &behavior, test.name.span, "behavior signal", &builtin_signals());
         }
         if absent("args") {
             if let Some(params) = action.and_then(|name| self.env.actions.get(&name.name)).map(|sig| sig.params.clone())
@@ -833,7 +833,9 @@ impl<'a> FileChecker<'a> {
 }
 
 /// The built-in behavior signals, which default when a request leaves them out.
-const BUILTIN_SIGNALS: &[&str] = &["risk", "novel_resource", "novel_action", "rate_z"];
+fn builtin_signals() -> Vec<&'static str> {
+    BEHAVIOR_BUILTINS.iter().map(|(name, _)| *name).collect()
+}
 
 fn part_label(part: &RequestPart) -> (&'static str, Span) {
     match part {

@@ -299,9 +299,16 @@ pub const AGENT_BUILTINS: &[(&str, Type)] = &[("id", Type::String)];
 pub const RESOURCE_BUILTINS: &[(&str, Type)] = &[("id", Type::String)];
 /// Attributes every request context has.
 pub const CONTEXT_BUILTINS: &[(&str, Type)] = &[("time", Type::Timestamp)];
-/// Behavioral signals every request carries.
-pub const BEHAVIOR_BUILTINS: &[(&str, Type)] =
-    &[("risk", Type::Decimal), ("novel_resource", Type::Bool), ("novel_action", Type::Bool), ("rate_z", Type::Decimal)];
+/// Behavioral signals every request carries; a request that leaves one out reads it as
+/// `0` or `false` (no evidence). `warming_up` says the agent's profile is too young to
+/// give the others (`docs/behavior.md`).
+pub const BEHAVIOR_BUILTINS: &[(&str, Type)] = &[
+    ("risk", Type::Decimal),
+    ("novel_resource", Type::Bool),
+    ("novel_action", Type::Bool),
+    ("rate_z", Type::Decimal),
+    ("warming_up", Type::Bool),
+];
 /// Fields of every task instance, besides its parameters.
 pub const TASK_BUILTINS: &[(&str, Type)] =
     &[("id", Type::String), ("start", Type::Timestamp), ("deadline", Type::Timestamp)];
