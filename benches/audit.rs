@@ -1,7 +1,7 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
-//! Merkle root of 100,000 entries; deciding with the audit log on (four threads, group
-//! commit, SQLite), with the 99th percentile latency printed; verifying a whole log of
+//! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
+//! (one and four threads, group commit, SQLite), with latency percentiles printed; verifying a whole log of
 //! 100,000 runtime entries. Figures and commands are in `BENCHMARKS.md`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // bench code may fail loudly
@@ -60,7 +60,8 @@ fn signer() -> NoteSigner {
     NoteSigner::new("mandate.example/audit", ed25519_dalek::SigningKey::from_bytes(&[3; 32])).unwrap()
 }
 
-/// A journaled runtime on a fresh SQLite file, with one agent and one open task.
+/// A runtime with the audit log and behavioral profiles on, on a fresh SQLite file, with
+/// one agent and one open task.
 fn journaled_runtime(name: &str) -> (Runtime, String, PathBuf) {
     let path = std::env::temp_dir().join(format!("mandate-bench-audit-{name}-{}.db", std::process::id()));
     for suffix in ["", "-wal", "-shm"] {
@@ -74,7 +75,8 @@ fn journaled_runtime(name: &str) -> (Runtime, String, PathBuf) {
     let runtime =
         Runtime::new(set.clone(), store, KeyRing::ephemeral(t0()).unwrap(), RuntimeConfig::default()).unwrap();
     let log = AuditLog::start(runtime.shared_store(), &set, signer(), AuditConfig::default()).unwrap();
-    let runtime = runtime.with_journal(Arc::new(log));
+    let profiles = mandate::behavior::Profiles::new(mandate::behavior::BehaviorConfig::default());
+    let runtime = runtime.with_journal(Arc::new(log)).with_signals(Arc::new(profiles));
     let key = AgentKey::generate("k", AgentAlgorithm::EdDsa).unwrap();
     let spec = AgentSpec {
         id: "triage".to_string(),
