@@ -28,8 +28,9 @@ pub enum AuditError {
     Encode(String),
     #[error("{0}")]
     Bundle(String),
+    /// What was asked for is not in the log (yet).
     #[error("{0}")]
-    Signing(String),
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the audit log's writer has stopped: {0}")]

@@ -193,7 +193,7 @@ pub fn trail_line(entry: &Json) -> String {
 /// A receipt for the entry at `seq`: the entry, its inclusion proof, and the first
 /// signed checkpoint that covers it.
 pub fn receipt(store: &dyn Store, seq: u64) -> Result<Receipt, AuditError> {
-    let missing = |why: String| AuditError::Bundle(why);
+    let missing = AuditError::NotFound;
     let row = store
         .log_rows(seq, 1)?
         .into_iter()
