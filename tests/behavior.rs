@@ -13,6 +13,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use mandate::audit::log::{AuditConfig, AuditLog};
 use mandate::audit::note::NoteSigner;
+use mandate::behavior::history::History;
 use mandate::behavior::{BehaviorConfig, Profiles};
 use mandate::eval::{CallDoc, Limits, PolicySet};
 use mandate::runtime::keys::{AgentAlgorithm, AgentKey, KeyRing};
@@ -131,4 +132,107 @@ fn signals_of_an_unknown_agent_say_warming_up_and_nothing_else() {
         Json::Object(reading.to_json()),
         json!({"warming_up": true, "novel_action": false, "novel_resource": false, "rate_z": 0.0, "risk": 0.0})
     );
+}
+
+// --- History counters -------------------------------------------------------------------
+
+/// A runtime over `examples/payments`, whose `behavior.paid_today` adds up each agent's
+/// payments of the last 24 hours, with the audit log and the history counters on `store`.
+fn payments_runtime(store: &Path) -> Runtime {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payments");
+    let set = Arc::new(PolicySet::load(&path, Limits::default()).expect("the example checks"));
+    let store = Box::new(SqliteStore::open(store).expect("opens"));
+    let runtime = Runtime::new(set.clone(), store, KeyRing::ephemeral(t0()).expect("keys"), RuntimeConfig::default())
+        .expect("a runtime");
+    let signer = NoteSigner::new("example.com/audit", SigningKey::from_bytes(&[5; 32])).expect("a signer");
+    let log = AuditLog::start(runtime.shared_store(), &set, signer, AuditConfig::default()).expect("a log");
+    let history = History::new(set, runtime.shared_store()).expect("the example declares a counter");
+    runtime.with_journal(Arc::new(log)).with_signals(Arc::new(history))
+}
+
+fn register_payer(runtime: &Runtime, id: &str) {
+    let key = AgentKey::generate("k", AgentAlgorithm::EdDsa).expect("a key");
+    let spec = AgentSpec {
+        id: id.to_string(),
+        sponsor: "fiona@example.com".to_string(),
+        attrs: json!({"team": "finance-ops", "daily_limit": "2500.0"}).as_object().cloned().unwrap_or_default(),
+        keys: vec![key.public_jwk().expect("a jwk")],
+    };
+    runtime.register_agent(spec, t0()).expect("registers");
+}
+
+fn open_invoice(runtime: &Runtime, agent: &str, invoice: &str, at: i64) -> String {
+    let params = json!({"invoice": invoice, "payee": "DE89370400440532013000", "amount": "2000.0"});
+    let params = params.as_object().cloned().unwrap_or_default();
+    runtime.open_task(agent, "PayInvoice", params, None, at).expect("opens").task.id
+}
+
+fn payment(amount: &str) -> CallDoc {
+    serde_json::from_value(json!({
+        "action": "send_money",
+        "args": {"recipient": "DE89370400440532013000", "amount": amount},
+        "resource": {"type": "Account", "id": "acc-1", "attrs": {
+            "iban": "DE75512108001245126199", "currency": "EUR", "balance": "250000.0",
+            "frozen": false, "approved_payees": ["DE89370400440532013000"]}},
+    }))
+    .expect("a call")
+}
+
+#[test]
+fn an_agents_payments_of_the_last_day_count_across_its_tasks_and_outlive_the_process() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let store = dir.path().join("runtime.db");
+    let runtime = payments_runtime(&store);
+    register_payer(&runtime, "pay-bot-1");
+    register_payer(&runtime, "pay-bot-2");
+    let first = open_invoice(&runtime, "pay-bot-1", "INV-1", t0());
+    let outcome = |runtime: &Runtime, agent: &str, task: &str, amount: &str, at: i64| {
+        let decided = runtime.decide(agent, task, &payment(amount), at, false).expect("decides");
+        (decided.decision.decision.word().to_string(), decided.decision.reasons.first().map(|r| r.code.clone()))
+    };
+    // 900 + 900 in one task: 1,800 of pay-bot-1's 2,500.
+    assert_eq!(outcome(&runtime, "pay-bot-1", &first, "900.0", t0() + NANOS).0, "allow");
+    assert_eq!(outcome(&runtime, "pay-bot-1", &first, "900.0", t0() + 2 * NANOS).0, "allow");
+    // Another task of the same agent: 1,800 + 800 is over the limit, so a human decides;
+    // 700 is exactly at it, and a denied or escalated payment adds nothing.
+    let second = open_invoice(&runtime, "pay-bot-1", "INV-2", t0() + 3 * NANOS);
+    assert_eq!(outcome(&runtime, "pay-bot-1", &second, "800.0", t0() + 4 * NANOS).0, "escalate");
+    assert_eq!(outcome(&runtime, "pay-bot-1", &second, "700.0", t0() + 5 * NANOS).0, "allow");
+    assert_eq!(outcome(&runtime, "pay-bot-1", &second, "0.01", t0() + 6 * NANOS).0, "escalate");
+    // Another agent's counter is its own.
+    let other = open_invoice(&runtime, "pay-bot-2", "INV-3", t0() + 7 * NANOS);
+    assert_eq!(outcome(&runtime, "pay-bot-2", &other, "900.0", t0() + 8 * NANOS).0, "allow");
+    // The caller cannot state a counter.
+    let mut stated = payment("1.0");
+    stated.behavior.insert("paid_today".to_string(), json!("0.0"));
+    let refused = runtime.decide("pay-bot-1", &second, &stated, t0() + 9 * NANOS, false).expect("decides");
+    assert_eq!(refused.decision.decision.word(), "deny");
+    assert_eq!(refused.decision.errors.first().map(|error| error.code.as_str()), Some("runtime_history"));
+    drop(runtime);
+
+    // A new process on the same store reads the counters back from the log.
+    let restarted = payments_runtime(&store);
+    let third = open_invoice(&restarted, "pay-bot-1", "INV-4", t0() + 10 * NANOS);
+    assert_eq!(outcome(&restarted, "pay-bot-1", &third, "0.01", t0() + 11 * NANOS).0, "escalate");
+    // A day after the first payments, they have left the window: 700 remains.
+    let day = 24 * 3600 * NANOS;
+    let fourth = open_invoice(&restarted, "pay-bot-1", "INV-5", t0() + 2 * NANOS + day);
+    assert_eq!(outcome(&restarted, "pay-bot-1", &fourth, "900.0", t0() + 2 * NANOS + day + 1).0, "allow");
+    let fifth = open_invoice(&restarted, "pay-bot-1", "INV-6", t0() + 3 * NANOS + day);
+    assert_eq!(outcome(&restarted, "pay-bot-1", &fifth, "900.0", t0() + 4 * NANOS + day).0, "allow");
+    // 700 + 900 + 900 = 2,500: at the limit; one cent more escalates.
+    assert_eq!(outcome(&restarted, "pay-bot-1", &fifth, "0.01", t0() + 4 * NANOS + day + 1).0, "escalate");
+}
+
+#[test]
+fn a_runtime_without_an_audit_log_refuses_to_decide_with_history_counters() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payments");
+    let set = Arc::new(PolicySet::load(&path, Limits::default()).expect("the example checks"));
+    let store = Box::new(SqliteStore::in_memory().expect("a store"));
+    let runtime =
+        Runtime::new(set, store, KeyRing::ephemeral(t0()).expect("keys"), RuntimeConfig::default()).expect("a runtime");
+    register_payer(&runtime, "pay-bot-1");
+    let task = open_invoice(&runtime, "pay-bot-1", "INV-1", t0());
+    let error = runtime.decide("pay-bot-1", &task, &payment("1.0"), t0() + NANOS, false).expect_err("refuses");
+    assert_eq!(error.code, "history_needs_log");
 }

@@ -11,6 +11,8 @@
 //! [`Signals`](crate::runtime::journal::Signals) hook; it sits beside `audit`, whose log
 //! it can learn from again when a process starts.
 
+pub mod history;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;

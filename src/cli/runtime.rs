@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use mandate::audit::log::{AuditConfig, AuditLog};
 use mandate::audit::note::NoteSigner;
+use mandate::behavior::history::History;
 use mandate::behavior::{BehaviorConfig, Profiles};
 use mandate::eval::engine::now_nanos;
 use mandate::eval::{CallDoc, PolicySet};
@@ -227,7 +228,12 @@ fn open(place: &Place) -> Result<Runtime, RuntimeError> {
     // The behavioral profiles, learned again from the log's decisions.
     let profiles = Profiles::new(BehaviorConfig::default());
     profiles.learn_from_log(runtime.store())?;
-    Ok(runtime.with_journal(std::sync::Arc::new(log)).with_signals(std::sync::Arc::new(profiles)))
+    let mut runtime = runtime.with_journal(std::sync::Arc::new(log)).with_signals(std::sync::Arc::new(profiles));
+    // The schema's history counters, kept from the log.
+    if let Some(history) = History::new(set, runtime.shared_store()) {
+        runtime = runtime.with_signals(std::sync::Arc::new(history));
+    }
+    Ok(runtime)
 }
 
 /// The audit log's checkpoint signer, from the runtime's key file.

@@ -488,6 +488,10 @@ impl Builder {
             // Ordered: `var` cannot occur below a later variable or a leaf.
             std::cmp::Ordering::Greater => node,
             std::cmp::Ordering::Equal => match pick {
+                // A test is cofactored by its outcome.
+                Pick::Key(Some(Key::Bool(outcome))) if matches!(current, DNode::Test { .. }) => {
+                    test_child(&current, node, var, *outcome)
+                }
                 Pick::Key(key) => switch_child(&current, node, var, key.as_ref()),
                 Pick::At(position) => interval_child(&current, node, var, Some(*position)),
             },

@@ -58,6 +58,7 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
         tests: Vec::new(),
         assertions: Vec::new(),
         bounds: Vec::new(),
+        history: Vec::new(),
     };
     for file in files {
         let mut lowerer = Lowerer {
@@ -81,6 +82,16 @@ pub fn lower_package(env: Arc<Env>, files: &[FileInput<'_>]) -> Result<Hir, Lowe
                 Item::Test(test) => hir.tests.push(lowerer.test(test)?),
                 Item::Assert(assert) => hir.assertions.push(lowerer.assertion(assert)?),
                 Item::Bound(bound) => hir.bounds.push(lowerer.bound(bound)?),
+                Item::Schema(schema) => {
+                    for item in &schema.items {
+                        let ast::SchemaItem::Behavior { attrs, .. } = item else { continue };
+                        for attr in attrs {
+                            if let Some(history) = &attr.history {
+                                hir.history.push(lowerer.history(&attr.name.name, history)?);
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -502,6 +513,31 @@ impl<'a> Lowerer<'a> {
         let text = crate::syntax::print::budget_text(budget);
         let origin = Origin::new(self.file.path, budget.span);
         Ok(Budget { sum, actions, limit: self.expr(&budget.limit)?, text, origin })
+    }
+
+    fn history(&mut self, name: &str, history: &ast::HistoryDecl) -> Result<History, LowerError> {
+        let sum = match &history.measure {
+            ast::BudgetMeasure::Count => None,
+            ast::BudgetMeasure::Sum(value) => Some(self.expr(value)?),
+        };
+        let actions = match &history.actions {
+            ast::Target::Names(names) => names.iter().map(|name| name.name.clone()).collect(),
+            ast::Target::Any(_) => self.env.actions.keys().cloned().collect(),
+        };
+        let per = match history.per.name.as_str() {
+            "task" => HistoryKey::Task,
+            "agent" => HistoryKey::Agent,
+            _ => HistoryKey::Sponsor,
+        };
+        Ok(History {
+            name: name.to_string(),
+            sum,
+            actions,
+            per,
+            window_ms: history.window.nanos / 1_000_000,
+            text: crate::syntax::print::history_text(history),
+            origin: Origin::new(self.file.path, history.span),
+        })
     }
 
     fn expr(&mut self, expr: &Expr) -> Result<HExpr, LowerError> {

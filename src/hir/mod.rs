@@ -30,6 +30,8 @@ pub struct Hir {
     pub tests: Vec<TestCase>,
     pub assertions: Vec<Assertion>,
     pub bounds: Vec<Bound>,
+    /// The schema's history counters: `behavior` signals the runtime keeps from its log.
+    pub history: Vec<History>,
 }
 
 /// An attribute that `timestamp(…)` or `date(…)` parses where a decision may evaluate
@@ -105,6 +107,9 @@ impl Hir {
                 f(Some(budget.actions.clone()), budget.sum.as_ref().unwrap_or(&HExpr::TRUE));
                 f(None, &budget.limit);
             }
+        }
+        for history in &self.history {
+            f(Some(history.actions.clone()), history.sum.as_ref().unwrap_or(&HExpr::TRUE));
         }
     }
 }
@@ -237,6 +242,33 @@ pub struct Budget {
     /// As written, for reasons and reports.
     pub text: String,
     pub origin: Origin,
+}
+
+/// `NAME: T = count(ACTIONS) per KEY within WINDOW` (or `sum(VALUE) on ACTIONS …`): the
+/// signal `behavior.NAME` is what the allowed requests of `actions` for the same `per`
+/// key added up in the last `window_ms` before the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub name: String,
+    /// `None` counts each allowed request as one; `Some` adds the value it reads.
+    pub sum: Option<HExpr>,
+    pub actions: Vec<String>,
+    pub per: HistoryKey,
+    pub window_ms: i64,
+    /// As written after `=`, for reports.
+    pub text: String,
+    pub origin: Origin,
+}
+
+/// Whose requests a history counter adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HistoryKey {
+    /// The same task instance.
+    Task,
+    /// The same acting agent, in any task.
+    Agent,
+    /// The same human sponsor, through any agent.
+    Sponsor,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,6 +98,11 @@ impl Value {
         }
     }
 
+    /// Whether a number is above, at or below zero; `None` for anything else.
+    pub fn sign(&self) -> Option<Ordering> {
+        self.as_fixed().map(|fixed| fixed.cmp(&0))
+    }
+
     /// Order as the language defines it, for values of one ordered kind.
     pub fn compare(&self, other: &Value) -> Option<Ordering> {
         if let (Some(a), Some(b)) = (self.as_fixed(), other.as_fixed()) {

@@ -41,9 +41,9 @@ fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result
             }
             Some(VarKey::Switch(path)) if path.root == Root::Behavior => steps.push(flag_step(var, &path)),
             Some(VarKey::Test(expr)) if reads(&expr, &|root, _| root == Root::Behavior) => {
-                unsolved.push(Verdict::Unknown {
-                    reason: format!("the test `{expr}` reads a behavior signal, which the prover does not solve"),
-                });
+                if let Some(unknown) = riskier_test(analysis, allowed, var, &expr)? {
+                    unsolved.push(unknown);
+                }
             }
             _ => {}
         }
@@ -56,6 +56,101 @@ fn risk_on(analysis: &mut Analysis<'_>, options: &super::ProveOptions) -> Result
         contrast(set, now, riskier, safer, "with less risk")
     })?;
     Ok(first_refutation(std::iter::once(widened).chain(unsolved)))
+}
+
+/// A test that reads behavior signals, such as `behavior.paid_today + args.amount >
+/// agent.daily_limit`. When raising any signal can only move its outcome one way (it is
+/// monotone in every signal it reads), the test is a flag: raising a signal is that
+/// outcome change, and the allowed requests must not grow with it. `None` when that is
+/// proved; otherwise why the answer is unknown.
+fn riskier_test(
+    analysis: &mut Analysis<'_>,
+    allowed: petgraph::stable_graph::NodeIndex,
+    var: u32,
+    expr: &HExpr,
+) -> Result<Option<Verdict>, OverBudget> {
+    let riskier = match polarity(expr) {
+        Polarity::Rises => true,
+        Polarity::Falls => false,
+        Polarity::Constant | Polarity::Mixed => {
+            let reason = format!(
+                "the test `{expr}` reads a behavior signal in a way that is not monotone (raising it can make the test both true and false), which the prover does not solve"
+            );
+            return Ok(Some(Verdict::Unknown { reason }));
+        }
+    };
+    let higher = analysis.cofactor(allowed, var, &Pick::Key(Some(Key::Bool(riskier))))?;
+    let lower = analysis.cofactor(allowed, var, &Pick::Key(Some(Key::Bool(!riskier))))?;
+    let not_lower = analysis.not(lower)?;
+    let widened = analysis.and(higher, not_lower)?;
+    if analysis.is_false(widened) {
+        return Ok(None);
+    }
+    let reason = format!(
+        "when the test `{expr}` becomes {riskier}, which raising a behavior signal can do, more requests may be allowed; the prover does not build the pair of requests for a test"
+    );
+    Ok(Some(Verdict::Unknown { reason }))
+}
+
+/// How a value moves when behavior signals rise: a number, a flag (`true` riskier) or a
+/// test's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Polarity {
+    /// It reads no signal.
+    Constant,
+    /// It can only rise (or become true).
+    Rises,
+    /// It can only fall (or become false).
+    Falls,
+    /// It can move both ways, or the prover cannot tell.
+    Mixed,
+}
+
+impl Polarity {
+    fn and(self, other: Polarity) -> Polarity {
+        match (self, other) {
+            (Polarity::Constant, other) | (other, Polarity::Constant) => other,
+            (a, b) if a == b => a,
+            _ => Polarity::Mixed,
+        }
+    }
+
+    fn flip(self) -> Polarity {
+        match self {
+            Polarity::Rises => Polarity::Falls,
+            Polarity::Falls => Polarity::Rises,
+            other => other,
+        }
+    }
+}
+
+/// The polarity of `expr` in the behavior signals it reads.
+fn polarity(expr: &HExpr) -> Polarity {
+    use crate::hir::{ArithOp, CmpOp};
+    match expr {
+        HExpr::Field(Base::Root(Root::Behavior), _) => Polarity::Rises,
+        HExpr::Arith(ArithOp::Add, a, b) | HExpr::And(a, b) | HExpr::Or(a, b) => polarity(a).and(polarity(b)),
+        HExpr::Arith(ArithOp::Sub, a, b) => polarity(a).and(polarity(b).flip()),
+        HExpr::Arith(ArithOp::Mul, a, b) => match (&**a, &**b) {
+            (HExpr::Const(factor), other) | (other, HExpr::Const(factor)) => match factor.sign() {
+                Some(std::cmp::Ordering::Greater) => polarity(other),
+                Some(std::cmp::Ordering::Less) => polarity(other).flip(),
+                _ => constant_or_mixed(expr),
+            },
+            _ => constant_or_mixed(expr),
+        },
+        HExpr::Neg(a) | HExpr::Not(a) => polarity(a).flip(),
+        HExpr::Cmp(CmpOp::Gt | CmpOp::Ge, a, b) => polarity(a).and(polarity(b).flip()),
+        HExpr::Cmp(CmpOp::Lt | CmpOp::Le, a, b) => polarity(a).flip().and(polarity(b)),
+        _ => constant_or_mixed(expr),
+    }
+}
+
+fn constant_or_mixed(expr: &HExpr) -> Polarity {
+    match reads(expr, &|root, _| root == Root::Behavior) {
+        true => Polarity::Mixed,
+        false => Polarity::Constant,
+    }
 }
 
 /// Delegation never escalates: a request through a chain of depth `d ≥ 1` is never allowed when the same

@@ -196,7 +196,7 @@ pub struct Runtime {
     keys: KeyRing,
     config: RuntimeConfig,
     journal: Option<Arc<dyn Journal>>,
-    signals: Option<Arc<dyn Signals>>,
+    signals: Vec<Arc<dyn Signals>>,
     cache: RwLock<Cache>,
     last_sync: RwLock<Instant>,
     /// Set by a store's notification listener: read the revocation log now.
@@ -217,7 +217,7 @@ impl Runtime {
             keys,
             config,
             journal: None,
-            signals: None,
+            signals: Vec::new(),
             cache: RwLock::new(Cache { held: HashMap::new(), last_seq }),
             last_sync: RwLock::new(Instant::now()),
             stale: Arc::new(AtomicBool::new(false)),
@@ -231,10 +231,10 @@ impl Runtime {
         self
     }
 
-    /// Takes the behavior signals from `signals` (the behavioral profiles) instead of
-    /// the caller.
+    /// Takes behavior signals from `signals` (the behavioral profiles, the history
+    /// counters) instead of the caller; several sources add up.
     pub fn with_signals(mut self, signals: Arc<dyn Signals>) -> Runtime {
-        self.signals = Some(signals);
+        self.signals.push(signals);
         self
     }
 
@@ -587,6 +587,13 @@ impl Runtime {
         credential: bool,
     ) -> Result<RuntimeDecision, RuntimeError> {
         self.sync_if_stale()?;
+        if !self.set.hir().history.is_empty() && self.journal.is_none() {
+            return Err(RuntimeError::new(
+                "history_needs_log",
+                "the schema declares history counters, which the runtime keeps from its audit log, but it has none",
+            )
+            .help("attach the audit log with `Runtime::with_journal` and the counters with `with_signals(History)`"));
+        }
         let held = match self.held(task, agent) {
             Ok(held) => held,
             Err(error) if matches!(error.code.as_str(), "task_revoked" | "task_completed" | "grant_revoked") => {
@@ -594,17 +601,24 @@ impl Runtime {
             }
             Err(error) => return Err(error),
         };
+        let stated = self.caller_stated(call);
         let signalled;
-        let call = match &self.signals {
-            Some(signals) => {
+        let call = match self.signals.is_empty() {
+            false => {
                 let mut with_signals = call.clone();
-                with_signals.behavior.extend(signals.signals(&Activity { agent, task: &held.task, call, at: now }));
+                for signals in &self.signals {
+                    with_signals.behavior.extend(signals.signals(&Activity { agent, task: &held.task, call, at: now }));
+                }
                 signalled = with_signals;
                 &signalled
             }
-            None => call,
+            true => call,
         };
-        let (mut decision, policy_outcome) = match self.prepare(&held, call, now) {
+        let prepared = match stated {
+            Some(error) => Err(vec![error]),
+            None => self.set.prepare_call(&held.stamp, call, now),
+        };
+        let (mut decision, policy_outcome) = match prepared {
             Ok(request) => {
                 let mut decision = self.set.decide(&request);
                 let policy_outcome = decision.decision;
@@ -638,7 +652,7 @@ impl Runtime {
             }
             None => None,
         };
-        if let Some(signals) = &self.signals {
+        for signals in &self.signals {
             signals.observe(&Activity { agent, task: &held.task, call, at: now }, decision.decision);
         }
         let grant_id = held.grant.id.clone();
@@ -646,18 +660,25 @@ impl Runtime {
         Ok(RuntimeDecision { decision, task_id: task.to_string(), grant_id, credential, log_seq })
     }
 
-    /// The call validated against the stamp. The clock is the runtime's: a call that
-    /// states `context.time` could otherwise act in a task that has expired.
-    fn prepare(&self, held: &Held, call: &CallDoc, now: i64) -> Result<Request, Vec<RequestError>> {
+    /// What the caller may not state: the clock, which is the runtime's (a call that
+    /// states `context.time` could otherwise act in a task that has expired), and the
+    /// history counters, which the runtime keeps from its log.
+    fn caller_stated(&self, call: &CallDoc) -> Option<RequestError> {
         if call.context.contains_key("time") {
-            return Err(vec![RequestError::new(
+            return Some(RequestError::new(
                 "context.time",
                 "runtime_clock",
                 "`context.time` comes from the runtime's clock, not from the caller",
                 Some("leave `context.time` out of the request".to_string()),
-            )]);
+            ));
         }
-        self.set.prepare_call(&held.stamp, call, now)
+        let counter = self.set.hir().history.iter().find(|counter| call.behavior.contains_key(&counter.name))?;
+        Some(RequestError::new(
+            &format!("behavior.{}", counter.name),
+            "runtime_history",
+            format!("`behavior.{}` is a history counter that the runtime keeps from its log", counter.name),
+            Some(format!("leave `behavior.{}` out of the request", counter.name)),
+        ))
     }
 
     /// The deny for a call in a task that ended, or through a revoked grant; recorded

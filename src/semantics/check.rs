@@ -135,7 +135,29 @@ impl<'a> FileChecker<'a> {
                     });
                 }
             }
-            self.type_expr(&attr.ty);
+            let declared = self.type_expr(&attr.ty);
+            if let Some(history) = &attr.history {
+                match builtins {
+                    Some(("behavior", _)) => self.history(attr, history, &declared),
+                    _ => self.sink.report(TypeError::HistoryOutsideBehavior { span: history.span }),
+                }
+            }
+        }
+    }
+
+    /// A history counter: its actions exist, what it adds is a number, and the signal is
+    /// declared with the type it measures, never optional (it always has a value).
+    fn history(&mut self, attr: &AttrDecl, history: &HistoryDecl, declared: &Type) {
+        if attr.optional {
+            self.sink.report(TypeError::OptionalHistory { name: attr.name.name.clone(), span: attr.name.span });
+        }
+        let measured = self.measured(&history.measure, &history.actions, &None, &[]);
+        if measured != Type::Unknown && *declared != Type::Unknown && measured != *declared {
+            self.sink.report(TypeError::HistoryType {
+                declared: declared.to_string(),
+                measured: measured.to_string(),
+                span: attr.ty.span(),
+            });
         }
     }
 
@@ -434,28 +456,7 @@ impl<'a> FileChecker<'a> {
     /// from each action's request, and its limit is a number of that type read from the
     /// task's parameters.
     fn budget(&mut self, budget: &BudgetDecl, kind: &Option<String>, params: &[(String, Type)]) {
-        let envs = self.request_envs(&budget.actions, None);
-        let measured = match &budget.measure {
-            BudgetMeasure::Count => Type::Int,
-            BudgetMeasure::Sum(value) => {
-                let mut measured = Type::Unknown;
-                for request in envs {
-                    let mut exprs = self.exprs(Place::Scope, request);
-                    exprs.task_kind = kind.clone();
-                    exprs.params = params.to_vec();
-                    let found = exprs.infer(value, None);
-                    match found {
-                        Type::Int | Type::Decimal => measured = found,
-                        Type::Unknown => {}
-                        other => {
-                            let error = TypeError::BudgetNotNumber { found: other.to_string(), span: value.span };
-                            self.sink.report(error);
-                        }
-                    }
-                }
-                measured
-            }
-        };
+        let measured = self.measured(&budget.measure, &budget.actions, kind, params);
         let request = RequestEnv { action: None, resource: EnvResource::Unknown };
         let mut exprs = self.exprs(Place::BudgetLimit, request);
         exprs.task_kind = kind.clone();
@@ -465,6 +466,37 @@ impl<'a> FileChecker<'a> {
         } else {
             exprs.expect(&budget.limit, &measured);
         }
+    }
+
+    /// The type a budget or a history counter measures: `Int` for a count, the value's
+    /// type (`Int` or `Decimal`) for a sum read from each action's request.
+    fn measured(
+        &mut self,
+        measure: &BudgetMeasure,
+        actions: &Target,
+        kind: &Option<String>,
+        params: &[(String, Type)],
+    ) -> Type {
+        let BudgetMeasure::Sum(value) = measure else {
+            let _ = self.request_envs(actions, None);
+            return Type::Int;
+        };
+        let mut measured = Type::Unknown;
+        for request in self.request_envs(actions, None) {
+            let mut exprs = self.exprs(Place::Scope, request);
+            exprs.task_kind = kind.clone();
+            exprs.params = params.to_vec();
+            let found = exprs.infer(value, None);
+            match found {
+                Type::Int | Type::Decimal => measured = found,
+                Type::Unknown => {}
+                other => {
+                    let error = TypeError::BudgetNotNumber { found: other.to_string(), span: value.span };
+                    self.sink.report(error);
+                }
+            }
+        }
+        measured
     }
 
     /// Reports a clause given a second time.

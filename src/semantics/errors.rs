@@ -373,7 +373,7 @@ pub enum TypeError {
         #[label("only a task's scope may have a budget")]
         span: Span,
     },
-    #[error("a budget adds up numbers, not `{found}`")]
+    #[error("`sum` adds up numbers, not `{found}`")]
     #[diagnostic(
         code("mandate::type::budget_not_number"),
         help("`sum` adds an `Int` or `Decimal` value of each allowed request, such as `sum(args.amount)`")
@@ -381,6 +381,36 @@ pub enum TypeError {
     BudgetNotNumber {
         found: String,
         #[label("this is `{found}`")]
+        span: Span,
+    },
+    #[error("only a `behavior` signal can be a history counter")]
+    #[diagnostic(
+        code("mandate::type::history_outside_behavior"),
+        help("declare the counter in the schema's `behavior` block: `behavior {{ calls: Int = count(call) per task within 1h }}`")
+    )]
+    HistoryOutsideBehavior {
+        #[label("a history counter here")]
+        span: Span,
+    },
+    #[error("history counter `{name}` cannot be optional")]
+    #[diagnostic(
+        code("mandate::type::optional_history"),
+        help("remove the `?`: a counter always has a value, 0 when nothing was counted")
+    )]
+    OptionalHistory {
+        name: String,
+        #[label("declared optional")]
+        span: Span,
+    },
+    #[error("this counter measures `{measured}`, but the signal is declared `{declared}`")]
+    #[diagnostic(
+        code("mandate::type::history_type"),
+        help("declare the signal as `{measured}`: a `count` is an `Int`, a `sum` has its value's type")
+    )]
+    HistoryType {
+        declared: String,
+        measured: String,
+        #[label("declared `{declared}`")]
         span: Span,
     },
     #[error("a composite task takes its {clause} from its parts")]

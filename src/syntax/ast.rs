@@ -152,6 +152,22 @@ pub struct AttrDecl {
     pub name: Ident,
     pub optional: bool,
     pub ty: TypeExpr,
+    /// `= count(send_money) per task within 1h`: a behavior signal the runtime keeps from
+    /// its log. Only the `behavior` block may declare one.
+    pub history: Option<HistoryDecl>,
+    pub span: Span,
+}
+
+/// `count(ACTIONS) per KEY within WINDOW` or `sum(VALUE) on ACTIONS per KEY within
+/// WINDOW`: the allowed requests of the actions in the last `WINDOW`, counted or added
+/// up, for the same task, agent or sponsor as the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryDecl {
+    pub measure: BudgetMeasure,
+    pub actions: Target,
+    /// `task`, `agent` or `sponsor`.
+    pub per: Ident,
+    pub window: DurationLit,
     pub span: Span,
 }
 

@@ -123,6 +123,18 @@ pub enum SyntaxError {
         #[label("here")]
         span: Span,
     },
+    #[error("malformed history counter: {reason}")]
+    #[diagnostic(
+        code(mandate::syntax::bad_history),
+        help(
+            "write `NAME: Int = count(ACTION) per task within 1h` or `NAME: Decimal = sum(args.NAME) on ACTION per agent within 24h`"
+        )
+    )]
+    BadHistory {
+        reason: String,
+        #[label("here")]
+        span: Span,
+    },
     #[error("expected `within`, found `{found}`")]
     #[diagnostic(
         code(mandate::syntax::expected_within),
@@ -330,33 +342,74 @@ impl Ctx {
     /// A budget entry of a scope: `budget count(ACTIONS) <= LIMIT` names its actions
     /// inside the parentheses, `budget sum(VALUE) on ACTIONS <= LIMIT` after `on`.
     pub fn budget(&mut self, measure: Ident, arg: Expr, on: Option<Target>, limit: Expr, span: Span) -> BudgetDecl {
-        let (measure, actions) = match (measure.name.as_str(), on) {
+        let (measure, actions) =
+            self.measure(measure, arg, on, span, |reason, span| SyntaxError::BadBudget { reason, span });
+        BudgetDecl { measure, actions, limit, span }
+    }
+
+    /// A history counter of the `behavior` block: `count(ACTIONS) per KEY within WINDOW`
+    /// or `sum(VALUE) on ACTIONS per KEY within WINDOW`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn history(
+        &mut self,
+        measure: Ident,
+        arg: Expr,
+        on: Option<Target>,
+        (per_word, per): (Ident, Ident),
+        (within_word, window): (Ident, DurationLit),
+        span: Span,
+    ) -> HistoryDecl {
+        let bad = |reason, span| SyntaxError::BadHistory { reason, span };
+        let (measure, actions) = self.measure(measure, arg, on, span, bad);
+        if per_word.name != "per" {
+            self.report(bad(format!("expected `per`, found `{}`", per_word.name), per_word.span));
+        } else if !["task", "agent", "sponsor"].contains(&per.name.as_str()) {
+            let reason = format!("a counter is kept per `task`, `agent` or `sponsor`, not per `{}`", per.name);
+            self.report(bad(reason, per.span));
+        }
+        if within_word.name != "within" {
+            self.report(bad(format!("expected `within`, found `{}`", within_word.name), within_word.span));
+        } else if window.nanos < 1_000_000 {
+            self.report(bad("a counter's window is at least 1ms".to_string(), window.span));
+        }
+        HistoryDecl { measure, actions, per, window, span }
+    }
+
+    /// What a budget or a counter measures, and of which actions: `count(ACTIONS)`, or
+    /// `sum(VALUE) on ACTIONS`. Errors are reported with `bad`.
+    fn measure(
+        &mut self,
+        measure: Ident,
+        arg: Expr,
+        on: Option<Target>,
+        span: Span,
+        bad: impl Fn(String, Span) -> SyntaxError,
+    ) -> (BudgetMeasure, Target) {
+        match (measure.name.as_str(), on) {
             ("count", None) => match action_names(&arg) {
                 Some(names) => (BudgetMeasure::Count, Target::Names(names)),
                 None => {
                     let reason = "`count` takes the actions it counts, such as `count(send_email)`".to_string();
-                    self.report(SyntaxError::BadBudget { reason, span: arg.span });
+                    self.report(bad(reason, arg.span));
                     (BudgetMeasure::Count, Target::Names(Vec::new()))
                 }
             },
             ("count", Some(on)) => {
                 let reason = "`count` names its actions inside the parentheses, not after `on`".to_string();
-                self.report(SyntaxError::BadBudget { reason, span: on.span() });
+                self.report(bad(reason, on.span()));
                 (BudgetMeasure::Count, on)
             }
             ("sum", Some(on)) => (BudgetMeasure::Sum(arg), on),
             ("sum", None) => {
                 let reason = "`sum` needs the actions it adds up: `sum(args.amount) on refund`".to_string();
-                self.report(SyntaxError::BadBudget { reason, span });
+                self.report(bad(reason, span));
                 (BudgetMeasure::Sum(arg), Target::Names(Vec::new()))
             }
             (other, on) => {
-                let reason = format!("a budget is `count` or `sum`, not `{other}`");
-                self.report(SyntaxError::BadBudget { reason, span: measure.span });
+                self.report(bad(format!("expected `count` or `sum`, found `{other}`"), measure.span));
                 (BudgetMeasure::Count, on.unwrap_or(Target::Names(Vec::new())))
             }
-        };
-        BudgetDecl { measure, actions, limit, span }
+        }
     }
 
     /// The target of `permit within scope`, which `word` must spell.
@@ -454,7 +507,8 @@ fn decode_unicode_escape(chars: &mut std::iter::Peekable<std::str::CharIndices<'
 }
 
 /// Turns `task` into the declaring token when a name follows it (`task Name`); in an
-/// expression `task` is followed by `.`, `is` or an operator, never by a name. Likewise
+/// expression `task` is followed by `.`, `is` or an operator, never by a name, and in
+/// `per task within 1h` it follows `per`. Likewise
 /// `open` before `when` and `budget` before `count(` or `sum(` become clause heads,
 /// unless they name a field (`resource.open`), and `scope` before a name declares a
 /// scope fragment.
@@ -463,8 +517,10 @@ fn mark_task_heads(tokens: &mut [Spanned<'_>]) {
         let token_at = |at: usize| tokens.get(at).map(|(_, token, _)| token);
         let next_is_name = matches!(token_at(i + 1), Some(Token::Ident(_)));
         let after_path = i > 0 && matches!(token_at(i - 1), Some(Token::Dot | Token::PathSep));
+        // `per task within 1h`: a history counter's key, not a declaration.
+        let after_per = i > 0 && matches!(token_at(i - 1), Some(Token::Ident("per")));
         let head = match token_at(i) {
-            Some(Token::Task) if next_is_name => Some(Token::TaskHead),
+            Some(Token::Task) if next_is_name && !after_per => Some(Token::TaskHead),
             Some(Token::Ident("open")) if !after_path && matches!(token_at(i + 1), Some(Token::When)) => {
                 Some(Token::OpenHead)
             }

@@ -183,7 +183,8 @@ fn attr_block(attrs: &[AttrDecl]) -> String {
         .iter()
         .map(|attr| {
             let optional = if attr.optional { "?" } else { "" };
-            format!("{}{optional}: {}", attr.name.name, type_text(&attr.ty))
+            let history = attr.history.as_ref().map(|history| format!(" = {}", history_text(history)));
+            format!("{}{optional}: {}{}", attr.name.name, type_text(&attr.ty), history.unwrap_or_default())
         })
         .collect();
     format!("{{ {} }}", fields.join(", "))
@@ -276,6 +277,15 @@ pub fn budget_text(budget: &BudgetDecl) -> String {
             format!("budget sum({}) on {} <= {limit}", print_expr(value), target_text(&budget.actions))
         }
     }
+}
+
+/// A history counter as written after `=`.
+pub fn history_text(history: &HistoryDecl) -> String {
+    let measure = match &history.measure {
+        BudgetMeasure::Count => format!("count({})", target_text(&history.actions)),
+        BudgetMeasure::Sum(value) => format!("sum({}) on {}", print_expr(value), target_text(&history.actions)),
+    };
+    format!("{measure} per {} within {}", history.per.name, duration_text(history.window.nanos))
 }
 
 fn delegate_text(delegate: &DelegateClause) -> String {
