@@ -15,6 +15,69 @@ use serde::Serialize;
 
 use crate::syntax::Span;
 
+/// Every lint, by the name after `mandate::lint::`, with its default level. A package's
+/// `mandate.toml` may set each one's level (`[lints]`); `docs/lints.md` shows one example
+/// of each.
+pub const LINTS: &[(&str, LintLevel)] = &[
+    ("permit_without_ttl", LintLevel::Warn),
+    ("wildcard_permit", LintLevel::Warn),
+    ("unused_function", LintLevel::Warn),
+    ("empty_file", LintLevel::Warn),
+    ("task_grants_nothing", LintLevel::Warn),
+    ("never_applies", LintLevel::Warn),
+    ("always_applies", LintLevel::Warn),
+    ("redundant", LintLevel::Warn),
+    ("shadowed", LintLevel::Warn),
+    ("overlap", LintLevel::Info),
+];
+
+/// What a lint is in a package: `allow` drops it, `info` shows it only with `--verbose`,
+/// `warn` shows it (and fails `check --deny-warnings`), `deny` makes it an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LintLevel {
+    Allow,
+    Info,
+    Warn,
+    Deny,
+}
+
+impl LintLevel {
+    /// The severity a lint's diagnostic gets at this level; `None` drops it.
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            LintLevel::Allow => None,
+            LintLevel::Info => Some(Severity::Info),
+            LintLevel::Warn => Some(Severity::Warning),
+            LintLevel::Deny => Some(Severity::Error),
+        }
+    }
+}
+
+/// Applies a package's lint levels to its diagnostics: a lint named in `levels` gets that
+/// level's severity, or is dropped when it is allowed.
+pub fn apply_lint_levels(
+    diagnostics: Vec<Diagnostic>,
+    levels: &std::collections::BTreeMap<String, LintLevel>,
+) -> Vec<Diagnostic> {
+    if levels.is_empty() {
+        return diagnostics;
+    }
+    diagnostics
+        .into_iter()
+        .filter_map(|mut diagnostic| {
+            let lint = diagnostic.code.strip_prefix("mandate::lint::");
+            match lint.and_then(|name| levels.get(name)) {
+                Some(level) => {
+                    diagnostic.severity = level.severity()?;
+                    Some(diagnostic)
+                }
+                None => Some(diagnostic),
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

@@ -45,6 +45,14 @@ enum Command {
         /// Only parse, resolve and type-check: skip the proofs and the prover's lints.
         #[arg(long)]
         no_proofs: bool,
+        /// Also show informational findings (such as a forbid that carves an exception
+        /// out of a permit); by default they are only counted.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Write each counterexample request to a file in DIR, and print the `mandate
+        /// eval PKG --request FILE` command that reproduces it.
+        #[arg(long, value_name = "DIR")]
+        witness_dir: Option<PathBuf>,
         /// Most decision-diagram nodes the prover may build per (action, resource type);
         /// beyond it, answers are "budget exceeded".
         #[arg(long, default_value_t = 2_000_000)]
@@ -116,6 +124,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
+        /// Write each counterexample request to a file in DIR, and print the `mandate
+        /// eval PKG --request FILE` command that reproduces it (text format).
+        #[arg(long, value_name = "DIR")]
+        witness_dir: Option<PathBuf>,
         /// Most decision-diagram nodes the prover may build per (action, resource type);
         /// beyond it, answers are "budget exceeded".
         #[arg(long, default_value_t = 2_000_000)]
@@ -241,9 +253,10 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { paths, format, deny_warnings, no_proofs, budget } => {
+        Command::Check { paths, format, deny_warnings, no_proofs, verbose, witness_dir, budget } => {
             let options = (!no_proofs).then(|| ProveOptions::with_budget(budget));
-            check(&paths, format, deny_warnings, options.as_ref())
+            let output = CheckOutput { format, verbose, witness_dir };
+            check(&paths, &output, deny_warnings, options.as_ref())
         }
         Command::Eval { path, request, batch, explain, format, exit_code } => {
             let Some(set) = load(&path) else { return ExitCode::from(1) };
@@ -256,7 +269,9 @@ fn main() -> ExitCode {
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths, filter, format } => run_tests(&paths, filter.as_deref(), format),
         Command::Init { dir } => init(&dir),
-        Command::Prove { path, format, budget } => prove(&path, format, &ProveOptions::with_budget(budget)),
+        Command::Prove { path, format, witness_dir, budget } => {
+            prove(&path, format, witness_dir.as_deref(), &ProveOptions::with_budget(budget))
+        }
         Command::Diff { old, new, no_wider, format, budget } => {
             diff(&old, &new, no_wider, format, &ProveOptions::with_budget(budget))
         }
@@ -571,13 +586,29 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> ExitCode {
 }
 
 /// Proves every theorem and reports its verdict, with a counterexample to replay.
-fn prove(path: &std::path::Path, format: ReportFormat, options: &ProveOptions) -> ExitCode {
+fn prove(
+    path: &std::path::Path,
+    format: ReportFormat,
+    witness_dir: Option<&std::path::Path>,
+    options: &ProveOptions,
+) -> ExitCode {
     let Some(set) = load(path) else { return ExitCode::from(1) };
     let reports = mandate::prove::check(&set, options);
-    let output = match format {
+    let mut output = match format {
         ReportFormat::Json => pretty(&serde_json::to_value(&reports).unwrap_or_default()),
         ReportFormat::Text => mandate::prove::render(&path.display().to_string(), &reports),
     };
+    if let (Some(dir), ReportFormat::Text) = (witness_dir, format) {
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| report::externalize_commands(&output, dir, "witness", &mut Vec::new()));
+        match written {
+            Ok(text) => output = text,
+            Err(error) => {
+                eprintln!("error: cannot write the counterexamples to `{}`: {error}", dir.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     // A permit wider than its task's scope is a warning: the graph still denies the rest.
     let refuted = reports.iter().any(|report| {
         matches!(report.verdict, mandate::prove::Verdict::Refuted { .. }) && report.kind != "permit within scope"
@@ -687,14 +718,27 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, proofs: Option<&ProveOptions>) -> ExitCode {
-    let (loader, diagnostics) = match proofs {
+/// How `mandate check` shows what it found.
+struct CheckOutput {
+    format: Format,
+    verbose: bool,
+    witness_dir: Option<PathBuf>,
+}
+
+fn check(paths: &[PathBuf], output: &CheckOutput, deny_warnings: bool, proofs: Option<&ProveOptions>) -> ExitCode {
+    let (loader, mut diagnostics) = match proofs {
         Some(options) => package::check_and_prove_paths(paths, options),
         None => package::check_paths(paths),
     };
+    if let Some(dir) = &output.witness_dir {
+        if let Err(error) = report::externalize_witnesses(&mut diagnostics, dir) {
+            eprintln!("error: cannot write the counterexamples to `{}`: {error}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
     let sources = |path: &str| loader.source_of(path);
-    let output = match format {
-        Format::Human => report::human(&diagnostics, &sources, std::io::stdout().is_terminal()),
+    let output = match output.format {
+        Format::Human => report::human_with(&diagnostics, &sources, std::io::stdout().is_terminal(), output.verbose),
         Format::Json => pretty(&report::json(&diagnostics, &sources)),
         Format::Sarif => pretty(&report::sarif(&diagnostics, &sources)),
     };

@@ -80,7 +80,7 @@ pub enum SourceError {
     #[error("`{path}` is not a valid package manifest: {reason}")]
     #[diagnostic(
         code(mandate::source::bad_manifest),
-        help("a `mandate.toml` may be empty (it marks the package root), or say `library = true` (its folder holds files other packages import, and is not checked on its own)")
+        help("a `mandate.toml` may be empty (it marks the package root), say `library = true` (its folder holds files other packages import, and is not checked on its own), and set lint levels under `[lints]`, such as `overlap = \"warn\"` (docs/lints.md)")
     )]
     BadManifest { path: String, reason: String },
 }
@@ -96,6 +96,9 @@ pub struct Manifest {
     /// package of its own when a parent folder is checked, and it is not a package root.
     #[serde(default)]
     pub library: bool,
+    /// Lint levels by lint name: `overlap = "warn"`, `permit_without_ttl = "deny"`.
+    #[serde(default)]
+    pub lints: std::collections::BTreeMap<String, crate::diagnostics::LintLevel>,
 }
 
 /// The manifest in `folder`, if it has one: `Err` with the reason when it cannot be read.
@@ -108,12 +111,30 @@ pub fn read_manifest(folder: &Path) -> Option<Result<Manifest, String>> {
         Ok(text) => text,
         Err(error) => return Some(Err(error.to_string())),
     };
-    Some(toml::from_str(&text).map_err(|error: toml::de::Error| error.message().to_string()))
+    let manifest: Manifest = match toml::from_str(&text) {
+        Ok(manifest) => manifest,
+        Err(error) => return Some(Err(error.message().to_string())),
+    };
+    let known = |name: &String| crate::diagnostics::LINTS.iter().any(|(lint, _)| lint == name);
+    if let Some(unknown) = manifest.lints.keys().find(|name| !known(name)) {
+        let names: Vec<&str> = crate::diagnostics::LINTS.iter().map(|(lint, _)| *lint).collect();
+        return Some(Err(format!("`[lints]` names no lint `{unknown}`; the lints are {}", names.join(", "))));
+    }
+    Some(Ok(manifest))
+}
+
+/// The lint levels of the package whose imports stay under `boundary`: its manifest's
+/// `[lints]`, or none.
+pub fn lint_levels(boundary: &Path) -> std::collections::BTreeMap<String, crate::diagnostics::LintLevel> {
+    match read_manifest(boundary) {
+        Some(Ok(manifest)) => manifest.lints,
+        _ => std::collections::BTreeMap::new(),
+    }
 }
 
 /// Whether `folder` is marked as a library by its manifest.
 fn is_marked_library(folder: &Path) -> bool {
-    matches!(read_manifest(folder), Some(Ok(Manifest { library: true })))
+    matches!(read_manifest(folder), Some(Ok(Manifest { library: true, .. })))
 }
 
 /// Where a package's files come from: a folder's `.mandate` files, or one file, and the
@@ -732,17 +753,18 @@ fn check_paths_with(paths: &[PathBuf], prove: Option<&crate::prove::ProveOptions
         .filter(|member| member.module.is_some())
         .map(|member| member.file)
         .collect();
-    for package in loaded {
+    for (package, spec) in loaded.into_iter().zip(&specs) {
         if is_library(&loader.db, package.package, &imported) {
             continue;
         }
         let checked = db::check_package(&loader.db, package.package);
         let clean = !package.diagnostics.iter().chain(&checked).any(Diagnostic::is_error);
-        diagnostics.extend(package.diagnostics);
-        diagnostics.extend(checked);
+        let mut found = package.diagnostics;
+        found.extend(checked);
         if clean {
-            diagnostics.extend(compile_and_prove(&loader, package.package, &package.root, prove));
+            found.extend(compile_and_prove(&loader, package.package, &package.root, prove));
         }
+        diagnostics.extend(crate::diagnostics::apply_lint_levels(found, &lint_levels(&spec.boundary)));
     }
     crate::diagnostics::sort_unique(&mut diagnostics);
     (loader, diagnostics)

@@ -15,16 +15,82 @@ pub type Sources<'a> = &'a dyn Fn(&str) -> Option<Arc<str>>;
 
 /// Renders diagnostics as miette reports, followed by a one-line summary.
 pub fn human(diagnostics: &[Diagnostic], sources: Sources<'_>, color: bool) -> String {
+    human_with(diagnostics, sources, color, true)
+}
+
+/// Like [`human`]; without `verbose`, informational findings are counted in the summary
+/// but not shown, so a clean package prints one line.
+///
+/// Lines are never wrapped: a counterexample's `mandate eval` command stays one line
+/// that survives copy and paste.
+pub fn human_with(diagnostics: &[Diagnostic], sources: Sources<'_>, color: bool, verbose: bool) -> String {
     let theme = if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1).with_wrap_lines(false);
     let mut out = String::new();
     let indexed = crate::diagnostics::Sources::new(sources);
-    for diagnostic in diagnostics {
+    let shown = |diagnostic: &&Diagnostic| verbose || diagnostic.severity != Severity::Info;
+    for diagnostic in diagnostics.iter().filter(shown) {
         out.push_str(&diagnostic.render_from(&indexed, &handler));
     }
     out.push_str(&summary_line(diagnostics));
+    let hidden = diagnostics.len() - diagnostics.iter().filter(shown).count();
+    if hidden > 0 {
+        let notes = if hidden == 1 { "note" } else { "notes" };
+        out.push_str(&format!(" ({hidden} {notes} not shown: --verbose shows them)"));
+    }
     out.push('\n');
     out
+}
+
+/// Writes the request of every `echo '…' | mandate eval PKG` command in the diagnostics'
+/// help and counterexamples to a file in `dir`, and replaces the command with
+/// `mandate eval PKG --request FILE`. Returns the files written.
+pub fn externalize_witnesses(diagnostics: &mut [Diagnostic], dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for diagnostic in diagnostics.iter_mut() {
+        let name = diagnostic.code.rsplit("::").next().unwrap_or("witness").to_string();
+        // The counterexample's command is in the help too: one file serves both.
+        if let Some(counterexample) = diagnostic.counterexample.as_mut() {
+            let inline = std::mem::take(&mut counterexample.reproduce);
+            counterexample.reproduce = externalize_commands(&inline, dir, &name, &mut written)?;
+            if let Some(help) = diagnostic.help.as_mut() {
+                *help = help.replace(&inline, &counterexample.reproduce);
+            }
+        }
+        if let Some(help) = diagnostic.help.take() {
+            diagnostic.help = Some(externalize_commands(&help, dir, &name, &mut written)?);
+        }
+    }
+    Ok(written)
+}
+
+/// `text` with each `echo '…' | mandate eval PKG` replaced by a command that reads the
+/// request from a file written to `dir` (named after `name` and a running number).
+pub fn externalize_commands(
+    text: &str,
+    dir: &std::path::Path,
+    name: &str,
+    written: &mut Vec<String>,
+) -> std::io::Result<String> {
+    const START: &str = "echo '";
+    const END: &str = "' | mandate eval ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once(START) {
+        let Some((quoted, tail)) = after.split_once(END) else { break };
+        let request = quoted.replace("'\\''", "'");
+        let (package, remaining) = tail.split_at(tail.find(char::is_whitespace).unwrap_or(tail.len()));
+        let file = dir.join(format!("{:03}-{name}.json", written.len() + 1));
+        std::fs::write(&file, format!("{request}\n"))?;
+        let file = file.display().to_string();
+        out.push_str(before);
+        out.push_str(&format!("mandate eval {package} --request {file}"));
+        written.push(file);
+        rest = remaining;
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `2 errors, 1 warning`, or `no problems`.

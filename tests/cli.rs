@@ -443,3 +443,84 @@ fn tests_can_be_filtered_by_name_and_reported_as_json() {
     assert_eq!(report["passed"].as_u64(), Some(tests.len() as u64));
     assert!(report["filtered"].as_u64().unwrap() > 0);
 }
+
+/// Runs a printed shell command as a user would paste it, with `mandate` on the PATH,
+/// and returns the decision it prints.
+fn run_as_printed(command: &str) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_mandate")).parent().unwrap().display().to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("sh").arg("-c").arg(command).env("PATH", path).output().expect("run sh");
+    let decided: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("`{command}` printed no decision: {}", String::from_utf8_lossy(&output.stderr)));
+    decided["decision"].as_str().expect("a decision").to_string()
+}
+
+/// The commands of a report, from `mandate` or `echo` to the end of their line.
+fn printed_commands(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.contains("mandate eval "))
+        .filter_map(|line| line.find("echo '").or_else(|| line.find("mandate eval ")).map(|at| line[at..].to_string()))
+        .collect()
+}
+
+#[test]
+fn counterexample_commands_run_as_printed_and_witness_files_reproduce_them() {
+    let fixture = "tests/fixtures/lint/over_grant.mandate";
+    // `prove` states each refutation's decision; its command, run as printed, gets it.
+    let proved = String::from_utf8(mandate(&["prove", fixture]).stdout).unwrap();
+    let stated: Vec<&str> = proved.lines().filter_map(|line| line.trim().strip_prefix("decision: ")).collect();
+    let commands = printed_commands(&proved);
+    assert!(commands.len() >= 3, "{proved}");
+    let decided: Vec<String> = commands.iter().map(|command| run_as_printed(command)).collect();
+    assert_eq!(decided, stated.iter().map(|word| word.to_string()).collect::<Vec<_>>());
+
+    // `check` prints each command on one line, however long, so it survives copy and paste.
+    let checked = String::from_utf8(mandate(&["check", fixture]).stdout).unwrap();
+    let commands = printed_commands(&checked);
+    assert!(commands.len() >= 3, "{checked}");
+    let from_check: Vec<String> = commands.iter().map(|command| run_as_printed(command)).collect();
+    assert!(from_check.iter().all(|decision| decision == "allow"), "over-grants reproduce as allows: {from_check:?}");
+
+    // With `--witness-dir`, the requests are files and the commands read them.
+    let dir = tempfile::tempdir().unwrap();
+    let witnesses = dir.path().join("witnesses");
+    let checked = mandate(&["check", fixture, "--witness-dir", witnesses.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    let text = String::from_utf8(checked.stdout).unwrap();
+    assert!(!text.contains("echo '"), "{text}");
+    let commands = printed_commands(&text);
+    assert_eq!(commands.len(), from_check.len(), "{text}");
+    assert!(commands.iter().all(|command| command.contains(" --request ")), "{commands:?}");
+    let from_files: Vec<String> = commands.iter().map(|command| run_as_printed(command)).collect();
+    assert_eq!(from_files, from_check);
+    assert_eq!(std::fs::read_dir(&witnesses).unwrap().count(), commands.len());
+
+    let proved = mandate(&["prove", fixture, "--witness-dir", witnesses.to_str().unwrap()]);
+    let text = String::from_utf8(proved.stdout).unwrap();
+    let decided: Vec<String> = printed_commands(&text).iter().map(|command| run_as_printed(command)).collect();
+    assert_eq!(decided, stated.iter().map(|word| word.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn check_is_quiet_on_success_and_lint_levels_come_from_the_manifest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let package = dir.path().join("pkg");
+    std::fs::create_dir(&package).unwrap();
+    let overlapping = "schema { resource Doc { size: Int } action update on Doc }\ntask Edit() { scope { update on Doc } ttl 1h }\npolicy editors: permit update on Doc grant ttl 5m\npolicy no_big_docs: forbid update on Doc when resource.size > 100\n";
+    write(&package, "policies.mandate", overlapping);
+    let path = package.to_str().unwrap();
+    let quiet = String::from_utf8(mandate(&["check", path]).stdout).unwrap();
+    assert_eq!(quiet, "no problems found (1 note not shown: --verbose shows them)\n");
+    let verbose = String::from_utf8(mandate(&["check", "--verbose", path]).stdout).unwrap();
+    assert!(verbose.contains("mandate::lint::overlap"), "{verbose}");
+
+    write(&package, "mandate.toml", "[lints]\noverlap = \"deny\"\n");
+    let denied = mandate(&["check", path]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(String::from_utf8(denied.stdout).unwrap().contains("1 error, 0 warnings"));
+    write(&package, "mandate.toml", "[lints]\noverlap = \"allow\"\n");
+    assert_eq!(String::from_utf8(mandate(&["check", path]).stdout).unwrap(), "no problems found\n");
+    write(&package, "mandate.toml", "[lints]\noverlaps = \"warn\"\n");
+    let unknown = String::from_utf8(mandate(&["check", path]).stdout).unwrap();
+    assert!(unknown.contains("names no lint `overlaps`; the lints are permit_without_ttl,"), "{unknown}");
+}

@@ -125,3 +125,25 @@ fn standard_modules_check_cleanly() {
         assert!(diagnostics.is_empty(), "std::{name}: {}", render(&loader, &diagnostics));
     }
 }
+
+/// `docs/lints.md` documents every lint, each with an example that earns it and no other
+/// lint, and the default levels it states are the ones `mandate check` uses.
+#[test]
+fn every_lint_is_documented_with_an_example_that_earns_it() {
+    let doc = std::fs::read_to_string("docs/lints.md").expect("docs/lints.md");
+    let sections: Vec<&str> = doc.split("\n### `").skip(1).collect();
+    let names: Vec<&str> = sections.iter().map(|section| section.split('`').next().unwrap_or_default()).collect();
+    let lints: Vec<&str> = mandate::diagnostics::LINTS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, lints, "docs/lints.md has one section per lint, in the order of diagnostics::LINTS");
+    for ((name, level), section) in mandate::diagnostics::LINTS.iter().zip(&sections) {
+        let default = format!("| [`{name}`](#{name}) | {} |", serde_json::to_value(level).unwrap().as_str().unwrap());
+        assert!(doc.contains(&default), "the table states the default of `{name}`: {default}");
+        let example = mandate_blocks(section).into_iter().next().unwrap_or_else(|| panic!("`{name}` has no example"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policies.mandate"), &example).unwrap();
+        let (loader, diagnostics) =
+            check_and_prove_paths(&[dir.path().to_path_buf()], &mandate::prove::ProveOptions::default());
+        let codes: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
+        assert_eq!(codes, vec![format!("mandate::lint::{name}")], "{name}: {}", render(&loader, &diagnostics));
+    }
+}
