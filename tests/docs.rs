@@ -126,6 +126,48 @@ fn standard_modules_check_cleanly() {
     }
 }
 
+/// Every example package has sample requests, and its README's "Sample requests" table
+/// (`| \`FILE.json\` | DECISION (\`REASON\`) | … |`) says what `mandate eval` decides for
+/// each of them, and lists every one.
+#[test]
+fn example_sample_requests_get_the_decision_their_readme_states() {
+    for package in packages_under(Path::new("examples")) {
+        let readme = std::fs::read_to_string(package.join("README.md")).expect("every example has a README");
+        let section = readme
+            .split("## Sample requests")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{}: the README has no \"Sample requests\" section", package.display()));
+        let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
+        let mut listed = Vec::new();
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let file = cells[1].trim_matches('`');
+            let (decision, reason) = cells[2].split_once(" (`").expect("DECISION (`REASON`)");
+            let reason = reason.trim_end_matches("`)");
+            let text = std::fs::read_to_string(package.join("requests").join(file)).expect("the request exists");
+            let decided = set.decide_json(&text, false);
+            let code = decided.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+            assert_eq!(
+                (decided.decision.word(), code),
+                (decision, reason),
+                "{}/requests/{file}: {}",
+                package.display(),
+                decided.to_text()
+            );
+            listed.push(file.to_string());
+        }
+        let mut files: Vec<String> = std::fs::read_dir(package.join("requests"))
+            .expect("every example has requests/")
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        listed.sort();
+        assert!(files.len() >= 3, "{}: only {} sample requests", package.display(), files.len());
+        assert_eq!(files, listed, "{}: the README lists every request", package.display());
+    }
+}
+
 /// `docs/lints.md` documents every lint, each with an example that earns it and no other
 /// lint, and the default levels it states are the ones `mandate check` uses.
 #[test]
