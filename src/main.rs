@@ -133,6 +133,13 @@ enum Command {
         #[arg(long, default_value_t = 2_000_000)]
         budget: usize,
     },
+    /// Print a shell completion script: `mandate completions bash > /etc/bash_completion.d/mandate`,
+    /// `mandate completions zsh > ~/.zfunc/_mandate`, `mandate completions fish >
+    /// ~/.config/fish/completions/mandate.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Show every request whose decision changes between two versions of a package.
     ///
     /// The changed requests are summarized per (action, resource type) and pair of
@@ -269,6 +276,16 @@ fn main() -> ExitCode {
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths, filter, format } => run_tests(&paths, filter.as_deref(), format),
         Command::Init { dir } => init(&dir),
+        Command::Completions { shell } => {
+            // Written to a buffer first: the generator panics when a write fails.
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "mandate", &mut script);
+            match write_stdout(&String::from_utf8_lossy(&script)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::from(2),
+            }
+        }
         Command::Prove { path, format, witness_dir, budget } => {
             prove(&path, format, witness_dir.as_deref(), &ProveOptions::with_budget(budget))
         }
@@ -674,6 +691,7 @@ fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: ReportFormat) -> E
             })).collect::<Vec<_>>(),
         }));
         out.push_str(&format!("{}\n", spec.root.display()));
+        let mut failures = Vec::new();
         for result in results {
             if result.passed {
                 passed += 1;
@@ -682,20 +700,34 @@ fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: ReportFormat) -> E
             } else {
                 failed += 1;
                 out.push_str(&format!(
-                    "  FAIL  {} ({}): expected {}, got {}\n",
+                    "  FAIL  {}: expected {}, got {}\n",
                     result.name,
-                    result.origin.file,
                     result.expected.keyword(),
                     result.decision.decision.word()
                 ));
-                for line in result.decision.to_text().lines() {
-                    out.push_str(&format!("        {line}\n"));
-                }
+                failures.push(result.failure());
             }
         }
+        if !failures.is_empty() {
+            let sources = |path: &str| set.sources().iter().find(|(file, _)| file == path).map(|(_, text)| text.clone());
+            let report = report::human(&failures, &sources, std::io::stdout().is_terminal());
+            // The report's own summary line counts errors; the test summary follows.
+            out.push_str(report.rsplit_once('\n').and_then(|(body, _)| body.rsplit_once('\n')).map_or("", |(b, _)| b));
+            out.push('\n');
+        }
+    }
+    for problem in &problems {
+        eprint!("{}", report::human(std::slice::from_ref(problem), &|_: &str| None, false));
     }
     out.push_str(&format!("{passed} passed, {failed} failed"));
-    out.push_str(&if filtered > 0 { format!(", {filtered} filtered out\n") } else { "\n".to_string() });
+    if filtered > 0 {
+        out.push_str(&format!(", {filtered} filtered out"));
+    }
+    if broken > 0 {
+        let packages = if broken == 1 { "package does" } else { "packages do" };
+        out.push_str(&format!("; {broken} {packages} not check (see the errors above), so none of its tests ran"));
+    }
+    out.push('\n');
     if format == ReportFormat::Json {
         let summary = serde_json::json!({
             "packages": packages,

@@ -57,6 +57,13 @@ pub enum SourceError {
     #[error("no `.mandate` files found in `{path}`")]
     #[diagnostic(code(mandate::source::no_files), help("pass a `.mandate` file or a folder that contains some"))]
     NoFiles { path: String },
+    #[error("`{path}` is one file of the package in `{folder}`, checked here on its own")]
+    #[diagnostic(
+        code(mandate::source::file_of_package),
+        severity(Warning),
+        help("names declared in the folder's other files are unknown to it alone: check the folder, `mandate check {folder}`")
+    )]
+    FileOfPackage { path: String, folder: String },
     #[error("`{path}` is not a regular `.mandate` file")]
     #[diagnostic(
         code(mandate::source::not_source),
@@ -764,10 +771,29 @@ fn check_paths_with(paths: &[PathBuf], prove: Option<&crate::prove::ProveOptions
         if clean {
             found.extend(compile_and_prove(&loader, package.package, &package.root, prove));
         }
+        // Names it cannot resolve may be declared in the folder's other files.
+        if found.iter().any(|diagnostic| diagnostic.code.starts_with("mandate::resolve::unknown")) {
+            found.extend(part_of_folder(spec));
+        }
         diagnostics.extend(crate::diagnostics::apply_lint_levels(found, &lint_levels(&spec.boundary)));
     }
     crate::diagnostics::sort_unique(&mut diagnostics);
     (loader, diagnostics)
+}
+
+/// When a package given as one file has errors and its folder holds other `.mandate`
+/// files: the hint that the folder is the package.
+fn part_of_folder(spec: &PackageSpec) -> Option<Diagnostic> {
+    let [file] = spec.files.as_slice() else { return None };
+    if !spec.root.is_file() {
+        return None;
+    }
+    let folder = file.parent().filter(|folder| !folder.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let others = std::fs::read_dir(folder).ok()?.flatten().any(|entry| {
+        let path = entry.path();
+        path.extension().is_some_and(|extension| extension == "mandate") && path.file_name() != file.file_name()
+    });
+    others.then(|| file_diagnostic(file, &SourceError::FileOfPackage { path: display(file), folder: display(folder) }))
 }
 
 /// Whether a package is only a library of others: all its own files are imported

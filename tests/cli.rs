@@ -63,9 +63,9 @@ fn json_output_has_codes_positions_and_help() {
 
 #[test]
 fn sarif_output_is_a_sarif_2_1_0_log() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let broken = write(dir.path(), "broken.mandate", BROKEN);
-    let warns = write(dir.path(), "warns.mandate", WARNS);
+    let (one, other) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let broken = write(one.path(), "broken.mandate", BROKEN);
+    let warns = write(other.path(), "warns.mandate", WARNS);
     let output = mandate(&["check", "--format", "sarif", &broken, &warns]);
     assert_eq!(output.status.code(), Some(1));
     let sarif: Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
@@ -82,7 +82,8 @@ fn sarif_output_is_a_sarif_2_1_0_log() {
         assert!(region["startLine"].as_u64().is_some_and(|line| line >= 1), "{result}");
         assert!(region["startColumn"].as_u64().is_some_and(|column| column >= 1), "{result}");
     }
-    let levels: Vec<&str> = results.iter().filter_map(|r| r["level"].as_str()).collect();
+    let mut levels: Vec<&str> = results.iter().filter_map(|r| r["level"].as_str()).collect();
+    levels.sort();
     assert_eq!(levels, vec!["error", "warning"]);
 }
 
@@ -523,4 +524,35 @@ fn check_is_quiet_on_success_and_lint_levels_come_from_the_manifest() {
     write(&package, "mandate.toml", "[lints]\noverlaps = \"warn\"\n");
     let unknown = String::from_utf8(mandate(&["check", path]).stdout).unwrap();
     assert!(unknown.contains("names no lint `overlaps`; the lints are permit_without_ttl,"), "{unknown}");
+}
+
+#[test]
+fn newcomer_paths_get_answers_that_point_at_the_fix() {
+    // One file of a multi-file package: the errors come with the hint to check the folder.
+    let single = mandate(&["check", "examples/payments/policies.mandate"]);
+    let text = String::from_utf8(single.stdout).unwrap();
+    assert!(text.contains("mandate::source::file_of_package") && text.contains("`mandate check examples/payments`"));
+    // A failing test points at the test, says what it expected and shows the path.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let failing = CLEAN.to_string()
+        + "test owner_a_reads {\n  agent { id: \"a\" }\n  chain [\"alice\"]\n  task T {}\n  action read\n  resource Doc { owner: \"b\" }\n  expect allow\n}\n";
+    let path = write(dir.path(), "failing.mandate", &failing);
+    let ran = mandate(&["test", &path]);
+    assert_eq!(ran.status.code(), Some(1));
+    let text = String::from_utf8(ran.stdout).unwrap();
+    assert!(text.contains("test `owner_a_reads` expects allow, but the decision is deny"), "{text}");
+    assert!(text.contains("failing.mandate:4:6") && text.contains("path through the policies"), "{text}");
+    assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+    // A package that does not check runs no test, and says so after its errors.
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    let ran = mandate(&["test", &broken]);
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(String::from_utf8(ran.stderr).unwrap().contains("mandate::resolve::unknown_attribute"));
+    assert!(String::from_utf8(ran.stdout).unwrap().contains("1 package does not check"));
+    // Shell completions come from the command line's own definition.
+    let bash = String::from_utf8(mandate(&["completions", "bash"]).stdout).unwrap();
+    assert!(bash.contains("_mandate") && bash.contains("witness-dir") && bash.contains("completions"));
+    assert_eq!(mandate(&["completions", "nosh"]).status.code(), Some(2));
+    let version = String::from_utf8(mandate(&["--version"]).stdout).unwrap();
+    assert_eq!(version, format!("mandate {}\n", env!("CARGO_PKG_VERSION")));
 }

@@ -113,13 +113,19 @@ pub fn key_text(key: Option<&Key>) -> String {
     }
 }
 
-/// `< 0.5`, `≥ 5`, `== 0` and the like, for the `segment`-th interval of `bounds`.
+/// `< 0.5`, `≥ 5`, `== 0` and the like, for the `segment`-th interval of `bounds`; for
+/// an enum, the values it holds (`== coder`, `in [coder, reviewer]`).
 pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Unit) -> String {
-    let lower = segment.checked_sub(1).and_then(|i| bounds.get(i)).map(|at| above(plan, *at, unit));
-    let upper = bounds.get(segment).map(|at| at_most(plan, *at, unit));
-    match (segment.checked_sub(1).and_then(|i| bounds.get(i)), bounds.get(segment)) {
-        (Some(low), Some(high)) if low.checked_add(1) == Some(*high) => {
-            format!("== {}", position_text(plan, *high, unit))
+    let low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
+    let high = bounds.get(segment).copied();
+    if let Unit::Ordinal(name) = unit {
+        return variants_text(plan, name, low, high);
+    }
+    let lower = low.map(|at| above(plan, at, unit));
+    let upper = high.map(|at| at_most(plan, at, unit));
+    match (low, high) {
+        (Some(low), Some(high)) if low.checked_add(1) == Some(high) => {
+            format!("== {}", position_text(plan, high, unit))
         }
         _ => match (lower, upper) {
             (None, Some(upper)) => upper,
@@ -130,16 +136,47 @@ pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Uni
     }
 }
 
-/// Whether a point is the last one before a whole number: then `x ≤ 0.9999` reads
-/// better as `x < 1`.
+/// The values of enum `name` in the interval `(low, high]` of declaration positions.
+fn variants_text(plan: &Plan, name: &str, low: Option<Position>, high: Option<Position>) -> String {
+    let Some(variants) = plan.enums.get(name) else { return "any".to_string() };
+    let inside: Vec<&String> = variants
+        .iter()
+        .enumerate()
+        .filter(|(at, _)| {
+            let at = Position::try_from(*at).unwrap_or(Position::MAX);
+            low.is_none_or(|low| at > low) && high.is_none_or(|high| at <= high)
+        })
+        .map(|(_, variant)| variant)
+        .collect();
+    match inside.as_slice() {
+        [] => "none".to_string(),
+        [one] => format!("== {one}"),
+        many => format!("in [{}]", many.iter().map(|variant| variant.as_str()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Whether a point is the last one before a rounder one: then `x ≤ 0.8999` (how `x <
+/// 0.9` is kept in ten-thousandths) reads better as `x < 0.9`, and `x ≤ 0.9999` as
+/// `x < 1`. Times and durations round to the millisecond.
 fn just_below_whole(at: Position, unit: &Unit) -> Option<Position> {
     let next = at.checked_add(1)?;
-    let grain = match unit {
-        Unit::Number => crate::hir::value::DECIMAL_SCALE,
-        Unit::Duration | Unit::Timestamp => crate::syntax::literal::NANOS_PER_MILLI,
-        Unit::Ordinal(_) => return None,
-    };
-    (next % Position::from(grain) == 0).then_some(next)
+    match unit {
+        Unit::Number => (trailing_zeros(next) > trailing_zeros(at)).then_some(next),
+        Unit::Duration | Unit::Timestamp => {
+            (next % Position::from(crate::syntax::literal::NANOS_PER_MILLI) == 0).then_some(next)
+        }
+        Unit::Ordinal(_) => None,
+    }
+}
+
+/// How many decimal zeros a number ends with (none for zero).
+fn trailing_zeros(mut number: Position) -> u32 {
+    let mut zeros = 0;
+    while number != 0 && number % 10 == 0 {
+        number /= 10;
+        zeros += 1;
+    }
+    zeros
 }
 
 fn at_most(plan: &Plan, at: Position, unit: &Unit) -> String {

@@ -247,9 +247,13 @@ fn obligations(texts: &Tables, request: &Request, permits: &[Permit<'_>]) -> Obl
         messages: permits.iter().filter_map(|(_, _, grant)| grant.message.clone()).collect(),
         scopes: permits
             .iter()
-            .map(|(number, name, _)| CredentialScope {
-                policy: (*name).clone(),
-                scope: texts.grants.get(*number as usize).cloned().flatten().unwrap_or_else(|| task_scope.clone()),
+            .map(|(number, name, _)| {
+                let granted = texts.grants.get(*number as usize).cloned().flatten();
+                CredentialScope {
+                    policy: (*name).clone(),
+                    whole_task: granted.is_none(),
+                    scope: granted.unwrap_or_else(|| task_scope.clone()),
+                }
             })
             .collect(),
     }

@@ -84,6 +84,9 @@ pub struct CredentialScope {
     pub policy: Arc<str>,
     /// The `grant scope` items, or the task's scope when the permit narrows nothing.
     pub scope: Arc<[String]>,
+    /// The permit has no `grant scope`, so the credential carries its task's whole scope.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_task: bool,
 }
 
 /// A point in time, in nanoseconds since the epoch; RFC 3339 in JSON. Formatting waits
@@ -268,7 +271,8 @@ impl Decision {
                 let _ = writeln!(out, "  message: {message}");
             }
             for scope in &obligations.scopes {
-                let _ = writeln!(out, "  scope of {}: {}", scope.policy, scope.scope.join("; "));
+                let whole = if scope.whole_task { " (no `grant scope`: the task's whole scope)" } else { "" };
+                let _ = writeln!(out, "  scope of {}{whole}: {}", scope.policy, scope.scope.join("; "));
             }
         }
         for error in &self.errors {

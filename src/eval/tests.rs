@@ -41,6 +41,24 @@ pub struct TestResult {
     pub passed: bool,
 }
 
+impl TestResult {
+    /// A failed test as a diagnostic at the test: what it expected, what was decided, and
+    /// the decision's explanation path.
+    pub fn failure(&self) -> crate::diagnostics::Diagnostic {
+        use crate::diagnostics::{Diagnostic, Severity};
+        let message = format!(
+            "test `{}` expects {}, but the decision is {}",
+            self.name,
+            self.expected.keyword(),
+            self.decision.decision.word()
+        );
+        let span = crate::syntax::Span::new(self.origin.start, self.origin.end);
+        Diagnostic::new("mandate::test::failed", Severity::Error, message, self.origin.file.clone())
+            .with_label(span, &format!("expects {}", self.expected.keyword()), true)
+            .with_help(format!("the decision:\n{}", self.decision.to_text()))
+    }
+}
+
 /// Runs every test of the policy set's package, in source order.
 pub fn run(set: &PolicySet) -> Vec<TestResult> {
     set.hir().tests.iter().map(|test| run_one(set, test)).collect()

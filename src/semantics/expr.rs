@@ -804,7 +804,8 @@ impl<'a> ExprChecker<'a> {
             BinaryOp::Eq | BinaryOp::Ne => {
                 let (a, b) = self.operands(left, right);
                 if !a.comparable(&b) {
-                    self.incomparable(op, &a, &b, span, None);
+                    let help = self.enum_help(&a, &b, right).or_else(|| self.enum_help(&b, &a, left));
+                    self.incomparable(op, &a, &b, span, help);
                 }
                 Type::Bool
             }
@@ -1087,6 +1088,18 @@ impl<'a> ExprChecker<'a> {
                 });
             }
         }
+    }
+
+    /// When an enum is compared with a string: the enum value to write instead.
+    fn enum_help(&self, enum_type: &Type, other: &Type, other_expr: &Expr) -> Option<String> {
+        let (Type::Enum(name), Type::String) = (enum_type, other) else { return None };
+        let variants = self.env.enums.get(name)?;
+        if let ExprKind::Str(text) = &other_expr.kind {
+            if variants.contains(text) {
+                return Some(format!("`{name}` values are written without quotes: `{text}`"));
+            }
+        }
+        Some(format!("compare with a value of `{name}`: {}", variants.join(", ")))
     }
 
     fn incomparable(&mut self, op: BinaryOp, left: &Type, right: &Type, span: Span, help: Option<String>) {
