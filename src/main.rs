@@ -106,9 +106,12 @@ enum Command {
         /// Run only the tests whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
-        /// Output format: text, or one JSON document with every result.
-        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-        format: ReportFormat,
+        /// Output format: text, one JSON document with every result, or JUnit XML for CI
+        /// systems.
+        #[arg(long, value_enum, default_value_t = cli::testing::TestFormat::Text)]
+        format: cli::testing::TestFormat,
+        #[command(flatten)]
+        coverage: cli::testing::CoverageArgs,
     },
     /// Prove or refute every theorem of a package, with its time (docs/proving.md).
     ///
@@ -274,7 +277,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Graph { path, format } => graph(&path, format),
-        Command::Test { paths, filter, format } => run_tests(&paths, filter.as_deref(), format),
+        Command::Test { paths, filter, format, coverage } => {
+            cli::testing::run_tests(&paths, filter.as_deref(), format, &coverage)
+        }
         Command::Init { dir } => init(&dir),
         Command::Completions { shell } => {
             // Written to a buffer first: the generator panics when a write fails.
@@ -393,7 +398,7 @@ fn init(dir: &std::path::Path) -> ExitCode {
 }
 
 /// Loads and compiles a package, printing its diagnostics when it does not check.
-fn load(path: &std::path::Path) -> Option<PolicySet> {
+pub(crate) fn load(path: &std::path::Path) -> Option<PolicySet> {
     match PolicySet::load(path, mandate::eval::Limits::default()) {
         Ok(set) => Some(set),
         Err(error) => {
@@ -662,89 +667,7 @@ fn diff(
 }
 
 /// Runs every package's tests and reports each one; failures show their decision.
-fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: ReportFormat) -> ExitCode {
-    let (specs, problems) = package::discover(paths);
-    let mut out = String::new();
-    let (mut passed, mut failed, mut broken, mut filtered) = (0usize, 0usize, problems.len(), 0usize);
-    let mut packages = Vec::new();
-    for spec in &specs {
-        let Some(set) = load(&spec.root) else {
-            broken += 1;
-            continue;
-        };
-        let (results, skipped): (Vec<_>, Vec<_>) = mandate::eval::tests::run(&set)
-            .into_iter()
-            .partition(|result| filter.is_none_or(|text| result.name.contains(text)));
-        filtered += skipped.len();
-        if results.is_empty() {
-            continue;
-        }
-        packages.push(serde_json::json!({
-            "path": spec.root.display().to_string(),
-            "tests": results.iter().map(|result| serde_json::json!({
-                "name": result.name,
-                "file": result.origin.file.to_string(),
-                "expected": result.expected.keyword(),
-                "decision": result.decision.decision.word(),
-                "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
-                "passed": result.passed,
-            })).collect::<Vec<_>>(),
-        }));
-        out.push_str(&format!("{}\n", spec.root.display()));
-        let mut failures = Vec::new();
-        for result in results {
-            if result.passed {
-                passed += 1;
-                let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
-                out.push_str(&format!("  ok    {} ({}: {reason})\n", result.name, result.decision.decision.word()));
-            } else {
-                failed += 1;
-                out.push_str(&format!(
-                    "  FAIL  {}: expected {}, got {}\n",
-                    result.name,
-                    result.expected.keyword(),
-                    result.decision.decision.word()
-                ));
-                failures.push(result.failure());
-            }
-        }
-        if !failures.is_empty() {
-            let sources = |path: &str| set.sources().iter().find(|(file, _)| file == path).map(|(_, text)| text.clone());
-            let report = report::human(&failures, &sources, std::io::stdout().is_terminal());
-            // The report's own summary line counts errors; the test summary follows.
-            out.push_str(report.rsplit_once('\n').and_then(|(body, _)| body.rsplit_once('\n')).map_or("", |(b, _)| b));
-            out.push('\n');
-        }
-    }
-    for problem in &problems {
-        eprint!("{}", report::human(std::slice::from_ref(problem), &|_: &str| None, false));
-    }
-    out.push_str(&format!("{passed} passed, {failed} failed"));
-    if filtered > 0 {
-        out.push_str(&format!(", {filtered} filtered out"));
-    }
-    if broken > 0 {
-        let packages = if broken == 1 { "package does" } else { "packages do" };
-        out.push_str(&format!("; {broken} {packages} not check (see the errors above), so none of its tests ran"));
-    }
-    out.push('\n');
-    if format == ReportFormat::Json {
-        let summary = serde_json::json!({
-            "packages": packages,
-            "passed": passed,
-            "failed": failed,
-            "filtered": filtered,
-            "packages_that_do_not_check": broken,
-        });
-        out = pretty(&summary);
-    }
-    if write_stdout(&out).is_err() || failed > 0 || broken > 0 {
-        return ExitCode::from(1);
-    }
-    ExitCode::SUCCESS
-}
-
-fn write_stdout(text: &str) -> std::io::Result<()> {
+pub(crate) fn write_stdout(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()
@@ -786,7 +709,7 @@ fn check(paths: &[PathBuf], output: &CheckOutput, deny_warnings: bool, proofs: O
     }
 }
 
-fn pretty(value: &serde_json::Value) -> String {
+pub(crate) fn pretty(value: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
     text.push('\n');
     text

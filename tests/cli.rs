@@ -556,3 +556,63 @@ fn newcomer_paths_get_answers_that_point_at_the_fix() {
     let version = String::from_utf8(mandate(&["--version"]).stdout).unwrap();
     assert_eq!(version, format!("mandate {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn test_coverage_names_what_no_test_reaches_and_gates_on_a_threshold() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let package = CLEAN.to_string()
+        + "policy big_docs_too: permit read on Doc when resource.owner == \"b\" grant ttl 5m\n"
+        + "test owner_a_reads {\n  agent { id: \"a\" }\n  chain [\"alice\"]\n  task T {}\n  action read\n  resource Doc { owner: \"a\" }\n  expect allow\n}\n";
+    let path = write(dir.path(), "p.mandate", &package);
+    let ran = mandate(&["test", &path, "--coverage"]);
+    assert_eq!(ran.status.code(), Some(0));
+    let text = String::from_utf8(ran.stdout).unwrap();
+    assert!(text.contains("coverage: 1/2 policies (50.0%)"), "{text}");
+    assert!(text.contains("policy big_docs_too (") && text.contains("p.mandate:4) applies in no test"), "{text}");
+    assert!(text.contains("branch resource.owner → == \"b\"") && text.contains("is taken by no test"), "{text}");
+
+    let lcov = dir.path().join("coverage.lcov");
+    let gated = mandate(&["test", &path, "--coverage-threshold", "80", "--lcov", lcov.to_str().unwrap()]);
+    assert_eq!(gated.status.code(), Some(1));
+    assert!(String::from_utf8(gated.stdout).unwrap().contains("policy coverage below the threshold"));
+    let lcov = std::fs::read_to_string(lcov).unwrap();
+    assert!(lcov.starts_with("TN:\nSF:") && lcov.contains("DA:3,1\n") && lcov.contains("DA:4,0\n"), "{lcov}");
+    assert!(lcov.contains("LF:2\nLH:1\n") && lcov.trim_end().ends_with("end_of_record"), "{lcov}");
+    assert_eq!(mandate(&["test", &path, "--coverage-threshold", "50"]).status.code(), Some(0));
+
+    let json: Value =
+        serde_json::from_slice(&mandate(&["test", &path, "--coverage", "--format", "json"]).stdout).unwrap();
+    let coverage = &json["packages"][0]["coverage"];
+    assert_eq!(coverage["policy_percent"], 50.0);
+    assert_eq!(coverage["policies"][1]["name"], "big_docs_too");
+    assert_eq!(coverage["policies"][1]["tests"], 0);
+}
+
+#[test]
+fn junit_reports_each_test_and_each_failure_with_its_decision() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let package = CLEAN.to_string()
+        + "test reads {\n  agent { id: \"a\" }\n  chain [\"alice\"]\n  task T {}\n  action read\n  resource Doc { owner: \"a\" }\n  expect allow\n}\n"
+        + "test wrong <\"&\"> {\n  agent { id: \"a\" }\n  chain [\"alice\"]\n  task T {}\n  action read\n  resource Doc { owner: \"b\" }\n  expect allow\n}\n";
+    let path = write(dir.path(), "p.mandate", &package.replace("wrong <\"&\">", "wrong_owner"));
+    let ran = mandate(&["test", &path, "--format", "junit"]);
+    assert_eq!(ran.status.code(), Some(1));
+    let xml = String::from_utf8(ran.stdout).unwrap();
+    assert!(
+        xml.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mandate\" tests=\"2\" failures=\"1\""
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"reads\"") && xml.contains("line=\"4\"/>"), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"expected allow, got deny\" type=\"mandate::test::failed\">decision: deny"),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 2);
+    assert_eq!(xml.matches("</testsuite>").count(), 1);
+    // A package that does not check is an error in the report, not a silent pass.
+    let broken = write(dir.path(), "broken.mandate", BROKEN);
+    let xml = String::from_utf8(mandate(&["test", &broken, "--format", "junit"]).stdout).unwrap();
+    assert!(xml.contains("errors=\"1\"") && xml.contains("<error message="), "{xml}");
+}

@@ -97,6 +97,9 @@ fn example_packages_check_cleanly() {
         assert!(problems.is_empty(), "{}: {}", package.display(), render(&loader, &problems));
         let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
         assert_tests_pass(&package.display().to_string(), &set, 5);
+        // Every policy of an example is made to apply by some test.
+        let coverage = mandate::eval::coverage::Coverage::measure(&set, &mandate::eval::tests::run(&set));
+        assert_eq!(coverage.policy_percent(), 100.0, "{}: {}", package.display(), coverage.text());
     }
 }
 

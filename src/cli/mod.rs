@@ -4,3 +4,4 @@
 pub mod audit;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+pub mod testing;

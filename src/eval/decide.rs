@@ -80,13 +80,14 @@ pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, 
         let result = plan.walk(*root, &mut probe, &mut reached);
         let diagram = if (index as u32) < partition.gate_roots { "task checks" } else { "policies" };
         let steps = std::mem::take(&mut probe.steps);
+        let visited = std::mem::take(&mut probe.visited);
         match result {
             Ok(()) => {
                 matched.extend(&reached);
                 if explain {
                     let names =
                         reached.iter().filter_map(|r| plan.rules.get(*r as usize)).map(|r| r.name.clone()).collect();
-                    walks.push(Walk { diagram: diagram.to_string(), steps, matched: names });
+                    walks.push(Walk { diagram: diagram.to_string(), steps, matched: names, visited });
                 }
             }
             Err(error) => {
@@ -282,6 +283,7 @@ struct RequestProbe<'a> {
     max_steps: usize,
     explain: bool,
     steps: Vec<Step>,
+    visited: Vec<(u32, usize)>,
     last_test: Option<bool>,
 }
 
@@ -294,6 +296,7 @@ impl<'a> RequestProbe<'a> {
             max_steps,
             explain,
             steps: Vec::new(),
+            visited: Vec::new(),
             last_test: None,
         }
     }
@@ -385,7 +388,11 @@ impl Probe for RequestProbe<'_> {
         if !self.explain {
             return;
         }
-        let Some(node) = plan.nodes.get(node as usize) else { return };
+        let Some(node_ref) = plan.nodes.get(node as usize) else { return };
+        if let Some(index) = branch_index(plan, node_ref, branch) {
+            self.visited.push((node, index));
+        }
+        let node = node_ref;
         let step = match *node {
             Node::Leaf { .. } | Node::Fork { .. } | Node::Index { .. } => return,
             Node::Switch { field, .. } => Step {
@@ -419,6 +426,23 @@ impl Probe for RequestProbe<'_> {
             },
         };
         self.steps.push(step);
+    }
+}
+
+/// The number of the branch taken out of `node`, as [`crate::compile::dot::edges`]
+/// lists them: a switch's cases then its default, an interval's segments, a test's
+/// `true` then `false`.
+fn branch_index(plan: &Plan, node: &Node, branch: Branch) -> Option<usize> {
+    match (*node, branch) {
+        (Node::Switch { first, len, .. }, Branch::Case(key)) => {
+            let cases = plan.cases.get(first as usize..(first + len) as usize)?;
+            cases.iter().position(|case| case.key == key)
+        }
+        (Node::Switch { len, .. }, Branch::Default) => Some(len as usize),
+        (Node::Interval { .. }, Branch::Interval(segment)) => Some(segment),
+        (Node::Test { .. }, Branch::Then) => Some(0),
+        (Node::Test { .. }, Branch::Otherwise) => Some(1),
+        _ => None,
     }
 }
 

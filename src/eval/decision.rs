@@ -132,6 +132,10 @@ pub struct Walk {
     pub steps: Vec<Step>,
     /// The rules matched at the leaf.
     pub matched: Vec<Arc<str>>,
+    /// Each node left, with the number of the branch taken (in the order
+    /// [`crate::compile::dot::edges`] lists them), for test coverage.
+    #[serde(skip)]
+    pub visited: Vec<(u32, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! allows on bad input: an invalid request, a missing task or an evaluation error is a
 //! deny with a reason.
 
+pub mod coverage;
 pub mod decide;
 pub mod decision;
 pub mod engine;

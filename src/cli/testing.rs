@@ -1,0 +1,292 @@
+//! `mandate test`: runs the packages' `test` blocks and reports them for people, for
+//! programs (JSON) and for CI systems (JUnit XML), with policy and graph-branch coverage
+//! as text, JSON or LCOV.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use mandate::eval::coverage::Coverage;
+use mandate::eval::tests::TestResult;
+use mandate::eval::PolicySet;
+use mandate::{package, report};
+use serde_json::{json, Value as Json};
+
+use crate::{load, pretty, write_stdout};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// For people: each result, and a failure as a diagnostic at its test.
+    Text,
+    /// One JSON document with every result.
+    Json,
+    /// JUnit XML, one test suite per package.
+    Junit,
+}
+
+/// How `mandate test` measures coverage.
+#[derive(Args, Clone, Default)]
+pub struct CoverageArgs {
+    /// Report every policy no test made apply and every decision-graph branch no test
+    /// took, with its `file:line`.
+    #[arg(long)]
+    coverage: bool,
+    /// Fail when a package's policy coverage is below PCT percent (implies --coverage).
+    #[arg(long, value_name = "PCT")]
+    coverage_threshold: Option<f64>,
+    /// Write the coverage as an LCOV file (implies --coverage).
+    #[arg(long, value_name = "FILE")]
+    lcov: Option<PathBuf>,
+}
+
+impl CoverageArgs {
+    fn wanted(&self) -> bool {
+        self.coverage || self.coverage_threshold.is_some() || self.lcov.is_some()
+    }
+}
+
+/// One package's run.
+struct PackageRun {
+    path: String,
+    set: PolicySet,
+    results: Vec<TestResult>,
+    coverage: Option<Coverage>,
+}
+
+/// The totals of a run.
+#[derive(Default)]
+struct Totals {
+    passed: usize,
+    failed: usize,
+    filtered: usize,
+    broken: usize,
+    below_threshold: Vec<String>,
+}
+
+pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, coverage: &CoverageArgs) -> ExitCode {
+    let (specs, problems) = package::discover(paths);
+    for problem in &problems {
+        eprint!("{}", report::human(std::slice::from_ref(problem), &|_: &str| None, false));
+    }
+    let mut totals = Totals { broken: problems.len(), ..Totals::default() };
+    let mut runs = Vec::new();
+    for spec in &specs {
+        let Some(set) = load(&spec.root) else {
+            totals.broken += 1;
+            continue;
+        };
+        let (results, skipped): (Vec<_>, Vec<_>) = mandate::eval::tests::run(&set)
+            .into_iter()
+            .partition(|result| filter.is_none_or(|text| result.name.contains(text)));
+        totals.filtered += skipped.len();
+        totals.passed += results.iter().filter(|result| result.passed).count();
+        totals.failed += results.iter().filter(|result| !result.passed).count();
+        let measured = coverage.wanted().then(|| Coverage::measure(&set, &results));
+        let path = spec.root.display().to_string();
+        if let (Some(threshold), Some(measured)) = (coverage.coverage_threshold, &measured) {
+            if measured.policy_percent() < threshold {
+                totals.below_threshold.push(format!("{path}: {:.1}% < {threshold}%", measured.policy_percent()));
+            }
+        }
+        if !results.is_empty() {
+            runs.push(PackageRun { path, set, results, coverage: measured });
+        }
+    }
+    if let Some(file) = &coverage.lcov {
+        let lcov: String = runs.iter().filter_map(|run| run.coverage.as_ref()).map(Coverage::lcov).collect();
+        if let Err(error) = std::fs::write(file, lcov) {
+            eprintln!("error: cannot write `{}`: {error}", file.display());
+            return ExitCode::from(2);
+        }
+    }
+    let out = match format {
+        TestFormat::Text => text_report(&runs, &totals),
+        TestFormat::Json => pretty(&json_report(&runs, &totals)),
+        TestFormat::Junit => junit_report(&runs, &totals),
+    };
+    let failing = totals.failed > 0 || totals.broken > 0 || !totals.below_threshold.is_empty();
+    if write_stdout(&out).is_err() || failing {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn text_report(runs: &[PackageRun], totals: &Totals) -> String {
+    let mut out = String::new();
+    for run in runs {
+        out.push_str(&format!("{}\n", run.path));
+        for result in &run.results {
+            let decided = result.decision.decision.word();
+            if result.passed {
+                let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
+                out.push_str(&format!("  ok    {} ({decided}: {reason})\n", result.name));
+            } else {
+                out.push_str(&format!(
+                    "  FAIL  {}: expected {}, got {decided}\n",
+                    result.name,
+                    result.expected.keyword()
+                ));
+            }
+        }
+        let failures: Vec<_> = run.results.iter().filter(|result| !result.passed).map(TestResult::failure).collect();
+        if !failures.is_empty() {
+            out.push_str(&without_summary(&report::human(
+                &failures,
+                &sources(&run.set),
+                std::io::stdout().is_terminal(),
+            )));
+        }
+        if let Some(coverage) = &run.coverage {
+            out.push_str(&coverage.text());
+        }
+    }
+    for below in &totals.below_threshold {
+        out.push_str(&format!("policy coverage below the threshold: {below}\n"));
+    }
+    out.push_str(&format!("{} passed, {} failed", totals.passed, totals.failed));
+    if totals.filtered > 0 {
+        out.push_str(&format!(", {} filtered out", totals.filtered));
+    }
+    if totals.broken > 0 {
+        let packages = if totals.broken == 1 { "package does" } else { "packages do" };
+        out.push_str(&format!(
+            "; {} {packages} not check (see the errors above), so none of its tests ran",
+            totals.broken
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// A diagnostics report without its own summary line (the test summary follows).
+fn without_summary(report: &str) -> String {
+    let body = report.trim_end_matches('\n');
+    match body.rsplit_once('\n') {
+        Some((body, _)) => format!("{body}\n"),
+        None => String::new(),
+    }
+}
+
+/// Looks up the text of one of a package's own files.
+fn sources(set: &PolicySet) -> impl Fn(&str) -> Option<std::sync::Arc<str>> + '_ {
+    |path: &str| set.sources().iter().find(|(file, _)| file == path).map(|(_, text)| text.clone())
+}
+
+fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
+    let packages: Vec<Json> = runs
+        .iter()
+        .map(|run| {
+            let tests: Vec<Json> = run
+                .results
+                .iter()
+                .map(|result| {
+                    json!({
+                        "name": result.name,
+                        "file": result.origin.file.to_string(),
+                        "line": line_of(&run.set, result),
+                        "expected": result.expected.keyword(),
+                        "decision": result.decision.decision.word(),
+                        "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
+                        "passed": result.passed,
+                    })
+                })
+                .collect();
+            let mut package = json!({"path": run.path, "tests": tests});
+            if let (Some(coverage), Some(object)) = (&run.coverage, package.as_object_mut()) {
+                object.insert("coverage".to_string(), coverage_json(coverage));
+            }
+            package
+        })
+        .collect();
+    json!({
+        "packages": packages,
+        "passed": totals.passed,
+        "failed": totals.failed,
+        "filtered": totals.filtered,
+        "packages_that_do_not_check": totals.broken,
+        "below_coverage_threshold": totals.below_threshold,
+    })
+}
+
+fn coverage_json(coverage: &Coverage) -> Json {
+    json!({
+        "policy_percent": coverage.policy_percent(),
+        "branch_percent": coverage.branch_percent(),
+        "policies": coverage.policies,
+        "branches": coverage.branches,
+    })
+}
+
+/// The 1-based line of a test's name.
+fn line_of(set: &PolicySet, result: &TestResult) -> usize {
+    let text = set.sources().iter().find(|(file, _)| **file == *result.origin.file).map(|(_, text)| text.clone());
+    text.map_or(1, |text| text.bytes().take(result.origin.start).filter(|byte| *byte == b'\n').count() + 1)
+}
+
+/// JUnit XML: one `testsuite` per package, a `failure` with the decision for each
+/// failing test, and an `error` suite for the packages that do not check.
+fn junit_report(runs: &[PackageRun], totals: &Totals) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let tests = totals.passed + totals.failed;
+    out.push_str(&format!(
+        "<testsuites name=\"mandate\" tests=\"{tests}\" failures=\"{}\" errors=\"{}\">\n",
+        totals.failed, totals.broken
+    ));
+    for run in runs {
+        let failures = run.results.iter().filter(|result| !result.passed).count();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">\n",
+            xml(&run.path),
+            run.results.len()
+        ));
+        for result in &run.results {
+            out.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\"",
+                xml(&result.name),
+                xml(&run.path),
+                xml(&result.origin.file),
+                line_of(&run.set, result)
+            ));
+            if result.passed {
+                out.push_str("/>\n");
+                continue;
+            }
+            let message = format!("expected {}, got {}", result.expected.keyword(), result.decision.decision.word());
+            out.push_str(&format!(
+                ">\n      <failure message=\"{}\" type=\"mandate::test::failed\">{}</failure>\n    </testcase>\n",
+                xml(&message),
+                xml(&result.decision.to_text())
+            ));
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    if totals.broken > 0 {
+        out.push_str(&format!(
+            "  <testsuite name=\"packages that do not check\" tests=\"{0}\" failures=\"0\" errors=\"{0}\">\n",
+            totals.broken
+        ));
+        out.push_str("    <testcase name=\"check\"><error message=\"the package does not check; run mandate check\"/></testcase>\n");
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Text escaped for XML attributes and content.
+fn xml(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => escaped.push('\u{fffd}'),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
