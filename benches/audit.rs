@@ -1,7 +1,7 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
 //! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
-//! (one and four threads, group commit, SQLite), with latency percentiles printed; verifying a whole log of
+//! (one, four and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
 //! 100,000 runtime entries. Figures and commands are in `BENCHMARKS.md`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // bench code may fail loudly
@@ -141,7 +141,7 @@ fn audited_decisions(c: &mut Criterion) {
     let (runtime, task, _) = journaled_runtime("decide");
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(1));
-    for threads in [1u64, 4] {
+    for threads in [1u64, 4, 32] {
         let mut latencies = Vec::new();
         group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {
             b.iter_custom(|iters| decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies))

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use super::entry::{self, Bundle, Masking};
@@ -125,8 +124,10 @@ impl TreeState {
     }
 }
 
-/// An entry's position fields and the rest, serialised together into canonical form.
-#[derive(Serialize)]
+/// An entry's position fields and the rest, serialised together into canonical form: what
+/// [`positioned_bytes`] writes.
+#[cfg(test)]
+#[derive(serde::Serialize)]
 struct Positioned<'a> {
     seq: u64,
     prev: Option<String>,
@@ -136,8 +137,47 @@ struct Positioned<'a> {
 
 struct Pending {
     task: String,
-    fields: Map<String, Json>,
+    /// The entry's fields in canonical form, encoded by the caller so that the writer
+    /// only splices in the position.
+    members: Vec<Member>,
     reply: SyncSender<Result<u64, String>>,
+}
+
+/// One member of an entry object in RFC 8785 form: the key as UTF-16 code units (the
+/// order members are sorted in), the key's canonical text and the value's.
+type Member = (Vec<u16>, Vec<u8>, Vec<u8>);
+
+fn member(key: &str, value: &Json) -> Result<Member, String> {
+    let canonical = |value: &Json| serde_json_canonicalizer::to_vec(value).map_err(|error| error.to_string());
+    Ok((key.encode_utf16().collect(), canonical(&Json::String(key.to_string()))?, canonical(value)?))
+}
+
+/// The fields of an entry as sorted canonical members.
+fn encode_members(fields: &Map<String, Json>) -> Result<Vec<Member>, String> {
+    let mut members = fields.iter().map(|(key, value)| member(key, value)).collect::<Result<Vec<_>, _>>()?;
+    members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(members)
+}
+
+/// The canonical text of an entry at `seq` after the leaf `prev`: the same bytes as
+/// serialising [`Positioned`] with an RFC 8785 canonicalizer.
+fn positioned_bytes(seq: u64, prev: Option<String>, members: &[Member]) -> Result<Vec<u8>, String> {
+    let position = [member("seq", &Json::from(seq))?, member("prev", &prev.map_or(Json::Null, Json::String))?];
+    let mut all: Vec<&Member> = members.iter().chain(&position).collect();
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let size = all.iter().map(|(_, key, value)| key.len() + value.len() + 2).sum::<usize>() + 2;
+    let mut bytes = Vec::with_capacity(size);
+    bytes.push(b'{');
+    for (index, (_, key, value)) in all.into_iter().enumerate() {
+        if index > 0 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(key);
+        bytes.push(b':');
+        bytes.extend_from_slice(value);
+    }
+    bytes.push(b'}');
+    Ok(bytes)
 }
 
 /// The audit log of one runtime: implements the runtime's [`Journal`].
@@ -191,11 +231,12 @@ impl AuditLog {
     /// Appends `event`; returns its position once it is committed.
     pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
         let (task, fields) = entry::draft(&event, at, &self.policy_set, &self.masking)?;
+        let members = encode_members(&fields).map_err(AuditError::Encode)?;
         let (reply, answer) = mpsc::sync_channel(1);
         {
             let sender = self.sender.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
             let sender = sender.as_ref().ok_or_else(|| AuditError::Stopped("closed".to_string()))?;
-            sender.send(Pending { task, fields, reply }).map_err(|_| AuditError::Stopped("gone".to_string()))?;
+            sender.send(Pending { task, members, reply }).map_err(|_| AuditError::Stopped("gone".to_string()))?;
         }
         match answer.recv() {
             Ok(result) => result.map_err(AuditError::Stopped),
@@ -300,8 +341,7 @@ impl Writer {
             let mut rows = Vec::with_capacity(batch.len());
             for pending in batch {
                 let prev = tree.last_leaf.as_ref().map(merkle::hex);
-                let positioned = Positioned { seq: tree.size, prev, fields: &pending.fields };
-                let bytes = serde_json_canonicalizer::to_vec(&positioned)
+                let bytes = positioned_bytes(tree.size, prev, &pending.members)
                     .map_err(|error| StoreError::Backend(format!("cannot encode an entry: {error}")))?;
                 let leaf = merkle::leaf_hash(&bytes);
                 rows.push(LogRow {
@@ -333,5 +373,35 @@ impl Writer {
         self.first_seq = first;
         self.dirty = dirty;
         Ok(signed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Splicing the position into members encoded apart gives the canonicalizer's bytes,
+    /// whatever the keys and values.
+    #[test]
+    fn spliced_entries_are_the_canonical_form() {
+        let entries = [
+            json!({"kind": "decision", "time": "2026-12-01T10:00:00Z", "request": {"b": 1, "a": [1.5, 1e21, -0.0]}}),
+            json!({"zeta": null, "rate": 0.1, "été": "ü\u{7f}\n\"", "\u{10000}": 1, "\u{ffff}": 2, "A": true}),
+            json!({}),
+        ];
+        for (seq, fields) in entries.iter().enumerate() {
+            let fields = fields.as_object().unwrap();
+            for prev in [None, Some("ab".repeat(32))] {
+                let expected =
+                    serde_json_canonicalizer::to_vec(&Positioned { seq: seq as u64, prev: prev.clone(), fields })
+                        .unwrap();
+                let spliced = positioned_bytes(seq as u64, prev, &encode_members(fields).unwrap()).unwrap();
+                assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(expected).unwrap());
+            }
+        }
     }
 }

@@ -498,18 +498,18 @@ impl Store for SqliteStore {
                 insert.execute(params![row.seq as i64, row.task, row.leaf, row.entry]).map_err(backend)?;
             }
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO audit_head (id, size, state) VALUES (0, ?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET size = excluded.size, state = excluded.state",
-                    params![batch.head.size as i64, batch.head.state],
                 )
+                .and_then(|mut statement| statement.execute(params![batch.head.size as i64, batch.head.state]))
                 .map_err(backend)?;
             if let Some(checkpoint) = &batch.checkpoint {
                 transaction
-                    .execute(
-                        "INSERT OR IGNORE INTO audit_checkpoints (size, at, note) VALUES (?1, ?2, ?3)",
-                        params![checkpoint.size as i64, checkpoint.at, checkpoint.note],
-                    )
+                    .prepare_cached("INSERT OR IGNORE INTO audit_checkpoints (size, at, note) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut statement| {
+                        statement.execute(params![checkpoint.size as i64, checkpoint.at, checkpoint.note])
+                    })
                     .map_err(backend)?;
             }
             Ok(())
@@ -569,10 +569,12 @@ impl Store for SqliteStore {
 
 fn log_head(connection: &Connection) -> Result<LogHead, StoreError> {
     let head = connection
-        .query_row("SELECT size, state FROM audit_head WHERE id = 0", [], |row| {
-            Ok(LogHead { size: row.get::<_, i64>(0)? as u64, state: row.get(1)? })
+        .prepare_cached("SELECT size, state FROM audit_head WHERE id = 0")
+        .and_then(|mut statement| {
+            statement
+                .query_row([], |row| Ok(LogHead { size: row.get::<_, i64>(0)? as u64, state: row.get(1)? }))
+                .optional()
         })
-        .optional()
         .map_err(corrupt)?;
     Ok(head.unwrap_or_default())
 }
