@@ -616,3 +616,74 @@ fn junit_reports_each_test_and_each_failure_with_its_decision() {
     let xml = String::from_utf8(mandate(&["test", &broken, "--format", "junit"]).stdout).unwrap();
     assert!(xml.contains("errors=\"1\"") && xml.contains("<error message="), "{xml}");
 }
+
+/// Copies an example package's `.mandate` files to a fresh folder.
+fn copy_package(example: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(example).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|extension| extension == "mandate") {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn json_test_files_expect_reasons_policies_and_obligations() {
+    let dir = copy_package("examples/support");
+    let request = std::fs::read_to_string("examples/support/requests/read-subscription.json").unwrap();
+    let tests = format!(
+        r#"{{"tests": [
+  {{"name": "reads_billing", "request": {request}, "expect": {{"decision": "allow", "reason": "permitted",
+    "policies": ["support_reads_billing"], "obligations": {{"tags": ["support", "billing"]}}}}}},
+  {{"name": "wrong_policy", "request": {request}, "expect": {{"decision": "allow", "policies": ["other"]}}}},
+  {{"name": "wrong_ttl", "request": {request}, "expect": {{"decision": "allow", "obligations": {{"ttl_ms": 1}}}}}}
+]}}"#
+    );
+    write(dir.path(), "billing.test.json", &tests);
+    let ran = mandate(&["test", dir.path().to_str().unwrap(), "--filter", "_"]);
+    assert_eq!(ran.status.code(), Some(1));
+    let text = String::from_utf8(ran.stdout).unwrap();
+    assert!(text.contains("ok    reads_billing (allow: permitted)"), "{text}");
+    assert!(
+        text.contains("FAIL  wrong_policy: expects the policies [other], but they are [support_reads_billing]"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL  wrong_ttl: expects a credential ttl of 1 ms"), "{text}");
+    assert!(
+        text.contains("billing.test.json:") && text.contains("╰── this test"),
+        "failures point into the file: {text}"
+    );
+
+    write(dir.path(), "billing.test.json", r#"{"tests": [{"name": "x", "expect": {"decision": "allow"}}]}"#);
+    let ran = mandate(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(ran.status.code(), Some(1));
+    let errors = String::from_utf8(ran.stderr).unwrap();
+    assert!(errors.contains("billing.test.json") && errors.contains("missing field `request`"), "{errors}");
+}
+
+#[test]
+fn generated_tests_decide_as_they_expect_for_every_example() {
+    for example in ["examples/support", "examples/payments", "examples/coding", "examples/orchestrator"] {
+        let dir = copy_package(example);
+        let generated = mandate(&["test", "--generate", dir.path().to_str().unwrap()]);
+        assert_eq!(generated.status.code(), Some(0));
+        let file: Value = serde_json::from_slice(&generated.stdout).unwrap();
+        let tests = file["tests"].as_array().unwrap();
+        let decides = tests.iter().filter(|test| test["name"].as_str().unwrap().ends_with("_decides")).count();
+        let misses = tests.iter().filter(|test| test["name"].as_str().unwrap().contains("_near_miss_")).count();
+        assert!(decides >= 5 && misses >= 3, "{example}: {decides} decides, {misses} near misses");
+        for test in tests.iter().filter(|test| test["name"].as_str().unwrap().ends_with("_decides")) {
+            let policy = test["name"].as_str().unwrap().trim_end_matches("_decides");
+            assert!(test["expect"]["policies"].as_array().unwrap().iter().any(|name| name == policy), "{test}");
+        }
+        // Kept as a test file, every generated test passes: they are real decisions.
+        std::fs::write(dir.path().join("generated.test.json"), &generated.stdout).unwrap();
+        let ran = mandate(&["test", dir.path().to_str().unwrap(), "--filter", "_"]);
+        let text = String::from_utf8(ran.stdout).unwrap();
+        assert_eq!(ran.status.code(), Some(0), "{text}");
+        for test in tests {
+            assert!(text.contains(&format!("  ok    {} (", test["name"].as_str().unwrap())), "{test}: {text}");
+        }
+    }
+}

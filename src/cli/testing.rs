@@ -3,8 +3,9 @@
 //! as text, JSON or LCOV.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use mandate::eval::coverage::Coverage;
@@ -38,6 +39,11 @@ pub struct CoverageArgs {
     /// Write the coverage as an LCOV file (implies --coverage).
     #[arg(long, value_name = "FILE")]
     lcov: Option<PathBuf>,
+    /// Run no test: print, for each policy, a test request where it decides and near
+    /// misses where all its conditions hold but one, as a JSON test file to review and
+    /// keep (`> PKG/generated.test.json`).
+    #[arg(long, conflicts_with_all = ["coverage", "coverage_threshold", "lcov"])]
+    pub generate: bool,
 }
 
 impl CoverageArgs {
@@ -52,6 +58,8 @@ struct PackageRun {
     set: PolicySet,
     results: Vec<TestResult>,
     coverage: Option<Coverage>,
+    /// The package's JSON test files, by path, for line numbers and reports.
+    test_files: Vec<(String, Arc<str>)>,
 }
 
 /// The totals of a run.
@@ -65,6 +73,9 @@ struct Totals {
 }
 
 pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, coverage: &CoverageArgs) -> ExitCode {
+    if coverage.generate {
+        return generate(paths);
+    }
     let (specs, problems) = package::discover(paths);
     for problem in &problems {
         eprint!("{}", report::human(std::slice::from_ref(problem), &|_: &str| None, false));
@@ -76,9 +87,19 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
             totals.broken += 1;
             continue;
         };
-        let (results, skipped): (Vec<_>, Vec<_>) = mandate::eval::tests::run(&set)
-            .into_iter()
-            .partition(|result| filter.is_none_or(|text| result.name.contains(text)));
+        let mut all = mandate::eval::tests::run(&set);
+        let test_files = json_test_files(&spec.root);
+        for (file, text) in &test_files {
+            match mandate::eval::tests::run_json(&set, file, text) {
+                Ok(results) => all.extend(results),
+                Err(error) => {
+                    eprintln!("error[mandate::test::bad_file]: {error}\n  help: a test file is {{\"tests\": [{{\"name\": …, \"request\": …, \"expect\": {{\"decision\": \"allow\"}}}}]}} (docs/language.md)");
+                    totals.broken += 1;
+                }
+            }
+        }
+        let (results, skipped): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|result| filter.is_none_or(|text| result.name.contains(text)));
         totals.filtered += skipped.len();
         totals.passed += results.iter().filter(|result| result.passed).count();
         totals.failed += results.iter().filter(|result| !result.passed).count();
@@ -90,7 +111,7 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
             }
         }
         if !results.is_empty() {
-            runs.push(PackageRun { path, set, results, coverage: measured });
+            runs.push(PackageRun { path, set, results, coverage: measured, test_files });
         }
     }
     if let Some(file) = &coverage.lcov {
@@ -121,21 +142,16 @@ fn text_report(runs: &[PackageRun], totals: &Totals) -> String {
             if result.passed {
                 let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
                 out.push_str(&format!("  ok    {} ({decided}: {reason})\n", result.name));
+            } else if result.mismatches.is_empty() {
+                let expected = result.expected.keyword();
+                out.push_str(&format!("  FAIL  {}: expected {expected}, got {decided}\n", result.name));
             } else {
-                out.push_str(&format!(
-                    "  FAIL  {}: expected {}, got {decided}\n",
-                    result.name,
-                    result.expected.keyword()
-                ));
+                out.push_str(&format!("  FAIL  {}: {}\n", result.name, result.mismatches.join("; ")));
             }
         }
         let failures: Vec<_> = run.results.iter().filter(|result| !result.passed).map(TestResult::failure).collect();
         if !failures.is_empty() {
-            out.push_str(&without_summary(&report::human(
-                &failures,
-                &sources(&run.set),
-                std::io::stdout().is_terminal(),
-            )));
+            out.push_str(&without_summary(&report::human(&failures, &sources(run), std::io::stdout().is_terminal())));
         }
         if let Some(coverage) = &run.coverage {
             out.push_str(&coverage.text());
@@ -168,9 +184,27 @@ fn without_summary(report: &str) -> String {
     }
 }
 
-/// Looks up the text of one of a package's own files.
-fn sources(set: &PolicySet) -> impl Fn(&str) -> Option<std::sync::Arc<str>> + '_ {
-    |path: &str| set.sources().iter().find(|(file, _)| file == path).map(|(_, text)| text.clone())
+/// Looks up the text of one of a package's own files, its test files included.
+fn sources(run: &PackageRun) -> impl Fn(&str) -> Option<Arc<str>> + '_ {
+    |path: &str| {
+        let mut files = run.set.sources().iter().chain(&run.test_files);
+        files.find(|(file, _)| file == path).map(|(_, text)| text.clone())
+    }
+}
+
+/// The `*.test.json` files of the package folder `root`, sorted, with their text.
+fn json_test_files(root: &Path) -> Vec<(String, Arc<str>)> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.ends_with(".test.json")))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|path| Some((path.display().to_string(), Arc::from(std::fs::read_to_string(&path).ok()?))))
+        .collect()
 }
 
 fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
@@ -184,7 +218,7 @@ fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
                     json!({
                         "name": result.name,
                         "file": result.origin.file.to_string(),
-                        "line": line_of(&run.set, result),
+                        "line": line_of(run, result),
                         "expected": result.expected.keyword(),
                         "decision": result.decision.decision.word(),
                         "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
@@ -219,8 +253,8 @@ fn coverage_json(coverage: &Coverage) -> Json {
 }
 
 /// The 1-based line of a test's name.
-fn line_of(set: &PolicySet, result: &TestResult) -> usize {
-    let text = set.sources().iter().find(|(file, _)| **file == *result.origin.file).map(|(_, text)| text.clone());
+fn line_of(run: &PackageRun, result: &TestResult) -> usize {
+    let text = sources(run)(&result.origin.file);
     text.map_or(1, |text| text.bytes().take(result.origin.start).filter(|byte| *byte == b'\n').count() + 1)
 }
 
@@ -246,7 +280,7 @@ fn junit_report(runs: &[PackageRun], totals: &Totals) -> String {
                 xml(&result.name),
                 xml(&run.path),
                 xml(&result.origin.file),
-                line_of(&run.set, result)
+                line_of(run, result)
             ));
             if result.passed {
                 out.push_str("/>\n");
@@ -289,4 +323,53 @@ fn xml(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// `mandate test --generate`: the prover's example requests of each policy as a JSON test
+/// file, one per package, expecting the decisions they get today.
+fn generate(paths: &[PathBuf]) -> ExitCode {
+    let (specs, problems) = package::discover(paths);
+    for problem in &problems {
+        eprint!("{}", report::human(std::slice::from_ref(problem), &|_: &str| None, false));
+    }
+    let mut failed = !problems.is_empty();
+    let mut out = String::new();
+    for spec in &specs {
+        let Some(set) = load(&spec.root) else {
+            failed = true;
+            continue;
+        };
+        let examples = mandate::prove::examples::policy_examples(&set, &mandate::prove::ProveOptions::default());
+        let mut tests = Vec::new();
+        for policy in examples {
+            if let Some(example) = policy.decides {
+                tests.push(generated(
+                    format!("{}_decides", policy.policy),
+                    format!("`{}` applies and decides", policy.policy),
+                    example,
+                ));
+            } else {
+                eprintln!("note: no request where `{}` decides was found; it may never take effect", policy.policy);
+            }
+            for (number, (condition, example)) in policy.near_misses.into_iter().enumerate() {
+                let about = format!("every condition of `{}` holds but `{condition}`", policy.policy);
+                tests.push(generated(format!("{}_near_miss_{}", policy.policy, number + 1), about, example));
+            }
+        }
+        out.push_str(&pretty(&json!({ "tests": tests })));
+    }
+    if write_stdout(&out).is_err() || failed {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn generated(name: String, about: String, example: mandate::prove::examples::Example) -> Json {
+    let test = mandate::eval::tests::JsonTest {
+        name,
+        about: Some(about),
+        request: example.request,
+        expect: mandate::eval::tests::Expectation::of(&example.decision),
+    };
+    serde_json::to_value(test).unwrap_or_default()
 }

@@ -39,6 +39,10 @@ pub struct TestResult {
     pub expected: ast::Decision,
     pub decision: Decision,
     pub passed: bool,
+    /// What else the test expected and did not get: its reason code, its determining
+    /// policies or its obligations (tests in JSON files).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
 }
 
 impl TestResult {
@@ -46,16 +50,28 @@ impl TestResult {
     /// the decision's explanation path.
     pub fn failure(&self) -> crate::diagnostics::Diagnostic {
         use crate::diagnostics::{Diagnostic, Severity};
-        let message = format!(
-            "test `{}` expects {}, but the decision is {}",
-            self.name,
-            self.expected.keyword(),
-            self.decision.decision.word()
-        );
+        let message = match self.mismatches.as_slice() {
+            [] => format!(
+                "test `{}` expects {}, but the decision is {}",
+                self.name,
+                self.expected.keyword(),
+                self.decision.decision.word()
+            ),
+            mismatches => format!("test `{}`: {}", self.name, mismatches.join("; ")),
+        };
         let span = crate::syntax::Span::new(self.origin.start, self.origin.end);
         Diagnostic::new("mandate::test::failed", Severity::Error, message, self.origin.file.clone())
-            .with_label(span, &format!("expects {}", self.expected.keyword()), true)
+            .with_label(span, &self.label(), true)
             .with_help(format!("the decision:\n{}", self.decision.to_text()))
+    }
+}
+
+impl TestResult {
+    fn label(&self) -> String {
+        match self.mismatches.is_empty() {
+            true => format!("expects {}", self.expected.keyword()),
+            false => "this test".to_string(),
+        }
     }
 }
 
@@ -74,7 +90,161 @@ fn run_one(set: &PolicySet, test: &TestCase) -> TestResult {
         Err(errors) => (Decision::invalid(errors), false),
     };
     let passed = valid && decision.decision.word() == test.expect.keyword();
-    TestResult { name: test.name.clone(), origin: test.origin.clone(), expected: test.expect, decision, passed }
+    TestResult {
+        name: test.name.clone(),
+        origin: test.origin.clone(),
+        expected: test.expect,
+        decision,
+        passed,
+        mismatches: Vec::new(),
+    }
+}
+
+/// A test in a JSON test file (`*.test.json`): a request in wire form and what its
+/// decision must be.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonTest {
+    pub name: String,
+    /// What the test is about, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    pub request: RequestDoc,
+    pub expect: Expectation,
+}
+
+/// What a JSON test expects: the decision, and optionally its first reason's code, the
+/// policies that determine it (the forbids of a deny, the escalations of an escalate,
+/// the permits of an allow) and the credential's obligations.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub decision: super::decision::Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obligations: Option<ExpectedObligations>,
+}
+
+/// The obligations an allow must carry; only those given are compared.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedObligations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A JSON test file: `{"tests": [...]}`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonTestFile {
+    pub tests: Vec<JsonTest>,
+}
+
+/// Runs the tests of a JSON test file named `file` against `set`. A file that does not
+/// read is an error naming the line and column.
+pub fn run_json(set: &PolicySet, file: &str, text: &str) -> Result<Vec<TestResult>, String> {
+    let parsed: JsonTestFile = serde_json::from_str(text).map_err(|error| format!("`{file}`: {error}"))?;
+    let file: Arc<str> = Arc::from(file);
+    Ok(parsed.tests.into_iter().map(|test| run_json_test(set, &file, text, test)).collect())
+}
+
+fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, test: JsonTest) -> TestResult {
+    let (decision, valid) = match set.prepare(&test.request) {
+        Ok(request) => (set.explain(&request), true),
+        Err(errors) => (Decision::invalid(errors), false),
+    };
+    let mut mismatches = mismatches(&test.expect, &decision);
+    if !valid {
+        let errors: Vec<String> =
+            decision.errors.iter().map(|error| format!("{}: {}", error.path, error.message)).collect();
+        mismatches.insert(0, format!("the request is invalid ({})", errors.join("; ")));
+    }
+    // Where the test is: its name in the file.
+    let quoted = serde_json::to_string(&test.name).unwrap_or_default();
+    let start = text.find(&quoted).unwrap_or(0);
+    let expected = match test.expect.decision {
+        super::decision::Outcome::Allow => ast::Decision::Allow,
+        super::decision::Outcome::Deny => ast::Decision::Deny,
+        super::decision::Outcome::Escalate => ast::Decision::Escalate,
+    };
+    TestResult {
+        name: test.name,
+        origin: Origin { file: file.clone(), start, end: start + quoted.len() },
+        expected,
+        passed: valid && mismatches.is_empty(),
+        decision,
+        mismatches,
+    }
+}
+
+/// What a decision does not meet of an expectation, in words.
+fn mismatches(expect: &Expectation, decision: &Decision) -> Vec<String> {
+    let mut found = Vec::new();
+    if decision.decision != expect.decision {
+        found.push(format!("expects {}, but the decision is {}", expect.decision.word(), decision.decision.word()));
+    }
+    let reason = decision.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+    if let Some(expected) = expect.reason.as_deref().filter(|expected| *expected != reason) {
+        found.push(format!("expects the reason `{expected}`, but it is `{reason}`"));
+    }
+    if let Some(expected) = &expect.policies {
+        let determining = determining(decision);
+        let mut wanted: Vec<&str> = expected.iter().map(String::as_str).collect();
+        wanted.sort_unstable();
+        if wanted != determining {
+            found.push(format!(
+                "expects the policies [{}], but they are [{}]",
+                wanted.join(", "),
+                determining.join(", ")
+            ));
+        }
+    }
+    if let Some(expected) = &expect.obligations {
+        let obligations = decision.obligations.as_ref();
+        if let Some(ttl) = expected.ttl_ms.filter(|ttl| obligations.map(|o| o.ttl_ms) != Some(*ttl)) {
+            found.push(format!("expects a credential ttl of {ttl} ms, but it is {:?}", obligations.map(|o| o.ttl_ms)));
+        }
+        if let Some(tags) = &expected.tags {
+            let mut wanted = tags.clone();
+            wanted.sort();
+            let got = obligations.map(|o| o.tags.clone()).unwrap_or_default();
+            if wanted != got {
+                found.push(format!("expects the tags [{}], but they are [{}]", wanted.join(", "), got.join(", ")));
+            }
+        }
+    }
+    found
+}
+
+impl Expectation {
+    /// What `decision` is, as an expectation: its outcome, reason and determining
+    /// policies.
+    pub fn of(decision: &Decision) -> Expectation {
+        Expectation {
+            decision: decision.decision,
+            reason: decision.reasons.first().map(|reason| reason.code.clone()),
+            policies: Some(determining(decision).into_iter().map(str::to_string).collect()),
+            obligations: None,
+        }
+    }
+}
+
+/// The policies that determine a decision, sorted: the forbids of a deny, the
+/// escalations of an escalate, the permits of an allow.
+pub fn determining(decision: &Decision) -> Vec<&str> {
+    let names = match decision.decision {
+        super::decision::Outcome::Deny => &decision.policies.forbid,
+        super::decision::Outcome::Escalate => &decision.policies.escalate,
+        super::decision::Outcome::Allow => &decision.policies.permit,
+    };
+    let mut names: Vec<&str> = names.iter().map(|name| &**name).collect();
+    names.sort_unstable();
+    names
 }
 
 /// The test as a request in wire form, and the time it is decided at.

@@ -360,7 +360,7 @@ fn overlap(
 }
 
 /// The first request built for a path of `node` that `accept` takes, with what it says.
-fn first_confirmed<T>(
+pub(super) fn first_confirmed<T>(
     analysis: &Analysis<'_>,
     node: NodeIndex,
     options: &ProveOptions,

@@ -27,6 +27,7 @@ mod claims;
 
 pub mod diagnose;
 pub mod diff;
+pub mod examples;
 pub mod lint;
 mod monotone;
 mod witness;
