@@ -203,6 +203,24 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Format Mandate source in the one canonical style (docs/language.md, "Formatting").
+    ///
+    /// Rewrites in place each `.mandate` file given and every `.mandate` file under each
+    /// folder given (hidden folders and symbolic links are skipped), and names the files
+    /// it changed. Every comment is kept, and blank lines between declarations and between
+    /// entries (one at most in a row). A file that does not parse is left as it is, and
+    /// its errors are shown; the exit status is then 1. A Markdown file given by name has
+    /// its ```mandate code blocks formatted. `mandate fmt -` reads standard input and
+    /// writes the formatted text to standard output, for editors.
+    Fmt {
+        /// Files or folders to format, or `-` for standard input.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: print a unified diff for each file that is not formatted, and
+        /// exit with status 1 when there is one (for CI).
+        #[arg(long)]
+        check: bool,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -269,6 +287,7 @@ fn main() -> ExitCode {
         Command::Graph { path, format } => graph(&path, format),
         Command::Test { paths, filter, format } => run_tests(&paths, filter.as_deref(), format),
         Command::Init { dir } => init(&dir),
+        Command::Fmt { paths, check } => cli::fmt::fmt(&paths, check),
         Command::Prove { path, format, witness_dir, budget } => {
             prove(&path, format, witness_dir.as_deref(), &ProveOptions::with_budget(budget))
         }

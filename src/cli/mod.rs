@@ -2,5 +2,6 @@
 
 #[cfg(feature = "runtime")]
 pub mod audit;
+pub mod fmt;
 #[cfg(feature = "runtime")]
 pub mod runtime;

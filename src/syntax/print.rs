@@ -167,11 +167,11 @@ fn use_target(target: &UseTarget) -> String {
     }
 }
 
-fn names(idents: &[Ident]) -> String {
+pub(crate) fn names(idents: &[Ident]) -> String {
     idents.iter().map(|ident| ident.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn path_text(path: &[Ident]) -> String {
+pub(crate) fn path_text(path: &[Ident]) -> String {
     path.iter().map(|ident| ident.name.as_str()).collect::<Vec<_>>().join("::")
 }
 
@@ -225,7 +225,7 @@ fn action_text(action: &ActionDecl) -> String {
     text
 }
 
-fn target_text(target: &Target) -> String {
+pub(crate) fn target_text(target: &Target) -> String {
     match target {
         Target::Any(_) => "*".to_string(),
         Target::Names(list) if list.len() == 1 => names(list),
@@ -378,7 +378,7 @@ pub fn quote(value: &str) -> String {
 }
 
 /// Binding strength of an expression's outermost operator; atoms bind tightest.
-fn precedence(expr: &Expr) -> u8 {
+pub(crate) fn precedence(expr: &Expr) -> u8 {
     match &expr.kind {
         ExprKind::Binary(op, _, _) => op.precedence(),
         ExprKind::Has(..) | ExprKind::HasKey(..) | ExprKind::Is(..) => 4,
