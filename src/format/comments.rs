@@ -17,6 +17,13 @@ pub struct Comment {
     pub text: String,
 }
 
+/// A trailing comment set aside for a construct being built, with the comments held
+/// back until it is built.
+pub struct Reservation {
+    index: usize,
+    tail: std::ops::Range<usize>,
+}
+
 /// The comments of one file, each taken at most once.
 pub struct Comments<'s> {
     source: &'s str,
@@ -85,27 +92,83 @@ impl<'s> Comments<'s> {
             .any(|(comment, taken)| !taken && comment.span.start >= span.start)
     }
 
-    /// Reserves the comment that trails a construct ending at `end`: the first comment
-    /// after `end`, when it is on the same line and only commas and closing parentheses
-    /// lie between. Returns its index, for [`Comments::settle`].
-    pub fn reserve_trailing(&mut self, end: usize) -> Option<usize> {
-        let index = self.list.partition_point(|comment| comment.span.start < end);
-        let comment = self.list.get(index)?;
-        let between = self.source.get(end..comment.span.start)?;
-        let trails = between.chars().all(|c| matches!(c, ' ' | '\t' | ',' | ')'));
-        let taken = self.taken.get_mut(index)?;
-        if !trails || *taken {
+    /// Reserves the comment that trails a construct ending at `end`, and returns its
+    /// reservation for [`Comments::settle`]. A comment trails the construct when it ends the
+    /// line of the construct's last token, with only commas and closing parentheses
+    /// around it: after `end` (`a, // c`), or before it, when the construct closes on a
+    /// later line (`(a // c` then `)`). Either way the layout prints it after the
+    /// construct, its commas and closing parentheses, so the same construct gets it when
+    /// the output is read again.
+    ///
+    /// The own-line comments between a comment reserved before `end` and `end` are held
+    /// back too while the construct is built, so that they are printed after it, as they
+    /// come after the reserved one.
+    pub fn reserve_trailing(&mut self, end: usize) -> Option<Reservation> {
+        let after = self.list.partition_point(|comment| comment.span.start < end);
+        let inside = self.first_among_closers(after, end);
+        let following = Some(after).filter(|index| {
+            self.list.get(*index).is_some_and(|comment| self.only_closers_between(end, comment.span.start, false))
+        });
+        let (index, tail) = match (inside, following) {
+            (Some(index), _) => (index, index + 1..after),
+            (None, Some(index)) => (index, after..after),
+            (None, None) => return None,
+        };
+        if tail.clone().chain([index]).any(|index| self.taken.get(index).copied().unwrap_or(true)) {
             return None;
         }
-        *taken = true;
-        Some(index)
+        for index in tail.clone().chain([index]) {
+            if let Some(taken) = self.taken.get_mut(index) {
+                *taken = true;
+            }
+        }
+        Some(Reservation { index, tail })
+    }
+
+    /// The first comment, of those before index `before` that only closing parentheses,
+    /// commas and other comments separate from `end`, that ends a line with code on it.
+    fn first_among_closers(&self, before: usize, end: usize) -> Option<usize> {
+        let mut found = None;
+        let mut to = end;
+        for index in (0..before).rev() {
+            let comment = self.list.get(index)?;
+            if !self.only_closers_between(comment.span.end, to, true) {
+                break;
+            }
+            if !self.starts_its_line(comment.span.start) {
+                found = Some(index);
+            }
+            to = comment.span.start;
+        }
+        found
+    }
+
+    /// Whether only spaces lie between the start of its line and `position`.
+    fn starts_its_line(&self, position: usize) -> bool {
+        let before = self.source.get(..position).unwrap_or_default();
+        let line = before.rsplit('\n').next().unwrap_or_default();
+        line.chars().all(|c| matches!(c, ' ' | '\t' | '\u{FEFF}'))
+    }
+
+    /// Whether only commas, closing parentheses and spaces (and line breaks, when
+    /// `across_lines`) lie between `from` and `to`.
+    fn only_closers_between(&self, from: usize, to: usize, across_lines: bool) -> bool {
+        self.source.get(from..to).is_some_and(|between| {
+            between.chars().all(|c| matches!(c, ' ' | '\t' | ',' | ')') || (across_lines && matches!(c, '\n' | '\r')))
+        })
     }
 
     /// Confirms a reserved trailing comment once the construct is built: when comments
     /// inside the construct are still to be taken, the reservation is given up, so that
     /// they and it are printed after the construct, in order, on lines of their own.
-    pub fn settle(&mut self, reserved: Option<usize>) -> Option<Comment> {
-        let index = reserved?;
+    pub fn settle(&mut self, reserved: Option<Reservation>) -> Option<Comment> {
+        let Reservation { index, tail } = reserved?;
+        for held in tail.clone() {
+            if let Some(taken) = self.taken.get_mut(held) {
+                *taken = false;
+            }
+        }
+        self.next = self.next.min(tail.start);
         let comment = self.list.get(index)?.clone();
         if self.pending_before(comment.span.start) {
             if let Some(taken) = self.taken.get_mut(index) {

@@ -29,8 +29,9 @@ pub enum Doc {
     HardLine,
     /// Text only when the enclosing group is broken (a trailing comma).
     IfBroken(&'static str),
-    /// A comment at the end of the current line, and the list it trails an entry of:
-    /// comments that trail entries of one list, on consecutive lines, are aligned.
+    /// A comment at the end of the current line (after whatever else the line gets),
+    /// and the list it trails an entry of: comments that trail entries of one list, on
+    /// consecutive lines, are aligned.
     Trailing(String, usize),
     /// A comment on a line of its own; a line break must follow it.
     Comment(String),
@@ -88,7 +89,7 @@ struct Line {
     code: String,
     /// The trailing comment and the list it belongs to.
     comment: Option<(String, usize)>,
-    /// A comment ended the line: whatever comes next starts a new one.
+    /// An own-line comment ended the line: whatever comes next starts a new one.
     closed: bool,
 }
 
@@ -119,18 +120,17 @@ impl Renderer {
         !self.current.code.trim().is_empty()
     }
 
+    /// A trailing comment waits for the end of its line, so that the commas and closing
+    /// parentheses that follow its construct go before it.
     fn trailing(&mut self, comment: &str, list: usize, indent: usize) {
-        if self.current.closed {
+        if self.current.comment.is_some() || self.current.closed {
             self.newline(indent);
-            self.current.code.push_str(comment);
-        } else {
-            self.current.comment = Some((comment.to_string(), list));
         }
-        self.current.closed = true;
+        self.current.comment = Some((comment.to_string(), list));
     }
 
     fn own_line(&mut self, comment: &str, indent: usize) {
-        if self.has_code() || self.current.closed {
+        if self.has_code() || self.current.comment.is_some() || self.current.closed {
             self.newline(indent);
         }
         self.text(comment, indent);

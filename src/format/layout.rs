@@ -545,8 +545,9 @@ impl<'s> Layout<'s> {
         if let Some(grant) = &policy.grant {
             entries.push(self.entry(grant.span, |this| this.grant(grant)));
         }
-        let dangling = self.comments.take_before(policy.span.end);
-        let clauses = self.units(entries, dangling, false, Doc::HardLine);
+        // A policy has no closing bracket to keep comments in: those after its last
+        // clause belong to what follows it, as they will when the output is read again.
+        let clauses = self.units(entries, Vec::new(), false, Doc::HardLine);
         let mut docs = vec![Doc::text(format!("policy {}:", policy.name.name))];
         docs.extend(header.map(|comment| self.trailing_alone(comment)));
         docs.push(Doc::nest(clauses));
