@@ -27,9 +27,10 @@ struct Block {
     always_broken: bool,
 }
 
-/// Attribute blocks, scope blocks, record literals and types, enums: flat when they fit.
+/// Scope blocks, record literals and types, enums, one-attribute blocks: flat when they fit.
 const BRACES: Block = Block { open: "{", close: "}", padded: true, commas: true, always_broken: false };
-/// A scope fragment's body: one entry per line.
+/// A scope fragment's body and schema attribute blocks of several attributes: one entry
+/// per line.
 const DECLARATIONS: Block = Block { always_broken: true, ..BRACES };
 /// The bodies of schemas, tasks, grants, bounds, functions and tests.
 const BODY: Block = Block { commas: false, ..DECLARATIONS };
@@ -319,12 +320,14 @@ impl<'s> Layout<'s> {
         }
     }
 
-    /// `head { attrs }`; the block opens at or after `from` and
+    /// `head { attrs }`, one attribute per line when there are several; the block opens at
+    /// or after `from` and
     /// closes at the end of `span`.
     fn attr_block(&mut self, head: String, from: usize, span: Span, attrs: &[AttrDecl]) -> Doc {
         let open = self.token_at(from, Token::LBrace).and_then(|index| self.token_end(index));
         let close = span.end.saturating_sub(1);
-        let block = self.block(BRACES, (open, close), attrs, |attr| attr.span, Self::attr);
+        let style = if attrs.len() > 1 { DECLARATIONS } else { BRACES };
+        let block = self.block(style, (open, close), attrs, |attr| attr.span, Self::attr);
         Doc::concat(vec![Doc::text(format!("{head} ")), block])
     }
 
