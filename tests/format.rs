@@ -336,3 +336,12 @@ fn fmt_formats_the_mandate_blocks_of_a_markdown_file_named() {
     let expected = format!("# Guide\n\n```mandate\n{FORMATTED}```\n\n```text\n{UNFORMATTED}```\n");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
 }
+
+#[test]
+fn init_writes_a_formatted_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = mandate(&["init", &dir.path().display().to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = std::fs::read_to_string(dir.path().join("policies.mandate")).unwrap();
+    assert_eq!(format_source("policies.mandate", &text).unwrap(), text);
+}
