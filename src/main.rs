@@ -315,7 +315,10 @@ const STARTER_POLICIES: &str = r#"// A starter package: `mandate check .`, `mand
 // agents perform, and permit what each task needs.
 schema {
   enum Class { public, internal, secret }
-  resource Doc { owner: String, class: Class }
+  resource Doc {
+    owner: String,
+    class: Class,
+  }
   action read on Doc
 }
 
