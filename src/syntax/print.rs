@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::ast::*;
+use super::lexer::{is_invisible, FORBIDDEN_BREAKS};
 use super::literal::duration_text;
 
 /// Prints a whole file in canonical layout.
@@ -367,7 +368,9 @@ pub fn quote(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            // Control characters, and characters that would end the line or hide text
+            // if written as they are: the lexer refuses those in a string.
+            c if c.is_control() || FORBIDDEN_BREAKS.contains(&c) || is_invisible(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
