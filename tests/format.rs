@@ -104,9 +104,9 @@ fn decorate(source: &str, inserts: &[(usize, Insert)], dress: Dress) -> String {
         text = text.lines().map(|line| line.replacen("  ", "\t", 1)).collect::<Vec<_>>().join("\n");
     }
     if dress.crlf {
-        text = text.replace('\n', "\r\n");
+        text = text.replace("\r\n", "\n").replace('\n', "\r\n");
     }
-    if dress.bom {
+    if dress.bom && !text.starts_with('\u{FEFF}') {
         text.insert(0, '\u{FEFF}');
     }
     text
