@@ -169,6 +169,18 @@ impl Diagnostic {
         self
     }
 
+    /// The same diagnostic for its text embedded at `offset` in a larger file (a code
+    /// block of a Markdown document): every label in its own file moves by `offset`.
+    pub fn shifted(mut self, offset: usize) -> Self {
+        for label in &mut self.labels {
+            label.span = Span::new(label.span.start + offset, label.span.end + offset);
+        }
+        for related in self.related.iter_mut().filter(|related| related.file == self.file) {
+            related.span = Span::new(related.span.start + offset, related.span.end + offset);
+        }
+        self
+    }
+
     /// Where the diagnostic points: its primary label, else its first one.
     pub fn primary_span(&self) -> Option<Span> {
         self.labels.iter().find(|label| label.primary).or_else(|| self.labels.first()).map(|label| label.span)

@@ -14,6 +14,7 @@ pub mod compile;
 pub mod db;
 pub mod diagnostics;
 pub mod eval;
+pub mod format;
 pub mod hir;
 pub mod package;
 pub mod prove;

@@ -213,6 +213,24 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Format Mandate source in the one canonical style (docs/language.md, "Formatting").
+    ///
+    /// Rewrites in place each `.mandate` file given and every `.mandate` file under each
+    /// folder given (hidden folders and symbolic links are skipped), and names the files
+    /// it changed. Every comment is kept, and blank lines between declarations and between
+    /// entries (one at most in a row). A file that does not parse is left as it is, and
+    /// its errors are shown; the exit status is then 1. A Markdown file given by name has
+    /// its ```mandate code blocks formatted. `mandate fmt -` reads standard input and
+    /// writes the formatted text to standard output, for editors.
+    Fmt {
+        /// Files or folders to format, or `-` for standard input.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: print a unified diff for each file that is not formatted, and
+        /// exit with status 1 when there is one (for CI).
+        #[arg(long)]
+        check: bool,
+    },
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -281,6 +299,7 @@ fn main() -> ExitCode {
             cli::testing::run_tests(&paths, filter.as_deref(), format, &coverage)
         }
         Command::Init { dir } => init(&dir),
+        Command::Fmt { paths, check } => cli::fmt::fmt(&paths, check),
         Command::Completions { shell } => {
             // Written to a buffer first: the generator panics when a write fails.
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -318,7 +337,10 @@ const STARTER_POLICIES: &str = r#"// A starter package: `mandate check .`, `mand
 // agents perform, and permit what each task needs.
 schema {
   enum Class { public, internal, secret }
-  resource Doc { owner: String, class: Class }
+  resource Doc {
+    owner: String,
+    class: Class,
+  }
   action read on Doc
 }
 

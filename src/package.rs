@@ -666,6 +666,16 @@ impl ImportGraph {
     }
 }
 
+/// Reads one `.mandate` file named on the command line, the same careful way as a
+/// package's files but without a package root (the person named the file), for tools
+/// that take files one by one: `mandate fmt`. The error is one diagnostic on the file.
+pub fn read_one(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    let name = display(path);
+    let read =
+        std::fs::canonicalize(path).map_err(ReadError::Io).and_then(|canonical| read_source(&canonical, Path::new("")));
+    read.map_err(|error| vec![Loader::default().file_error(path, &name, error, Path::new(""))])
+}
+
 /// Reads a source file whose path is canonical: under `boundary` (unless that is
 /// empty), regular, named `.mandate`, of bounded size, UTF-8, and looking like Mandate.
 fn read_source(canonical: &Path, boundary: &Path) -> Result<String, ReadError> {

@@ -1,6 +1,7 @@
 //! What the project ships must be true: every example in the language reference, every
-//! example package and every standard module checks without a single diagnostic, and
-//! every policy test they contain gets the decision it expects.
+//! example package and every standard module checks without a single diagnostic, every
+//! policy test they contain gets the decision it expects, and all of it is formatted as
+//! `mandate fmt` formats it.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
@@ -191,4 +192,55 @@ fn every_lint_is_documented_with_an_example_that_earns_it() {
         let codes: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
         assert_eq!(codes, vec![format!("mandate::lint::{name}")], "{name}: {}", render(&loader, &diagnostics));
     }
+}
+
+fn mandate_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(mandate_files(&path));
+        } else if path.extension().is_some_and(|ext| ext == "mandate") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// What the project ships is laid out as `mandate fmt` lays it out: every `.mandate` file
+/// of the examples and of the standard library, and every ```mandate block of the
+/// documentation and the README.
+#[test]
+fn shipped_sources_are_formatted() {
+    let mut unformatted = Vec::new();
+    for path in mandate_files(Path::new("examples")).into_iter().chain(mandate_files(Path::new("stdlib"))) {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).expect("read source");
+        match mandate::format::format_source(&name, &text) {
+            Ok(formatted) if formatted == text => {}
+            Ok(_) => unformatted.push(name),
+            Err(diagnostics) => panic!("{name} does not format: {diagnostics:?}"),
+        }
+    }
+    let mut markdown: Vec<PathBuf> = std::fs::read_dir("docs")
+        .expect("docs/")
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    markdown.push(PathBuf::from("README.md"));
+    for path in markdown {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(&path).expect("read Markdown");
+        match mandate::format::format_markdown(&name, &text) {
+            Ok(formatted) if formatted == text => {}
+            Ok(_) => unformatted.push(name),
+            Err(diagnostics) => panic!("a mandate block of {name} does not format: {diagnostics:?}"),
+        }
+    }
+    assert!(
+        unformatted.is_empty(),
+        "not formatted; run `mandate fmt examples stdlib docs/*.md README.md`: {unformatted:?}"
+    );
 }

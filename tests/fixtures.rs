@@ -28,6 +28,9 @@
 //!   `diff/NAME/new.mandate` (against `NAME/old.mandate`): `mandate diff`, with
 //!   `//~ widens` or `//~ no wider` for what `--no-wider` must say; every change's
 //!   example replays through both versions, and the report is snapshotted.
+//! - `fmt/*.mandate`: formatted by `mandate fmt`; the output (or, for a file that does
+//!   not parse, its diagnostics) is snapshotted, and formatting it again must change
+//!   nothing and keep every comment.
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
@@ -53,6 +56,29 @@ fn parse_fixture(path: &Utf8Path, text: String) -> Result {
     compare(&[(path.to_string(), text.clone())], &diagnostics, &sources)?;
     let snapshot =
         format!("{}\n--- diagnostics ---\n{}", print::outline(&ast), report::human(&diagnostics, &sources, false));
+    assert_snapshot(path, &snapshot);
+    Ok(())
+}
+
+fn fmt_fixture(path: &Utf8Path, text: String) -> Result {
+    use mandate::format::{comment_texts, format_source};
+    let snapshot = match format_source(path.as_str(), &text) {
+        Ok(formatted) => {
+            let again = format_source(path.as_str(), &formatted)
+                .map_err(|diagnostics| format!("the output does not format: {diagnostics:?}\n{formatted}"))?;
+            if again != formatted {
+                return Err(format!("formatting twice changes the text:\n{formatted}\n--- then ---\n{again}").into());
+            }
+            if comment_texts(&formatted) != comment_texts(&text) {
+                return Err(format!("the comments changed:\n{formatted}").into());
+            }
+            formatted
+        }
+        Err(diagnostics) => {
+            let sources = |file: &str| (file == path.as_str()).then(|| Arc::from(text.as_str()));
+            format!("--- not formatted ---\n{}", report::human(&diagnostics, &sources, false))
+        }
+    };
     assert_snapshot(path, &snapshot);
     Ok(())
 }
@@ -407,6 +433,7 @@ fn assert_snapshot(path: &Utf8Path, value: &str) {
 datatest_stable::harness! {
     { test = parse_fixture, root = "tests/fixtures/parse", pattern = r"\.mandate$" },
     { test = check_fixture, root = "tests/fixtures/check", pattern = r"^[^/]+\.mandate$|/main\.mandate$" },
+    { test = fmt_fixture, root = "tests/fixtures/fmt", pattern = r"^[^/]+\.mandate$" },
     { test = eval_fixture, root = "tests/fixtures/eval", pattern = r"^[^/]+\.jsonl$" },
     { test = prove_fixture, root = "tests/fixtures/prove", pattern = r"^[^/]+\.mandate$" },
     { test = lint_fixture, root = "tests/fixtures/lint", pattern = r"^[^/]+\.mandate$" },

@@ -160,6 +160,20 @@ proptest! {
     }
 }
 
+/// A string holding characters the lexer refuses in a literal (line separators,
+/// bidirectional controls, a byte-order mark) is printed with escapes, so it reads back.
+#[test]
+fn strings_with_hidden_characters_print_as_escapes() {
+    for hidden in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202E}', '\u{200B}', '\u{FEFF}', '\r'] {
+        let tree = expr(ExprKind::Str(format!("a{hidden}b")));
+        let text = print_expr(&tree);
+        assert!(!text.contains(hidden), "{text:?}");
+        let (parsed, diagnostics) = parse_expr(&text, &Arc::from("expr"));
+        assert!(diagnostics.is_empty(), "{text:?}: {diagnostics:?}");
+        assert_eq!(sexpr(&parsed.expect("parsed")), sexpr(&tree));
+    }
+}
+
 /// Every shipped example and fixture that parses cleanly survives print → parse.
 #[test]
 fn shipped_sources_round_trip() {

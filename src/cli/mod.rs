@@ -2,6 +2,7 @@
 
 #[cfg(feature = "runtime")]
 pub mod audit;
+pub mod fmt;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod testing;

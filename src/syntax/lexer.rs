@@ -14,6 +14,8 @@
 
 use logos::Logos;
 
+use super::ast::Span;
+
 /// One token of Mandate source. Keywords that are also request roots (`agent`, `resource`,
 /// `task`, …) are tokens too; the grammar turns them back into names where an expression
 /// or an attribute name is expected.
@@ -242,6 +244,35 @@ pub fn tokenize(source: &str) -> Vec<Spanned<'_>> {
         tokens.push((span.start, token, span.end));
     }
     tokens
+}
+
+/// Where the `//` comments of `source` are, in order, given its `tokens`. The lexer skips
+/// comments, so the parser never sees them; the formatter, which must keep every one,
+/// finds them here in the gaps between tokens (which hold only whitespace and comments).
+/// A comment runs from its `//` to the end of its line, the line break excluded.
+pub fn comments(source: &str, tokens: &[Spanned<'_>]) -> Vec<Span> {
+    let mut gaps = Vec::with_capacity(tokens.len() + 1);
+    let mut at = if source.starts_with(BOM) { BOM.len_utf8() } else { 0 };
+    for (start, _, end) in tokens {
+        gaps.push((at, *start));
+        at = *end;
+    }
+    gaps.push((at, source.len()));
+    gaps.into_iter().flat_map(|(from, to)| comments_between(source, from, to)).collect()
+}
+
+/// The comments in the gap `from..to` between two tokens.
+fn comments_between(source: &str, from: usize, to: usize) -> Vec<Span> {
+    let mut found = Vec::new();
+    let mut at = from;
+    while let Some(offset) = source.get(at..to).and_then(|gap| gap.find("//")) {
+        let start = at + offset;
+        let rest = source.get(start..to).unwrap_or_default();
+        let length = rest.find(|c: char| c == '\n' || FORBIDDEN_BREAKS.contains(&c)).unwrap_or(rest.len());
+        found.push(Span::new(start, start + length));
+        at = start + length.max(2);
+    }
+    found
 }
 
 /// Where a text stops looking like Mandate source, as a 1-based line and column: the
@@ -479,6 +510,14 @@ mod tests {
     fn comments_are_skipped() {
         assert_eq!(kinds("a // b c\nd"), vec![Token::Ident("a"), Token::Ident("d")]);
         assert_eq!(kinds("a // b c\r\nd"), vec![Token::Ident("a"), Token::Ident("d")]);
+    }
+
+    #[test]
+    fn comments_are_found_between_tokens_with_their_spans() {
+        let source = "\u{FEFF}// head\na // b // c\r\n\"//x\" //\n";
+        let found: Vec<&str> =
+            comments(source, &tokenize(source)).iter().map(|span| &source[span.start..span.end]).collect();
+        assert_eq!(found, vec!["// head", "// b // c", "//"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::ast::*;
+use super::lexer::{is_invisible, FORBIDDEN_BREAKS};
 use super::literal::duration_text;
 
 /// Prints a whole file in canonical layout.
@@ -167,11 +168,11 @@ fn use_target(target: &UseTarget) -> String {
     }
 }
 
-fn names(idents: &[Ident]) -> String {
+pub(crate) fn names(idents: &[Ident]) -> String {
     idents.iter().map(|ident| ident.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn path_text(path: &[Ident]) -> String {
+pub(crate) fn path_text(path: &[Ident]) -> String {
     path.iter().map(|ident| ident.name.as_str()).collect::<Vec<_>>().join("::")
 }
 
@@ -225,7 +226,7 @@ fn action_text(action: &ActionDecl) -> String {
     text
 }
 
-fn target_text(target: &Target) -> String {
+pub(crate) fn target_text(target: &Target) -> String {
     match target {
         Target::Any(_) => "*".to_string(),
         Target::Names(list) if list.len() == 1 => names(list),
@@ -367,7 +368,9 @@ pub fn quote(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            // Control characters, and characters that would end the line or hide text
+            // if written as they are: the lexer refuses those in a string.
+            c if c.is_control() || FORBIDDEN_BREAKS.contains(&c) || is_invisible(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -378,7 +381,7 @@ pub fn quote(value: &str) -> String {
 }
 
 /// Binding strength of an expression's outermost operator; atoms bind tightest.
-fn precedence(expr: &Expr) -> u8 {
+pub(crate) fn precedence(expr: &Expr) -> u8 {
     match &expr.kind {
         ExprKind::Binary(op, _, _) => op.precedence(),
         ExprKind::Has(..) | ExprKind::HasKey(..) | ExprKind::Is(..) => 4,
