@@ -15,6 +15,8 @@ pub mod db;
 pub mod diagnostics;
 pub mod eval;
 pub mod hir;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod package;
 pub mod prove;
 pub mod report;
