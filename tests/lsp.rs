@@ -110,6 +110,15 @@ impl Client {
         }
     }
 
+    /// Waits until the server has handled everything sent so far (it answers in order),
+    /// and forgets what it sent meanwhile.
+    fn settle(&mut self) {
+        let nowhere =
+            json!({ "textDocument": { "uri": "file:///nowhere.mandate" }, "position": { "line": 0, "character": 0 } });
+        assert_eq!(self.request("textDocument/hover", nowhere), Value::Null);
+        self.pending.clear();
+    }
+
     /// The next diagnostics published for `file` that `wanted` accepts.
     fn diagnostics(&mut self, file: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let uri = self.uri(file);
@@ -429,6 +438,38 @@ fn exit_without_shutdown_fails_and_requests_after_shutdown_are_refused() {
     let (mut client, _) = Client::initialized();
     client.stdin = None;
     assert_eq!(client.exit_status(), Some(1));
+}
+
+#[test]
+fn saving_proves_again_and_an_unsaved_file_joins_its_folder() {
+    let (mut client, _) = Client::initialized();
+    client.open("policies.mandate");
+    client.diagnostics("schema.mandate", |params| codes(params) == ["mandate::prove::over_grant"]);
+    // Widen the bound to what the task declares: the proofs of the old text go at once.
+    let text = client.text("policies.mandate");
+    client.change("policies.mandate", 2, range_of(&text, "read on Doc }", 0), "[read, update] on Doc }");
+    let changed = client.diagnostics("policies.mandate", |params| params["version"] == 2);
+    assert_eq!(codes(&changed), Vec::<String>::new());
+    client.settle();
+    // Saving proves the new text: the prover's lints are back, the over-grant is not.
+    client.notify("textDocument/didSave", json!({ "textDocument": { "uri": client.uri("policies.mandate") } }));
+    let proved = client.diagnostics("policies.mandate", |params| !codes(params).is_empty());
+    assert_eq!(codes(&proved), ["mandate::lint::overlap", "mandate::lint::shadowed"]);
+    let schema = client.uri("schema.mandate");
+    assert!(!client.pending.iter().any(|message| message["params"]["uri"] == json!(schema)), "{:#?}", client.pending);
+
+    // A new file, not on disk yet, reads the schema of its folder's package.
+    let text = "policy drafted: forbid share on Doc when resource.owner == \"x\"\n";
+    let params = json!({ "textDocument": {
+        "uri": client.uri("draft.mandate"), "languageId": "mandate", "version": 1, "text": text
+    }});
+    client.notify("textDocument/didOpen", params);
+    let drafted = client.diagnostics("draft.mandate", |params| params["version"] == 1);
+    assert_eq!(codes(&drafted), Vec::<String>::new());
+    let hover = client.request("textDocument/hover", client.at("draft.mandate", text, "owner", 0, 1));
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("owner: String"), "{hover}");
+    assert!(!client.dir.join("draft.mandate").exists(), "nothing is written to disk");
+    assert_eq!(client.shutdown(), Some(0));
 }
 
 #[test]
