@@ -369,8 +369,20 @@ impl Loader {
     /// document), and updates the file if it was read already. Returns the file if so.
     pub fn set_overlay(&mut self, canonical: &Path, text: &str) -> Option<SourceFile> {
         self.overlays.insert(canonical.to_path_buf(), Arc::from(text));
+        if text.len() as u64 > MAX_SOURCE_BYTES {
+            // Read again on the next load, which refuses it as it refuses such a file.
+            self.forget(canonical);
+            return None;
+        }
         let name = self.names.get(canonical)?.clone();
         Some(self.set_source(&name, text))
+    }
+
+    /// Forgets a file read from disk, so that the next load reads it again.
+    fn forget(&mut self, canonical: &Path) {
+        if let Some(name) = self.names.remove(canonical) {
+            self.paths.remove(&name);
+        }
     }
 
     /// Reads the file at `canonical` from disk again: its overlay is dropped (the editor
@@ -393,11 +405,7 @@ impl Loader {
             Ok(text) => {
                 self.set_source(&name, &text);
             }
-            Err(_) => {
-                if let Some(name) = self.names.remove(canonical) {
-                    self.paths.remove(&name);
-                }
-            }
+            Err(_) => self.forget(canonical),
         }
     }
 
@@ -458,6 +466,9 @@ impl Loader {
         let text = match self.overlays.get(&canonical) {
             Some(text) => {
                 check_place(&canonical, boundary)?;
+                if text.len() as u64 > MAX_SOURCE_BYTES {
+                    return Err(ReadError::TooLarge(text.len() as u64));
+                }
                 text.to_string()
             }
             None => read_source(&canonical, boundary)?,
