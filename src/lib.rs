@@ -16,6 +16,8 @@ pub mod diagnostics;
 pub mod eval;
 pub mod format;
 pub mod hir;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod package;
 pub mod prove;
 pub mod report;

@@ -231,6 +231,14 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the language server for editors, over standard input and output.
+    ///
+    /// Speaks the Language Server Protocol: diagnostics as you type (and the prover's
+    /// counterexamples on open and save), hover, go to definition, find references,
+    /// completion, document symbols and quick fixes for "did you mean" suggestions.
+    /// Editors start it themselves; editors/README.md shows how.
+    #[cfg(feature = "lsp")]
+    Lsp,
     /// Draw the compiled decision graph.
     ///
     /// Prints Graphviz DOT on standard output and statistics on standard error; render
@@ -328,6 +336,21 @@ fn main() -> ExitCode {
         Command::Key { place, command } => cli::runtime::key(&place, command),
         #[cfg(feature = "runtime")]
         Command::Audit { command } => cli::audit::audit(command),
+        #[cfg(feature = "lsp")]
+        Command::Lsp => lsp(),
+    }
+}
+
+/// `mandate lsp`: serves until the editor says `exit`.
+#[cfg(feature = "lsp")]
+fn lsp() -> ExitCode {
+    match mandate::lsp::serve_stdio() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("mandate lsp: {error}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -292,9 +292,14 @@ pub struct Loader {
     files: HashMap<String, SourceFile>,
     /// The display name given to each file read from disk, by canonical path.
     names: HashMap<PathBuf, String>,
+    /// The other way round: the canonical path of each file read from disk, by name.
+    paths: HashMap<String, PathBuf>,
     /// Text of files that could not be checked (not UTF-8) but look like Mandate source,
     /// kept to show where the problem is.
     unreadable: HashMap<String, Arc<str>>,
+    /// Texts read instead of files on disk, by canonical path: the documents an editor
+    /// holds open, which may differ from what is saved (or not be saved at all).
+    overlays: HashMap<PathBuf, Arc<str>>,
 }
 
 /// An import's target once resolved: a stdlib module, a file on disk (by canonical
@@ -326,6 +331,11 @@ impl Loader {
         self.files.values().copied().collect()
     }
 
+    /// A loaded file, by display name.
+    pub fn file(&self, name: &str) -> Option<SourceFile> {
+        self.files.get(name).copied()
+    }
+
     /// The text of a loaded file, for rendering diagnostics.
     pub fn source_of(&self, path: &str) -> Option<Arc<str>> {
         match self.files.get(path) {
@@ -352,8 +362,72 @@ impl Loader {
         }
     }
 
+    /// The canonical path of a file read from disk under display name `name`.
+    pub fn path_of(&self, name: &str) -> Option<&Path> {
+        self.paths.get(name).map(PathBuf::as_path)
+    }
+
+    /// The display name of a file read from disk, by canonical path.
+    pub fn name_of(&self, canonical: &Path) -> Option<&str> {
+        self.names.get(canonical).map(String::as_str)
+    }
+
+    /// Reads `text` instead of the file at `canonical` from now on (an editor's open
+    /// document), and updates the file if it was read already. Returns the file if so.
+    pub fn set_overlay(&mut self, canonical: &Path, text: &str) -> Option<SourceFile> {
+        self.overlays.insert(canonical.to_path_buf(), Arc::from(text));
+        if text.len() as u64 > MAX_SOURCE_BYTES {
+            // Read again on the next load, which refuses it as it refuses such a file.
+            self.forget(canonical);
+            return None;
+        }
+        let name = self.names.get(canonical)?.clone();
+        Some(self.set_source(&name, text))
+    }
+
+    /// Forgets a file read from disk, so that the next load reads it again.
+    fn forget(&mut self, canonical: &Path) {
+        if let Some(name) = self.names.remove(canonical) {
+            self.paths.remove(&name);
+        }
+    }
+
+    /// Reads the file at `canonical` from disk again: its overlay is dropped (the editor
+    /// closed it) and its text is what is saved. A file that can no longer be read is
+    /// forgotten, so the next package load reports why.
+    pub fn remove_overlay(&mut self, canonical: &Path) {
+        self.overlays.remove(canonical);
+        self.reread(canonical);
+    }
+
+    /// Reads a file read before from disk again (it changed there), unless an overlay
+    /// stands in for it.
+    pub fn reread(&mut self, canonical: &Path) {
+        if self.overlays.contains_key(canonical) {
+            return;
+        }
+        let Some(name) = self.names.get(canonical).cloned() else { return };
+        // Its place under the package root was checked when it was first read.
+        match read_source(canonical, Path::new("")) {
+            Ok(text) => {
+                self.set_source(&name, &text);
+            }
+            Err(_) => self.forget(canonical),
+        }
+    }
+
     /// Loads a package from disk.
     pub fn load(&mut self, spec: &PackageSpec) -> LoadedPackage {
+        self.load_into(spec, None)
+    }
+
+    /// Loads a package from disk again into the same package input, which keeps what the
+    /// database computed for it: only what changed since is computed again.
+    pub fn reload(&mut self, spec: &PackageSpec, package: Package) -> LoadedPackage {
+        self.load_into(spec, Some(package))
+    }
+
+    fn load_into(&mut self, spec: &PackageSpec, reuse: Option<Package>) -> LoadedPackage {
         let mut diagnostics = Vec::new();
         let mut roots = Vec::new();
         for path in &spec.files {
@@ -362,35 +436,69 @@ impl Loader {
                 Err(error) => diagnostics.push(self.file_error(path, &display(path), error, &spec.boundary)),
             }
         }
-        let package = self.assemble(roots, &spec.boundary, &mut diagnostics);
+        let package = self.assemble(roots, &spec.boundary, &mut diagnostics, reuse);
         LoadedPackage { root: spec.root.clone(), package, diagnostics }
     }
 
     /// Builds a package from in-memory sources, whose relative `use`s resolve among them
     /// (never on disk).
     pub fn load_sources(&mut self, sources: &[(&str, &str)]) -> LoadedPackage {
+        self.load_sources_into(sources, None)
+    }
+
+    /// Like [`Loader::load_sources`], into an existing package input (see [`Loader::reload`]).
+    pub fn reload_sources(&mut self, sources: &[(&str, &str)], package: Package) -> LoadedPackage {
+        self.load_sources_into(sources, Some(package))
+    }
+
+    fn load_sources_into(&mut self, sources: &[(&str, &str)], reuse: Option<Package>) -> LoadedPackage {
         let roots = sources
             .iter()
             .map(|(path, text)| (Origin::Memory(normalize(Path::new(path))), self.set_source(path, text)))
             .collect();
         let mut diagnostics = Vec::new();
-        let package = self.assemble(roots, Path::new(""), &mut diagnostics);
+        let package = self.assemble(roots, Path::new(""), &mut diagnostics, reuse);
         LoadedPackage { root: PathBuf::from("."), package, diagnostics }
     }
 
     /// Reads a file from disk the careful way (see the module documentation), under
     /// `display` unless it was read before under another name.
     fn read_disk(&mut self, path: &Path, display: &str, boundary: &Path) -> Result<(PathBuf, SourceFile), ReadError> {
-        let canonical = std::fs::canonicalize(path).map_err(ReadError::Io)?;
+        let canonical = self.canonicalize(path).map_err(ReadError::Io)?;
         if let Some(name) = self.names.get(&canonical) {
             if let Some(file) = self.files.get(name) {
                 return Ok((canonical, *file));
             }
         }
-        let text = read_source(&canonical, boundary)?;
+        let text = match self.overlays.get(&canonical) {
+            Some(text) => {
+                check_place(&canonical, boundary)?;
+                if text.len() as u64 > MAX_SOURCE_BYTES {
+                    return Err(ReadError::TooLarge(text.len() as u64));
+                }
+                text.to_string()
+            }
+            None => read_source(&canonical, boundary)?,
+        };
         let name = display.to_string();
         self.names.insert(canonical.clone(), name.clone());
+        self.paths.insert(name.clone(), canonical.clone());
         Ok((canonical, self.set_source(&name, &text)))
+    }
+
+    /// The canonical form of a path. A file not on disk yet has one when an overlay
+    /// stands in for it: its folder's canonical path joined with its name.
+    fn canonicalize(&self, path: &Path) -> std::io::Result<PathBuf> {
+        let error = match std::fs::canonicalize(path) {
+            Ok(canonical) => return Ok(canonical),
+            Err(error) => error,
+        };
+        let unsaved = std::fs::canonicalize(parent_folder(path))
+            .ok()
+            .zip(path.file_name())
+            .map(|(folder, name)| folder.join(name))
+            .filter(|candidate| self.overlays.contains_key(candidate));
+        unsaved.ok_or(error)
     }
 
     /// A file that could not be read, as a diagnostic on the file itself.
@@ -425,12 +533,14 @@ impl Loader {
         }
     }
 
-    /// Follows imports from the root files and creates the package input.
+    /// Follows imports from the root files and creates the package input, or updates
+    /// `reuse` when its members changed.
     fn assemble(
         &mut self,
         roots: Vec<(Origin, SourceFile)>,
         boundary: &Path,
         diagnostics: &mut Vec<Diagnostic>,
+        reuse: Option<Package>,
     ) -> Package {
         let mut members: Vec<Member> = roots.iter().map(|(_, file)| Member { file: *file, module: None }).collect();
         let mut present: HashSet<SourceFile> = members.iter().map(|member| member.file).collect();
@@ -456,7 +566,16 @@ impl Loader {
             }
         }
         diagnostics.extend(graph.cycles(&self.db));
-        Package::new(&self.db, members)
+        match reuse {
+            Some(package) => {
+                if *package.members(&self.db) != members {
+                    use salsa::Setter;
+                    package.set_members(&mut self.db).to(members);
+                }
+                package
+            }
+            None => Package::new(&self.db, members),
+        }
     }
 
     fn imports(&self, file: SourceFile) -> Vec<(UseTarget, Span)> {
@@ -679,11 +798,9 @@ pub fn read_one(path: &Path) -> Result<String, Vec<Diagnostic>> {
 /// Reads a source file whose path is canonical: under `boundary` (unless that is
 /// empty), regular, named `.mandate`, of bounded size, UTF-8, and looking like Mandate.
 fn read_source(canonical: &Path, boundary: &Path) -> Result<String, ReadError> {
-    if !boundary.as_os_str().is_empty() && !canonical.starts_with(boundary) {
-        return Err(ReadError::Outside);
-    }
+    check_place(canonical, boundary)?;
     let metadata = std::fs::metadata(canonical).map_err(ReadError::Io)?;
-    if !metadata.is_file() || canonical.extension().is_none_or(|ext| ext != "mandate") {
+    if !metadata.is_file() {
         return Err(ReadError::NotSource);
     }
     if metadata.len() > MAX_SOURCE_BYTES {
@@ -706,6 +823,18 @@ fn read_source(canonical: &Path, boundary: &Path) -> Result<String, ReadError> {
         return Err(ReadError::NotMandate { line, column });
     }
     Ok(text)
+}
+
+/// Checks where a source file is, before anything is read: under `boundary` (unless that
+/// is empty) and named `.mandate`. An editor's open document passes this check too.
+fn check_place(canonical: &Path, boundary: &Path) -> Result<(), ReadError> {
+    if !boundary.as_os_str().is_empty() && !canonical.starts_with(boundary) {
+        return Err(ReadError::Outside);
+    }
+    if canonical.extension().is_none_or(|ext| ext != "mandate") {
+        return Err(ReadError::NotSource);
+    }
+    Ok(())
 }
 
 /// Removes `.` and `..` components without touching the file system; a `..` that

@@ -58,3 +58,33 @@ fn an_edit_that_fixes_an_error_clears_it() {
     loader.set_source("a.mandate", A);
     assert!(db::check_package(&loader.db, loaded.package).is_empty());
 }
+
+#[test]
+fn an_editor_overlay_reloaded_into_the_same_package_rechecks_only_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    for (name, text) in [("schema.mandate", SCHEMA), ("a.mandate", A), ("b.mandate", B)] {
+        std::fs::write(root.join(name), text).unwrap();
+    }
+    let spec = mandate::package::PackageSpec::at(&root).unwrap();
+    let mut loader = Loader::new(Database::with_log());
+    let loaded = loader.load(&spec);
+    assert!(db::check_package(&loader.db, loaded.package).is_empty());
+    loader.db.take_log();
+
+    // The editor changes `a.mandate` without saving it; the package is loaded again.
+    loader.set_overlay(&root.join("a.mandate"), &A.replace("\"a\"", "\"edited\""));
+    let reloaded = loader.reload(&spec, loaded.package);
+    assert_eq!(reloaded.package, loaded.package, "the same salsa input");
+    assert!(db::check_package(&loader.db, reloaded.package).is_empty());
+    let log = loader.db.take_log();
+    assert_eq!(executed(&log, "parse"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "package_env"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "check_file"), 1, "{log:#?}");
+    assert_eq!(std::fs::read_to_string(root.join("a.mandate")).unwrap(), A, "nothing is written to disk");
+
+    // Closing it reads the saved text again.
+    loader.remove_overlay(&root.join("a.mandate"));
+    let name = loader.name_of(&root.join("a.mandate")).unwrap().to_string();
+    assert_eq!(&*loader.source_of(&name).unwrap(), A);
+}

@@ -18,7 +18,7 @@ pub const BUILTINS: [&str; 9] = ["lower", "upper", "trim", "len", "split", "time
 use super::errors::{ResolveError, TypeError};
 use super::suggest::{did_you_mean, similar};
 use super::types::{Field, RecordType, Type};
-use super::{NameRes, Sink};
+use super::{AttrOwner, AttrRes, NameRes, Sink};
 use crate::syntax::ast::{BinaryOp, Condition, ConditionKind, Expr, ExprKind, Ident, Quantifier, UnaryOp};
 use crate::syntax::print::{print_expr, quote};
 use crate::syntax::Span;
@@ -535,6 +535,8 @@ impl<'a> ExprChecker<'a> {
             });
             return Type::Unknown;
         };
+        let reading = AttrRes { owner: self.attr_owner(inner, &base), ty: found.ty.clone(), optional: found.optional };
+        self.sink.attribute(field.span, reading);
         if found.optional {
             let path = path_key(inner).map(|path| format!("{path}.{}", field.name));
             let proven = path.as_ref().is_some_and(|path| self.facts.present.contains(path));
@@ -550,14 +552,50 @@ impl<'a> ExprChecker<'a> {
         found.ty.clone()
     }
 
+    /// Whose attribute `inner.name` reads, given the type of `inner`.
+    fn attr_owner(&self, inner: &Expr, base: &Type) -> AttrOwner {
+        match base {
+            Type::Resource(name) => AttrOwner::Resource(name.clone()),
+            Type::Record(record) => self.record_owner(inner, record),
+            Type::Task(Some(kind)) => AttrOwner::Task(kind.clone()),
+            Type::Task(None) => AttrOwner::TaskBuiltin,
+            other => AttrOwner::Other(format!("type `{other}`")),
+        }
+    }
+
+    /// The request root or named record type a record-typed expression is.
+    fn record_owner(&self, inner: &Expr, record: &Arc<RecordType>) -> AttrOwner {
+        let root = match &inner.kind {
+            ExprKind::Name(name) if !self.locals.iter().any(|(local, _)| local == name) => name.as_str(),
+            _ => "",
+        };
+        match (root, &self.request.action) {
+            ("agent", _) => return AttrOwner::Agent,
+            ("context", _) => return AttrOwner::Context,
+            ("behavior", _) => return AttrOwner::Behavior,
+            ("chain", _) => return AttrOwner::Chain,
+            ("args", Some(action)) => return AttrOwner::Args(action.clone()),
+            _ => {}
+        }
+        let named = self.env.records.iter().find(|(_, candidate)| Arc::ptr_eq(candidate, record));
+        match named {
+            Some((name, _)) => AttrOwner::Record(name.clone()),
+            None => AttrOwner::Other("a record".to_string()),
+        }
+    }
+
     fn task_field(&mut self, kind: Option<&str>, field: &Ident) -> Type {
         if let Some((_, ty)) = TASK_BUILTINS.iter().find(|(name, _)| *name == field.name) {
+            let reading = AttrRes { owner: AttrOwner::TaskBuiltin, ty: ty.clone(), optional: false };
+            self.sink.attribute(field.span, reading);
             return ty.clone();
         }
         if let Some(kind) = kind {
             let params = self.env.tasks.get(kind).map(|sig| sig.params.as_slice()).unwrap_or_default();
             if let Some((_, ty)) = params.iter().find(|(name, _)| *name == field.name) {
                 let optional = self.env.tasks.get(kind).is_some_and(|sig| sig.optional.contains(&field.name));
+                let reading = AttrRes { owner: AttrOwner::Task(kind.to_string()), ty: ty.clone(), optional };
+                self.sink.attribute(field.span, reading);
                 if optional && !self.facts.present.contains(&format!("task.{}", field.name)) {
                     self.sink.report(TypeError::UnguardedOptional {
                         attr: field.name.clone(),
@@ -613,6 +651,8 @@ impl<'a> ExprChecker<'a> {
 
     fn timestamp_field(&mut self, field: &Ident) -> Type {
         if TIMESTAMP_FIELDS.contains(&field.name.as_str()) {
+            let owner = AttrOwner::Other("a timestamp (its parts, in UTC)".to_string());
+            self.sink.attribute(field.span, AttrRes { owner, ty: Type::Int, optional: false });
             return Type::Int;
         }
         self.sink.report(ResolveError::UnknownAttribute {
@@ -987,7 +1027,16 @@ impl<'a> ExprChecker<'a> {
             }
         };
         if let Some(record) = record {
-            if record.get(&name.name).is_none() {
+            if let Some(found) = record.get(&name.name) {
+                let owner = match &base {
+                    Type::Task(_) if TASK_BUILTINS.iter().any(|(builtin, _)| *builtin == name.name) => {
+                        AttrOwner::TaskBuiltin
+                    }
+                    _ => self.attr_owner(inner, &base),
+                };
+                let reading = AttrRes { owner, ty: found.ty.clone(), optional: found.optional };
+                self.sink.attribute(name.span, reading);
+            } else {
                 let help = did_you_mean(&name.name, record.fields.keys().map(String::as_str));
                 self.sink.report(ResolveError::UnknownAttribute {
                     attr: name.name.clone(),

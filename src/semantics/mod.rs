@@ -39,11 +39,44 @@ pub enum NameRes {
     StrContains,
 }
 
+/// Whose attribute an `x.name` or `x has name` reads, as the checker typed `x`. Editor
+/// tooling reads these to show an attribute's type and to find its declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AttrOwner {
+    Agent,
+    Context,
+    Behavior,
+    Chain,
+    /// The arguments of the named action.
+    Args(String),
+    /// The named resource type.
+    Resource(String),
+    /// The named record type.
+    Record(String),
+    /// The parameters of the named task.
+    Task(String),
+    /// The fields every task instance has (`id`, `start`, `deadline`).
+    TaskBuiltin,
+    /// A record type written inline, or the parts of a timestamp: described in words.
+    Other(String),
+}
+
+/// What an attribute access read: its owner, and the attribute's type there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AttrRes {
+    pub owner: AttrOwner,
+    pub ty: types::Type,
+    pub optional: bool,
+}
+
 /// A file's checking results: its diagnostics, and what each name in it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     pub names: BTreeMap<Span, NameRes>,
+    /// For each attribute name read in an expression (by the span of the name), what it
+    /// read in each request environment the expression was checked in.
+    pub attributes: BTreeMap<Span, Vec<AttrRes>>,
     /// Expressions not checked in some request environment because a guard before them
     /// (`resource is T`, `action == a`) rules that environment out. One skipped in every
     /// environment never matters and has no resolutions.
@@ -59,6 +92,7 @@ pub struct Sink {
     diagnostics: Vec<Diagnostic>,
     seen: HashSet<(String, Option<Span>, String)>,
     names: BTreeMap<Span, NameRes>,
+    attributes: BTreeMap<Span, Vec<AttrRes>>,
     skipped: BTreeSet<Span>,
     checked: BTreeSet<Span>,
 }
@@ -70,6 +104,7 @@ impl Sink {
             diagnostics: Vec::new(),
             seen: HashSet::new(),
             names: BTreeMap::new(),
+            attributes: BTreeMap::new(),
             skipped: BTreeSet::new(),
             checked: BTreeSet::new(),
         }
@@ -95,6 +130,14 @@ impl Sink {
         }
     }
 
+    /// Records what the attribute name at `span` read, once per distinct reading.
+    pub fn attribute(&mut self, span: Span, resolution: AttrRes) {
+        let readings = self.attributes.entry(span).or_default();
+        if !readings.contains(&resolution) {
+            readings.push(resolution);
+        }
+    }
+
     /// Records that the expression at `span` was not checked in some environment.
     pub fn skip(&mut self, span: Span) {
         self.skipped.insert(span);
@@ -106,7 +149,13 @@ impl Sink {
     }
 
     pub fn into_checked(self) -> Checked {
-        Checked { diagnostics: self.diagnostics, names: self.names, skipped: self.skipped, checked: self.checked }
+        Checked {
+            diagnostics: self.diagnostics,
+            names: self.names,
+            attributes: self.attributes,
+            skipped: self.skipped,
+            checked: self.checked,
+        }
     }
 
     pub fn report(&mut self, error: impl miette::Diagnostic) {
