@@ -60,13 +60,36 @@ fn signer() -> NoteSigner {
     NoteSigner::new("mandate.example/audit", ed25519_dalek::SigningKey::from_bytes(&[3; 32])).unwrap()
 }
 
+/// A SQLite file (and its WAL and shared-memory files), removed when dropped so runs
+/// leave nothing behind.
+struct BenchFile(PathBuf);
+
+impl BenchFile {
+    fn new(name: &str) -> BenchFile {
+        let file =
+            BenchFile(std::env::temp_dir().join(format!("mandate-bench-audit-{name}-{}.db", std::process::id())));
+        file.remove();
+        file
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+impl Drop for BenchFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
 /// A runtime with the audit log and behavioral profiles on, on a fresh SQLite file, with
 /// one agent and one open task.
-fn journaled_runtime(name: &str) -> (Runtime, String, PathBuf) {
-    let path = std::env::temp_dir().join(format!("mandate-bench-audit-{name}-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+fn journaled_runtime(name: &str) -> (Runtime, String, BenchFile) {
+    let file = BenchFile::new(name);
+    let path = file.0.clone();
     let set = Arc::new(
         PolicySet::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runtime"), Limits::default())
             .unwrap(),
@@ -87,7 +110,7 @@ fn journaled_runtime(name: &str) -> (Runtime, String, PathBuf) {
     runtime.register_agent(spec, t0()).unwrap();
     let params = json!({"customer": "acme"}).as_object().cloned().unwrap_or_default();
     let task = runtime.open_task("triage", "Support", params, None, t0()).unwrap().task.id;
-    (runtime, task, path)
+    (runtime, task, file)
 }
 
 fn read_call() -> CallDoc {
@@ -138,7 +161,7 @@ fn percentile(latencies: &mut [Duration], fraction: f64) -> Duration {
 }
 
 fn audited_decisions(c: &mut Criterion) {
-    let (runtime, task, _) = journaled_runtime("decide");
+    let (runtime, task, _file) = journaled_runtime("decide");
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(1));
     for threads in [1u64, 4, 32] {
@@ -153,11 +176,11 @@ fn audited_decisions(c: &mut Criterion) {
 }
 
 fn log_verification(c: &mut Criterion) {
-    let (runtime, task, path) = journaled_runtime("verify");
+    let (runtime, task, file) = journaled_runtime("verify");
     let entries = 100_000u64;
     decide_concurrently(&runtime, &task, entries, 4, &mut Vec::new());
     drop(runtime);
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open(&file.0).unwrap();
     let key = NoteVerifier::parse(&signer().verifier_key()).unwrap();
     let verified = verify(&store, &key, None, &mut |_| {}).unwrap();
     assert_eq!(verified.entries, entries + 1);

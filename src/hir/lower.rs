@@ -502,28 +502,32 @@ impl<'a> Lowerer<'a> {
     }
 
     fn budget(&mut self, budget: &ast::BudgetDecl) -> Result<Budget, LowerError> {
-        let sum = match &budget.measure {
-            ast::BudgetMeasure::Count => None,
-            ast::BudgetMeasure::Sum(value) => Some(self.expr(value)?),
-        };
-        let actions = match &budget.actions {
-            ast::Target::Names(names) => names.iter().map(|name| name.name.clone()).collect(),
-            ast::Target::Any(_) => self.env.actions.keys().cloned().collect(),
-        };
+        let (sum, actions) = self.measure(&budget.measure, &budget.actions)?;
         let text = crate::syntax::print::budget_text(budget);
         let origin = Origin::new(self.file.path, budget.span);
         Ok(Budget { sum, actions, limit: self.expr(&budget.limit)?, text, origin })
     }
 
-    fn history(&mut self, name: &str, history: &ast::HistoryDecl) -> Result<History, LowerError> {
-        let sum = match &history.measure {
+    /// What a budget or a history counter adds per request (`None`: one) and the
+    /// actions it counts.
+    fn measure(
+        &mut self,
+        measure: &ast::BudgetMeasure,
+        actions: &ast::Target,
+    ) -> Result<(Option<HExpr>, Vec<String>), LowerError> {
+        let sum = match measure {
             ast::BudgetMeasure::Count => None,
             ast::BudgetMeasure::Sum(value) => Some(self.expr(value)?),
         };
-        let actions = match &history.actions {
+        let actions = match actions {
             ast::Target::Names(names) => names.iter().map(|name| name.name.clone()).collect(),
             ast::Target::Any(_) => self.env.actions.keys().cloned().collect(),
         };
+        Ok((sum, actions))
+    }
+
+    fn history(&mut self, name: &str, history: &ast::HistoryDecl) -> Result<History, LowerError> {
+        let (sum, actions) = self.measure(&history.measure, &history.actions)?;
         let per = match history.per.name.as_str() {
             "task" => HistoryKey::Task,
             "agent" => HistoryKey::Agent,
