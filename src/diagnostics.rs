@@ -300,16 +300,28 @@ struct IndexedSource {
 
 impl IndexedSource {
     fn new(name: &str, text: Arc<str>) -> Self {
-        let bytes = text.as_bytes();
-        let mut starts = vec![0];
-        for (at, byte) in bytes.iter().enumerate() {
-            let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
-            if ends_line {
-                starts.push(at + 1);
-            }
-        }
+        let starts = line_starts(&text);
         IndexedSource { name: name.to_string(), text, starts }
     }
+}
+
+/// The byte offsets where a text's lines start. Lines end where the renderer ends them:
+/// at `\n`, `\r\n` or a lone `\r`.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    for (at, byte) in bytes.iter().enumerate() {
+        let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
+        if ends_line {
+            starts.push(at + 1);
+        }
+    }
+    starts
+}
+
+/// The 1-based line that byte `offset` of `text` is on.
+pub fn line_number(text: &str, offset: usize) -> usize {
+    line_starts(text).partition_point(|start| *start <= offset).max(1)
 }
 
 impl miette::SourceCode for IndexedSource {

@@ -660,6 +660,11 @@ fn json_test_files_expect_reasons_policies_and_obligations() {
     assert_eq!(ran.status.code(), Some(1));
     let errors = String::from_utf8(ran.stderr).unwrap();
     assert!(errors.contains("billing.test.json") && errors.contains("missing field `request`"), "{errors}");
+    // A test file that cannot be read fails the run; it never passes by vanishing.
+    std::fs::write(dir.path().join("billing.test.json"), b"\xff\xfe{").unwrap();
+    let ran = mandate(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(ran.status.code(), Some(1));
+    assert!(String::from_utf8(ran.stdout).unwrap().contains("1 test file could not be read"));
 }
 
 #[test]

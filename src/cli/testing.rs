@@ -69,6 +69,8 @@ struct Totals {
     failed: usize,
     filtered: usize,
     broken: usize,
+    /// Test files that could not be read.
+    bad_files: usize,
     below_threshold: Vec<String>,
 }
 
@@ -88,13 +90,18 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
             continue;
         };
         let mut all = mandate::eval::tests::run(&set);
-        let test_files = json_test_files(&spec.root);
-        for (file, text) in &test_files {
-            match mandate::eval::tests::run_json(&set, file, text) {
+        let mut test_files = Vec::new();
+        for (file, text) in json_test_files(&spec.root) {
+            let ran = text.and_then(|text| {
+                let results = mandate::eval::tests::run_json(&set, &file, &text);
+                test_files.push((file, text));
+                results
+            });
+            match ran {
                 Ok(results) => all.extend(results),
                 Err(error) => {
                     eprintln!("error[mandate::test::bad_file]: {error}\n  help: a test file is {{\"tests\": [{{\"name\": …, \"request\": …, \"expect\": {{\"decision\": \"allow\"}}}}]}} (docs/language.md)");
-                    totals.broken += 1;
+                    totals.bad_files += 1;
                 }
             }
         }
@@ -126,7 +133,7 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
         TestFormat::Json => pretty(&json_report(&runs, &totals)),
         TestFormat::Junit => junit_report(&runs, &totals),
     };
-    let failing = totals.failed > 0 || totals.broken > 0 || !totals.below_threshold.is_empty();
+    let failing = totals.failed > 0 || totals.broken > 0 || totals.bad_files > 0 || !totals.below_threshold.is_empty();
     if write_stdout(&out).is_err() || failing {
         return ExitCode::from(1);
     }
@@ -171,6 +178,11 @@ fn text_report(runs: &[PackageRun], totals: &Totals) -> String {
             totals.broken
         ));
     }
+    if totals.bad_files > 0 {
+        let files = if totals.bad_files == 1 { "test file" } else { "test files" };
+        out.push_str(&format!("; {} {files} could not be read (see the errors above)", totals.bad_files));
+    }
+
     out.push('\n');
     out
 }
@@ -192,8 +204,9 @@ fn sources(run: &PackageRun) -> impl Fn(&str) -> Option<Arc<str>> + '_ {
     }
 }
 
-/// The `*.test.json` files of the package folder `root`, sorted, with their text.
-fn json_test_files(root: &Path) -> Vec<(String, Arc<str>)> {
+/// The `*.test.json` files of the package folder `root`, sorted, with their text, or why
+/// it could not be read (a test file that cannot be read fails the run, never vanishes).
+fn json_test_files(root: &Path) -> Vec<(String, Result<Arc<str>, String>)> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     let mut files: Vec<PathBuf> = entries
         .flatten()
@@ -203,7 +216,11 @@ fn json_test_files(root: &Path) -> Vec<(String, Arc<str>)> {
     files.sort();
     files
         .into_iter()
-        .filter_map(|path| Some((path.display().to_string(), Arc::from(std::fs::read_to_string(&path).ok()?))))
+        .map(|path| {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|error| format!("cannot read `{name}`: {error}"));
+            (name, text.map(Arc::from))
+        })
         .collect()
 }
 
@@ -239,6 +256,7 @@ fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
         "failed": totals.failed,
         "filtered": totals.filtered,
         "packages_that_do_not_check": totals.broken,
+        "test_files_not_read": totals.bad_files,
         "below_coverage_threshold": totals.below_threshold,
     })
 }
@@ -255,7 +273,7 @@ fn coverage_json(coverage: &Coverage) -> Json {
 /// The 1-based line of a test's name.
 fn line_of(run: &PackageRun, result: &TestResult) -> usize {
     let text = sources(run)(&result.origin.file);
-    text.map_or(1, |text| text.bytes().take(result.origin.start).filter(|byte| *byte == b'\n').count() + 1)
+    text.map_or(1, |text| mandate::diagnostics::line_number(&text, result.origin.start))
 }
 
 /// JUnit XML: one `testsuite` per package, a `failure` with the decision for each
@@ -265,7 +283,8 @@ fn junit_report(runs: &[PackageRun], totals: &Totals) -> String {
     let tests = totals.passed + totals.failed;
     out.push_str(&format!(
         "<testsuites name=\"mandate\" tests=\"{tests}\" failures=\"{}\" errors=\"{}\">\n",
-        totals.failed, totals.broken
+        totals.failed,
+        totals.broken + totals.bad_files
     ));
     for run in runs {
         let failures = run.results.iter().filter(|result| !result.passed).count();

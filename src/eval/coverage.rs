@@ -241,11 +241,15 @@ fn graph_branches(plan: &Plan) -> Vec<(u32, usize, String, String, Read)> {
 /// Line numbers of origins, and which policy or task reads what a node tests.
 struct LineFinder<'a> {
     sources: &'a [(String, Arc<str>)],
+    /// Each source's line starts, computed once.
+    starts: Vec<Vec<usize>>,
 }
 
 impl<'a> LineFinder<'a> {
     fn new(set: &'a PolicySet) -> Self {
-        LineFinder { sources: set.sources() }
+        let sources = set.sources();
+        let starts = sources.iter().map(|(_, text)| crate::diagnostics::line_starts(text)).collect();
+        LineFinder { sources, starts }
     }
 
     /// Whether the origin is in one of the package's own files (not the standard
@@ -256,8 +260,9 @@ impl<'a> LineFinder<'a> {
 
     /// The 1-based line an origin starts on.
     fn line(&self, origin: &Origin) -> usize {
-        let text = self.sources.iter().find(|(file, _)| **file == *origin.file).map(|(_, text)| text.as_bytes());
-        text.map_or(1, |text| text.iter().take(origin.start).filter(|byte| **byte == b'\n').count() + 1)
+        let at = self.sources.iter().position(|(file, _)| **file == *origin.file);
+        let starts = at.and_then(|at| self.starts.get(at));
+        starts.map_or(1, |starts| starts.partition_point(|start| *start <= origin.start).max(1))
     }
 
     /// The first of the package's own policies (else tasks) whose conditions read `read`.

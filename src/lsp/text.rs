@@ -25,14 +25,7 @@ pub struct Text {
 
 impl Text {
     pub fn new(text: Arc<str>) -> Self {
-        let bytes = text.as_bytes();
-        let mut starts = vec![0];
-        for (at, byte) in bytes.iter().enumerate() {
-            let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
-            if ends_line {
-                starts.push(at + 1);
-            }
-        }
+        let starts = crate::diagnostics::line_starts(&text);
         Text { text, starts }
     }
 
