@@ -116,12 +116,15 @@ impl History {
         }
     }
 
-    /// What a recorded request adds to `counter`: one, or the value its `sum` reads.
+    /// What a recorded request adds to `counter`: one, or the value its `sum` reads (at
+    /// least 0).
     fn amount(&self, counter: &Counter, request: &RequestDoc, at: i64) -> Option<i64> {
         let Some(sum) = &counter.sum else { return Some(1) };
         let prepared = self.set.prepare_at(request, at).ok()?;
         match Evaluator::new(&prepared, self.set.limits().max_eval_steps).eval(sum).ok()? {
-            Value::Int(units) | Value::Decimal(units) => Some(units),
+            // A negative amount adds nothing: a counter never falls by a request, so an
+            // allowed refund cannot make room for more.
+            Value::Int(units) | Value::Decimal(units) => Some(units.max(0)),
             _ => None,
         }
     }
