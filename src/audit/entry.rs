@@ -33,7 +33,7 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// The RFC 8785 canonical bytes of `value`.
 pub fn canonical(value: &Json) -> Result<Vec<u8>, AuditError> {
-    serde_json_canonicalizer::to_vec(value).map_err(|error| AuditError::Encode(error.to_string()))
+    super::canonical::to_vec(value).map_err(AuditError::Encode)
 }
 
 /// The digest of a value's canonical form.
@@ -219,30 +219,37 @@ fn declared_types(set: &PolicySet, root: Root, name: &str) -> Vec<Type> {
     }
 }
 
-/// The entry for `event`, without its position (`seq`, `prev`), which the log adds:
-/// the task it belongs to, and the entry's fields.
-pub fn draft(
-    event: &Event<'_>,
-    at: i64,
-    policy_set: &str,
-    masking: &Masking,
-) -> Result<(String, Map<String, Json>), AuditError> {
-    let (task, mut fields) = match event {
-        Event::Opened { task, grant } => (task, opened(task, grant)),
-        Event::Delegated { task, grant } => (task, delegated(grant)),
-        Event::Ended { task, revocation } => (task, ended(revocation)),
-        Event::Decided(decided) => (&decided.task, decision(decided, policy_set, masking)?),
+/// An entry without its position (`seq`, `prev`), which the log adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// The task the entry belongs to.
+    pub task: String,
+    pub fields: Map<String, Json>,
+    /// Fields already in canonical form: the request, encoded once for its digest.
+    pub encoded: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// The entry for `event`.
+pub fn draft(event: &Event<'_>, at: i64, policy_set: &str, masking: &Masking) -> Result<Draft, AuditError> {
+    let (task, mut fields, encoded) = match event {
+        Event::Opened { task, grant } => (task, opened(task, grant), Vec::new()),
+        Event::Delegated { task, grant } => (task, delegated(grant), Vec::new()),
+        Event::Ended { task, revocation } => (task, ended(revocation), Vec::new()),
+        Event::Decided(decided) => {
+            let (fields, request) = decision(decided, policy_set, masking)?;
+            (&decided.task, fields, vec![("request", request)])
+        }
     };
     fields.insert("time".to_string(), Json::String(timestamp_text(at)));
     fields.insert("task".to_string(), task_summary(task)?);
-    Ok((task.id.clone(), fields))
+    Ok(Draft { task: task.id.clone(), fields, encoded })
 }
 
 fn task_summary(task: &TaskRecord) -> Result<Json, AuditError> {
     Ok(json!({
         "id": task.id,
         "kind": task.kind,
-        "params_digest": value_digest(&Json::Object(task.params.clone()))?,
+        "params_digest": digest(&super::canonical::object_to_vec(&task.params).map_err(AuditError::Encode)?),
         "deadline": timestamp_text(task.deadline),
     }))
 }
@@ -291,17 +298,25 @@ fn ended(revocation: &Revocation) -> Map<String, Json> {
     }))
 }
 
-fn decision(decided: &Decided<'_>, policy_set: &str, masking: &Masking) -> Result<Map<String, Json>, AuditError> {
+/// A decision's fields, and its request in canonical form (masked where a rule says).
+fn decision(
+    decided: &Decided<'_>,
+    policy_set: &str,
+    masking: &Masking,
+) -> Result<(Map<String, Json>, Vec<u8>), AuditError> {
     let mut request = serde_json::to_value(decided.request).map_err(|error| AuditError::Encode(error.to_string()))?;
-    let request_digest = value_digest(&request)?;
+    let mut encoded = canonical(&request)?;
+    let request_digest = digest(&encoded);
     let masked = masking.apply(&mut request)?;
+    if !masked.is_empty() {
+        encoded = canonical(&request)?;
+    }
     let decision = decided.decision;
     let mut fields = object(json!({
         "kind": "decision",
         "chain": chain(decided.grant),
         "grant": decided.grant.id,
         "request_digest": request_digest,
-        "request": request,
         "policy_set": policy_set,
         "decision": decision.decision,
         "policy_decision": decided.policy_outcome,
@@ -316,7 +331,7 @@ fn decision(decided: &Decided<'_>, policy_set: &str, masking: &Masking) -> Resul
     if !decision.errors.is_empty() {
         fields.insert("errors".to_string(), json!(decision.errors));
     }
-    Ok(fields)
+    Ok((fields, encoded))
 }
 
 fn object(value: Json) -> Map<String, Json> {

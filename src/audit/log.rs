@@ -13,13 +13,15 @@
 //! hashes. A checkpoint is signed every `checkpoint_every` entries, or once
 //! `checkpoint_interval` has passed since the last one, whichever comes first.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
+use super::canonical;
 use super::entry::{self, Bundle, Masking};
 use super::merkle::{self, Hash};
 use super::note::{Checkpoint, NoteSigner};
@@ -39,8 +41,6 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// … or once this long has passed since the last checkpoint, if entries came since.
     pub checkpoint_interval: Duration,
-    /// The most entries one transaction appends.
-    pub max_batch: usize,
     /// Masking rules ([`Masking`]): request fields kept only as digests.
     pub masks: Vec<String>,
 }
@@ -51,7 +51,6 @@ impl Default for AuditConfig {
             origin: "mandate.local/audit".to_string(),
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_millis(1000),
-            max_batch: 1024,
             masks: Vec::new(),
         }
     }
@@ -124,57 +123,181 @@ impl TreeState {
     }
 }
 
-/// An entry's position fields and the rest, serialised together into canonical form: what
-/// [`positioned_bytes`] writes.
-#[cfg(test)]
-#[derive(serde::Serialize)]
-struct Positioned<'a> {
-    seq: u64,
-    prev: Option<String>,
-    #[serde(flatten)]
-    fields: &'a Map<String, Json>,
-}
-
 struct Pending {
     task: String,
     /// The entry's fields in canonical form, encoded by the caller so that the writer
     /// only splices in the position.
-    members: Vec<Member>,
-    reply: SyncSender<Result<u64, String>>,
+    encoded: Encoded,
 }
 
-/// One member of an entry object in RFC 8785 form: the key as UTF-16 code units (the
-/// order members are sorted in), the key's canonical text and the value's.
-type Member = (Vec<u16>, Vec<u8>, Vec<u8>);
-
-fn member(key: &str, value: &Json) -> Result<Member, String> {
-    let canonical = |value: &Json| serde_json_canonicalizer::to_vec(value).map_err(|error| error.to_string());
-    Ok((key.encode_utf16().collect(), canonical(&Json::String(key.to_string()))?, canonical(value)?))
+/// What the deciding threads and the writer share: the entries waiting for the next
+/// batch, and the outcome of each batch appended until all its callers have read it.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    /// The number of the batch the waiting entries will be appended in.
+    next_batch: u64,
+    /// Per appended batch: the position of its first entry (or why it failed), and how
+    /// many of its callers have not read it yet.
+    outcomes: HashMap<u64, (Result<u64, String>, usize)>,
+    /// No more entries are taken: the log was closed, or its writer stopped.
+    closed: bool,
+    /// The writer has stopped: no batch without an outcome will get one.
+    stopped: bool,
 }
 
-/// The fields of an entry as sorted canonical members.
-fn encode_members(fields: &Map<String, Json>) -> Result<Vec<Member>, String> {
-    let mut members = fields.iter().map(|(key, value)| member(key, value)).collect::<Result<Vec<_>, _>>()?;
-    members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(members)
+/// The queue, and the two conditions threads wait for: entries arrived (the writer),
+/// a batch was appended (the callers). One wake-up of every waiting caller per batch,
+/// instead of one message per entry.
+#[derive(Default)]
+struct Handoff {
+    queue: Mutex<Queue>,
+    arrived: Condvar,
+    appended: Condvar,
+}
+
+impl Handoff {
+    fn lock(&self) -> Result<MutexGuard<'_, Queue>, AuditError> {
+        self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))
+    }
+
+    /// Queues `pending` and waits until its batch is appended; its position.
+    fn submit(&self, pending: Pending) -> Result<u64, AuditError> {
+        let mut queue = self.lock()?;
+        if queue.closed {
+            return Err(AuditError::Stopped("closed".to_string()));
+        }
+        let (batch, offset) = (queue.next_batch, queue.waiting.len() as u64);
+        queue.waiting.push(pending);
+        if offset == 0 {
+            self.arrived.notify_one();
+        }
+        loop {
+            if let Some((outcome, readers)) = queue.outcomes.get_mut(&batch) {
+                let outcome = outcome.clone();
+                *readers = readers.saturating_sub(1);
+                if *readers == 0 {
+                    queue.outcomes.remove(&batch);
+                }
+                return outcome.map(|first| first + offset).map_err(AuditError::Stopped);
+            }
+            if queue.stopped {
+                return Err(AuditError::Stopped("the writer stopped before appending the entry".to_string()));
+            }
+            queue = self.appended.wait(queue).map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
+        }
+    }
+
+    /// Waits up to `wait` for entries; takes them all, with their batch's number.
+    fn take(&self, wait: Duration) -> Taken {
+        let Ok(mut queue) = self.queue.lock() else { return Taken::Closed };
+        if queue.waiting.is_empty() && !queue.closed {
+            queue = match self.arrived.wait_timeout(queue, wait) {
+                Ok((queue, _)) => queue,
+                Err(_) => return Taken::Closed,
+            };
+        }
+        if queue.waiting.is_empty() {
+            return if queue.closed { Taken::Closed } else { Taken::Nothing };
+        }
+        let batch = queue.next_batch;
+        queue.next_batch += 1;
+        Taken::Batch(batch, std::mem::take(&mut queue.waiting))
+    }
+
+    /// Publishes the outcome of batch `batch` of `size` entries and wakes its callers.
+    fn publish(&self, batch: u64, size: usize, outcome: Result<u64, String>) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.outcomes.insert(batch, (outcome, size));
+        }
+        self.appended.notify_all();
+    }
+
+    /// Takes no more entries and wakes every waiting thread; `stopped` when the writer
+    /// is gone.
+    fn close(&self, stopped: bool) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.closed = true;
+            queue.stopped |= stopped;
+        }
+        self.arrived.notify_all();
+        self.appended.notify_all();
+    }
+}
+
+enum Taken {
+    Batch(u64, Vec<Pending>),
+    Nothing,
+    Closed,
+}
+
+/// An entry's fields in RFC 8785 form, as the comma-separated members that sort before
+/// `prev`, between `prev` and `seq`, and after `seq`: members are sorted by name, so
+/// the position fields always fall at these two places.
+#[derive(Debug, Default)]
+struct Encoded {
+    before_prev: Vec<u8>,
+    before_seq: Vec<u8>,
+    after_seq: Vec<u8>,
+}
+
+impl Encoded {
+    /// The draft's fields, and the members it already holds in canonical form.
+    fn of(draft: &entry::Draft) -> Result<Encoded, String> {
+        let mut members: Vec<(&str, Member<'_>)> =
+            draft.fields.iter().map(|(key, value)| (key.as_str(), Member::Value(value))).collect();
+        members.extend(draft.encoded.iter().map(|(key, bytes)| (*key, Member::Encoded(bytes))));
+        members.sort_unstable_by(|a, b| canonical::utf16_order(a.0, b.0));
+        let mut encoded = Encoded::default();
+        for (key, member) in members {
+            let part = match (canonical::utf16_order(key, "prev"), canonical::utf16_order(key, "seq")) {
+                (Ordering::Less, _) => &mut encoded.before_prev,
+                (Ordering::Greater, Ordering::Less) => &mut encoded.before_seq,
+                (_, Ordering::Greater) => &mut encoded.after_seq,
+                _ => return Err(format!("`{key}` is a field the log writes itself")),
+            };
+            if !part.is_empty() {
+                part.push(b',');
+            }
+            canonical::write_string(key, part);
+            part.push(b':');
+            match member {
+                Member::Value(value) => canonical::write(value, part)?,
+                Member::Encoded(bytes) => part.extend_from_slice(bytes),
+            }
+        }
+        Ok(encoded)
+    }
+
+    fn len(&self) -> usize {
+        self.before_prev.len() + self.before_seq.len() + self.after_seq.len()
+    }
+}
+
+/// A field's value, to encode or encoded already.
+enum Member<'a> {
+    Value(&'a Json),
+    Encoded(&'a [u8]),
 }
 
 /// The canonical text of an entry at `seq` after the leaf `prev`: the same bytes as
-/// serialising [`Positioned`] with an RFC 8785 canonicalizer.
-fn positioned_bytes(seq: u64, prev: Option<String>, members: &[Member]) -> Result<Vec<u8>, String> {
-    let position = [member("seq", &Json::from(seq))?, member("prev", &prev.map_or(Json::Null, Json::String))?];
-    let mut all: Vec<&Member> = members.iter().chain(&position).collect();
-    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let size = all.iter().map(|(_, key, value)| key.len() + value.len() + 2).sum::<usize>() + 2;
-    let mut bytes = Vec::with_capacity(size);
+/// serialising the fields with `seq` and `prev` added by an RFC 8785 canonicalizer.
+fn positioned_bytes(seq: u64, prev: Option<&Hash>, encoded: &Encoded) -> Result<Vec<u8>, String> {
+    let mut prev_member = b"\"prev\":".to_vec();
+    match prev {
+        Some(leaf) => canonical::write_string(&merkle::hex(leaf), &mut prev_member),
+        None => prev_member.extend_from_slice(b"null"),
+    }
+    let mut seq_member = b"\"seq\":".to_vec();
+    canonical::write(&Json::from(seq), &mut seq_member)?;
+    let mut bytes = Vec::with_capacity(encoded.len() + prev_member.len() + seq_member.len() + 6);
     bytes.push(b'{');
-    for (index, (_, key, value)) in all.into_iter().enumerate() {
+    let parts = [&encoded.before_prev, &prev_member, &encoded.before_seq, &seq_member, &encoded.after_seq];
+    for (index, part) in parts.into_iter().filter(|part| !part.is_empty()).enumerate() {
         if index > 0 {
             bytes.push(b',');
         }
-        bytes.extend_from_slice(key);
-        bytes.push(b':');
-        bytes.extend_from_slice(value);
+        bytes.extend_from_slice(part);
     }
     bytes.push(b'}');
     Ok(bytes)
@@ -182,7 +305,7 @@ fn positioned_bytes(seq: u64, prev: Option<String>, members: &[Member]) -> Resul
 
 /// The audit log of one runtime: implements the runtime's [`Journal`].
 pub struct AuditLog {
-    sender: Mutex<Option<Sender<Pending>>>,
+    handoff: Arc<Handoff>,
     worker: Mutex<Option<JoinHandle<()>>>,
     policy_set: String,
     masking: Masking,
@@ -203,19 +326,13 @@ impl AuditLog {
         store.put_bundle(&bundle.hash, &bundle.bytes)?;
         TreeState::decode(&store.log_head()?)?;
         let verifier_key = signer.verifier_key();
-        let (sender, receiver) = mpsc::channel();
-        let writer = Writer { store, signer, config, dirty: false, first_seq: 0 };
+        let handoff = Arc::new(Handoff::default());
+        let writer = Writer { store, signer, config, dirty: false, first_seq: 0, handoff: handoff.clone() };
         let worker = std::thread::Builder::new()
             .name("mandate-audit".to_string())
-            .spawn(move || writer.run(&receiver))
+            .spawn(move || writer.run())
             .map_err(|error| AuditError::Stopped(error.to_string()))?;
-        Ok(AuditLog {
-            sender: Mutex::new(Some(sender)),
-            worker: Mutex::new(Some(worker)),
-            policy_set: bundle.hash,
-            masking,
-            verifier_key,
-        })
+        Ok(AuditLog { handoff, worker: Mutex::new(Some(worker)), policy_set: bundle.hash, masking, verifier_key })
     }
 
     /// The content hash of the policy set the entries name.
@@ -230,25 +347,14 @@ impl AuditLog {
 
     /// Appends `event`; returns its position once it is committed.
     pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
-        let (task, fields) = entry::draft(&event, at, &self.policy_set, &self.masking)?;
-        let members = encode_members(&fields).map_err(AuditError::Encode)?;
-        let (reply, answer) = mpsc::sync_channel(1);
-        {
-            let sender = self.sender.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
-            let sender = sender.as_ref().ok_or_else(|| AuditError::Stopped("closed".to_string()))?;
-            sender.send(Pending { task, members, reply }).map_err(|_| AuditError::Stopped("gone".to_string()))?;
-        }
-        match answer.recv() {
-            Ok(result) => result.map_err(AuditError::Stopped),
-            Err(_) => Err(AuditError::Stopped("no answer".to_string())),
-        }
+        let draft = entry::draft(&event, at, &self.policy_set, &self.masking)?;
+        let encoded = Encoded::of(&draft).map_err(AuditError::Encode)?;
+        self.handoff.submit(Pending { task: draft.task, encoded })
     }
 
     /// Stops the writer after the entries already handed over, signing a last checkpoint.
     pub fn close(&self) {
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
-        }
+        self.handoff.close(false);
         if let Some(worker) = self.worker.lock().ok().and_then(|mut worker| worker.take()) {
             let _ = worker.join();
         }
@@ -278,49 +384,51 @@ struct Writer {
     dirty: bool,
     /// The position of the first entry of the last batch appended.
     first_seq: u64,
+    handoff: Arc<Handoff>,
 }
 
 impl Writer {
-    fn run(mut self, receiver: &Receiver<Pending>) {
+    /// Appends whatever is waiting, batch after batch: while one batch is being
+    /// committed, the next one gathers. Signs a checkpoint when the log has been quiet
+    /// for the checkpoint interval, and a last one when it closes.
+    fn run(mut self) {
         let mut last_checkpoint = Instant::now();
         loop {
             let wait = self.config.checkpoint_interval.saturating_sub(last_checkpoint.elapsed());
-            let first = match receiver.recv_timeout(wait.max(Duration::from_millis(1))) {
-                Ok(pending) => pending,
-                Err(RecvTimeoutError::Timeout) => {
-                    // Quiet for a while: sign what came since the last checkpoint.
-                    if self.dirty {
-                        let _ = self.append(&[], true);
+            match self.handoff.take(wait.max(Duration::from_millis(1))) {
+                Taken::Batch(number, batch) => {
+                    let result = self.append(&batch, false);
+                    if let Ok(true) = result {
+                        last_checkpoint = Instant::now();
                     }
-                    last_checkpoint = Instant::now();
-                    continue;
+                    let outcome = result.map(|_| self.first_seq).map_err(|error| error.to_string());
+                    self.handoff.publish(number, batch.len(), outcome);
                 }
-                Err(RecvTimeoutError::Disconnected) => {
+                Taken::Nothing => {
+                    if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
+                        // Quiet for a while: sign what came since the last checkpoint.
+                        if self.dirty {
+                            let _ = self.append(&[], true);
+                        }
+                        last_checkpoint = Instant::now();
+                    }
+                }
+                Taken::Closed => {
                     if self.dirty {
                         let _ = self.append(&[], true);
                     }
                     return;
                 }
-            };
-            let mut batch = vec![first];
-            while batch.len() < self.config.max_batch.max(1) {
-                match receiver.try_recv() {
-                    Ok(pending) => batch.push(pending),
-                    Err(_) => break,
-                }
-            }
-            let result = self.append(&batch, false);
-            if let Ok(true) = result {
-                last_checkpoint = Instant::now();
-            }
-            for (index, pending) in batch.into_iter().enumerate() {
-                let answer = match &result {
-                    Ok(_) => Ok(self.first_seq + index as u64),
-                    Err(error) => Err(error.to_string()),
-                };
-                let _ = pending.reply.send(answer);
             }
         }
+    }
+}
+
+/// Closes the queue when the writer stops, however it stops, so that no caller waits
+/// for a batch that will never be appended.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.handoff.close(true);
     }
 }
 
@@ -340,8 +448,7 @@ impl Writer {
             first = tree.size;
             let mut rows = Vec::with_capacity(batch.len());
             for pending in batch {
-                let prev = tree.last_leaf.as_ref().map(merkle::hex);
-                let bytes = positioned_bytes(tree.size, prev, &pending.members)
+                let bytes = positioned_bytes(tree.size, tree.last_leaf.as_ref(), &pending.encoded)
                     .map_err(|error| StoreError::Backend(format!("cannot encode an entry: {error}")))?;
                 let leaf = merkle::leaf_hash(&bytes);
                 rows.push(LogRow {
@@ -380,9 +487,27 @@ impl Writer {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
 
-    use serde_json::json;
+    use serde_json::{json, Map};
 
     use super::*;
+
+    /// An entry's position fields and the rest, serialised together by the reference
+    /// canonicalizer: what [`positioned_bytes`] must write.
+    #[derive(serde::Serialize)]
+    struct Positioned<'a> {
+        seq: u64,
+        prev: Option<String>,
+        #[serde(flatten)]
+        fields: &'a Map<String, Json>,
+    }
+
+    /// A draft of `fields`, with its `request` (if any) encoded already, as decisions'
+    /// drafts are.
+    fn draft_of(fields: &Map<String, Json>) -> entry::Draft {
+        let mut fields = fields.clone();
+        let encoded = fields.remove("request").map(|request| ("request", canonical::to_vec(&request).unwrap()));
+        entry::Draft { task: "t".to_string(), fields, encoded: encoded.into_iter().collect() }
+    }
 
     /// Splicing the position into members encoded apart gives the canonicalizer's bytes,
     /// whatever the keys and values.
@@ -391,6 +516,9 @@ mod tests {
         let entries = [
             json!({"kind": "decision", "time": "2026-12-01T10:00:00Z", "request": {"b": 1, "a": [1.5, 1e21, -0.0]}}),
             json!({"zeta": null, "rate": 0.1, "été": "ü\u{7f}\n\"", "\u{10000}": 1, "\u{ffff}": 2, "A": true}),
+            json!({"pre": 1, "prevx": 2, "r": 3, "se": 4, "seqa": 5, "a": 6, "Z": 7}),
+            json!({"prev0": 1}),
+            json!({"z": 1}),
             json!({}),
         ];
         for (seq, fields) in entries.iter().enumerate() {
@@ -399,9 +527,22 @@ mod tests {
                 let expected =
                     serde_json_canonicalizer::to_vec(&Positioned { seq: seq as u64, prev: prev.clone(), fields })
                         .unwrap();
-                let spliced = positioned_bytes(seq as u64, prev, &encode_members(fields).unwrap()).unwrap();
+                let leaf = prev.as_ref().map(|_| [0xab; 32]);
+                let spliced =
+                    positioned_bytes(seq as u64, leaf.as_ref(), &Encoded::of(&draft_of(fields)).unwrap()).unwrap();
                 assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(expected).unwrap());
             }
+        }
+    }
+
+    /// The position fields are the log's: an entry that states them is refused, not
+    /// written with two `seq` members.
+    #[test]
+    fn entries_cannot_state_their_position() {
+        for field in ["seq", "prev"] {
+            let fields = json!({field: 1, "kind": "decision"});
+            let error = Encoded::of(&draft_of(fields.as_object().unwrap())).unwrap_err();
+            assert!(error.contains(field), "{error}");
         }
     }
 }

@@ -9,6 +9,7 @@
 //! ([`replay`]). It sits above `runtime` (it implements the runtime's
 //! [`Journal`](crate::runtime::journal::Journal)) and below the CLI.
 
+pub mod canonical;
 pub mod entry;
 pub mod log;
 pub mod merkle;

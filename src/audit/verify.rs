@@ -12,6 +12,8 @@
 //! The first failure is reported with its kind and position, and nothing after it is
 //! trusted.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::log::TreeState;
@@ -55,9 +57,10 @@ fn damaged(error: StoreError) -> Failure {
 
 /// The fields of an entry the verifier reads; the rest is hashed, not parsed.
 #[derive(Deserialize)]
-struct Position {
+struct Position<'a> {
     seq: u64,
-    prev: Option<String>,
+    #[serde(borrow)]
+    prev: Option<Cow<'a, str>>,
 }
 
 /// Verifies the whole log in `store` against the log's key (and `origin`, when given).
@@ -86,8 +89,7 @@ pub fn verify(
                     format!("entry {at} is missing: the next stored entry is {}", row.seq),
                 ));
             }
-            check_entry(at, &row.entry, &row.leaf, tree.last_leaf.as_ref())?;
-            tree.push(merkle::leaf_hash(&row.entry));
+            tree.push(check_entry(at, &row.entry, &row.leaf, tree.last_leaf.as_ref())?);
             while let Some(checkpoint) = next_checkpoint.next_if(|checkpoint| checkpoint.size == tree.size) {
                 if checkpoint.root != tree.root() {
                     return Err(fail(
@@ -165,8 +167,9 @@ fn signed_checkpoints(store: &dyn Store, key: &NoteVerifier, origin: Option<&str
     Ok(checkpoints)
 }
 
-/// One entry's own checks: its position, its link to the entry before, its leaf hash.
-fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash>) -> Result<(), Failure> {
+/// One entry's own checks: its position, its link to the entry before, its leaf hash,
+/// which it returns.
+fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash>) -> Result<Hash, Failure> {
     let position: Position = serde_json::from_slice(entry)
         .map_err(|error| fail("edited_entry", at, format!("entry {at} is not a log entry: {error}")))?;
     if position.seq != at {
@@ -176,7 +179,7 @@ fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash
             format!("the entry at position {at} says it is entry {}: entries were moved or renumbered", position.seq),
         ));
     }
-    if position.prev != previous.map(merkle::hex) {
+    if position.prev.as_deref() != previous.map(merkle::hex).as_deref() {
         let before = at.saturating_sub(1);
         return Err(fail(
             "edited_entry",
@@ -184,12 +187,13 @@ fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash
             format!("entry {at} does not follow the entry before it: entry {before} was changed, or entries before {at} were removed or reordered"),
         ));
     }
-    if stored_leaf != merkle::leaf_hash(entry) {
+    let leaf = merkle::leaf_hash(entry);
+    if stored_leaf != leaf {
         return Err(fail(
             "edited_entry",
             at,
             format!("entry {at} does not have the hash it was written with: it was changed"),
         ));
     }
-    Ok(())
+    Ok(leaf)
 }

@@ -1,0 +1,185 @@
+//! RFC 8785 canonical JSON, written straight from a `serde_json::Value`.
+//!
+//! Every audit entry is hashed in canonical form on the deciding path, so encoding it
+//! is part of each decision's cost. The maintained canonicalizer
+//! (`serde_json_canonicalizer`) sorts every object through a set of owned UTF-16 keys,
+//! which made encoding half of an audited decision. This writer sorts borrowed keys
+//! (in UTF-16 order, as RFC 8785 §3.2.3 asks; a map's own order is kept when it already
+//! is that order) and escapes strings in one pass. Numbers other than integers that a
+//! double holds exactly still go through the canonicalizer, which implements the
+//! ECMAScript number form; the tests hold this writer to the canonicalizer's bytes on
+//! arbitrary values.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Number, Value as Json};
+
+/// The largest integer magnitude a double holds exactly: up to it, the ECMAScript form
+/// of an integer is its decimal digits.
+const EXACT: u64 = 1 << 53;
+
+/// The canonical bytes of `value`.
+pub fn to_vec(value: &Json) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(256);
+    write(value, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the canonical bytes of `value` to `out`.
+pub fn write(value: &Json, out: &mut Vec<u8>) -> Result<(), String> {
+    match value {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(true) => out.extend_from_slice(b"true"),
+        Json::Bool(false) => out.extend_from_slice(b"false"),
+        Json::Number(number) => write_number(number, out)?,
+        Json::String(text) => write_string(text, out),
+        Json::Array(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write(item, out)?;
+            }
+            out.push(b']');
+        }
+        Json::Object(members) => write_object(members, out)?,
+    }
+    Ok(())
+}
+
+/// The canonical bytes of an object.
+pub fn object_to_vec(members: &Map<String, Json>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(128);
+    write_object(members, &mut out)?;
+    Ok(out)
+}
+
+fn write_object(members: &Map<String, Json>, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut sorted: Vec<(&String, &Json)> = members.iter().collect();
+    if !sorted.is_sorted_by(|a, b| utf16_order(a.0, b.0) != Ordering::Greater) {
+        sorted.sort_unstable_by(|a, b| utf16_order(a.0, b.0));
+    }
+    out.push(b'{');
+    for (index, (key, value)) in sorted.into_iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write(value, out)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The order RFC 8785 sorts member names in: by their UTF-16 code units.
+pub fn utf16_order(a: &str, b: &str) -> Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+fn write_number(number: &Number, out: &mut Vec<u8>) -> Result<(), String> {
+    let small = |magnitude: u64| magnitude <= EXACT;
+    match (number.as_u64(), number.as_i64()) {
+        (Some(whole), _) if small(whole) => out.extend_from_slice(whole.to_string().as_bytes()),
+        (None, Some(whole)) if small(whole.unsigned_abs()) => out.extend_from_slice(whole.to_string().as_bytes()),
+        _ => out.extend(
+            serde_json_canonicalizer::to_vec(&Json::Number(number.clone())).map_err(|error| error.to_string())?,
+        ),
+    }
+    Ok(())
+}
+
+/// A string as JSON.stringify writes it (RFC 8785 §3.2.2.2): the two-character escapes
+/// for `"`, `\` and the controls that have one, `\u00xx` for the other controls, and
+/// every other character as itself.
+pub fn write_string(text: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut start = 0;
+    for (at, &byte) in text.as_bytes().iter().enumerate() {
+        let short = match byte {
+            b'"' | b'\\' => byte,
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(text.get(start..at).unwrap_or_default().as_bytes());
+        out.extend_from_slice(&[b'\\', short]);
+        if short == b'u' {
+            out.extend_from_slice(&[b'0', b'0', hex_digit(byte >> 4), hex_digit(byte & 0xf)]);
+        }
+        start = at + 1;
+    }
+    out.extend_from_slice(text.get(start..).unwrap_or_default().as_bytes());
+    out.push(b'"');
+}
+
+fn hex_digit(nibble: u8) -> u8 {
+    match nibble {
+        0..=9 => b'0' + nibble,
+        _ => b'a' + nibble - 10,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn reference(value: &Json) -> String {
+        String::from_utf8(serde_json_canonicalizer::to_vec(value).unwrap()).unwrap()
+    }
+
+    fn ours(value: &Json) -> String {
+        String::from_utf8(to_vec(value).unwrap()).unwrap()
+    }
+
+    /// Keys and strings that sort or escape differently in UTF-8 and UTF-16, controls,
+    /// and numbers at and past the edges of what a double holds exactly.
+    #[test]
+    fn edge_values_match_the_canonicalizer() {
+        let values = [
+            json!({"\u{10000}": 1, "\u{ffff}": 2, "\u{e000}": 3, "z": 4, "": 5, "A": 6, "a": 7}),
+            json!(["\u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f}\u{7f}\u{2028}\"\\/é😀"]),
+            json!([9007199254740992u64, 9007199254740993u64, -9007199254740992i64, -9007199254740993i64]),
+            json!([u64::MAX, i64::MIN, 0, -0.0, 1.5, 1e21, 1e-7, 123456789012345680000.0, 0.1, -1e300]),
+            json!({"b": {"d": [], "c": {}}, "a": [null, true, false]}),
+        ];
+        for value in values {
+            assert_eq!(ours(&value), reference(&value));
+        }
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            any::<u64>().prop_map(Json::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Json::from),
+            "\\PC{0,8}|[\\x00-\\x1f\"\\\\]{0,4}".prop_map(Json::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::btree_map("\\PC{0,4}", inner, 0..6)
+                    .prop_map(|members| Json::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_values_match_the_canonicalizer(value in arbitrary_json()) {
+            prop_assert_eq!(ours(&value), reference(&value));
+        }
+    }
+}
