@@ -665,6 +665,27 @@ fn json_test_files_expect_reasons_policies_and_obligations() {
     let ran = mandate(&["test", dir.path().to_str().unwrap()]);
     assert_eq!(ran.status.code(), Some(1));
     assert!(String::from_utf8(ran.stdout).unwrap().contains("1 test file could not be read"));
+    std::fs::remove_file(dir.path().join("billing.test.json")).unwrap();
+
+    // The same tests in YAML run alike; a YAML file that does not parse names its line
+    // and column.
+    let request = request.replace('\n', " ");
+    let yaml =
+        format!("tests:\n  - name: reads_billing_yaml\n    request: {request}\n    expect: {{decision: allow}}\n");
+    write(dir.path(), "billing.test.yaml", &yaml);
+    let ran = mandate(&["test", dir.path().to_str().unwrap(), "--filter", "yaml"]);
+    let text = String::from_utf8(ran.stdout).unwrap();
+    assert_eq!(ran.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok    reads_billing_yaml (allow: permitted)"), "{text}");
+    write(
+        dir.path(),
+        "billing.test.yml",
+        "tests:\n  - name: x\n    request: {action: read\n    expect: {decision: allow}\n",
+    );
+    let ran = mandate(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(ran.status.code(), Some(1));
+    let errors = String::from_utf8(ran.stderr).unwrap();
+    assert!(errors.contains("mandate::test::bad_file") && errors.contains("billing.test.yml:4:11"), "{errors}");
 }
 
 #[test]

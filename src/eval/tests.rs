@@ -22,6 +22,7 @@ use super::decision::Decision;
 use super::engine::PolicySet;
 use super::expr::Evaluator;
 use super::request::{EntityDoc, Request, RequestDoc, ResourceDoc, TaskDoc};
+use crate::diagnostics::Diagnostic;
 use crate::hir::value::{parse_timestamp, timestamp_text, Value};
 use crate::hir::{Fields, HExpr, Origin, TestCase};
 use crate::syntax::ast;
@@ -49,7 +50,7 @@ impl TestResult {
     /// A failed test as a diagnostic at the test: what it expected, what was decided, and
     /// the decision's explanation path.
     pub fn failure(&self) -> crate::diagnostics::Diagnostic {
-        use crate::diagnostics::{Diagnostic, Severity};
+        use crate::diagnostics::Severity;
         let message = match self.mismatches.as_slice() {
             [] => format!(
                 "test `{}` expects {}, but the decision is {}",
@@ -100,8 +101,8 @@ fn run_one(set: &PolicySet, test: &TestCase) -> TestResult {
     }
 }
 
-/// A test in a JSON test file (`*.test.json`): a request in wire form and what its
-/// decision must be.
+/// A test in a test file (`*.test.json`, `*.test.yaml`): a request in wire form and what
+/// its decision must be.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonTest {
@@ -138,22 +139,116 @@ pub struct ExpectedObligations {
     pub tags: Option<Vec<String>>,
 }
 
-/// A JSON test file: `{"tests": [...]}`.
+/// A test file: `{"tests": [...]}` in JSON, `tests: [...]` in YAML.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonTestFile {
     pub tests: Vec<JsonTest>,
 }
 
-/// Runs the tests of a JSON test file named `file` against `set`. A file that does not
-/// read is an error naming the line and column.
-pub fn run_json(set: &PolicySet, file: &str, text: &str) -> Result<Vec<TestResult>, String> {
-    let parsed: JsonTestFile = serde_json::from_str(text).map_err(|error| format!("`{file}`: {error}"))?;
-    let file: Arc<str> = Arc::from(file);
-    Ok(parsed.tests.into_iter().map(|test| run_json_test(set, &file, text, test)).collect())
+/// How the names of test files end: JSON, and the same schema in YAML.
+pub const TEST_FILE_SUFFIXES: [&str; 3] = [".test.json", ".test.yaml", ".test.yml"];
+
+/// Whether a file name is a test file's.
+pub fn is_test_file(name: &str) -> bool {
+    TEST_FILE_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
-fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, test: JsonTest) -> TestResult {
+fn is_yaml(file: &str) -> bool {
+    file.ends_with(".yaml") || file.ends_with(".yml")
+}
+
+/// Runs the tests of the test file named `file` (JSON or YAML, by its name) against
+/// `set`. A file that does not read is a diagnostic at the line and column where it
+/// stops making sense.
+pub fn run_file(set: &PolicySet, file: &str, text: &str) -> Result<Vec<TestResult>, Diagnostic> {
+    let parsed = read_file(file, text)?;
+    let file: Arc<str> = Arc::from(file);
+    let yaml = is_yaml(&file);
+    Ok(parsed.tests.into_iter().map(|test| run_json_test(set, &file, text, yaml, test)).collect())
+}
+
+/// Reads a test file, JSON or YAML by its name.
+fn read_file(file: &str, text: &str) -> Result<JsonTestFile, Diagnostic> {
+    if is_yaml(file) {
+        read_yaml(file, text)
+    } else {
+        serde_json::from_str(text).map_err(|error| {
+            let (line, column) = (error.line(), error.column());
+            let at = (line > 0).then(|| (line, column, offset_of(text, line, column, Column::Bytes)));
+            bad_file(file, &error.to_string(), at)
+        })
+    }
+}
+
+#[cfg(feature = "cli")]
+fn read_yaml(file: &str, text: &str) -> Result<JsonTestFile, Diagnostic> {
+    serde_norway::from_str(text).map_err(|error| {
+        let at =
+            error.location().map(|at| (at.line(), at.column(), offset_of(text, at.line(), at.column(), Column::Chars)));
+        bad_file(file, &error.to_string(), at)
+    })
+}
+
+/// YAML test files are read by the command line's YAML reader; a library built without
+/// it refuses them rather than skipping them.
+#[cfg(not(feature = "cli"))]
+fn read_yaml(file: &str, _text: &str) -> Result<JsonTestFile, Diagnostic> {
+    Err(bad_file(file, "YAML test files need the `cli` feature", None))
+}
+
+/// How a reader counts columns.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+enum Column {
+    Bytes,
+    Chars,
+}
+
+/// The byte offset of a 1-based line and column, kept inside the text and on a character
+/// boundary.
+fn offset_of(text: &str, line: usize, column: usize, counted: Column) -> usize {
+    let starts = crate::diagnostics::line_starts(text);
+    let start = starts.get(line.saturating_sub(1)).copied().unwrap_or(text.len()).min(text.len());
+    let rest = text.get(start..).unwrap_or_default();
+    let line_text = rest.split(['\n', '\r']).next().unwrap_or_default();
+    let within = match counted {
+        Column::Bytes => column.saturating_sub(1).min(line_text.len()),
+        Column::Chars => line_text.char_indices().nth(column.saturating_sub(1)).map_or(line_text.len(), |(at, _)| at),
+    };
+    let mut at = start + within;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// A test file that does not read: its reader's message, without the position it
+/// names (line, column and byte offset), pointing at that position.
+fn bad_file(file: &str, message: &str, at: Option<(usize, usize, usize)>) -> Diagnostic {
+    use crate::diagnostics::Severity;
+    let message = match at {
+        Some((line, column, _)) => message.replacen(&format!(" at line {line} column {column}"), "", 1),
+        None => message.to_string(),
+    };
+    let diagnostic = Diagnostic::new(
+        "mandate::test::bad_file",
+        Severity::Error,
+        format!("test file `{file}` does not read: {message}"),
+        Arc::from(file),
+    )
+    .with_help(
+        "a test file holds `tests`, a list of tests, each with a `name`, a `request` and what it must `expect` \
+         (docs/language.md, \"Test files\")"
+            .to_string(),
+    );
+    match at {
+        Some((_, _, at)) => diagnostic.with_label(crate::syntax::Span::new(at, at), "here", true),
+        None => diagnostic,
+    }
+}
+
+fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, yaml: bool, test: JsonTest) -> TestResult {
     let (decision, valid) = match set.prepare(&test.request) {
         Ok(request) => (set.explain(&request), true),
         Err(errors) => (Decision::invalid(errors), false),
@@ -164,9 +259,7 @@ fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, test: JsonTest) -
             decision.errors.iter().map(|error| format!("{}: {}", error.path, error.message)).collect();
         mismatches.insert(0, format!("the request is invalid ({})", errors.join("; ")));
     }
-    // Where the test is: its name in the file.
-    let quoted = serde_json::to_string(&test.name).unwrap_or_default();
-    let start = text.find(&quoted).unwrap_or(0);
+    let (start, end) = name_in(text, &test.name, yaml);
     let expected = match test.expect.decision {
         super::decision::Outcome::Allow => ast::Decision::Allow,
         super::decision::Outcome::Deny => ast::Decision::Deny,
@@ -174,12 +267,35 @@ fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, test: JsonTest) -
     };
     TestResult {
         name: test.name,
-        origin: Origin { file: file.clone(), start, end: start + quoted.len() },
+        origin: Origin { file: file.clone(), start, end },
         expected,
         passed: valid && mismatches.is_empty(),
         decision,
         mismatches,
     }
+}
+
+/// Where a test's name is written in its file: quoted in JSON; in YAML after `name:`,
+/// quoted or not. The start of the file when it cannot be found.
+fn name_in(text: &str, name: &str, yaml: bool) -> (usize, usize) {
+    let quoted = serde_json::to_string(name).unwrap_or_default();
+    if !yaml {
+        return text.find(&quoted).map_or((0, 0), |start| (start, start + quoted.len()));
+    }
+    let single = format!("'{}'", name.replace('\'', "''"));
+    for (key, _) in text.match_indices("name:") {
+        let value = text.get(key + "name:".len()..).unwrap_or_default();
+        let value_start = key + "name:".len() + (value.len() - value.trim_start_matches([' ', '\t']).len());
+        let value = text.get(value_start..).unwrap_or_default();
+        let found = [quoted.as_str(), single.as_str(), name].into_iter().find(|form| {
+            let after = value.strip_prefix(*form).map(|after| after.chars().next());
+            after.is_some_and(|next| next.is_none_or(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | ',' | '}' | '#')))
+        });
+        if let Some(form) = found {
+            return (value_start, value_start + form.len());
+        }
+    }
+    (0, 0)
 }
 
 /// What a decision does not meet of an expectation, in words.
