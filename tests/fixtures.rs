@@ -364,7 +364,7 @@ fn test_fixture(path: &Utf8Path, _text: String) -> Result {
         let bad = file.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with("bad_"));
         match (mandate::eval::tests::run_file(&set, &name, &text), bad) {
             (Ok(ran), false) => results.extend(ran),
-            (Err(diagnostic), true) => unread.push(diagnostic),
+            (Err(diagnostic), true) => unread.push(*diagnostic),
             (Ok(_), true) => problems.push(format!("{name} reads, but its name says it does not")),
             (Err(diagnostic), false) => problems.push(format!("{name} does not read: {}", diagnostic.message)),
         }

@@ -106,7 +106,7 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
                 Err(diagnostic) => {
                     let source = |name: &str| (name == file).then(|| text.clone());
                     let color = std::io::stderr().is_terminal();
-                    eprint!("{}", without_summary(&report::human(std::slice::from_ref(&diagnostic), &source, color)));
+                    eprint!("{}", without_summary(&report::human(std::slice::from_ref(&*diagnostic), &source, color)));
                     totals.bad_files += 1;
                 }
             }
@@ -156,11 +156,8 @@ fn text_report(runs: &[PackageRun], totals: &Totals) -> String {
             if result.passed {
                 let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
                 out.push_str(&format!("  ok    {} ({decided}: {reason})\n", result.name));
-            } else if result.mismatches.is_empty() {
-                let expected = result.expected.keyword();
-                out.push_str(&format!("  FAIL  {}: expected {expected}, got {decided}\n", result.name));
             } else {
-                out.push_str(&format!("  FAIL  {}: {}\n", result.name, result.mismatches.join("; ")));
+                out.push_str(&format!("  FAIL  {}: {}\n", result.name, result.summary()));
             }
         }
         let failures: Vec<_> = run.results.iter().filter(|result| !result.passed).map(TestResult::failure).collect();
@@ -227,6 +224,7 @@ fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
                         "decision": result.decision.decision.word(),
                         "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
                         "passed": result.passed,
+                        "mismatches": result.mismatches.iter().map(|mismatch| mismatch.text.as_str()).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -292,7 +290,7 @@ fn junit_report(runs: &[PackageRun], totals: &Totals) -> String {
                 out.push_str("/>\n");
                 continue;
             }
-            let message = format!("expected {}, got {}", result.expected.keyword(), result.decision.decision.word());
+            let message = result.summary();
             out.push_str(&format!(
                 ">\n      <failure message=\"{}\" type=\"mandate::test::failed\">{}</failure>\n    </testcase>\n",
                 xml(&message),
