@@ -34,6 +34,8 @@
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
+//! - `graph/*.mandate`: a package compiled as `mandate graph` draws it; the DOT text and
+//!   the coverage of the package's tests (`mandate test --coverage`) are snapshotted.
 //! - `test/NAME/main.mandate`: the folder is a package whose `test` blocks and test files
 //!   (`*.test.json`, `*.test.yaml`, `*.test.yml`) run as `mandate test` runs them. A test
 //!   whose name starts with `fails_` must fail and every other must pass; a test file
@@ -348,6 +350,21 @@ fn eval_fixture(path: &Utf8Path, text: String) -> Result {
     Ok(())
 }
 
+fn graph_fixture(path: &Utf8Path, _text: String) -> Result {
+    let set = match mandate::eval::PolicySet::load(path.as_std_path(), mandate::eval::Limits::default()) {
+        Ok(set) => set,
+        Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
+    };
+    let results = mandate::eval::tests::run(&set);
+    if let Some(failed) = results.iter().find(|result| !result.passed) {
+        return Err(failed.failure().message.into());
+    }
+    let coverage = mandate::eval::coverage::Coverage::measure(&set, &results);
+    let dot = mandate::compile::dot::render(set.plan());
+    assert_snapshot(path, &format!("{dot}--- coverage ---\n{}", coverage.text()));
+    Ok(())
+}
+
 fn test_fixture(path: &Utf8Path, _text: String) -> Result {
     let dir = path.parent().ok_or("a test fixture is a folder")?;
     let set = match mandate::eval::PolicySet::load(dir.as_std_path(), mandate::eval::Limits::default()) {
@@ -498,4 +515,5 @@ datatest_stable::harness! {
     { test = lint_fixture, root = "tests/fixtures/lint", pattern = r"^[^/]+\.mandate$" },
     { test = diff_fixture, root = "tests/fixtures/diff", pattern = r"^[^/]+\.mandate$|/new\.mandate$" },
     { test = test_fixture, root = "tests/fixtures/test", pattern = r"^[^/]+/main\.mandate$" },
+    { test = graph_fixture, root = "tests/fixtures/graph", pattern = r"^[^/]+\.mandate$" },
 }
