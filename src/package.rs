@@ -195,6 +195,19 @@ pub fn package_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The test files of the package folder `dir` (`*.test.json`, `*.test.yaml`,
+/// `*.test.yml`), sorted; none when `dir` is a file.
+pub fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.file_name().and_then(|name| name.to_str()).is_some_and(crate::eval::tests::is_test_file))
+        .filter(|path| !path.is_dir())
+        .collect();
+    files.sort();
+    files
+}
+
 /// Expands command-line paths into packages: a file is a package of its own, and every
 /// folder under a given folder that holds `.mandate` files is one package. Symbolic
 /// links to folders are not followed. A package's imports stay under its nearest

@@ -541,7 +541,8 @@ fn newcomer_paths_get_answers_that_point_at_the_fix() {
     assert_eq!(ran.status.code(), Some(1));
     let text = String::from_utf8(ran.stdout).unwrap();
     assert!(text.contains("test `owner_a_reads` expects allow, but the decision is deny"), "{text}");
-    assert!(text.contains("failing.mandate:4:6") && text.contains("path through the policies"), "{text}");
+    assert!(text.contains("failing.mandate:10:10") && text.contains("the decision is deny"), "{text}");
+    assert!(text.contains("path through the policies"), "{text}");
     assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
     // A package that does not check runs no test, and says so after its errors.
     let broken = write(dir.path(), "broken.mandate", BROKEN);
@@ -649,7 +650,7 @@ fn json_test_files_expect_reasons_policies_and_obligations() {
         text.contains("FAIL  wrong_policy: expects the policies [other], but they are [support_reads_billing]"),
         "{text}"
     );
-    assert!(text.contains("FAIL  wrong_ttl: expects a credential ttl of 1 ms"), "{text}");
+    assert!(text.contains("FAIL  wrong_ttl: expects a credential ttl of 1ms, but it is 10m"), "{text}");
     assert!(
         text.contains("billing.test.json:") && text.contains("╰── this test"),
         "failures point into the file: {text}"
@@ -665,6 +666,27 @@ fn json_test_files_expect_reasons_policies_and_obligations() {
     let ran = mandate(&["test", dir.path().to_str().unwrap()]);
     assert_eq!(ran.status.code(), Some(1));
     assert!(String::from_utf8(ran.stdout).unwrap().contains("1 test file could not be read"));
+    std::fs::remove_file(dir.path().join("billing.test.json")).unwrap();
+
+    // The same tests in YAML run alike; a YAML file that does not parse names its line
+    // and column.
+    let request = request.replace('\n', " ");
+    let yaml =
+        format!("tests:\n  - name: reads_billing_yaml\n    request: {request}\n    expect: {{decision: allow}}\n");
+    write(dir.path(), "billing.test.yaml", &yaml);
+    let ran = mandate(&["test", dir.path().to_str().unwrap(), "--filter", "yaml"]);
+    let text = String::from_utf8(ran.stdout).unwrap();
+    assert_eq!(ran.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok    reads_billing_yaml (allow: permitted)"), "{text}");
+    write(
+        dir.path(),
+        "billing.test.yml",
+        "tests:\n  - name: x\n    request: {action: read\n    expect: {decision: allow}\n",
+    );
+    let ran = mandate(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(ran.status.code(), Some(1));
+    let errors = String::from_utf8(ran.stderr).unwrap();
+    assert!(errors.contains("mandate::test::bad_file") && errors.contains("billing.test.yml:4:11"), "{errors}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mandate::diagnostics::{Diagnostic, Severity};
+use mandate::eval::tests::TestResult;
 use mandate::eval::{Limits, PolicySet};
 use mandate::package::{check_and_prove_paths, check_sources, Loader};
 use mandate::report;
@@ -58,19 +59,30 @@ fn language_reference_examples_check_cleanly() {
         .collect();
     assert!(problems.is_empty(), "{}", render(&loader, &problems));
     let set = PolicySet::load(&package, Limits::default()).expect("the reference compiles");
-    assert_tests_pass("docs/language.md", &set, 5);
+    assert_tests_pass(&package, &set, 5);
 }
 
-/// Runs a package's policy tests; all must pass, and there must be at least `minimum`.
-fn assert_tests_pass(name: &str, set: &PolicySet, minimum: usize) {
-    let results = mandate::eval::tests::run(set);
+/// Runs a package's policy tests and the test files in its folder; all must pass, and
+/// there must be at least `minimum`.
+fn assert_tests_pass(folder: &Path, set: &PolicySet, minimum: usize) -> Vec<TestResult> {
+    let name = folder.display();
+    let mut results = mandate::eval::tests::run(set);
+    for file in mandate::package::test_files(folder) {
+        let path = file.display().to_string();
+        let text = std::fs::read_to_string(&file).unwrap();
+        match mandate::eval::tests::run_file(set, &path, &text) {
+            Ok(ran) => results.extend(ran),
+            Err(diagnostic) => panic!("{path} does not read: {}", diagnostic.message),
+        }
+    }
     assert!(results.len() >= minimum, "{name}: only {} tests", results.len());
     let failures: Vec<String> = results
         .iter()
         .filter(|result| !result.passed)
-        .map(|result| format!("{}: expected {}\n{}", result.name, result.expected.keyword(), result.decision.to_text()))
+        .map(|result| format!("{}: {}", result.failure().message, result.decision.to_text()))
         .collect();
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
+    results
 }
 
 fn packages_under(dir: &Path) -> Vec<PathBuf> {
@@ -97,9 +109,9 @@ fn example_packages_check_cleanly() {
             diagnostics.into_iter().filter(|diagnostic| diagnostic.severity != Severity::Info).collect();
         assert!(problems.is_empty(), "{}: {}", package.display(), render(&loader, &problems));
         let set = PolicySet::load(&package, Limits::default()).expect("the example compiles");
-        assert_tests_pass(&package.display().to_string(), &set, 5);
+        let results = assert_tests_pass(&package, &set, 5);
         // Every policy of an example is made to apply by some test.
-        let coverage = mandate::eval::coverage::Coverage::measure(&set, &mandate::eval::tests::run(&set));
+        let coverage = mandate::eval::coverage::Coverage::measure(&set, &results);
         assert_eq!(coverage.policy_percent(), 100.0, "{}: {}", package.display(), coverage.text());
     }
 }

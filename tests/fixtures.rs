@@ -34,6 +34,13 @@
 //! - `eval/*.jsonl`: a first line `{"package": PATH}`, then one case per line:
 //!   `{"name", "expect": "allow"|"deny"|"escalate", "request": {…}, "explain": bool}`.
 //!   Every decision must match its `expect`; the decisions, as text, are snapshotted.
+//! - `graph/*.mandate`: a package compiled as `mandate graph` draws it; the DOT text and
+//!   the coverage of the package's tests (`mandate test --coverage`) are snapshotted.
+//! - `test/NAME/main.mandate`: the folder is a package whose `test` blocks and test files
+//!   (`*.test.json`, `*.test.yaml`, `*.test.yml`) run as `mandate test` runs them. A test
+//!   whose name starts with `fails_` must fail and every other must pass; a test file
+//!   whose name starts with `bad_` must not read and every other must. The results, the
+//!   failures and the files' errors, as `mandate test` shows them, are snapshotted.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
@@ -343,6 +350,75 @@ fn eval_fixture(path: &Utf8Path, text: String) -> Result {
     Ok(())
 }
 
+fn graph_fixture(path: &Utf8Path, _text: String) -> Result {
+    let set = match mandate::eval::PolicySet::load(path.as_std_path(), mandate::eval::Limits::default()) {
+        Ok(set) => set,
+        Err(error) => return Err(format!("{path} does not check:\n{}", error.render()).into()),
+    };
+    let results = mandate::eval::tests::run(&set);
+    if let Some(failed) = results.iter().find(|result| !result.passed) {
+        return Err(failed.failure().message.into());
+    }
+    let coverage = mandate::eval::coverage::Coverage::measure(&set, &results);
+    let dot = mandate::compile::dot::render(set.plan());
+    assert_snapshot(path, &format!("{dot}--- coverage ---\n{}", coverage.text()));
+    Ok(())
+}
+
+fn test_fixture(path: &Utf8Path, _text: String) -> Result {
+    let dir = path.parent().ok_or("a test fixture is a folder")?;
+    let set = match mandate::eval::PolicySet::load(dir.as_std_path(), mandate::eval::Limits::default()) {
+        Ok(set) => set,
+        Err(error) => return Err(format!("{dir} does not check:\n{}", error.render()).into()),
+    };
+    let mut results = mandate::eval::tests::run(&set);
+    let mut files: Vec<(String, Arc<str>)> = Vec::new();
+    let mut unread = Vec::new();
+    let mut problems = Vec::new();
+    for file in mandate::package::test_files(dir.as_std_path()) {
+        let name = file.display().to_string();
+        let text: Arc<str> = Arc::from(std::fs::read_to_string(&file)?);
+        let bad = file.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with("bad_"));
+        match (mandate::eval::tests::run_file(&set, &name, &text), bad) {
+            (Ok(ran), false) => results.extend(ran),
+            (Err(diagnostic), true) => unread.push(*diagnostic),
+            (Ok(_), true) => problems.push(format!("{name} reads, but its name says it does not")),
+            (Err(diagnostic), false) => problems.push(format!("{name} does not read: {}", diagnostic.message)),
+        }
+        files.push((name, text));
+    }
+    let sources = |file: &str| {
+        let mut all = set.sources().iter().chain(&files);
+        all.find(|(name, _)| name == file).map(|(_, text)| text.clone())
+    };
+    let mut snapshot = String::from("--- results ---\n");
+    for result in &results {
+        let expected = !result.name.starts_with("fails_");
+        if result.passed != expected {
+            problems.push(format!(
+                "{} {}:\n{}",
+                result.name,
+                if expected { "fails" } else { "passes" },
+                result.decision.to_text()
+            ));
+        }
+        let outcome = if result.passed { "ok  " } else { "FAIL" };
+        let reason = result.decision.reasons.first().map(|reason| reason.code.as_str()).unwrap_or_default();
+        snapshot.push_str(&format!("{outcome}  {} ({}: {reason})\n", result.name, result.decision.decision.word()));
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n").into());
+    }
+    let failures: Vec<Diagnostic> =
+        results.iter().filter(|result| !result.passed).map(|result| result.failure()).collect();
+    snapshot.push_str("--- failures ---\n");
+    snapshot.push_str(&report::human(&failures, &sources, false));
+    snapshot.push_str("--- test files that do not read ---\n");
+    snapshot.push_str(&report::human(&unread, &sources, false));
+    assert_snapshot(path, &snapshot);
+    Ok(())
+}
+
 /// One expected or actual diagnostic: file, 1-based line, severity and code.
 type Key = (String, usize, Severity, String);
 
@@ -438,4 +514,6 @@ datatest_stable::harness! {
     { test = prove_fixture, root = "tests/fixtures/prove", pattern = r"^[^/]+\.mandate$" },
     { test = lint_fixture, root = "tests/fixtures/lint", pattern = r"^[^/]+\.mandate$" },
     { test = diff_fixture, root = "tests/fixtures/diff", pattern = r"^[^/]+\.mandate$|/new\.mandate$" },
+    { test = test_fixture, root = "tests/fixtures/test", pattern = r"^[^/]+/main\.mandate$" },
+    { test = graph_fixture, root = "tests/fixtures/graph", pattern = r"^[^/]+\.mandate$" },
 }

@@ -138,6 +138,42 @@ fn policy() -> impl Strategy<Value = Item> {
         })
 }
 
+fn string_literal() -> impl Strategy<Value = StrLit> {
+    "[a-z \"\\\\]{0,12}".prop_map(|value| StrLit { value, span: Span::default() })
+}
+
+fn expectation() -> impl Strategy<Value = Expectation> {
+    let grant_clause = prop_oneof![
+        (1i64..100_000_000).prop_map(|nanos| GrantClause::Ttl(DurationLit { nanos, span: Span::default() })),
+        prop::collection::vec(string_literal(), 0..3).prop_map(|tags| GrantClause::Tags(tags, Span::default())),
+        string_literal().prop_map(GrantClause::Message),
+    ];
+    prop_oneof![
+        prop::collection::vec(name(), 0..3)
+            .prop_map(|names| Expectation::By(names.into_iter().map(ident).collect(), Span::default())),
+        name().prop_map(|code| Expectation::Reason(ident(code), Span::default())),
+        string_literal().prop_map(Expectation::Message),
+        prop::collection::vec(grant_clause, 1..4)
+            .prop_map(|clauses| Expectation::Grant(Grant { clauses, span: Span::default() })),
+    ]
+}
+
+fn test_decl() -> impl Strategy<Value = Item> {
+    let decision = prop::sample::select(vec![Decision::Allow, Decision::Deny, Decision::Escalate]);
+    (name(), name(), decision, prop::collection::vec(expectation(), 0..4)).prop_map(
+        |(name, action, expect, expectations)| {
+            Item::Test(TestDecl {
+                name: ident(name),
+                request: vec![RequestPart::Action(ident(action))],
+                expect,
+                expect_span: Span::default(),
+                expectations,
+                span: Span::default(),
+            })
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -151,7 +187,7 @@ proptest! {
     }
 
     #[test]
-    fn printed_files_parse_back_to_the_same_outline(items in prop::collection::vec(policy(), 0..4)) {
+    fn printed_files_parse_back_to_the_same_outline(items in prop::collection::vec(prop_oneof![policy(), test_decl()], 0..4)) {
         let file = File { items };
         let text = print_file(&file);
         let (parsed, diagnostics) = parse(&text, &Arc::from("file"));

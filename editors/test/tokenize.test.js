@@ -40,7 +40,7 @@ function lexerKeywords() {
 const KEYWORDS = lexerKeywords();
 const KEYWORD_SET = new Set(KEYWORDS);
 // Names that are keywords only in one place (the parser's token adapter and grammar).
-const CONTEXTUAL = new Set(['open', 'budget', 'narrow', 'within', 'depth', 'per']);
+const CONTEXTUAL = new Set(['open', 'budget', 'narrow', 'within', 'depth', 'per', 'by', 'reason']);
 const ROOTS = new Set(['agent', 'resource', 'task', 'action', 'context', 'behavior', 'chain', 'args']);
 const EFFECTS = new Set(['permit', 'forbid', 'escalate']);
 
@@ -144,7 +144,7 @@ function keywordScope(word) {
   return /^keyword\./;
 }
 
-const IDENT_SCOPE = /^(variable\.|entity\.name\.|support\.|constant\.other\.|constant\.language\.(decision|history-key)\.)/;
+const IDENT_SCOPE = /^(variable\.|entity\.name\.|support\.|constant\.other\.|constant\.language\.(decision|history-key|reason)\.)/;
 const WRONG_FOR_IDENT = /^(keyword\.|string\.|comment\.|constant\.numeric\.|constant\.language\.(boolean|wildcard)\.)/;
 const PUNCT_SCOPE = /^(punctuation\.|keyword\.operator\.|constant\.language\.wildcard\.)/;
 const NUMBER_SCOPE = {

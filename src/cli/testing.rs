@@ -3,7 +3,7 @@
 //! as text, JSON or LCOV.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ struct PackageRun {
     set: PolicySet,
     results: Vec<TestResult>,
     coverage: Option<Coverage>,
-    /// The package's JSON test files, by path, for line numbers and reports.
+    /// The package's test files (JSON and YAML), by path, for line numbers and reports.
     test_files: Vec<(String, Arc<str>)>,
 }
 
@@ -91,19 +91,26 @@ pub fn run_tests(paths: &[PathBuf], filter: Option<&str>, format: TestFormat, co
         };
         let mut all = mandate::eval::tests::run(&set);
         let mut test_files = Vec::new();
-        for (file, text) in json_test_files(&spec.root) {
-            let ran = text.and_then(|text| {
-                let results = mandate::eval::tests::run_json(&set, &file, &text);
-                test_files.push((file, text));
-                results
-            });
-            match ran {
-                Ok(results) => all.extend(results),
+        for path in package::test_files(&spec.root) {
+            let file = path.display().to_string();
+            let text: Arc<str> = match std::fs::read_to_string(&path) {
+                Ok(text) => Arc::from(text),
                 Err(error) => {
-                    eprintln!("error[mandate::test::bad_file]: {error}\n  help: a test file is {{\"tests\": [{{\"name\": …, \"request\": …, \"expect\": {{\"decision\": \"allow\"}}}}]}} (docs/language.md)");
+                    eprintln!("error[mandate::test::bad_file]: cannot read test file `{file}`: {error}");
+                    totals.bad_files += 1;
+                    continue;
+                }
+            };
+            match mandate::eval::tests::run_file(&set, &file, &text) {
+                Ok(results) => all.extend(results),
+                Err(diagnostic) => {
+                    let source = |name: &str| (name == file).then(|| text.clone());
+                    let color = std::io::stderr().is_terminal();
+                    eprint!("{}", without_summary(&report::human(std::slice::from_ref(&*diagnostic), &source, color)));
                     totals.bad_files += 1;
                 }
             }
+            test_files.push((file, text));
         }
         let (results, skipped): (Vec<_>, Vec<_>) =
             all.into_iter().partition(|result| filter.is_none_or(|text| result.name.contains(text)));
@@ -149,11 +156,8 @@ fn text_report(runs: &[PackageRun], totals: &Totals) -> String {
             if result.passed {
                 let reason = result.decision.reasons.first().map(|r| r.code.as_str()).unwrap_or_default();
                 out.push_str(&format!("  ok    {} ({decided}: {reason})\n", result.name));
-            } else if result.mismatches.is_empty() {
-                let expected = result.expected.keyword();
-                out.push_str(&format!("  FAIL  {}: expected {expected}, got {decided}\n", result.name));
             } else {
-                out.push_str(&format!("  FAIL  {}: {}\n", result.name, result.mismatches.join("; ")));
+                out.push_str(&format!("  FAIL  {}: {}\n", result.name, result.summary()));
             }
         }
         let failures: Vec<_> = run.results.iter().filter(|result| !result.passed).map(TestResult::failure).collect();
@@ -204,26 +208,6 @@ fn sources(run: &PackageRun) -> impl Fn(&str) -> Option<Arc<str>> + '_ {
     }
 }
 
-/// The `*.test.json` files of the package folder `root`, sorted, with their text, or why
-/// it could not be read (a test file that cannot be read fails the run, never vanishes).
-fn json_test_files(root: &Path) -> Vec<(String, Result<Arc<str>, String>)> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.ends_with(".test.json")))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|error| format!("cannot read `{name}`: {error}"));
-            (name, text.map(Arc::from))
-        })
-        .collect()
-}
-
 fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
     let packages: Vec<Json> = runs
         .iter()
@@ -240,6 +224,7 @@ fn json_report(runs: &[PackageRun], totals: &Totals) -> Json {
                         "decision": result.decision.decision.word(),
                         "reason": result.decision.reasons.first().map(|reason| reason.code.clone()),
                         "passed": result.passed,
+                        "mismatches": result.mismatches.iter().map(|mismatch| mismatch.text.as_str()).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -305,7 +290,7 @@ fn junit_report(runs: &[PackageRun], totals: &Totals) -> String {
                 out.push_str("/>\n");
                 continue;
             }
-            let message = format!("expected {}, got {}", result.expected.keyword(), result.decision.decision.word());
+            let message = result.summary();
             out.push_str(&format!(
                 ">\n      <failure message=\"{}\" type=\"mandate::test::failed\">{}</failure>\n    </testcase>\n",
                 xml(&message),

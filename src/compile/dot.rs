@@ -1,5 +1,6 @@
 //! Draws a plan as a Graphviz DOT graph: one cluster per (action, resource type), diamonds
-//! for tests, boxes for leaves listing the rules that match there.
+//! for tests, boxes for leaves listing the rules that match there; and the branch labels
+//! that explanations, coverage and the prover's paths share, in the author's terms.
 
 use std::fmt::Write;
 
@@ -36,7 +37,9 @@ fn draw(plan: &Plan, root: u32, drawn: &mut [bool], out: &mut String) {
         }
         let Some(node) = plan.nodes.get(index as usize) else { continue };
         let _ = writeln!(out, "  n{index} [{}];", node_style(plan, node));
+        // A branch no valid request takes is left out, and what only it leads to.
         for (child, label) in edges(plan, node) {
+            let Some(label) = label else { continue };
             let _ = writeln!(out, "  n{index} -> n{child} [label={}];", quote(&label));
             stack.push(child);
         }
@@ -68,39 +71,38 @@ fn node_style(plan: &Plan, node: &Node) -> String {
     }
 }
 
-/// A node's children with the label of the branch to each.
-pub fn edges(plan: &Plan, node: &Node) -> Vec<(u32, String)> {
+/// A node's children with the label of the branch to each, in branch order; `None` for a
+/// branch no valid request takes (see [`segment_text`]).
+pub fn edges(plan: &Plan, node: &Node) -> Vec<(u32, Option<String>)> {
     match *node {
         Node::Leaf { .. } => Vec::new(),
         Node::Switch { first, len, default, .. } => {
             let cases = plan.cases.get(first as usize..(first + len) as usize).unwrap_or_default();
-            let mut edges: Vec<(u32, String)> =
-                cases.iter().map(|case| (case.child, key_text(plan.keys.get(case.key as usize)))).collect();
-            edges.push((default, "other".to_string()));
+            let mut edges: Vec<(u32, Option<String>)> =
+                cases.iter().map(|case| (case.child, Some(key_text(plan.keys.get(case.key as usize))))).collect();
+            edges.push((default, Some("other".to_string())));
             edges
         }
         Node::Interval { field, first, len, branch } => {
-            let unit = match plan.fields.get(field as usize).map(|f| &f.kind) {
-                Some(FieldKind::Interval(unit)) => unit.clone(),
-                _ => Unit::Number,
-            };
             let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
             let children = plan.branches.get(branch as usize..(branch + len + 1) as usize).unwrap_or_default();
             children
                 .iter()
                 .enumerate()
-                .map(|(segment, child)| (*child, segment_text(plan, bounds, segment, &unit)))
+                .map(|(segment, child)| (*child, segment_text(plan, field, bounds, segment)))
                 .collect()
         }
-        Node::Test { then, otherwise, .. } => vec![(then, "true".to_string()), (otherwise, "false".to_string())],
-        Node::Fork { .. } => plan.children(node).into_iter().map(|child| (child, "and".to_string())).collect(),
+        Node::Test { then, otherwise, .. } => {
+            vec![(then, Some("true".to_string())), (otherwise, Some("false".to_string()))]
+        }
+        Node::Fork { .. } => plan.children(node).into_iter().map(|child| (child, Some("and".to_string()))).collect(),
         Node::Index { table, rest, .. } => {
             let entries = plan.tables.get(table as usize).map(|table| table.entries.as_slice()).unwrap_or_default();
             let tests = entries.iter().map(|entry| {
                 let text = plan.tests.get(entry.test as usize).map(ToString::to_string).unwrap_or_default();
-                (entry.child, text)
+                (entry.child, Some(text))
             });
-            std::iter::once((rest, "always".to_string())).chain(tests).collect()
+            std::iter::once((rest, Some("always".to_string()))).chain(tests).collect()
         }
     }
 }
@@ -113,19 +115,41 @@ pub fn key_text(key: Option<&Key>) -> String {
     }
 }
 
-/// `< 0.5`, `≥ 5`, `== 0` and the like, for the `segment`-th interval of `bounds`; for
-/// an enum, the values it holds (`== coder`, `in [coder, reviewer]`).
-pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Unit) -> String {
-    let low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
-    let high = bounds.get(segment).copied();
-    if let Unit::Ordinal(name) = unit {
+/// `< 0.5`, `≥ 5`, `== 0` and the like, for the `segment`-th interval of `bounds` on an
+/// interval `field`; for an enum, the values it holds (`== coder`, `in [coder,
+/// reviewer]`). `None` when no valid request is in it: an enum range without a value, a
+/// whole-number field's range without a whole number (`> 0 and < 1`, a depth below 0).
+pub fn segment_text(plan: &Plan, field: u32, bounds: &[Position], segment: usize) -> Option<String> {
+    let spec = plan.fields.get(field as usize);
+    let unit = match spec.map(|spec| &spec.kind) {
+        Some(FieldKind::Interval(unit)) => unit.clone(),
+        _ => Unit::Number,
+    };
+    let mut low = segment.checked_sub(1).and_then(|i| bounds.get(i)).copied();
+    let mut high = bounds.get(segment).copied();
+    if let Unit::Ordinal(name) = &unit {
         return variants_text(plan, name, low, high);
     }
-    let lower = low.map(|at| above(plan, at, unit));
-    let upper = high.map(|at| at_most(plan, at, unit));
-    match (low, high) {
+    let whole = spec.and_then(|spec| plan.whole.get(&spec.path.text()));
+    if let (Unit::Number, Some(whole)) = (&unit, whole) {
+        match whole.within(low, high)? {
+            (Some(least), Some(greatest)) if least == greatest => return Some(format!("== {least}")),
+            // A side the field's own range already implies says nothing.
+            (least, greatest) => {
+                if whole.least.is_some() && least == whole.least {
+                    low = None;
+                }
+                if whole.greatest.is_some() && greatest == whole.greatest {
+                    high = None;
+                }
+            }
+        }
+    }
+    let lower = low.map(|at| above(plan, at, &unit));
+    let upper = high.map(|at| at_most(plan, at, &unit));
+    Some(match (low, high) {
         (Some(low), Some(high)) if low.checked_add(1) == Some(high) => {
-            format!("== {}", position_text(plan, high, unit))
+            format!("== {}", position_text(plan, high, &unit))
         }
         _ => match (lower, upper) {
             (None, Some(upper)) => upper,
@@ -133,12 +157,12 @@ pub fn segment_text(plan: &Plan, bounds: &[Position], segment: usize, unit: &Uni
             (Some(lower), None) => lower,
             (None, None) => "any".to_string(),
         },
-    }
+    })
 }
 
 /// The values of enum `name` in the interval `(low, high]` of declaration positions.
-fn variants_text(plan: &Plan, name: &str, low: Option<Position>, high: Option<Position>) -> String {
-    let Some(variants) = plan.enums.get(name) else { return "any".to_string() };
+fn variants_text(plan: &Plan, name: &str, low: Option<Position>, high: Option<Position>) -> Option<String> {
+    let Some(variants) = plan.enums.get(name) else { return Some("any".to_string()) };
     let inside: Vec<&String> = variants
         .iter()
         .enumerate()
@@ -149,9 +173,9 @@ fn variants_text(plan: &Plan, name: &str, low: Option<Position>, high: Option<Po
         .map(|(_, variant)| variant)
         .collect();
     match inside.as_slice() {
-        [] => "none".to_string(),
-        [one] => format!("== {one}"),
-        many => format!("in [{}]", many.iter().map(|variant| variant.as_str()).collect::<Vec<_>>().join(", ")),
+        [] => None,
+        [one] => Some(format!("== {one}")),
+        many => Some(format!("in [{}]", many.iter().map(|variant| variant.as_str()).collect::<Vec<_>>().join(", "))),
     }
 }
 

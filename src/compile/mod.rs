@@ -31,6 +31,7 @@ pub mod dot;
 pub mod formula;
 pub mod index;
 pub mod plan;
+pub mod whole;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -87,6 +88,7 @@ struct RuleInput {
 pub fn compile(hir: &Hir, options: &Options) -> Plan {
     let mut plan = Plan::default();
     plan.enums = hir.env.enums.clone();
+    plan.whole = whole::whole_fields(&hir.env);
     for policy in &hir.policies {
         plan.rules.push(Rule {
             name: policy.name.as_str().into(),

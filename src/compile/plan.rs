@@ -138,6 +138,10 @@ pub struct Plan {
     pub partitions: Vec<Partition>,
     /// Enum values by position, to show interval bounds on enums by name.
     pub enums: std::collections::BTreeMap<String, Vec<String>>,
+    /// Interval fields that hold whole numbers, by path text: ranges without one are
+    /// shown as impossible.
+    #[serde(default)]
+    pub whole: std::collections::BTreeMap<String, super::whole::Whole>,
     #[serde(skip)]
     lookups: Lookups,
 }

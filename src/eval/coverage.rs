@@ -220,14 +220,17 @@ fn graph_branches(plan: &Plan) -> Vec<(u32, usize, String, String, Read)> {
             Node::Leaf { .. } | Node::Fork { .. } | Node::Index { .. } => continue,
         };
         let switch = matches!(node, Node::Switch { .. });
-        let labels: Vec<String> = edges(plan, node)
+        // Branches keep their numbers; those no valid request takes are not counted.
+        let labels: Vec<(usize, String)> = edges(plan, node)
             .into_iter()
-            .map(|(_, label)| match switch && label != "other" {
-                true => format!("== {label}"),
-                false => label,
+            .enumerate()
+            .filter_map(|(index, (_, label))| Some((index, label?)))
+            .map(|(index, label)| match switch && label != "other" {
+                true => (index, format!("== {label}")),
+                false => (index, label),
             })
             .collect();
-        for (index, label) in labels.into_iter().enumerate() {
+        for (index, label) in labels {
             let read = match &read {
                 Read::Field(root, path) => Read::Field(*root, path.clone()),
                 Read::Test(expr) => Read::Test(expr.clone()),

@@ -11,7 +11,7 @@ use super::decision::{CredentialScope, Decision, Instant, Matched, Obligations, 
 use super::expr::{root_value, EvalError, Evaluator};
 use super::request::Request;
 use crate::compile::dot::{key_text, segment_text};
-use crate::compile::formula::{position, Position, Unit};
+use crate::compile::formula::{position, Position};
 use crate::compile::plan::{Branch, FieldKind, Gate, Node, Plan, Probe, RuleKind};
 use crate::hir::value::{timestamp_text, Value};
 use crate::hir::{Hir, ScopeItem, Target};
@@ -404,10 +404,6 @@ impl Probe for RequestProbe<'_> {
                 },
             },
             Node::Interval { field, first, len, .. } => {
-                let unit = match plan.fields.get(field as usize).map(|f| &f.kind) {
-                    Some(FieldKind::Interval(unit)) => unit.clone(),
-                    _ => Unit::Number,
-                };
                 let bounds = plan.bounds.get(first as usize..(first + len) as usize).unwrap_or_default();
                 let segment = match branch {
                     Branch::Interval(segment) => segment,
@@ -416,7 +412,7 @@ impl Probe for RequestProbe<'_> {
                 Step {
                     test: plan.fields.get(field as usize).map(|f| f.path.text()).unwrap_or_default(),
                     saw: self.seen(field),
-                    branch: segment_text(plan, bounds, segment, &unit),
+                    branch: segment_text(plan, field, bounds, segment).unwrap_or_else(|| "no value".to_string()),
                 }
             }
             Node::Test { test, .. } => Step {

@@ -656,10 +656,49 @@ impl<'s> Layout<'s> {
         for part in &test.request {
             entries.push(self.entry(request_part_span(part), |this| this.request_part(part)));
         }
-        let expect = Doc::text(format!("expect {}", test.expect.keyword()));
-        entries.push(self.entry(test.expect_span, |_| expect));
+        let end = test.expectations.last().map_or(test.expect_span.end, |last| last.span().end);
+        entries.push(self.entry(Span::new(test.expect_span.start, end), |this| this.expect(test)));
         let block = self.close_block(BODY, header, entries, test.span.end.saturating_sub(1));
         Doc::concat(vec![Doc::text(format!("test {} ", test.name.name)), block])
+    }
+
+    /// `expect DECISION`, then its expectations: one on the same line when it fits, more
+    /// one per line below it.
+    fn expect(&mut self, test: &TestDecl) -> Doc {
+        let head = Doc::text(format!("expect {}", test.expect.keyword()));
+        if test.expectations.is_empty() {
+            return head;
+        }
+        let header = self.header_comment(Some(test.expect_span.end));
+        let mut entries = Vec::with_capacity(test.expectations.len());
+        for expectation in &test.expectations {
+            entries.push(self.entry(expectation.span(), |this| this.expectation(expectation)));
+        }
+        let several = entries.len() > 1;
+        let body = self.units(entries, Vec::new(), false, Doc::Line);
+        let mut docs = vec![head];
+        docs.extend(header.map(|comment| self.trailing_alone(comment)));
+        docs.push(Doc::nest(body));
+        match several {
+            true => Doc::broken(Doc::concat(docs)),
+            false => Doc::group(Doc::concat(docs)),
+        }
+    }
+
+    fn expectation(&mut self, expectation: &Expectation) -> Doc {
+        match expectation {
+            Expectation::By(policies, span) => {
+                let ends = match self.brackets(span.start + 1, Token::LBracket) {
+                    Some((open, close)) => (Some(open), close),
+                    None => (None, span.end),
+                };
+                let list = self.block(BRACKETS, ends, policies, |name| name.span, |_, name| Doc::text(&name.name));
+                Doc::concat(vec![Doc::text("by "), list])
+            }
+            Expectation::Reason(code, _) => Doc::text(format!("reason {}", code.name)),
+            Expectation::Message(text) => Doc::text(format!("message {}", self.string(text))),
+            Expectation::Grant(grant) => self.grant(grant),
+        }
     }
 
     fn request_part(&mut self, part: &RequestPart) -> Doc {

@@ -427,6 +427,7 @@ impl<'a> Lowerer<'a> {
             resource: None,
             context: Vec::new(),
             behavior: Vec::new(),
+            expectations: test_expectations(test),
             origin: Origin::new(self.file.path, test.name.span),
         };
         for part in &test.request {
@@ -794,4 +795,32 @@ fn constant_set(items: Vec<HExpr>) -> HExpr {
         Some(values) => HExpr::Const(Value::set(values)),
         None => HExpr::SetOf(items),
     }
+}
+
+/// A test's expectations as the runner compares them. The checker has made sure each
+/// is given once (messages aside) and the grant holds no scope.
+fn test_expectations(test: &ast::TestDecl) -> TestExpectations {
+    let mut lowered = TestExpectations { decision: test.expect_span, ..TestExpectations::default() };
+    for expectation in &test.expectations {
+        match expectation {
+            ast::Expectation::By(names, span) => {
+                lowered.policies = Some((names.iter().map(|name| name.name.clone()).collect(), *span));
+            }
+            ast::Expectation::Reason(code, span) => lowered.reason = Some((code.name.clone(), *span)),
+            ast::Expectation::Message(text) => lowered.messages.push((text.value.clone(), text.span)),
+            ast::Expectation::Grant(grant) => {
+                for clause in &grant.clauses {
+                    match clause {
+                        ast::GrantClause::Ttl(ttl) => lowered.ttl = Some((ttl.nanos, ttl.span)),
+                        ast::GrantClause::Tags(tags, span) => {
+                            lowered.tags = Some((tags.iter().map(|tag| tag.value.clone()).collect(), *span));
+                        }
+                        ast::GrantClause::Message(text) => lowered.grant_messages.push((text.value.clone(), text.span)),
+                        ast::GrantClause::Scope(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    lowered
 }

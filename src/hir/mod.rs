@@ -151,7 +151,29 @@ pub struct TestCase {
     pub resource: Option<(String, Fields)>,
     pub context: Fields,
     pub behavior: Fields,
+    /// What the decision must say besides its outcome.
+    pub expectations: TestExpectations,
     pub origin: Origin,
+}
+
+/// What a test expects of its decision besides the outcome; each with where the test
+/// states it (in the test's file), for pointing at it when the decision differs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestExpectations {
+    /// Where the decision is written, after `expect`.
+    pub decision: Span,
+    /// `by [a, b]`: the determining policies, all of them.
+    pub policies: Option<(Vec<String>, Span)>,
+    /// `reason CODE`.
+    pub reason: Option<(String, Span)>,
+    /// `message "…"`: each must be among the reason's messages.
+    pub messages: Vec<(String, Span)>,
+    /// `grant ttl …`, in nanoseconds.
+    pub ttl: Option<(i64, Span)>,
+    /// `grant tags […]`: the credential's tags, all of them.
+    pub tags: Option<(Vec<String>, Span)>,
+    /// `grant message "…"`: each must be among the credential's messages.
+    pub grant_messages: Vec<(String, Span)>,
 }
 
 /// Named values of a test request part.

@@ -323,6 +323,13 @@ impl Collector<'_> {
                 RequestPart::Chain(links, _) => links.iter().for_each(|link| self.expr(link)),
             }
         }
+        for expectation in &test.expectations {
+            if let Expectation::By(policies, _) = expectation {
+                for policy in policies {
+                    self.refer(policy.span, vec![Symbol::Named(Namespace::Policy, policy.name.clone())]);
+                }
+            }
+        }
         self.action = None;
     }
 

@@ -383,6 +383,7 @@ impl<'a> Analysis<'a> {
     pub fn paths(&self, root: NodeIndex, extra: &[u32]) -> Paths<'a> {
         let mut plan = Plan::default();
         plan.enums = self.set.hir().env.enums.clone();
+        plan.whole = self.set.plan().whole.clone();
         for var in extra.iter().filter_map(|var| self.var(*var)) {
             match var {
                 VarKey::Switch(path) => {
@@ -808,6 +809,15 @@ impl<'a> Paths<'a> {
 
     fn range_has_value(&self, field: u32, low: Option<Position>, high: Option<Position>) -> bool {
         let spec = self.plan.fields.get(field as usize);
+        // A whole-number field (an `Int` attribute, a calendar field) has a value only
+        // where the range holds a whole number within the field's own bounds.
+        let whole = spec.and_then(|spec| match spec.kind {
+            FieldKind::Interval(Unit::Number) => self.plan.whole.get(&spec.path.text()),
+            _ => None,
+        });
+        if whole.is_some_and(|whole| whole.within(low, high).is_none()) {
+            return false;
+        }
         let is_depth = spec.is_some_and(|spec| spec.path.text() == "chain.depth");
         if is_depth {
             // A valid request's chain has 1 to `max_chain` links: depth 0 to max_chain - 1.
@@ -862,11 +872,11 @@ pub fn path_text(plan: &Plan, constraints: &Constraints) -> Vec<String> {
     }
     for (field, (low, high)) in &constraints.ranges {
         let Some(spec) = plan.fields.get(*field as usize) else { continue };
-        let FieldKind::Interval(unit) = &spec.kind else { continue };
+        let FieldKind::Interval(_) = &spec.kind else { continue };
         let bounds: Vec<Position> = low.iter().chain(high.iter()).copied().collect();
         let segment = usize::from(low.is_some());
         let name = spec.path.text();
-        let text = segment_text(plan, &bounds, segment, unit);
+        let Some(text) = segment_text(plan, *field, &bounds, segment) else { continue };
         if text != "any" {
             parts.push(format!("{name} {}", text.replace(" and ", &format!(" and {name} "))));
         }

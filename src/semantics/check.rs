@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::env::{
-    declared_names, type_ref, Env, Site, AGENT_BUILTINS, BEHAVIOR_BUILTINS, CONTEXT_BUILTINS, RESOURCE_BUILTINS,
+    declared_names, type_ref, Env, Namespace, Site, AGENT_BUILTINS, BEHAVIOR_BUILTINS, CONTEXT_BUILTINS,
+    RESOURCE_BUILTINS,
 };
 use super::errors::{Lint, ResolveError, TypeError};
 use super::expr::{EnvResource, ExprChecker, Facts, Place, RequestEnv};
@@ -806,6 +807,99 @@ impl<'a> FileChecker<'a> {
                 span: test.name.span,
                 help: Some("every request names its action: `action read`".to_string()),
             });
+        }
+        self.expectations(test);
+    }
+
+    /// What a test expects besides the decision: policies that exist, a reason code that
+    /// exists and comes with the decision, messages of a deny or an escalation, and the
+    /// credential of an allow.
+    fn expectations(&mut self, test: &TestDecl) {
+        let decision = test.expect;
+        let article = match decision {
+            Decision::Allow => "an allow",
+            Decision::Deny => "a deny",
+            Decision::Escalate => "an escalation",
+        };
+        let impossible = |reason: String, span: Span, label: String, help: &str| TypeError::ImpossibleExpectation {
+            reason,
+            span,
+            label,
+            help: Some(help.to_string()),
+        };
+        let mut seen: BTreeMap<&'static str, Span> = BTreeMap::new();
+        for expectation in &test.expectations {
+            match expectation {
+                Expectation::By(names, span) => {
+                    self.once(&mut seen, "by", *span);
+                    if names.is_empty() && decision != Decision::Deny {
+                        let reason = format!("{article} is always determined by some policy");
+                        let help = "name the policies that decide it; `by []` is a deny that no forbid decides";
+                        self.sink.report(impossible(reason, *span, format!("never true of {article}"), help));
+                    }
+                    for name in names {
+                        if !self.env.sites.contains_key(&(Namespace::Policy, name.name.clone())) {
+                            let policies =
+                                self.env.sites.keys().filter(|(namespace, _)| *namespace == Namespace::Policy);
+                            let help = did_you_mean(&name.name, policies.map(|(_, policy)| policy.as_str()));
+                            let name = name.clone();
+                            self.sink.report(ResolveError::UnknownPolicy { name: name.name, span: name.span, help });
+                        }
+                    }
+                }
+                Expectation::Reason(code, span) => {
+                    self.once(&mut seen, "reason", *span);
+                    match REASON_CODES.iter().find(|(known, _)| *known == code.name) {
+                        None => {
+                            let help = did_you_mean(&code.name, REASON_CODES.iter().map(|(known, _)| *known));
+                            self.sink.report(ResolveError::UnknownReason {
+                                name: code.name.clone(),
+                                span: code.span,
+                                help,
+                            });
+                        }
+                        Some((_, with)) if *with != decision => {
+                            let reason = format!("the reason `{}` comes with {}", code.name, with.keyword());
+                            let label = format!("never the reason of {article}");
+                            let help = format!("expect {} reason {}, or another reason", with.keyword(), code.name);
+                            self.sink.report(impossible(reason, code.span, label, &help));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Expectation::Message(text) => {
+                    if decision == Decision::Allow {
+                        let reason = "an allow's reason carries no message".to_string();
+                        let help = "a permit's message goes with its credential: expect `grant { message \"…\" }`";
+                        self.sink.report(impossible(
+                            reason,
+                            text.span,
+                            "not in the reason of an allow".to_string(),
+                            help,
+                        ));
+                    }
+                }
+                Expectation::Grant(grant) => {
+                    self.once(&mut seen, "grant", grant.span);
+                    if decision != Decision::Allow {
+                        let reason = "only an allow issues a credential".to_string();
+                        let label = format!("{article} issues no credential");
+                        let help = "to expect the words of its forbids or escalations, write `message \"…\"`";
+                        self.sink.report(impossible(reason, grant.span, label, help));
+                    }
+                    let mut clauses: BTreeMap<&'static str, Span> = BTreeMap::new();
+                    for clause in &grant.clauses {
+                        match clause {
+                            GrantClause::Ttl(ttl) => self.once(&mut clauses, "ttl", ttl.span),
+                            GrantClause::Tags(_, span) => self.once(&mut clauses, "tags", *span),
+                            GrantClause::Message(_) => {}
+                            GrantClause::Scope(scope) => {
+                                self.sink.report(TypeError::ExpectedScope { span: scope.span });
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -54,6 +54,24 @@ pub enum ResolveError {
         #[help]
         help: Option<String>,
     },
+    #[error("unknown policy `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_policy))]
+    UnknownPolicy {
+        name: String,
+        #[label("no policy has this name")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("unknown reason code `{name}`")]
+    #[diagnostic(code(mandate::resolve::unknown_reason))]
+    UnknownReason {
+        name: String,
+        #[label("no decision has this reason")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
     #[error("unknown name `{name}`")]
     #[diagnostic(code(mandate::resolve::unknown_name))]
     UnknownName {
@@ -531,6 +549,27 @@ pub enum TypeError {
         name: String,
         #[label("`{name}` is required")]
         span: Span,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("a test does not compare a credential's scope")]
+    #[diagnostic(
+        code("mandate::type::expected_scope"),
+        help(
+            "expect the credential's `ttl`, `tags` and `message`s; the prover checks what a credential's scope covers"
+        )
+    )]
+    ExpectedScope {
+        #[label("not compared")]
+        span: Span,
+    },
+    #[error("this test can never pass: {reason}")]
+    #[diagnostic(code("mandate::type::impossible_expectation"))]
+    ImpossibleExpectation {
+        reason: String,
+        #[label("{label}")]
+        span: Span,
+        label: String,
         #[help]
         help: Option<String>,
     },

@@ -480,6 +480,25 @@ impl Decision {
     }
 }
 
+/// The reason codes a decision of the policies can carry, with the decision each comes
+/// with (`docs/semantics.md`): what a test may expect after `reason`.
+pub const REASON_CODES: &[(&str, Decision)] = &[
+    ("permitted", Decision::Allow),
+    ("escalated", Decision::Escalate),
+    ("forbidden", Decision::Deny),
+    ("preconditions_failed", Decision::Deny),
+    ("delegation_exceeded", Decision::Deny),
+    ("outside_intent", Decision::Deny),
+    ("no_permit", Decision::Deny),
+    ("no_task", Decision::Deny),
+    ("task_expired", Decision::Deny),
+    ("task_not_started", Decision::Deny),
+    ("no_applicable_policy", Decision::Deny),
+    ("no_resource", Decision::Deny),
+    ("evaluation_error", Decision::Deny),
+    ("invalid_request", Decision::Deny),
+];
+
 /// A policy unit test: one request and the decision it must get.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestDecl {
@@ -487,7 +506,33 @@ pub struct TestDecl {
     pub request: Vec<RequestPart>,
     pub expect: Decision,
     pub expect_span: Span,
+    /// What the decision must say besides its outcome, in source order.
+    pub expectations: Vec<Expectation>,
     pub span: Span,
+}
+
+/// What a test expects of its decision besides the outcome, after `expect DECISION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// `by [a, b]`: the policies that determine the decision (the forbids of a deny, the
+    /// escalations of an escalate, the permits of an allow), all of them.
+    By(Vec<Ident>, Span),
+    /// `reason outside_intent`: the code of the decision's reason.
+    Reason(Ident, Span),
+    /// `message "…"`: a message the reason carries, from a forbid or an escalation.
+    Message(StrLit),
+    /// `grant { ttl 10m tags […] message "…" }`: what the credential of an allow carries.
+    Grant(Grant),
+}
+
+impl Expectation {
+    pub fn span(&self) -> Span {
+        match self {
+            Expectation::By(_, span) | Expectation::Reason(_, span) => *span,
+            Expectation::Message(text) => text.span,
+            Expectation::Grant(grant) => grant.span,
+        }
+    }
 }
 
 /// One part of a test request, such as `resource Table { name: "x" }`.

@@ -159,6 +159,18 @@ pub enum SyntaxError {
         #[label("not a decision")]
         span: Span,
     },
+    #[error("malformed expectation: {reason}")]
+    #[diagnostic(
+        code(mandate::syntax::bad_expectation),
+        help(
+            "after `expect DECISION` a test may expect `by [policy, …]`, `reason CODE`, `message \"…\"` and `grant {{ … }}`"
+        )
+    )]
+    BadExpectation {
+        reason: String,
+        #[label("here")]
+        span: Span,
+    },
     #[error("`{found}` is not a generic type")]
     #[diagnostic(code(mandate::syntax::unknown_generic), help("the only generic type is `Set<T>`"))]
     UnknownGeneric {
@@ -428,6 +440,40 @@ impl Ctx {
                 self.report(SyntaxError::ExpectedDecision { found: word.name, span: word.span });
                 Decision::Deny
             }
+        }
+    }
+
+    /// `by [a, b]` after a test's decision.
+    pub fn expect_by(&mut self, word: Ident, names: Vec<Ident>, span: Span) -> Expectation {
+        let reason = match word.name.as_str() {
+            "by" => None,
+            "reason" => Some("`reason` takes one reason code, without brackets: `reason forbidden`".to_string()),
+            other => Some(format!("expected `by` or `reason`, found `{other}`")),
+        };
+        if let Some(reason) = reason {
+            self.report(SyntaxError::BadExpectation { reason, span: word.span });
+        }
+        // `reason [code]` means the code.
+        match (word.name.as_str(), names.as_slice()) {
+            ("reason", [code]) => Expectation::Reason(code.clone(), span),
+            _ => Expectation::By(names, span),
+        }
+    }
+
+    /// `reason CODE` after a test's decision.
+    pub fn expect_reason(&mut self, word: Ident, code: Ident, span: Span) -> Expectation {
+        let reason = match word.name.as_str() {
+            "reason" => None,
+            "by" => Some(format!("`by` takes a list of policies in brackets: `by [{}]`", code.name)),
+            other => Some(format!("expected `by` or `reason`, found `{other}`")),
+        };
+        if let Some(reason) = reason {
+            self.report(SyntaxError::BadExpectation { reason, span: word.span });
+        }
+        // `by name` means a list of one.
+        match word.name.as_str() {
+            "by" => Expectation::By(vec![code], span),
+            _ => Expectation::Reason(code, span),
         }
     }
 

@@ -157,6 +157,20 @@ impl Printer {
             self.line(1, &request_part_text(part));
         }
         self.line(1, &format!("expect {}", test.expect.keyword()));
+        for expectation in &test.expectations {
+            match expectation {
+                Expectation::By(names_given, _) => self.line(2, &format!("by [{}]", names(names_given))),
+                Expectation::Reason(code, _) => self.line(2, &format!("reason {}", code.name)),
+                Expectation::Message(text) => self.line(2, &format!("message {}", quote(&text.value))),
+                Expectation::Grant(grant) => {
+                    self.line(2, "grant {");
+                    for clause in &grant.clauses {
+                        self.line(3, &grant_clause_text(clause));
+                    }
+                    self.line(2, "}");
+                }
+            }
+        }
         self.line(0, "}");
     }
 }
