@@ -118,6 +118,35 @@ fn a_running_runtime_keeps_a_log_that_verifies_replays_and_proves_each_entry() {
     assert_eq!(trail.len(), 21);
 }
 
+/// A task met after its deadline ends as expired: one `task_expired` entry, before the
+/// first decision refused for it, and none for the later ones; the log still verifies and
+/// replays.
+#[test]
+fn an_expired_task_is_logged_once_when_first_met_after_its_deadline() {
+    let path = fresh_path("expired");
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(5)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let deadline = suite::t0() + 30 * suite::MINUTE;
+    for late in [deadline, deadline + suite::MINUTE] {
+        let decided = world.runtime.decide("triage", &task, &suite::call("read", "acme", json!({})), late, false);
+        assert_eq!(decided.expect("decides").decision.reasons[0].code, "task_expired");
+    }
+    drop(world);
+    let store = SqliteStore::open(&path).expect("opens");
+    verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    let entries: Vec<Json> = store
+        .log_rows(0, 100)
+        .expect("rows")
+        .iter()
+        .map(|row| serde_json::from_slice(&row.entry).expect("JSON"))
+        .collect();
+    let kinds: Vec<&str> = entries.iter().map(|entry| entry["kind"].as_str().expect("a kind")).collect();
+    assert_eq!(kinds, ["task_opened", "task_expired", "decision", "decision"]);
+    assert_eq!((entries[1]["cause"].as_str(), entries[1]["by"].as_str()), (Some("expired"), Some("runtime")));
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert!(replayed.mismatches.is_empty(), "{:?}", replayed.mismatches);
+}
+
 fn kinds_task(rows: &[mandate::runtime::store::LogRow]) -> String {
     rows[0].task.clone().expect("a task")
 }

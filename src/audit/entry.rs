@@ -286,6 +286,7 @@ fn ended(revocation: &Revocation) -> Map<String, Json> {
     let kind = match (&revocation.grant, revocation.kind.as_str()) {
         (Some(_), _) => "grant_revoked",
         (None, "completed") => "task_completed",
+        (None, "expired") => "task_expired",
         (None, _) => "task_revoked",
     };
     object(json!({

@@ -518,7 +518,7 @@ impl Runtime {
         narrowing: Narrowing,
         now: i64,
     ) -> Result<Issued, RuntimeError> {
-        let held = self.held(task_id, delegator)?;
+        let held = self.held_at(task_id, delegator, now)?;
         let task = self.task_kind(&held.task.kind)?;
         let Some(delegation) = &task.delegation else {
             return Err(RuntimeError::new(
@@ -594,9 +594,14 @@ impl Runtime {
             )
             .help("attach the audit log with `Runtime::with_journal` and the counters with `with_signals(History)`"));
         }
-        let held = match self.held(task, agent) {
+        let held = match self.held_at(task, agent, now) {
             Ok(held) => held,
-            Err(error) if matches!(error.code.as_str(), "task_revoked" | "task_completed" | "grant_revoked") => {
+            Err(error)
+                if matches!(
+                    error.code.as_str(),
+                    "task_revoked" | "task_completed" | "task_expired" | "grant_revoked"
+                ) =>
+            {
                 return self.refuse_ended(agent, task, call, error, now);
             }
             Err(error) => return Err(error),
@@ -764,6 +769,22 @@ impl Runtime {
     }
 
     /// The cached standing of `agent` in `task`, loading it from the store when needed.
+    /// What `agent` holds in `task` at `now`. A task met after its deadline is ended
+    /// as expired first (once, whoever meets it first), so that its end is in the store,
+    /// in the revocation log and in the audit log like any other.
+    fn held_at(&self, task: &str, agent: &str, now: i64) -> Result<Arc<Held>, RuntimeError> {
+        let held = self.held(task, agent)?;
+        if now < held.task.deadline {
+            return Ok(held);
+        }
+        match self.end(task, TaskState::Expired, "runtime", "its deadline passed", now) {
+            Ok(_) => {}
+            Err(error) if error.code.starts_with("task_") => {} // another caller ended it first
+            Err(error) => return Err(error),
+        }
+        Err(ended_error(&self.task(task)?))
+    }
+
     fn held(&self, task: &str, agent: &str) -> Result<Arc<Held>, RuntimeError> {
         if let Some(held) = self.cached(task, agent) {
             return Ok(held);
@@ -936,7 +957,7 @@ impl Runtime {
         // The grant's standing, from the cache (kept fresh by the revocation log) or else
         // the store: an ended task, a revoked grant or a disabled agent fails here.
         self.sync_if_stale()?;
-        let held = self.held(&claims.task_id, &claims.sub)?;
+        let held = self.held_at(&claims.task_id, &claims.sub, now)?;
         if held.grant.id != claims.grant_id {
             return Err(RuntimeError::new(
                 "grant_revoked",
@@ -961,6 +982,11 @@ fn ended_error(task: &TaskRecord) -> RuntimeError {
         TaskState::Completed => {
             RuntimeError::new("task_completed", format!("task `{}` was completed by {by} at {at}", task.id))
         }
+        TaskState::Expired => RuntimeError::new(
+            "task_expired",
+            format!("task `{}` expired at {}", task.id, timestamp_text(task.deadline)),
+        )
+        .help("open a new task for the work that remains"),
         _ => RuntimeError::new(
             "task_revoked",
             format!(

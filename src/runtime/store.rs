@@ -66,6 +66,9 @@ pub enum TaskState {
     Open,
     Completed,
     Revoked,
+    /// Its deadline passed: recorded by the runtime the first time it meets the task
+    /// after its deadline.
+    Expired,
 }
 
 impl TaskState {
@@ -74,6 +77,7 @@ impl TaskState {
             TaskState::Open => "open",
             TaskState::Completed => "completed",
             TaskState::Revoked => "revoked",
+            TaskState::Expired => "expired",
         }
     }
 
@@ -82,6 +86,7 @@ impl TaskState {
             "open" => Some(TaskState::Open),
             "completed" => Some(TaskState::Completed),
             "revoked" => Some(TaskState::Revoked),
+            "expired" => Some(TaskState::Expired),
             _ => None,
         }
     }
@@ -170,7 +175,7 @@ pub struct Revocation {
     pub task: String,
     /// The grant revoked with its subtree; `None` when the whole task ended.
     pub grant: Option<String>,
-    /// `completed`, `revoked` or `agent_disabled`.
+    /// `completed`, `revoked`, `expired` or `agent_disabled`.
     pub kind: String,
     pub by: String,
     pub reason: String,

@@ -234,16 +234,13 @@ pub fn decisions(store: Box<dyn Store>) {
     // Another agent holds nothing in this task.
     let stranger = world.runtime.decide("helper", &task, &call("read", "acme", json!({})), now, false);
     assert_eq!(code(stranger), "not_in_task");
-    // After the deadline.
-    let (decision, reason, _) = outcome(&world, "triage", &task, &call("read", "acme", json!({})), t0() + 31 * MINUTE);
-    assert_eq!((decision, reason.as_str()), (Outcome::Deny, "task_expired"));
     // The caller cannot state who it is or which task it is in.
     let smuggled = serde_json::from_value::<CallDoc>(json!({"action": "read", "agent": {"id": "root"}}));
     assert!(smuggled.is_err());
     // Nor what time it is: a stated clock could act in an expired task.
     let mut back_dated = call("read", "acme", json!({}));
     back_dated.context.insert("time".to_string(), json!("2026-01-01T00:00:00Z"));
-    let late = world.runtime.decide("triage", &task, &back_dated, t0() + 31 * MINUTE, false).expect("decides");
+    let late = world.runtime.decide("triage", &task, &back_dated, now, false).expect("decides");
     assert_eq!((late.decision.decision, late.decision.errors[0].code.as_str()), (Outcome::Deny, "runtime_clock"));
     // A malformed call is denied with its errors.
     let bad = call("refund", "acme", json!({"amount": "lots"}));
@@ -260,6 +257,23 @@ pub fn decisions(store: Box<dyn Store>) {
     assert_eq!(detail["resource"], json!({"type": "Ticket", "id": "T-1"}));
     assert_eq!(claims.exp, (now + 5 * MINUTE) / 1_000_000_000, "the permit's ttl");
     assert!(detail["args_digest"].as_str().is_some_and(|digest| digest.len() == 43));
+    // At the deadline the task is over: the first call after it ends the task as
+    // expired, in the store and in the revocation log, and the task stays ended.
+    let deadline = t0() + 30 * MINUTE;
+    let (decision, reason, _) = outcome(&world, "triage", &task, &call("read", "acme", json!({})), deadline);
+    assert_eq!((decision, reason.as_str()), (Outcome::Deny, "task_expired"));
+    let record = world.runtime.task(&task).expect("the task");
+    assert_eq!((record.state, record.ended_at), (TaskState::Expired, Some(deadline)));
+    let ends = world.runtime.store().revocations_since(0).expect("the revocation log");
+    assert_eq!(ends.iter().filter(|end| end.task == task && end.kind == "expired").count(), 1);
+    let (decision, reason, _) = outcome(&world, "triage", &task, &call("read", "acme", json!({})), deadline + MINUTE);
+    assert_eq!((decision, reason.as_str()), (Outcome::Deny, "task_expired"));
+    let ends = world.runtime.store().revocations_since(0).expect("the revocation log");
+    assert_eq!(ends.iter().filter(|end| end.task == task).count(), 1, "expired once");
+    // Nothing is delegated in it any more, and its credentials fail.
+    let delegated = world.runtime.delegate("triage", &task, "helper", Default::default(), deadline + MINUTE);
+    assert_eq!(code(delegated), "task_expired");
+    assert!(world.runtime.verify_token(&credential, now).is_err());
 }
 
 pub fn budgets(store: Box<dyn Store>) {
