@@ -77,6 +77,7 @@ impl SqliteStore {
         }
         connection.pragma_update(None, "journal_mode", "WAL").map_err(corrupt)?;
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(backend)?;
         connection.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         connection.execute_batch(SCHEMA).map_err(corrupt)?;
         connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
