@@ -139,7 +139,13 @@ fn signals_of_an_unknown_agent_say_warming_up_and_nothing_else() {
 /// A runtime over `examples/payments`, whose `behavior.paid_today` adds up each agent's
 /// payments of the last 24 hours, with the audit log and the history counters on `store`.
 fn payments_runtime(store: &Path) -> Runtime {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/payments");
+    history_runtime("examples/payments", store)
+}
+
+/// A runtime deciding by the package at `package` (from the crate's root), with its
+/// audit log and history counters on.
+fn history_runtime(package: &str, store: &Path) -> Runtime {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(package);
     let set = Arc::new(PolicySet::load(&path, Limits::default()).expect("the example checks"));
     let store = Box::new(SqliteStore::open(store).expect("opens"));
     let runtime = Runtime::new(set.clone(), store, KeyRing::ephemeral(t0()).expect("keys"), RuntimeConfig::default())
@@ -222,6 +228,38 @@ fn an_agents_payments_of_the_last_day_count_across_its_tasks_and_outlive_the_pro
     assert_eq!(outcome(&restarted, "pay-bot-1", &fifth, "900.0", t0() + 4 * NANOS + day).0, "allow");
     // 700 + 900 + 900 = 2,500: at the limit; one cent more escalates.
     assert_eq!(outcome(&restarted, "pay-bot-1", &fifth, "0.01", t0() + 4 * NANOS + day + 1).0, "escalate");
+}
+
+/// A counter never falls: an allowed negative adjustment adds nothing to the net, so
+/// 90, then -50, then 20 is over 100 (the net stays 90), not 60.
+#[test]
+fn a_negative_amount_makes_no_room_under_a_summed_counter() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let runtime = history_runtime("tests/fixtures/behavior/net_ceiling", &dir.path().join("runtime.db"));
+    let key = AgentKey::generate("k", AgentAlgorithm::EdDsa).expect("a key");
+    let attrs = json!({"team": "ledger"}).as_object().cloned().unwrap_or_default();
+    let spec = AgentSpec {
+        id: "ledger-bot".to_string(),
+        sponsor: "li@example.com".to_string(),
+        attrs,
+        keys: vec![key.public_jwk().expect("a jwk")],
+    };
+    runtime.register_agent(spec, t0()).expect("registers");
+    let params = json!({"ledger": "L-1"}).as_object().cloned().unwrap_or_default();
+    let task = runtime.open_task("ledger-bot", "Adjust", params, None, t0()).expect("opens").task.id;
+    let adjust = |amount: &str, at: i64| {
+        let call: CallDoc = serde_json::from_value(json!({
+            "action": "adjust",
+            "args": {"amount": amount},
+            "resource": {"type": "Ledger", "id": "L-1", "attrs": {"currency": "EUR"}},
+        }))
+        .expect("a call");
+        runtime.decide("ledger-bot", &task, &call, at, false).expect("decides").decision.decision.word().to_string()
+    };
+    assert_eq!(adjust("90.0", t0() + NANOS), "allow");
+    assert_eq!(adjust("-50.0", t0() + 2 * NANOS), "allow");
+    assert_eq!(adjust("20.0", t0() + 3 * NANOS), "escalate");
+    assert_eq!(adjust("10.0", t0() + 4 * NANOS), "allow", "90 + 10 is at the ceiling, not over it");
 }
 
 #[test]
