@@ -14,9 +14,8 @@
 //! `checkpoint_interval` has passed since the last one, whichever comes first.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -128,67 +127,73 @@ struct Pending {
     /// The entry's fields in canonical form, encoded by the caller so that the writer
     /// only splices in the position.
     encoded: Encoded,
+    /// Where the writer answers, and whom it wakes.
+    slot: Arc<Slot>,
+}
+
+/// One caller's answer: its entry's position, or why it was not appended.
+struct Slot {
+    outcome: OnceLock<Result<u64, String>>,
+    caller: Thread,
+}
+
+impl Pending {
+    /// Answers the caller and wakes it; only the first answer counts.
+    fn answer(&self, outcome: Result<u64, String>) {
+        let _ = self.slot.outcome.set(outcome);
+        self.slot.caller.unpark();
+    }
+}
+
+/// An entry dropped unanswered (its batch failed to be taken, or the writer stopped
+/// while holding it) fails its caller rather than leaving it waiting.
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.slot.outcome.get().is_none() {
+            self.answer(Err("the writer stopped before appending the entry".to_string()));
+        }
+    }
 }
 
 /// What the deciding threads and the writer share: the entries waiting for the next
-/// batch, and the outcome of each batch appended until all its callers have read it.
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Pending>,
-    /// The number of the batch the waiting entries will be appended in.
-    next_batch: u64,
-    /// Per appended batch: the position of its first entry (or why it failed), and how
-    /// many of its callers have not read it yet.
-    outcomes: HashMap<u64, (Result<u64, String>, usize)>,
-    /// No more entries are taken: the log was closed, or its writer stopped.
-    closed: bool,
-    /// The writer has stopped: no batch without an outcome will get one.
-    stopped: bool,
-}
-
-/// The queue, and the two conditions threads wait for: entries arrived (the writer),
-/// a batch was appended (the callers). One wake-up of every waiting caller per batch,
-/// instead of one message per entry.
+/// batch. Each caller waits on its own slot, woken by the writer alone, so a batch's
+/// callers do not contend for a lock when it is appended.
 #[derive(Default)]
 struct Handoff {
     queue: Mutex<Queue>,
     arrived: Condvar,
-    appended: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    /// No more entries are taken.
+    closed: bool,
 }
 
 impl Handoff {
-    fn lock(&self) -> Result<MutexGuard<'_, Queue>, AuditError> {
-        self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))
-    }
-
-    /// Queues `pending` and waits until its batch is appended; its position.
-    fn submit(&self, pending: Pending) -> Result<u64, AuditError> {
-        let mut queue = self.lock()?;
-        if queue.closed {
-            return Err(AuditError::Stopped("closed".to_string()));
-        }
-        let (batch, offset) = (queue.next_batch, queue.waiting.len() as u64);
-        queue.waiting.push(pending);
-        if offset == 0 {
-            self.arrived.notify_one();
+    /// Queues an entry and waits until it is appended; its position.
+    fn submit(&self, task: String, encoded: Encoded) -> Result<u64, AuditError> {
+        let slot = Arc::new(Slot { outcome: OnceLock::new(), caller: std::thread::current() });
+        {
+            let mut queue = self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
+            if queue.closed {
+                return Err(AuditError::Stopped("closed".to_string()));
+            }
+            queue.waiting.push(Pending { task, encoded, slot: slot.clone() });
+            if queue.waiting.len() == 1 {
+                self.arrived.notify_one();
+            }
         }
         loop {
-            if let Some((outcome, readers)) = queue.outcomes.get_mut(&batch) {
-                let outcome = outcome.clone();
-                *readers = readers.saturating_sub(1);
-                if *readers == 0 {
-                    queue.outcomes.remove(&batch);
-                }
-                return outcome.map(|first| first + offset).map_err(AuditError::Stopped);
+            if let Some(outcome) = slot.outcome.get() {
+                return outcome.clone().map_err(AuditError::Stopped);
             }
-            if queue.stopped {
-                return Err(AuditError::Stopped("the writer stopped before appending the entry".to_string()));
-            }
-            queue = self.appended.wait(queue).map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
+            std::thread::park();
         }
     }
 
-    /// Waits up to `wait` for entries; takes them all, with their batch's number.
+    /// Waits up to `wait` for entries and takes them all.
     fn take(&self, wait: Duration) -> Taken {
         let Ok(mut queue) = self.queue.lock() else { return Taken::Closed };
         if queue.waiting.is_empty() && !queue.closed {
@@ -197,36 +202,34 @@ impl Handoff {
                 Err(_) => return Taken::Closed,
             };
         }
-        if queue.waiting.is_empty() {
-            return if queue.closed { Taken::Closed } else { Taken::Nothing };
+        match (queue.waiting.is_empty(), queue.closed) {
+            (false, _) => Taken::Batch(std::mem::take(&mut queue.waiting)),
+            (true, false) => Taken::Nothing,
+            (true, true) => Taken::Closed,
         }
-        let batch = queue.next_batch;
-        queue.next_batch += 1;
-        Taken::Batch(batch, std::mem::take(&mut queue.waiting))
     }
 
-    /// Publishes the outcome of batch `batch` of `size` entries and wakes its callers.
-    fn publish(&self, batch: u64, size: usize, outcome: Result<u64, String>) {
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.outcomes.insert(batch, (outcome, size));
-        }
-        self.appended.notify_all();
-    }
-
-    /// Takes no more entries and wakes every waiting thread; `stopped` when the writer
-    /// is gone.
-    fn close(&self, stopped: bool) {
-        if let Ok(mut queue) = self.queue.lock() {
-            queue.closed = true;
-            queue.stopped |= stopped;
-        }
+    /// Takes no more entries; with `drain`, fails those still waiting (dropping them
+    /// answers their callers).
+    fn close(&self, drain: bool) {
+        let waiting = match self.queue.lock() {
+            Ok(mut queue) => {
+                queue.closed = true;
+                if drain {
+                    std::mem::take(&mut queue.waiting)
+                } else {
+                    Vec::new()
+                }
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(waiting);
         self.arrived.notify_all();
-        self.appended.notify_all();
     }
 }
 
 enum Taken {
-    Batch(u64, Vec<Pending>),
+    Batch(Vec<Pending>),
     Nothing,
     Closed,
 }
@@ -349,7 +352,7 @@ impl AuditLog {
     pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
         let draft = entry::draft(&event, at, &self.policy_set, &self.masking)?;
         let encoded = Encoded::of(&draft).map_err(AuditError::Encode)?;
-        self.handoff.submit(Pending { task: draft.task, encoded })
+        self.handoff.submit(draft.task, encoded)
     }
 
     /// Stops the writer after the entries already handed over, signing a last checkpoint.
@@ -396,13 +399,17 @@ impl Writer {
         loop {
             let wait = self.config.checkpoint_interval.saturating_sub(last_checkpoint.elapsed());
             match self.handoff.take(wait.max(Duration::from_millis(1))) {
-                Taken::Batch(number, batch) => {
+                Taken::Batch(batch) => {
                     let result = self.append(&batch, false);
                     if let Ok(true) = result {
                         last_checkpoint = Instant::now();
                     }
-                    let outcome = result.map(|_| self.first_seq).map_err(|error| error.to_string());
-                    self.handoff.publish(number, batch.len(), outcome);
+                    for (index, pending) in batch.iter().enumerate() {
+                        pending.answer(match &result {
+                            Ok(_) => Ok(self.first_seq + index as u64),
+                            Err(error) => Err(error.to_string()),
+                        });
+                    }
                 }
                 Taken::Nothing => {
                     if last_checkpoint.elapsed() >= self.config.checkpoint_interval {
@@ -533,6 +540,28 @@ mod tests {
                 assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(expected).unwrap());
             }
         }
+    }
+
+    /// A caller whose entry is taken but never answered (its writer stopped with it)
+    /// is failed, not left waiting; a closed log takes nothing more.
+    #[test]
+    fn an_entry_dropped_unanswered_fails_its_caller() {
+        let handoff = Arc::new(Handoff::default());
+        let caller = {
+            let handoff = handoff.clone();
+            std::thread::spawn(move || handoff.submit("t".to_string(), Encoded::default()))
+        };
+        let batch = loop {
+            if let Taken::Batch(batch) = handoff.take(Duration::from_millis(100)) {
+                break batch;
+            }
+        };
+        assert_eq!(batch.len(), 1);
+        drop(batch);
+        let error = caller.join().unwrap().unwrap_err();
+        assert!(error.to_string().contains("stopped before appending"), "{error}");
+        handoff.close(true);
+        assert!(handoff.submit("t".to_string(), Encoded::default()).is_err());
     }
 
     /// The position fields are the log's: an entry that states them is refused, not
