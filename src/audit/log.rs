@@ -1,9 +1,9 @@
 //! The log writer: entries appended with group commit, and signed checkpoints.
 //!
-//! Deciding threads hand their entries to one writer thread and wait. The writer takes
-//! every entry waiting (up to a batch's worth), numbers and chains them, and appends them
-//! in one store transaction: one commit for many decisions, and each decision returns only
-//! once its entry is committed. The store serialises appends (SQLite's write lock,
+//! Deciding threads encode their entries, queue them for one writer thread and wait. The
+//! writer takes every entry waiting (at most one per deciding thread), numbers and chains
+//! them, and appends them in one store transaction: one commit for many decisions, and
+//! each decision returns only once its entry is committed. The store serialises appends (SQLite's write lock,
 //! PostgreSQL's row lock on the log head), so several processes can share one log.
 //!
 //! Each entry holds `seq` (its position) and `prev` (the hex leaf hash of the entry

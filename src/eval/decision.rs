@@ -18,6 +18,29 @@ pub enum Outcome {
     Escalate,
 }
 
+/// A test's expected decision, as written, is an outcome.
+impl From<crate::syntax::ast::Decision> for Outcome {
+    fn from(decision: crate::syntax::ast::Decision) -> Outcome {
+        use crate::syntax::ast::Decision;
+        match decision {
+            Decision::Allow => Outcome::Allow,
+            Decision::Deny => Outcome::Deny,
+            Decision::Escalate => Outcome::Escalate,
+        }
+    }
+}
+
+impl From<Outcome> for crate::syntax::ast::Decision {
+    fn from(outcome: Outcome) -> crate::syntax::ast::Decision {
+        use crate::syntax::ast::Decision;
+        match outcome {
+            Outcome::Allow => Decision::Allow,
+            Outcome::Deny => Decision::Deny,
+            Outcome::Escalate => Decision::Escalate,
+        }
+    }
+}
+
 impl Outcome {
     pub fn word(self) -> &'static str {
         match self {

@@ -140,7 +140,7 @@ fn run_one(set: &PolicySet, test: &TestCase) -> TestResult {
     };
     let wanted = &test.expectations;
     let expect = Expectation {
-        decision: outcome(test.expect),
+        decision: test.expect.into(),
         reason: wanted.reason.as_ref().map(|(code, _)| code.clone()),
         policies: wanted.policies.as_ref().map(|(names, _)| names.clone()),
         messages: texts(&wanted.messages),
@@ -179,14 +179,6 @@ const NANOS_PER_MS: i64 = 1_000_000;
 
 fn texts(given: &[(String, crate::syntax::Span)]) -> Option<Vec<String>> {
     (!given.is_empty()).then(|| given.iter().map(|(text, _)| text.clone()).collect())
-}
-
-fn outcome(decision: ast::Decision) -> super::decision::Outcome {
-    match decision {
-        ast::Decision::Allow => super::decision::Outcome::Allow,
-        ast::Decision::Deny => super::decision::Outcome::Deny,
-        ast::Decision::Escalate => super::decision::Outcome::Escalate,
-    }
 }
 
 /// A test in a test file (`*.test.json`, `*.test.yaml`): a request in wire form and what
@@ -352,11 +344,7 @@ fn run_json_test(set: &PolicySet, file: &Arc<str>, text: &str, yaml: bool, test:
     };
     let mismatches = mismatches(&test.expect, &decision, valid);
     let (start, end) = name_in(text, &test.name, yaml);
-    let expected = match test.expect.decision {
-        super::decision::Outcome::Allow => ast::Decision::Allow,
-        super::decision::Outcome::Deny => ast::Decision::Deny,
-        super::decision::Outcome::Escalate => ast::Decision::Escalate,
-    };
+    let expected = test.expect.decision.into();
     TestResult {
         name: test.name,
         origin: Origin { file: file.clone(), start, end },

@@ -596,12 +596,7 @@ impl Runtime {
         }
         let held = match self.held_at(task, agent, now) {
             Ok(held) => held,
-            Err(error)
-                if matches!(
-                    error.code.as_str(),
-                    "task_revoked" | "task_completed" | "task_expired" | "grant_revoked"
-                ) =>
-            {
+            Err(error) if ENDED.contains(&error.code.as_str()) => {
                 return self.refuse_ended(agent, task, call, error, now);
             }
             Err(error) => return Err(error),
@@ -779,7 +774,7 @@ impl Runtime {
         }
         match self.end(task, TaskState::Expired, "runtime", "its deadline passed", now) {
             Ok(_) => {}
-            Err(error) if error.code.starts_with("task_") => {} // another caller ended it first
+            Err(error) if ENDED.contains(&error.code.as_str()) => {} // another caller ended it first
             Err(error) => return Err(error),
         }
         Err(ended_error(&self.task(task)?))
@@ -975,6 +970,9 @@ fn deny(decision: &mut Decision, reason: Reason) {
 }
 
 /// The error for a task that is no longer open: who ended it and why.
+/// The codes of the errors that say a task, or the caller's grant in it, has ended.
+const ENDED: [&str; 4] = ["task_revoked", "task_completed", "task_expired", "grant_revoked"];
+
 fn ended_error(task: &TaskRecord) -> RuntimeError {
     let by = task.ended_by.as_deref().unwrap_or("?");
     let at = task.ended_at.map(timestamp_text).unwrap_or_default();
