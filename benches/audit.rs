@@ -2,7 +2,8 @@
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
 //! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
 //! (one, four and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
-//! 100,000 runtime entries. Figures and commands are in `BENCHMARKS.md`.
+//! 100,000 runtime entries, in the library and as `mandate audit verify`. Figures and
+//! commands are in `BENCHMARKS.md`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // bench code may fail loudly
 
@@ -188,6 +189,19 @@ fn log_verification(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(verified.entries));
     group.bench_function("verify_log_100k_entries", |b| b.iter(|| verify(&store, &key, None, &mut |_| {}).unwrap()));
+    // The same as a user runs it: the command line opens the store (with SQLite's
+    // integrity check), reads the key and verifies.
+    let key = signer().verifier_key();
+    group.bench_function("cli_verify_log_100k_entries", |b| {
+        b.iter(|| {
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_mandate"))
+                .args(["audit", "verify", "--key", &key, "--store"])
+                .arg(&file.0)
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        })
+    });
     group.finish();
 }
 
