@@ -165,7 +165,7 @@ fn audited_decisions(c: &mut Criterion) {
     let (runtime, task, _file) = journaled_runtime("decide");
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(1));
-    for threads in [1u64, 4, 32] {
+    for threads in [1u64, 4, 8, 16, 32] {
         let mut latencies = Vec::new();
         group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {
             b.iter_custom(|iters| decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies))

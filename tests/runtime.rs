@@ -1,7 +1,8 @@
 //! The runtime against real stores: the shared suite (`support/runtime_suite.rs`) on an
 //! SQLite file and, with the `postgres` feature, on a PostgreSQL database of its own;
-//! then what only the embedded store has to show: a corrupted file is refused, and a
-//! process killed in the middle of a workload leaves the file consistent.
+//! then what only the embedded store has to show: a corrupted, truncated or damaged file
+//! is refused, committed pages reach the file in the background, and a process killed
+//! in the middle of a workload leaves the file consistent.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code may fail loudly
 
@@ -141,6 +142,74 @@ fn a_corrupted_store_is_refused() {
     let error = SqliteStore::open(&path).err().expect("refused");
     assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
     assert_eq!(std::fs::read(&path).expect("reads"), garbage, "nothing was written to it");
+}
+
+/// A store file with some pages of data in it, closed (its log checkpointed).
+fn filled_store(name: &str) -> PathBuf {
+    let path = sqlite_path(name);
+    let store = SqliteStore::open(&path).expect("opens");
+    for index in 0..40 {
+        store.put_bundle(&format!("bundle-{index}"), &vec![b'x'; 8192]).expect("writes");
+    }
+    drop(store);
+    path
+}
+
+/// A copy cut short is refused by its header alone (which states more pages than the
+/// file holds), and the opening writes nothing; the message says what is wrong.
+#[test]
+fn a_truncated_store_is_refused_by_its_header() {
+    let path = filled_store("truncated");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    assert!(bytes.len() > 300_000, "{} bytes", bytes.len());
+    bytes.truncate(bytes.len() - 4096);
+    std::fs::write(&path, &bytes).expect("writes");
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(matches!(&error, StoreError::Corrupt(message) if message.contains("truncated")), "{error}");
+    assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing was written to it");
+    for (at, garbage) in [(16usize, [0u8, 3]), (0, *b"PK")] {
+        let mut bad = bytes.clone();
+        bad[at..at + 2].copy_from_slice(&garbage);
+        std::fs::write(&path, &bad).expect("writes");
+        let error = SqliteStore::open(&path).err().expect("refused");
+        assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    }
+}
+
+/// A damaged page in a table other than the audit log is found by the check on
+/// opening.
+#[test]
+fn a_damaged_table_is_refused_when_opened() {
+    let path = filled_store("damaged-table");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    // Every page after the schema's, but the first bytes of each (their headers) are
+    // left alone so that only the checks of the tables' contents can tell.
+    for page in bytes.chunks_mut(4096).skip(1) {
+        for byte in page.iter_mut().skip(8).step_by(7) {
+            *byte ^= 0x5a;
+        }
+    }
+    std::fs::write(&path, &bytes).expect("writes");
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+}
+
+/// While a store is open, what is committed reaches the database file itself (not
+/// only its write-ahead log) without any further write: the background checkpoint.
+#[test]
+fn committed_pages_reach_the_file_in_the_background() {
+    let path = sqlite_path("background-checkpoint");
+    let store = SqliteStore::open(&path).expect("opens");
+    let before = std::fs::metadata(&path).expect("a file").len();
+    for index in 0..20 {
+        store.put_bundle(&format!("bundle-{index}"), &vec![b'x'; 8192]).expect("writes");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&path).expect("a file").len() < before + 20 * 8192 {
+        assert!(std::time::Instant::now() < deadline, "the log was not copied into the file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(store);
 }
 
 /// The workload the crash test kills: open tasks, spend their budgets, revoke them, in

@@ -11,11 +11,14 @@
 // `Value["key"]` on JSON reads `null` for a missing key or a non-object: it cannot panic.
 #![allow(clippy::indexing_slicing)]
 
+use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
 
+use super::canonical::Members;
 use super::AuditError;
-use crate::eval::{Limits, PolicySet};
+use crate::eval::decision::{Matched, Obligations, Outcome, Reason};
+use crate::eval::{Limits, PolicySet, RequestError};
 use crate::hir::Root;
 use crate::runtime::journal::{Decided, Event};
 use crate::runtime::store::{GrantRecord, Revocation, TaskRecord};
@@ -224,34 +227,58 @@ fn declared_types(set: &PolicySet, root: Root, name: &str) -> Vec<Type> {
 pub struct Draft {
     /// The task the entry belongs to.
     pub task: String,
-    pub fields: Map<String, Json>,
-    /// Fields already in canonical form: the request, encoded once for its digest.
-    pub encoded: Vec<(&'static str, Vec<u8>)>,
+    /// Each field's name and canonical bytes, in no particular order.
+    pub members: Members,
 }
 
 /// The entry for `event`.
 pub fn draft(event: &Event<'_>, at: i64, policy_set: &str, masking: &Masking) -> Result<Draft, AuditError> {
-    let (task, mut fields, encoded) = match event {
-        Event::Opened { task, grant } => (task, opened(task, grant), Vec::new()),
-        Event::Delegated { task, grant } => (task, delegated(grant), Vec::new()),
-        Event::Ended { task, revocation } => (task, ended(revocation), Vec::new()),
-        Event::Decided(decided) => {
-            let (fields, request) = decision(decided, policy_set, masking)?;
-            (&decided.task, fields, vec![("request", request)])
-        }
+    let (task, members) = match event {
+        Event::Opened { task, grant } => (*task, members(Common::of(opened(task, grant), task, at)?)?),
+        Event::Delegated { task, grant } => (*task, members(Common::of(delegated(grant), task, at)?)?),
+        Event::Ended { task, revocation } => (*task, members(Common::of(ended(revocation), task, at)?)?),
+        Event::Decided(decided) => (decided.task, decision(decided, at, policy_set, masking)?),
     };
-    fields.insert("time".to_string(), Json::String(timestamp_text(at)));
-    fields.insert("task".to_string(), task_summary(task)?);
-    Ok(Draft { task: task.id.clone(), fields, encoded })
+    Ok(Draft { task: task.id.clone(), members })
 }
 
-fn task_summary(task: &TaskRecord) -> Result<Json, AuditError> {
-    Ok(json!({
-        "id": task.id,
-        "kind": task.kind,
-        "params_digest": digest(&super::canonical::object_to_vec(&task.params).map_err(AuditError::Encode)?),
-        "deadline": timestamp_text(task.deadline),
-    }))
+fn members<T: Serialize>(fields: T) -> Result<Members, AuditError> {
+    super::canonical::members(&fields).map_err(AuditError::Encode)
+}
+
+/// The fields every entry has, besides its own.
+#[derive(Serialize)]
+struct Common<'a, F> {
+    #[serde(flatten)]
+    fields: F,
+    time: String,
+    task: TaskSummary<'a>,
+}
+
+impl<'a, F> Common<'a, F> {
+    fn of(fields: F, task: &'a TaskRecord, at: i64) -> Result<Common<'a, F>, AuditError> {
+        Ok(Common { fields, time: timestamp_text(at), task: TaskSummary::of(task)? })
+    }
+}
+
+/// What an entry says of its task.
+#[derive(Serialize)]
+struct TaskSummary<'a> {
+    id: &'a str,
+    kind: &'a str,
+    params_digest: String,
+    deadline: String,
+}
+
+impl<'a> TaskSummary<'a> {
+    fn of(task: &'a TaskRecord) -> Result<TaskSummary<'a>, AuditError> {
+        Ok(TaskSummary {
+            id: &task.id,
+            kind: &task.kind,
+            params_digest: digest(&super::canonical::object_to_vec(&task.params).map_err(AuditError::Encode)?),
+            deadline: timestamp_text(task.deadline),
+        })
+    }
 }
 
 /// The chain from the sponsor to the agent holding `grant`.
@@ -299,40 +326,60 @@ fn ended(revocation: &Revocation) -> Map<String, Json> {
     }))
 }
 
-/// A decision's fields, and its request in canonical form (masked where a rule says).
-fn decision(
-    decided: &Decided<'_>,
-    policy_set: &str,
-    masking: &Masking,
-) -> Result<(Map<String, Json>, Vec<u8>), AuditError> {
-    let mut request = serde_json::to_value(decided.request).map_err(|error| AuditError::Encode(error.to_string()))?;
-    let mut encoded = canonical(&request)?;
-    let request_digest = digest(&encoded);
-    let masked = masking.apply(&mut request)?;
-    if !masked.is_empty() {
-        encoded = canonical(&request)?;
+/// A decision's own fields.
+#[derive(Serialize)]
+struct DecisionFields<'a> {
+    kind: &'static str,
+    chain: Vec<&'a str>,
+    grant: &'a str,
+    request_digest: String,
+    policy_set: &'a str,
+    decision: Outcome,
+    policy_decision: Option<Outcome>,
+    policies: &'a Matched,
+    reasons: &'a [Reason],
+    obligations: &'a Option<Obligations>,
+    credential: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    masked: Vec<Json>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [RequestError],
+}
+
+/// A decision's members: its fields, the common ones, and its request (masked where a
+/// rule says), encoded once for both its digest and the entry.
+fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking) -> Result<Members, AuditError> {
+    let mut request = super::canonical::encode(decided.request).map_err(AuditError::Encode)?;
+    let request_digest = digest(&request);
+    let mut masked = Vec::new();
+    if !masking.is_empty() {
+        let mut document =
+            serde_json::to_value(decided.request).map_err(|error| AuditError::Encode(error.to_string()))?;
+        masked = masking.apply(&mut document)?;
+        if !masked.is_empty() {
+            request = canonical(&document)?;
+        }
     }
     let decision = decided.decision;
-    let mut fields = object(json!({
-        "kind": "decision",
-        "chain": chain(decided.grant),
-        "grant": decided.grant.id,
-        "request_digest": request_digest,
-        "policy_set": policy_set,
-        "decision": decision.decision,
-        "policy_decision": decided.policy_outcome,
-        "policies": decision.policies,
-        "reasons": decision.reasons,
-        "obligations": decision.obligations,
-        "credential": decided.credential,
-    }));
-    if !masked.is_empty() {
-        fields.insert("masked".to_string(), Json::Array(masked));
-    }
-    if !decision.errors.is_empty() {
-        fields.insert("errors".to_string(), json!(decision.errors));
-    }
-    Ok((fields, encoded))
+    let grant = decided.grant;
+    let fields = DecisionFields {
+        kind: "decision",
+        chain: grant.chain.iter().map(String::as_str).chain([grant.agent.as_str()]).collect(),
+        grant: &grant.id,
+        request_digest,
+        policy_set,
+        decision: decision.decision,
+        policy_decision: decided.policy_outcome,
+        policies: &decision.policies,
+        reasons: &decision.reasons,
+        obligations: &decision.obligations,
+        credential: decided.credential,
+        masked,
+        errors: &decision.errors,
+    };
+    let mut members = members(Common::of(fields, decided.task, at)?)?;
+    members.push("request", &request);
+    Ok(members)
 }
 
 fn object(value: Json) -> Map<String, Json> {

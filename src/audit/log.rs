@@ -245,14 +245,12 @@ struct Encoded {
 }
 
 impl Encoded {
-    /// The draft's fields, and the members it already holds in canonical form.
+    /// The draft's members, sorted and split around the position fields.
     fn of(draft: &entry::Draft) -> Result<Encoded, String> {
-        let mut members: Vec<(&str, Member<'_>)> =
-            draft.fields.iter().map(|(key, value)| (key.as_str(), Member::Value(value))).collect();
-        members.extend(draft.encoded.iter().map(|(key, bytes)| (*key, Member::Encoded(bytes))));
+        let mut members: Vec<(&str, &[u8])> = draft.members.iter().collect();
         members.sort_unstable_by(|a, b| canonical::utf16_order(a.0, b.0));
         let mut encoded = Encoded::default();
-        for (key, member) in members {
+        for (key, bytes) in members {
             let part = match (canonical::utf16_order(key, "prev"), canonical::utf16_order(key, "seq")) {
                 (Ordering::Less, _) => &mut encoded.before_prev,
                 (Ordering::Greater, Ordering::Less) => &mut encoded.before_seq,
@@ -264,10 +262,7 @@ impl Encoded {
             }
             canonical::write_string(key, part);
             part.push(b':');
-            match member {
-                Member::Value(value) => canonical::write(value, part)?,
-                Member::Encoded(bytes) => part.extend_from_slice(bytes),
-            }
+            part.extend_from_slice(bytes);
         }
         Ok(encoded)
     }
@@ -275,12 +270,6 @@ impl Encoded {
     fn len(&self) -> usize {
         self.before_prev.len() + self.before_seq.len() + self.after_seq.len()
     }
-}
-
-/// A field's value, to encode or encoded already.
-enum Member<'a> {
-    Value(&'a Json),
-    Encoded(&'a [u8]),
 }
 
 /// The canonical text of an entry at `seq` after the leaf `prev`: the same bytes as
@@ -512,8 +501,12 @@ mod tests {
     /// drafts are.
     fn draft_of(fields: &Map<String, Json>) -> entry::Draft {
         let mut fields = fields.clone();
-        let encoded = fields.remove("request").map(|request| ("request", canonical::to_vec(&request).unwrap()));
-        entry::Draft { task: "t".to_string(), fields, encoded: encoded.into_iter().collect() }
+        let request = fields.remove("request").map(|request| canonical::to_vec(&request).unwrap());
+        let mut members = canonical::members(&fields).unwrap();
+        if let Some(request) = request {
+            members.push("request", &request);
+        }
+        entry::Draft { task: "t".to_string(), members }
     }
 
     /// Splicing the position into members encoded apart gives the canonicalizer's bytes,

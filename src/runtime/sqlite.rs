@@ -3,9 +3,12 @@
 //! Each changing method runs in one `BEGIN IMMEDIATE` transaction, which takes the
 //! database's write lock before it reads: two processes (or threads) reserving the last
 //! unit of a budget are serialised, and a process killed mid-transaction leaves the file
-//! as it was before that transaction. The file is checked when it is opened, so a
-//! corrupted or foreign file is refused with [`StoreError::Corrupt`] before anything is
-//! written to it.
+//! as it was before that transaction. The file is checked when it is opened (its header
+//! against its length, and SQLite's `quick_check` of every table but the ever-growing
+//! audit log, whose pages are checked as they are read), so a truncated, corrupted or
+//! foreign file is refused with [`StoreError::Corrupt`] before anything is written to
+//! it. A background thread copies the write-ahead log back into the file, so that
+//! commits do not stop to do it.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -51,13 +54,18 @@ CREATE TABLE IF NOT EXISTS audit_bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT
 /// A runtime store in one SQLite file.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// For a file: copies the write-ahead log back into the file in the background.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
     /// Opens the store at `path`, creating it (and its tables) when it does not exist.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        check_header(path)?;
         let connection = Connection::open(path).map_err(corrupt)?;
-        Self::prepare(connection)
+        let mut store = Self::prepare(connection)?;
+        store.checkpointer = Checkpointer::start(path);
+        Ok(store)
     }
 
     /// A store that lives in memory only, for tests and one-shot runs.
@@ -67,10 +75,7 @@ impl SqliteStore {
 
     fn prepare(connection: Connection) -> Result<SqliteStore, StoreError> {
         connection.busy_timeout(Duration::from_secs(10)).map_err(backend)?;
-        let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(corrupt)?;
-        if check != "ok" {
-            return Err(StoreError::Corrupt(check));
-        }
+        check_tables(&connection)?;
         let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(corrupt)?;
         if version > VERSION {
             return Err(StoreError::Corrupt(format!("layout version {version} is newer than this build's {VERSION}")));
@@ -80,8 +85,10 @@ impl SqliteStore {
         connection.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(backend)?;
         connection.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         connection.execute_batch(SCHEMA).map_err(corrupt)?;
-        connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
-        Ok(SqliteStore { connection: Mutex::new(connection) })
+        if version != VERSION {
+            connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
+        }
+        Ok(SqliteStore { connection: Mutex::new(connection), checkpointer: None })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
@@ -95,6 +102,146 @@ impl SqliteStore {
         let value = body(&transaction)?;
         transaction.commit().map_err(backend)?;
         Ok(value)
+    }
+}
+
+/// The length of a SQLite file's header, and what it starts with.
+const HEADER: usize = 100;
+const MAGIC: &[u8] = b"SQLite format 3\0";
+
+/// Refuses a file that is not a SQLite database, or that is shorter than its header
+/// says (a truncated copy), before SQLite opens it. Reading the header is constant
+/// work, whatever the file's size. While a write-ahead log lies beside the file, the
+/// file may legitimately be shorter (a checkpoint was cut short), so its length is
+/// checked only without one.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(StoreError::Backend(format!("cannot read {}: {error}", path.display()))),
+    };
+    let length = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    if length == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; HEADER];
+    let not_sqlite = || StoreError::Corrupt(format!("{} is not a SQLite database (no SQLite header)", path.display()));
+    std::io::Read::read_exact(&mut file, &mut header).map_err(|_| not_sqlite())?;
+    if !header.starts_with(MAGIC) {
+        return Err(not_sqlite());
+    }
+    let number =
+        |at: usize| header.get(at..at + 4).and_then(|bytes| <[u8; 4]>::try_from(bytes).ok()).map(u32::from_be_bytes);
+    let page_size = match header.get(16..18) {
+        Some([0, 1]) => 65_536,
+        Some(&[high, low]) => u64::from(u16::from_be_bytes([high, low])),
+        _ => 0,
+    };
+    if !page_size.is_power_of_two() || !(512..=65_536).contains(&page_size) {
+        return Err(StoreError::Corrupt(format!("{}: its header states a page size of {page_size}", path.display())));
+    }
+    let pages = u64::from(number(28).unwrap_or(0));
+    // The header's page count holds only while it was written with the change counter.
+    let counted = number(24).is_some() && number(24) == number(92) && pages > 0;
+    let wal = std::fs::metadata(format!("{}-wal", path.display())).is_ok_and(|metadata| metadata.len() > 0);
+    if counted && !wal && length < pages * page_size {
+        return Err(StoreError::Corrupt(format!(
+            "{} holds {length} bytes, but its header counts {pages} pages of {page_size} bytes: the file was truncated",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// SQLite's own integrity check (`quick_check`) of every table but the audit log, and
+/// of their indexes. The audit log grows without end, so checking it would make every
+/// opening cost as much as reading the whole log; its pages are checked as they are
+/// read instead, which `mandate audit verify` does for all of them (a damaged page is a
+/// `damaged_store` failure there), and appending reads the pages it changes.
+fn check_tables(connection: &Connection) -> Result<(), StoreError> {
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name <> 'audit_log' ORDER BY name")
+        .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
+        .map_err(corrupt)?;
+    for table in tables {
+        let check: String = connection
+            .query_row("SELECT quick_check FROM pragma_quick_check(?1)", [&table], |row| row.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt(format!("table {table}: {check}")));
+        }
+    }
+    Ok(())
+}
+
+/// How often the write-ahead log is copied back into the file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the write-ahead log back into the database file on its own thread and
+/// connection (SQLite's `PASSIVE` checkpoint, which never blocks a writer), so that a
+/// commit does not stop to do it. The writer's own automatic checkpoint stays on as a
+/// bound, should this one fall behind.
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts it for the file at `path`; without it (a second connection cannot be
+    /// opened), the writer checkpoints as SQLite does by default.
+    fn start(path: &Path) -> Option<Checkpointer> {
+        let connection = Connection::open(path).ok()?;
+        connection.busy_timeout(CHECKPOINT_EVERY).ok()?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("mandate-checkpoint".to_string())
+            .spawn(move || {
+                let (stopped, wake) = &*signal;
+                let Ok(mut stopped) = stopped.lock() else { return };
+                while !*stopped {
+                    stopped = match wake.wait_timeout(stopped, CHECKPOINT_EVERY) {
+                        Ok((stopped, _)) => stopped,
+                        Err(_) => return,
+                    };
+                    checkpoint(&connection);
+                }
+            })
+            .ok()?;
+        Some(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+/// How many pages the log may hold before the checkpointer restarts it.
+const RESTART_AT: i64 = 8192;
+
+/// Copies what it can without blocking anyone; once the log is long, waits briefly for
+/// the writer so that the log starts over instead of growing. A busy or failed
+/// checkpoint is retried at the next interval.
+fn checkpoint(connection: &Connection) {
+    let frames = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1));
+    if frames.is_ok_and(|frames| frames >= RESTART_AT) {
+        let _ = connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        if let Ok(mut stopped) = self.stop.0.lock() {
+            *stopped = true;
+        }
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The checkpointer stops (and closes its connection) before the writer's connection
+/// closes, so that the last connection checkpoints the log and removes it.
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.checkpointer.take();
     }
 }
 

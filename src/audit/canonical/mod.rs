@@ -1,4 +1,5 @@
-//! RFC 8785 canonical JSON, written straight from a `serde_json::Value`.
+//! RFC 8785 canonical JSON, written straight from a `serde_json::Value` (and, by
+//! [`encode`], from any typed value).
 //!
 //! Every audit entry is hashed in canonical form on the deciding path, so encoding it
 //! is part of each decision's cost. The maintained canonicalizer
@@ -13,6 +14,10 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value as Json};
+
+mod serializer;
+
+pub use serializer::{encode, members, Members};
 
 /// The largest integer magnitude a double holds exactly: up to it, the ECMAScript form
 /// of an integer is its decimal digits.
@@ -75,6 +80,9 @@ fn write_object(members: &Map<String, Json>, out: &mut Vec<u8>) -> Result<(), St
 
 /// The order RFC 8785 sorts member names in: by their UTF-16 code units.
 pub fn utf16_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
@@ -127,7 +135,7 @@ fn hex_digit(nibble: u8) -> u8 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code may fail loudly
 
     use proptest::prelude::*;
     use serde_json::json;
@@ -176,10 +184,105 @@ mod tests {
         })
     }
 
+    /// The typed writer gives the bytes of `serde_json::to_value` then the value writer.
+    fn through_value<T: serde::Serialize>(value: &T) -> Result<String, String> {
+        let value = serde_json::to_value(value).map_err(|error| error.to_string())?;
+        Ok(ours(&value))
+    }
+
+    fn typed<T: serde::Serialize>(value: &T) -> Result<String, String> {
+        encode(value).map(|bytes| String::from_utf8(bytes).unwrap())
+    }
+
+    #[derive(serde::Serialize)]
+    enum Shape {
+        Unit,
+        Newtype(Vec<u8>),
+        Tuple(i8, Option<f32>),
+        Struct { z: u128, a: i128, é: char },
+    }
+
+    #[derive(serde::Serialize)]
+    struct Flattened {
+        b: &'static str,
+        #[serde(flatten)]
+        rest: std::collections::BTreeMap<String, f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+        shapes: Vec<Shape>,
+        keyed: std::collections::BTreeMap<i32, bool>,
+        #[serde(with = "serde_bytes_as_seq")]
+        bytes: Vec<u8>,
+    }
+
+    mod serde_bytes_as_seq {
+        pub fn serialize<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    /// Variants, options, bytes, wide integers, non-finite floats, integer keys and a
+    /// member named twice (a flattened map repeating a field) all come out as through
+    /// a `Value`.
+    #[test]
+    fn typed_values_encode_as_through_a_value() {
+        let value = Flattened {
+            b: "first",
+            rest: [("b".to_string(), 2.5), ("a".to_string(), f64::NAN), ("\u{10000}".to_string(), 1e21)].into(),
+            skipped: None,
+            shapes: vec![
+                Shape::Unit,
+                Shape::Newtype(vec![0, 255]),
+                Shape::Tuple(-1, Some(0.1)),
+                Shape::Tuple(0, None),
+                Shape::Struct { z: u128::from(u64::MAX), a: i128::from(i64::MIN), é: '"' },
+            ],
+            keyed: [(-3, true), (10, false), (2, true)].into(),
+            bytes: vec![1, 2, 3],
+        };
+        assert_eq!(typed(&value).unwrap(), through_value(&value).unwrap());
+        for wide in [u128::MAX, u128::from(u64::MAX) + 1] {
+            assert!(typed(&Shape::Struct { z: wide, a: 0, é: 'x' }).is_err());
+            assert!(through_value(&Shape::Struct { z: wide, a: 0, é: 'x' }).is_err());
+        }
+        let float_keys: std::collections::BTreeMap<String, Json> = [("k".to_string(), json!(1))].into();
+        assert_eq!(typed(&float_keys).unwrap(), r#"{"k":1}"#);
+        assert!(encode(&std::collections::HashMap::from([(vec![1u8], 1)])).is_err(), "a key must be text");
+    }
+
+    /// A request document, as the runtime stamps it, encodes as through a `Value`.
+    #[test]
+    fn a_request_document_encodes_as_through_a_value() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval/request.json")).unwrap();
+        let request: crate::eval::RequestDoc = serde_json::from_str(&text).unwrap();
+        assert_eq!(typed(&request).unwrap(), through_value(&request).unwrap());
+    }
+
+    /// `members` splits an object into its members in canonical order, and refuses
+    /// anything else.
+    #[test]
+    fn members_are_an_objects_and_in_order() {
+        let value = json!({"z": [1], "a": {"y": null, "b": "x"}, "\u{e000}": 1, "\u{10000}": 2});
+        let members = members(&value).unwrap();
+        let members: Vec<(&str, &[u8])> = members.iter().collect();
+        let names: Vec<&str> = members.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["a", "z", "\u{10000}", "\u{e000}"]);
+        assert_eq!(members[0].1, br#"{"b":"x","y":null}"#);
+        for not_an_object in [json!([1]), json!("text"), json!(null)] {
+            assert!(super::members(&not_an_object).is_err(), "{not_an_object}");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_values_match_the_canonicalizer(value in arbitrary_json()) {
             prop_assert_eq!(ours(&value), reference(&value));
+        }
+
+        #[test]
+        fn arbitrary_values_encode_the_same_typed(value in arbitrary_json()) {
+            prop_assert_eq!(typed(&value).unwrap(), ours(&value));
         }
     }
 }
