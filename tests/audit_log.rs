@@ -222,6 +222,38 @@ fn every_kind_of_tampering_is_caught_where_it_happened() {
     }
 }
 
+/// A log longer than the verifier reads at a time (2,048 entries, read ahead on another
+/// thread): it verifies whole, and a gap, an edit or a lost tail past the first chunk is
+/// found where it is.
+#[test]
+fn a_log_read_in_chunks_is_checked_across_them() {
+    let original = fresh_path("chunked");
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&original).expect("opens")), journaled(config(1000)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    for _ in 0..2_200 {
+        world.runtime.decide("triage", &task, &suite::call("read", "acme", json!({})), now, false).expect("decides");
+    }
+    drop(world);
+    let store = SqliteStore::open(&original).expect("opens");
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!((verified.entries, verified.checkpointed), (2_201, 2_201));
+    drop(store);
+    for (op, seq, kind, position) in [
+        ("delete", 2_048, "missing_entry", 2_048),
+        ("edit", 2_049, "edited_entry", 2_049),
+        ("delete_renumber", 2_047, "reordered_entries", 2_047),
+        ("truncate", 2_100, "truncated_log", 2_100),
+    ] {
+        let path = fresh_path("chunked-tampered");
+        std::fs::copy(&original, &path).expect("copies");
+        tamper(&path, op, seq);
+        let store = SqliteStore::open(&path).expect("opens");
+        let failure = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect_err(op);
+        assert_eq!((failure.kind, failure.position), (kind, position), "{op}: {failure}");
+    }
+}
+
 #[test]
 fn a_log_checked_with_another_key_or_origin_does_not_verify() {
     let path = small_log("other-key");

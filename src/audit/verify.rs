@@ -13,16 +13,17 @@
 //! trusted.
 
 use std::borrow::Cow;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use serde::{Deserialize, Serialize};
 
 use super::log::TreeState;
 use super::merkle::{self, Hash};
 use super::note::{Checkpoint, NoteVerifier};
-use crate::runtime::store::{Store, StoreError};
+use crate::runtime::store::{LogRow, Store, StoreError};
 
 /// How many entries are read from the store at a time.
-const CHUNK: usize = 8192;
+const CHUNK: usize = 2048;
 
 /// What a log that verifies holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,9 @@ struct Position<'a> {
 
 /// Verifies the whole log in `store` against the log's key (and `origin`, when given).
 /// `progress` is called with the number of entries read so far.
+///
+/// One thread reads the entries and hashes them while this one checks them, so reading
+/// the store and checking overlap.
 pub fn verify(
     store: &dyn Store,
     key: &NoteVerifier,
@@ -74,13 +78,55 @@ pub fn verify(
     let checkpoints = signed_checkpoints(store, key, origin)?;
     // Only the head's size is read: its running state is the writer's, not evidence.
     let head = store.log_head().map_err(damaged)?;
+    std::thread::scope(|scope| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || read_ahead(store, &sender));
+        check_chunks(chunks, &checkpoints, head.size, progress)
+    })
+}
+
+/// Entries as read, each with the leaf hash of its bytes.
+type Chunk = Result<Vec<(LogRow, Hash)>, StoreError>;
+
+/// Reads the log in order, a chunk at a time, hashing each entry, until it ends, the
+/// store fails, or the checker stops listening.
+fn read_ahead(store: &dyn Store, chunks: &SyncSender<Chunk>) {
+    let mut from = 0;
+    loop {
+        let rows = match store.log_rows(from, CHUNK) {
+            Ok(rows) => rows,
+            Err(error) => {
+                let _ = chunks.send(Err(error));
+                return;
+            }
+        };
+        let full = rows.len() == CHUNK;
+        let Some(next) = rows.last().map(|row| row.seq + 1) else { return };
+        let hashed = rows.into_iter().map(|row| {
+            let leaf = merkle::leaf_hash(&row.entry);
+            (row, leaf)
+        });
+        if chunks.send(Ok(hashed.collect())).is_err() || !full {
+            return;
+        }
+        from = next;
+    }
+}
+
+/// Checks the entries as they come: positions, links, leaf hashes, and each
+/// checkpoint's root at its size; then that nothing a checkpoint or the head counts is
+/// missing at the end.
+fn check_chunks(
+    chunks: Receiver<Chunk>,
+    checkpoints: &[Checkpoint],
+    head_size: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Verified, Failure> {
     let mut tree = TreeState::default();
     let mut next_checkpoint = checkpoints.iter().peekable();
     let mut covered_from = 0;
-    loop {
-        let rows = store.log_rows(tree.size, CHUNK).map_err(damaged)?;
-        let Some(last) = rows.last().map(|row| row.seq) else { break };
-        for row in &rows {
+    for chunk in chunks {
+        for (row, leaf) in chunk.map_err(damaged)? {
             let at = tree.size;
             if row.seq != at {
                 return Err(fail(
@@ -89,7 +135,8 @@ pub fn verify(
                     format!("entry {at} is missing: the next stored entry is {}", row.seq),
                 ));
             }
-            tree.push(check_entry(at, &row.entry, &row.leaf, tree.last_leaf.as_ref())?);
+            check_entry(at, &row.entry, &row.leaf, &leaf, tree.last_leaf.as_ref())?;
+            tree.push(leaf);
             while let Some(checkpoint) = next_checkpoint.next_if(|checkpoint| checkpoint.size == tree.size) {
                 if checkpoint.root != tree.root() {
                     return Err(fail(
@@ -106,9 +153,6 @@ pub fn verify(
             }
         }
         progress(tree.size);
-        if last + 1 != tree.size || rows.len() < CHUNK {
-            break;
-        }
     }
     if let Some(checkpoint) = next_checkpoint.next() {
         return Err(fail(
@@ -120,11 +164,11 @@ pub fn verify(
             ),
         ));
     }
-    if head.size > tree.size {
+    if head_size > tree.size {
         return Err(fail(
             "truncated_log",
             tree.size,
-            format!("the log ends after {} entries, but its head says {}: its tail was removed", tree.size, head.size),
+            format!("the log ends after {} entries, but its head says {head_size}: its tail was removed", tree.size),
         ));
     }
     Ok(Verified {
@@ -167,9 +211,9 @@ fn signed_checkpoints(store: &dyn Store, key: &NoteVerifier, origin: Option<&str
     Ok(checkpoints)
 }
 
-/// One entry's own checks: its position, its link to the entry before, its leaf hash,
-/// which it returns.
-fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash>) -> Result<Hash, Failure> {
+/// One entry's own checks: its position, its link to the entry before, and that its
+/// stored leaf hash is `leaf`, the hash of its bytes.
+fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], leaf: &Hash, previous: Option<&Hash>) -> Result<(), Failure> {
     let position: Position = serde_json::from_slice(entry)
         .map_err(|error| fail("edited_entry", at, format!("entry {at} is not a log entry: {error}")))?;
     if position.seq != at {
@@ -187,7 +231,6 @@ fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash
             format!("entry {at} does not follow the entry before it: entry {before} was changed, or entries before {at} were removed or reordered"),
         ));
     }
-    let leaf = merkle::leaf_hash(entry);
     if stored_leaf != leaf {
         return Err(fail(
             "edited_entry",
@@ -195,5 +238,5 @@ fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], previous: Option<&Hash
             format!("entry {at} does not have the hash it was written with: it was changed"),
         ));
     }
-    Ok(leaf)
+    Ok(())
 }
