@@ -79,11 +79,22 @@ fn write_object(members: &Map<String, Json>, out: &mut Vec<u8>) -> Result<(), St
 }
 
 /// The order RFC 8785 sorts member names in: by their UTF-16 code units.
+///
+/// UTF-8 bytes sort as code points do, and code points sort as UTF-16 does except that
+/// a character from U+10000 up (a surrogate pair, D800–DFFF) sorts before one from
+/// U+E000 to U+FFFF. So the bytes decide, unless the first difference is between the
+/// lead bytes of two such characters (EE or EF against F0 to F4).
 pub fn utf16_order(a: &str, b: &str) -> Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a.cmp(b);
+    let (left, right) = (a.as_bytes(), b.as_bytes());
+    let Some((x, y)) = left.iter().zip(right).find(|(x, y)| x != y) else {
+        return left.len().cmp(&right.len());
+    };
+    let high_bmp = |byte: u8| matches!(byte, 0xee | 0xef);
+    let supplementary = |byte: u8| byte >= 0xf0;
+    if (high_bmp(*x) && supplementary(*y)) || (supplementary(*x) && high_bmp(*y)) {
+        return a.encode_utf16().cmp(b.encode_utf16());
     }
-    a.encode_utf16().cmp(b.encode_utf16())
+    x.cmp(y)
 }
 
 fn write_number(number: &Number, out: &mut Vec<u8>) -> Result<(), String> {
@@ -278,6 +289,12 @@ mod tests {
         #[test]
         fn arbitrary_values_match_the_canonicalizer(value in arbitrary_json()) {
             prop_assert_eq!(ours(&value), reference(&value));
+        }
+
+        #[test]
+        fn names_sort_by_their_utf16_code_units(a in "[a\u{e000}\u{ffff}\u{10000}\u{10ffff}é]{0,4}", b in "[a\u{e000}\u{ffff}\u{10000}\u{10ffff}é]{0,4}") {
+            prop_assert_eq!(utf16_order(&a, &b), a.encode_utf16().cmp(b.encode_utf16()));
+            prop_assert_eq!(utf16_order(&a, &a), Ordering::Equal);
         }
 
         #[test]
