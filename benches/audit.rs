@@ -1,7 +1,7 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
 //! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
-//! (one, four and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
+//! (1, 4, 8, 16 and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
 //! 100,000 runtime entries, in the library and as `mandate audit verify`. Figures and
 //! commands are in `BENCHMARKS.md`.
 
