@@ -176,6 +176,29 @@ fn a_truncated_store_is_refused_by_its_header() {
     }
 }
 
+/// A file of a newer layout is refused, unchanged; one of the previous layout is
+/// raised to this build's.
+#[test]
+fn layout_versions_are_checked_and_raised() {
+    let path = filled_store("versions");
+    let set_version = |version: i64| {
+        let db = rusqlite::Connection::open(&path).expect("opens");
+        db.pragma_update(None, "user_version", version).expect("sets");
+    };
+    let version = || -> i64 {
+        let db = rusqlite::Connection::open(&path).expect("opens");
+        db.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("reads")
+    };
+    set_version(99);
+    let bytes = std::fs::read(&path).expect("reads");
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(matches!(&error, StoreError::Corrupt(message) if message.contains("newer")), "{error}");
+    assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing was written to it");
+    set_version(2);
+    drop(SqliteStore::open(&path).expect("opens"));
+    assert_eq!(version(), 3);
+}
+
 /// A damaged page in a table other than the audit log is found by the check on
 /// opening.
 #[test]

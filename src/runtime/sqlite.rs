@@ -18,8 +18,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 
 use super::store::*;
 
-/// The layout version, in `PRAGMA user_version`.
-const VERSION: i64 = 2;
+/// The layout version, in `PRAGMA user_version`. Version 3 added the `expired` task
+/// state, which builds of version 2 cannot read: they refuse a version-3 file as newer
+/// than they are instead of failing on its first expired task. A version-2 file is
+/// raised to 3 when opened (the tables did not change).
+const VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS agents (
