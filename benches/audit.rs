@@ -122,6 +122,15 @@ fn read_call() -> CallDoc {
     .unwrap()
 }
 
+/// The CPU time this process has used (every thread, user and system), where the
+/// system says (`/proc/self/stat`, in clock ticks of 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Decisions by `threads` threads at once; each one's latency is pushed to `latencies`.
 fn decide_concurrently(
     runtime: &Runtime,
@@ -167,11 +176,21 @@ fn audited_decisions(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for threads in [1u64, 4, 8, 16, 32] {
         let mut latencies = Vec::new();
+        let mut cpu = Duration::ZERO;
         group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {
-            b.iter_custom(|iters| decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies))
+            b.iter_custom(|iters| {
+                let before = process_cpu();
+                let elapsed = decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies);
+                cpu += process_cpu().zip(before).map(|(after, before)| after - before).unwrap_or_default();
+                elapsed
+            })
         });
         let (p50, p99) = (percentile(&mut latencies, 0.50), percentile(&mut latencies, 0.99));
-        eprintln!("decide_with_audit_{threads}_threads: {} decisions, p50 {p50:?}, p99 {p99:?}", latencies.len());
+        let per_decision = cpu / latencies.len().max(1) as u32;
+        eprintln!(
+            "decide_with_audit_{threads}_threads: {} decisions, p50 {p50:?}, p99 {p99:?}, CPU {per_decision:?} per decision",
+            latencies.len()
+        );
     }
     group.finish();
 }

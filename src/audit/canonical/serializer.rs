@@ -15,7 +15,7 @@
 //! does not define. The tests hold it to those bytes on arbitrary values and on the
 //! runtime's own types.
 
-use std::borrow::Cow;
+use std::fmt::Write;
 use std::ops::Range;
 
 use serde::ser::{self, Impossible, Serialize};
@@ -58,33 +58,54 @@ pub fn members<T: Serialize + ?Sized>(value: &T) -> Result<Members, String> {
 /// An object's members: each name, with its value's canonical bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Members {
-    names: Vec<(Cow<'static, str>, Range<usize>)>,
+    names: Vec<(Name, Range<usize>)>,
     bytes: Vec<u8>,
+    /// The text of the names that are map keys, one after another.
+    keys: String,
+}
+
+/// A member's name: a struct's field, or a map key's text in [`Members::keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Name {
+    Field(&'static str),
+    Key(Range<usize>),
+}
+
+fn name_in<'m>(keys: &'m str, name: &'m Name) -> &'m str {
+    match name {
+        Name::Field(field) => field,
+        Name::Key(range) => keys.get(range.clone()).unwrap_or_default(),
+    }
 }
 
 impl Members {
     /// Adds a member whose value is already in canonical form.
-    pub fn push(&mut self, name: impl Into<Cow<'static, str>>, value: &[u8]) {
+    pub fn push(&mut self, name: &'static str, value: &[u8]) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(value);
-        self.names.push((name.into(), start..self.bytes.len()));
+        self.names.push((Name::Field(name), start..self.bytes.len()));
     }
 
     /// Each member's name and canonical bytes, in the order they were given.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.names.iter().map(|(name, range)| (&**name, self.bytes.get(range.clone()).unwrap_or_default()))
+        self.names
+            .iter()
+            .map(|(name, range)| (name_in(&self.keys, name), self.bytes.get(range.clone()).unwrap_or_default()))
     }
 
     /// Puts the members in canonical order, keeping the last value of a name given twice.
     fn sort(&mut self) {
-        if self.names.is_sorted_by(|a, b| utf16_order(&a.0, &b.0).is_lt()) {
+        let keys = &self.keys;
+        let order =
+            |a: &(Name, Range<usize>), b: &(Name, Range<usize>)| utf16_order(name_in(keys, &a.0), name_in(keys, &b.0));
+        if self.names.is_sorted_by(|a, b| order(a, b).is_lt()) {
             return;
         }
-        self.names.sort_by(|a, b| utf16_order(&a.0, &b.0));
+        self.names.sort_by(order);
         let mut at = 0;
         while at + 1 < self.names.len() {
             match self.names.get(at..at + 2) {
-                Some([first, second]) if first.0 == second.0 => {
+                Some([first, second]) if name_in(keys, &first.0) == name_in(keys, &second.0) => {
                     self.names.remove(at);
                 }
                 _ => at += 1,
@@ -95,6 +116,7 @@ impl Members {
     fn clear(&mut self) {
         self.names.clear();
         self.bytes.clear();
+        self.keys.clear();
     }
 }
 
@@ -435,14 +457,14 @@ struct Object<'o> {
     /// At the top of [`members`]: where the sorted members go instead of `out`.
     sink: Option<&'o mut Members>,
     members: Members,
-    /// A map's key, until its value comes.
-    key: Option<String>,
+    /// A map's key (where it is in the member list's keys), until its value comes.
+    key: Option<Range<usize>>,
     /// What follows the closing brace: `}` for a struct variant.
     suffix: &'static [u8],
 }
 
 impl Object<'_> {
-    fn member<T: Serialize + ?Sized>(&mut self, name: Cow<'static, str>, value: &T) -> Result<(), Error> {
+    fn member<T: Serialize + ?Sized>(&mut self, name: Name, value: &T) -> Result<(), Error> {
         let start = self.members.bytes.len();
         value.serialize(Serializer { out: &mut self.members.bytes, members: None })?;
         self.members.names.push((name, start..self.members.bytes.len()));
@@ -476,13 +498,15 @@ impl ser::SerializeMap for Object<'_> {
     type Error = Error;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        self.key = Some(key.serialize(KeySerializer)?);
+        let start = self.members.keys.len();
+        key.serialize(KeyWriter(&mut self.members.keys))?;
+        self.key = Some(start..self.members.keys.len());
         Ok(())
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         let key = self.key.take().ok_or_else(|| Error("a map value came without its key".to_string()))?;
-        self.member(Cow::Owned(key), value)
+        self.member(Name::Key(key), value)
     }
 
     fn end(self) -> Result<(), Error> {
@@ -495,7 +519,7 @@ impl ser::SerializeStruct for Object<'_> {
     type Error = Error;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.member(Cow::Borrowed(key), value)
+        self.member(Name::Field(key), value)
     }
 
     fn end(self) -> Result<(), Error> {
@@ -508,7 +532,7 @@ impl ser::SerializeStructVariant for Object<'_> {
     type Error = Error;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.member(Cow::Borrowed(key), value)
+        self.member(Name::Field(key), value)
     }
 
     fn end(self) -> Result<(), Error> {
@@ -516,109 +540,116 @@ impl ser::SerializeStructVariant for Object<'_> {
     }
 }
 
-/// A map key's text, as serde_json makes it.
-struct KeySerializer;
+/// Writes a map key's text, as serde_json makes it, to the end of a string.
+struct KeyWriter<'k>(&'k mut String);
+
+impl KeyWriter<'_> {
+    fn text(self, value: impl std::fmt::Display) -> Result<(), Error> {
+        write!(self.0, "{value}").map_err(|error| Error(error.to_string()))
+    }
+}
 
 fn key_must_be_text() -> Error {
     Error("a map key must be a string, an integer, a character or a boolean".to_string())
 }
 
-impl ser::Serializer for KeySerializer {
-    type Ok = String;
+impl ser::Serializer for KeyWriter<'_> {
+    type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<String, Error>;
-    type SerializeTuple = Impossible<String, Error>;
-    type SerializeTupleStruct = Impossible<String, Error>;
-    type SerializeTupleVariant = Impossible<String, Error>;
-    type SerializeMap = Impossible<String, Error>;
-    type SerializeStruct = Impossible<String, Error>;
-    type SerializeStructVariant = Impossible<String, Error>;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
 
-    fn serialize_bool(self, value: bool) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_i8(self, value: i8) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_i8(self, value: i8) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_i16(self, value: i16) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_i16(self, value: i16) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_i32(self, value: i32) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_i32(self, value: i32) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_i64(self, value: i64) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_i64(self, value: i64) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_i128(self, value: i128) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_i128(self, value: i128) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_u8(self, value: u8) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_u8(self, value: u8) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_u16(self, value: u16) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_u16(self, value: u16) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_u32(self, value: u32) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_u32(self, value: u32) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_u64(self, value: u64) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_u64(self, value: u64) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_u128(self, value: u128) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_u128(self, value: u128) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_f32(self, _value: f32) -> Result<String, Error> {
+    fn serialize_f32(self, _value: f32) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_f64(self, _value: f64) -> Result<String, Error> {
+    fn serialize_f64(self, _value: f64) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_char(self, value: char) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        self.text(value)
     }
 
-    fn serialize_str(self, value: &str) -> Result<String, Error> {
-        Ok(value.to_string())
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        self.0.push_str(value);
+        Ok(())
     }
 
-    fn serialize_bytes(self, _value: &[u8]) -> Result<String, Error> {
+    fn serialize_bytes(self, _value: &[u8]) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_none(self) -> Result<String, Error> {
+    fn serialize_none(self) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String, Error> {
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_unit(self) -> Result<String, Error> {
+    fn serialize_unit(self) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, Error> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<String, Error> {
-        Ok(variant.to_string())
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.text(variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<String, Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
 
@@ -628,7 +659,7 @@ impl ser::Serializer for KeySerializer {
         _index: u32,
         _variant: &'static str,
         _value: &T,
-    ) -> Result<String, Error> {
+    ) -> Result<(), Error> {
         Err(key_must_be_text())
     }
 
