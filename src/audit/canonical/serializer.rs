@@ -192,6 +192,15 @@ fn too_wide() -> Error {
     Error("number out of range".to_string())
 }
 
+/// Integers up to 64 bits are numbers as they are.
+macro_rules! integers {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method(self, value: $type) -> Result<(), Error> {
+            self.number(value.into())
+        }
+    )*};
+}
+
 impl<'o> ser::Serializer for Serializer<'o> {
     type Ok = ();
     type Error = Error;
@@ -203,27 +212,16 @@ impl<'o> ser::Serializer for Serializer<'o> {
     type SerializeStruct = Object<'o>;
     type SerializeStructVariant = Object<'o>;
 
+    integers!(
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64
+    );
+
     fn serialize_bool(self, value: bool) -> Result<(), Error> {
         self.scalar(|out| {
             out.extend_from_slice(if value { b"true" } else { b"false" });
             Ok(())
         })
-    }
-
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.number(value.into())
     }
 
     fn serialize_i128(self, value: i128) -> Result<(), Error> {
@@ -232,22 +230,6 @@ impl<'o> ser::Serializer for Serializer<'o> {
             (_, Ok(large)) => self.number(large.into()),
             _ => Err(too_wide()),
         }
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.number(value.into())
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.number(value.into())
     }
 
     fn serialize_u128(self, value: u128) -> Result<(), Error> {
@@ -398,57 +380,30 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Error;
+/// The four ways serde writes a sequence all append an element, then close it.
+macro_rules! array_impl {
+    ($($serialize:ident :: $element:ident),*) => {$(
+        impl ser::$serialize for Array<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+array_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// An object being written: each member's value goes to its member list, which is
 /// sorted and copied out when it ends.
@@ -514,31 +469,25 @@ impl ser::SerializeMap for Object<'_> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = Error;
+/// A struct and a struct variant are written alike: fields by name, then the close.
+macro_rules! struct_impl {
+    ($($serialize:ident),*) => {$(
+        impl ser::$serialize for Object<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.member(Name::Field(key), value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+                self.member(Name::Field(key), value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.member(Name::Field(key), value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+struct_impl!(SerializeStruct, SerializeStructVariant);
 
 /// Writes a map key's text, as serde_json makes it, to the end of a string.
 struct KeyWriter<'k>(&'k mut String);
@@ -553,6 +502,15 @@ fn key_must_be_text() -> Error {
     Error("a map key must be a string, an integer, a character or a boolean".to_string())
 }
 
+/// Booleans, characters and integers are keys by their text.
+macro_rules! texts {
+    ($($method:ident: $type:ty),*) => {$(
+        fn $method(self, value: $type) -> Result<(), Error> {
+            self.text(value)
+        }
+    )*};
+}
+
 impl ser::Serializer for KeyWriter<'_> {
     type Ok = ();
     type Error = Error;
@@ -564,49 +522,11 @@ impl ser::Serializer for KeyWriter<'_> {
     type SerializeStruct = Impossible<(), Error>;
     type SerializeStructVariant = Impossible<(), Error>;
 
-    fn serialize_bool(self, value: bool) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.text(value)
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.text(value)
-    }
+    texts!(
+        serialize_bool: bool, serialize_char: char,
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128
+    );
 
     fn serialize_f32(self, _value: f32) -> Result<(), Error> {
         Err(key_must_be_text())
@@ -614,10 +534,6 @@ impl ser::Serializer for KeyWriter<'_> {
 
     fn serialize_f64(self, _value: f64) -> Result<(), Error> {
         Err(key_must_be_text())
-    }
-
-    fn serialize_char(self, value: char) -> Result<(), Error> {
-        self.text(value)
     }
 
     fn serialize_str(self, value: &str) -> Result<(), Error> {
