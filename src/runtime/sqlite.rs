@@ -146,7 +146,9 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     let pages = u64::from(number(28).unwrap_or(0));
     // The header's page count holds only while it was written with the change counter.
     let counted = number(24).is_some() && number(24) == number(92) && pages > 0;
-    let wal = std::fs::metadata(format!("{}-wal", path.display())).is_ok_and(|metadata| metadata.len() > 0);
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let wal = std::fs::metadata(&wal_path).is_ok_and(|metadata| metadata.len() > 0);
     if counted && !wal && length < pages * page_size {
         return Err(StoreError::Corrupt(format!(
             "{} holds {length} bytes, but its header counts {pages} pages of {page_size} bytes: the file was truncated",
