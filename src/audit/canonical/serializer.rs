@@ -126,16 +126,18 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<Members>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// How many emptied member lists a thread keeps, and how large each may stay.
-const SPARE_LISTS: usize = 32;
-const SPARE_BYTES: usize = 1 << 20;
+/// How many emptied member lists a thread keeps, and how large each may stay: enough
+/// for the objects of an entry, and at most a megabyte per thread however large a request
+/// once was.
+const SPARE_LISTS: usize = 16;
+const SPARE_BYTES: usize = 64 << 10;
 
 fn spare_members() -> Members {
     SPARE.with(|spare| spare.try_borrow_mut().ok().and_then(|mut spare| spare.pop())).unwrap_or_default()
 }
 
 fn return_members(mut members: Members) {
-    if members.bytes.capacity() > SPARE_BYTES {
+    if members.bytes.capacity() + members.keys.capacity() > SPARE_BYTES {
         return;
     }
     members.clear();
