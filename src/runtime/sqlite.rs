@@ -196,7 +196,7 @@ impl Checkpointer {
     /// opened), the writer checkpoints as SQLite does by default.
     fn start(path: &Path) -> Option<Checkpointer> {
         let connection = Connection::open(path).ok()?;
-        connection.busy_timeout(CHECKPOINT_EVERY).ok()?;
+        connection.busy_timeout(RESTART_WAIT).ok()?;
         let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let signal = stop.clone();
         let thread = std::thread::Builder::new()
@@ -219,6 +219,11 @@ impl Checkpointer {
 
 /// How many pages the log may hold before the checkpointer restarts it.
 const RESTART_AT: i64 = 8192;
+
+/// How long a restart may wait for the writer and for readers. While it waits it holds
+/// the write lock, so this bounds how long it can stall a commit (a long reader, such as
+/// `mandate audit verify` on a live store, makes it give up instead).
+const RESTART_WAIT: Duration = Duration::from_millis(5);
 
 /// Copies what it can without blocking anyone; once the log is long, waits briefly for
 /// the writer so that the log starts over instead of growing. A busy or failed
