@@ -36,7 +36,7 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// The RFC 8785 canonical bytes of `value`.
 pub fn canonical(value: &Json) -> Result<Vec<u8>, AuditError> {
-    super::canonical::to_vec(value).map_err(AuditError::Encode)
+    super::canonical::encode(value).map_err(AuditError::Encode)
 }
 
 /// The digest of a value's canonical form.
@@ -275,17 +275,15 @@ impl<'a> TaskSummary<'a> {
         Ok(TaskSummary {
             id: &task.id,
             kind: &task.kind,
-            params_digest: digest(&super::canonical::object_to_vec(&task.params).map_err(AuditError::Encode)?),
+            params_digest: digest(&super::canonical::encode(&task.params).map_err(AuditError::Encode)?),
             deadline: timestamp_text(task.deadline),
         })
     }
 }
 
 /// The chain from the sponsor to the agent holding `grant`.
-fn chain(grant: &GrantRecord) -> Json {
-    let mut links = grant.chain.clone();
-    links.push(grant.agent.clone());
-    json!(links)
+fn chain(grant: &GrantRecord) -> Vec<&str> {
+    grant.chain.iter().map(String::as_str).chain([grant.agent.as_str()]).collect()
 }
 
 fn opened(task: &TaskRecord, grant: &GrantRecord) -> Map<String, Json> {
@@ -364,7 +362,7 @@ fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking)
     let grant = decided.grant;
     let fields = DecisionFields {
         kind: "decision",
-        chain: grant.chain.iter().map(String::as_str).chain([grant.agent.as_str()]).collect(),
+        chain: chain(grant),
         grant: &grant.id,
         request_digest,
         policy_set,

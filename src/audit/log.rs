@@ -18,8 +18,6 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
-
 use super::canonical;
 use super::entry::{self, Bundle, Masking};
 use super::merkle::{self, Hash};
@@ -281,7 +279,7 @@ fn positioned_bytes(seq: u64, prev: Option<&Hash>, encoded: &Encoded) -> Result<
         None => prev_member.extend_from_slice(b"null"),
     }
     let mut seq_member = b"\"seq\":".to_vec();
-    canonical::write(&Json::from(seq), &mut seq_member)?;
+    canonical::write_number(&seq.into(), &mut seq_member)?;
     let mut bytes = Vec::with_capacity(encoded.len() + prev_member.len() + seq_member.len() + 6);
     bytes.push(b'{');
     let parts = [&encoded.before_prev, &prev_member, &encoded.before_seq, &seq_member, &encoded.after_seq];
@@ -483,7 +481,7 @@ impl Writer {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // test code may fail loudly
 
-    use serde_json::{json, Map};
+    use serde_json::{json, Map, Value as Json};
 
     use super::*;
 
@@ -501,7 +499,7 @@ mod tests {
     /// drafts are.
     fn draft_of(fields: &Map<String, Json>) -> entry::Draft {
         let mut fields = fields.clone();
-        let request = fields.remove("request").map(|request| canonical::to_vec(&request).unwrap());
+        let request = fields.remove("request").map(|request| canonical::encode(&request).unwrap());
         let mut members = canonical::members(&fields).unwrap();
         if let Some(request) = request {
             members.push("request", &request);

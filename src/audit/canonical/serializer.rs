@@ -6,8 +6,8 @@
 //! serializer writes each object's members into one buffer, sorts their names (UTF-16
 //! order) and copies them out once; the buffers are reused, thread by thread.
 //!
-//! It writes exactly what `serde_json::to_value` followed by [`super::write`] writes:
-//! the same number forms, non-finite floats as `null`, bytes as arrays of numbers, map
+//! It writes exactly what `serde_json::to_value` followed by an RFC 8785 canonicalizer
+//! writes: the same number forms, non-finite floats as `null`, bytes as arrays of numbers, map
 //! keys as serde_json makes them (strings, and integers, characters and booleans as
 //! their text), and a member named twice keeps its last value. Where serde_json would
 //! refuse a value (an integer wider than 64 bits, a key that is not text) this refuses
@@ -94,16 +94,15 @@ impl Members {
         if self.names.is_sorted_by(|a, b| order(a, b).is_lt()) {
             return;
         }
+        // Stable: a name given twice keeps its values in order; the later one stays.
         self.names.sort_by(order);
-        let mut at = 0;
-        while at + 1 < self.names.len() {
-            match self.names.get(at..at + 2) {
-                Some([first, second]) if name_in(keys, &first.0) == name_in(keys, &second.0) => {
-                    self.names.remove(at);
-                }
-                _ => at += 1,
+        self.names.dedup_by(|later, kept| {
+            let same = name_in(keys, &later.0) == name_in(keys, &kept.0);
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
+            same
+        });
     }
 
     fn clear(&mut self) {
