@@ -285,6 +285,26 @@ fn a_damaged_store_file_is_reported_not_repaired() {
     assert_eq!(std::fs::read(&damaged).expect("reads").len(), bytes.len(), "nothing was written to it");
 }
 
+/// Damaged pages in the middle of the log's table (the check on opening does not read
+/// them): the store is refused, or the log does not verify; it never passes.
+#[test]
+fn damaged_log_pages_never_verify() {
+    let path = small_log("damaged-pages");
+    let mut bytes = std::fs::read(&path).expect("reads");
+    let pages = bytes.len() / 4096;
+    for page in bytes.chunks_mut(4096).skip(pages / 2).take(2) {
+        for byte in page.iter_mut().skip(100).step_by(11) {
+            *byte ^= 0x21;
+        }
+    }
+    let damaged = fresh_path("damaged-pages-copy");
+    std::fs::write(&damaged, &bytes).expect("writes");
+    if let Ok(store) = SqliteStore::open(&damaged) {
+        let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {});
+        assert!(verified.is_err(), "a damaged log verified: {verified:?}");
+    }
+}
+
 #[test]
 fn masked_fields_leave_their_digest_and_replay_still_reproduces() {
     let path = fresh_path("masked");

@@ -139,9 +139,19 @@ fn a_corrupted_store_is_refused() {
     let path = sqlite_path("corrupted");
     let garbage = b"this is not a database, but it is long enough to look like a header of one".repeat(100);
     std::fs::write(&path, &garbage).expect("writes");
-    let error = SqliteStore::open(&path).err().expect("refused");
-    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
-    assert_eq!(std::fs::read(&path).expect("reads"), garbage, "nothing was written to it");
+    refused_unchanged(&path);
+}
+
+/// Opens the store at `path`, which must be refused as corrupt and left as it was; the
+/// reason.
+fn refused_unchanged(path: &std::path::Path) -> String {
+    let before = std::fs::read(path).expect("reads");
+    let error = SqliteStore::open(path).err().expect("refused");
+    assert_eq!(std::fs::read(path).expect("reads"), before, "nothing was written to it");
+    match error {
+        StoreError::Corrupt(message) => message,
+        other => panic!("not refused as corrupt: {other}"),
+    }
 }
 
 /// A store file with some pages of data in it, closed (its log checkpointed).
@@ -164,15 +174,14 @@ fn a_truncated_store_is_refused_by_its_header() {
     assert!(bytes.len() > 300_000, "{} bytes", bytes.len());
     bytes.truncate(bytes.len() - 4096);
     std::fs::write(&path, &bytes).expect("writes");
-    let error = SqliteStore::open(&path).err().expect("refused");
-    assert!(matches!(&error, StoreError::Corrupt(message) if message.contains("truncated")), "{error}");
-    assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing was written to it");
-    for (at, garbage) in [(16usize, [0u8, 3]), (0, *b"PK")] {
+    let message = refused_unchanged(&path);
+    assert!(message.contains("truncated"), "{message}");
+    for (at, garbage, says) in [(16usize, [0u8, 3], "page size"), (0, *b"PK", "not a SQLite database")] {
         let mut bad = bytes.clone();
         bad[at..at + 2].copy_from_slice(&garbage);
         std::fs::write(&path, &bad).expect("writes");
-        let error = SqliteStore::open(&path).err().expect("refused");
-        assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+        let message = refused_unchanged(&path);
+        assert!(message.contains(says), "{message}");
     }
 }
 
@@ -190,10 +199,8 @@ fn layout_versions_are_checked_and_raised() {
         db.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("reads")
     };
     set_version(99);
-    let bytes = std::fs::read(&path).expect("reads");
-    let error = SqliteStore::open(&path).err().expect("refused");
-    assert!(matches!(&error, StoreError::Corrupt(message) if message.contains("newer")), "{error}");
-    assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing was written to it");
+    let message = refused_unchanged(&path);
+    assert!(message.contains("newer"), "{message}");
     set_version(2);
     drop(SqliteStore::open(&path).expect("opens"));
     assert_eq!(version(), 3);
@@ -213,8 +220,7 @@ fn a_damaged_table_is_refused_when_opened() {
         }
     }
     std::fs::write(&path, &bytes).expect("writes");
-    let error = SqliteStore::open(&path).err().expect("refused");
-    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    refused_unchanged(&path);
 }
 
 /// While a store is open, what is committed reaches the database file itself (not

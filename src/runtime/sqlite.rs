@@ -187,7 +187,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// commit does not stop to do it. The writer's own automatic checkpoint stays on as a
 /// bound, should this one fall behind.
 struct Checkpointer {
-    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    /// Dropped to stop it.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -197,23 +198,16 @@ impl Checkpointer {
     fn start(path: &Path) -> Option<Checkpointer> {
         let connection = Connection::open(path).ok()?;
         connection.busy_timeout(RESTART_WAIT).ok()?;
-        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let signal = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("mandate-checkpoint".to_string())
             .spawn(move || {
-                let (stopped, wake) = &*signal;
-                let Ok(mut stopped) = stopped.lock() else { return };
-                while !*stopped {
-                    stopped = match wake.wait_timeout(stopped, CHECKPOINT_EVERY) {
-                        Ok((stopped, _)) => stopped,
-                        Err(_) => return,
-                    };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                     checkpoint(&connection);
                 }
             })
             .ok()?;
-        Some(Checkpointer { stop, thread: Some(thread) })
+        Some(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 }
 
@@ -237,10 +231,7 @@ fn checkpoint(connection: &Connection) {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        if let Ok(mut stopped) = self.stop.0.lock() {
-            *stopped = true;
-        }
-        self.stop.1.notify_all();
+        self.stop.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
