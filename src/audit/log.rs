@@ -232,14 +232,19 @@ enum Taken {
     Closed,
 }
 
-/// An entry's fields in RFC 8785 form, as the comma-separated members that sort before
-/// `prev`, between `prev` and `seq`, and after `seq`: members are sorted by name, so
-/// the position fields always fall at these two places.
+/// An entry's fields in RFC 8785 form: the comma-separated members that sort before
+/// `prev`, between `prev` and `seq`, and after `seq`, one after another in one buffer.
+/// Members are sorted by name, so the position fields always fall at these two places.
 #[derive(Debug, Default)]
 struct Encoded {
-    before_prev: Vec<u8>,
-    before_seq: Vec<u8>,
-    after_seq: Vec<u8>,
+    text: Vec<u8>,
+    /// Where the members after `prev`, and those after `seq`, begin.
+    after_prev: usize,
+    after_seq: usize,
+    /// The leaf hash of the entry's first bytes (up to `"prev":`), which do not depend
+    /// on its position: the deciding thread hashes them, so that the writer only hashes
+    /// the rest.
+    prefix: merkle::LeafHasher,
 }
 
 impl Encoded {
@@ -247,50 +252,134 @@ impl Encoded {
     fn of(draft: &entry::Draft) -> Result<Encoded, String> {
         let mut members: Vec<(&str, &[u8])> = draft.members.iter().collect();
         members.sort_unstable_by(|a, b| canonical::utf16_order(a.0, b.0));
-        let mut encoded = Encoded::default();
+        let size: usize = members.iter().map(|(key, bytes)| key.len() + bytes.len() + 4).sum();
+        let mut encoded =
+            Encoded { text: Vec::with_capacity(size), after_prev: 0, after_seq: 0, prefix: merkle::LeafHasher::new() };
+        let mut part = Part::BeforePrev;
         for (key, bytes) in members {
-            let part = match (canonical::utf16_order(key, "prev"), canonical::utf16_order(key, "seq")) {
-                (Ordering::Less, _) => &mut encoded.before_prev,
-                (Ordering::Greater, Ordering::Less) => &mut encoded.before_seq,
-                (_, Ordering::Greater) => &mut encoded.after_seq,
+            let own = match (canonical::utf16_order(key, "prev"), canonical::utf16_order(key, "seq")) {
+                (Ordering::Less, _) => Part::BeforePrev,
+                (Ordering::Greater, Ordering::Less) => Part::BeforeSeq,
+                (_, Ordering::Greater) => Part::AfterSeq,
                 _ => return Err(format!("`{key}` is a field the log writes itself")),
             };
-            if !part.is_empty() {
-                part.push(b',');
+            while part < own {
+                part = part.next();
+                *encoded.start_of(part) = encoded.text.len();
             }
-            canonical::write_string(key, part);
-            part.push(b':');
-            part.extend_from_slice(bytes);
+            if encoded.text.len() > encoded.start(part) {
+                encoded.text.push(b',');
+            }
+            canonical::write_string(key, &mut encoded.text);
+            encoded.text.push(b':');
+            encoded.text.extend_from_slice(bytes);
         }
+        while part < Part::AfterSeq {
+            part = part.next();
+            *encoded.start_of(part) = encoded.text.len();
+        }
+        let mut prefix = Vec::with_capacity(encoded.after_prev + 8);
+        prefix.push(b'{');
+        append_members(&mut prefix, encoded.parts()[0]);
+        append_members(&mut prefix, PREV);
+        encoded.prefix.update(&prefix);
         Ok(encoded)
     }
 
-    fn len(&self) -> usize {
-        self.before_prev.len() + self.before_seq.len() + self.after_seq.len()
+    /// The length of the bytes [`Encoded::prefix`] has hashed: `{`, the members before
+    /// `prev`, and `"prev":`, as [`positioned_bytes`] begins.
+    fn prefix_len(&self) -> usize {
+        1 + self.after_prev + usize::from(self.after_prev > 0) + PREV.len()
+    }
+
+    /// The leaf hash of this entry as positioned in `bytes`.
+    fn leaf(&self, bytes: &[u8]) -> Hash {
+        let mut hasher = self.prefix.clone();
+        hasher.update(bytes.get(self.prefix_len()..).unwrap_or_default());
+        hasher.finish()
+    }
+
+    fn start(&self, part: Part) -> usize {
+        match part {
+            Part::BeforePrev => 0,
+            Part::BeforeSeq => self.after_prev,
+            Part::AfterSeq => self.after_seq,
+        }
+    }
+
+    fn start_of(&mut self, part: Part) -> &mut usize {
+        match part {
+            Part::BeforeSeq => &mut self.after_prev,
+            _ => &mut self.after_seq,
+        }
+    }
+
+    /// The three runs of members, each without a leading or trailing comma.
+    fn parts(&self) -> [&[u8]; 3] {
+        let text = self.text.as_slice();
+        [
+            text.get(..self.after_prev).unwrap_or_default(),
+            text.get(self.after_prev..self.after_seq).unwrap_or_default(),
+            text.get(self.after_seq..).unwrap_or_default(),
+        ]
+    }
+}
+
+/// The three runs of an [`Encoded`] entry, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    BeforePrev,
+    BeforeSeq,
+    AfterSeq,
+}
+
+impl Part {
+    fn next(self) -> Part {
+        match self {
+            Part::BeforePrev => Part::BeforeSeq,
+            _ => Part::AfterSeq,
+        }
     }
 }
 
 /// The canonical text of an entry at `seq` after the leaf `prev`: the same bytes as
 /// serialising the fields with `seq` and `prev` added by an RFC 8785 canonicalizer.
 fn positioned_bytes(seq: u64, prev: Option<&Hash>, encoded: &Encoded) -> Result<Vec<u8>, String> {
-    let mut prev_member = b"\"prev\":".to_vec();
-    match prev {
-        Some(leaf) => canonical::write_string(&merkle::hex(leaf), &mut prev_member),
-        None => prev_member.extend_from_slice(b"null"),
-    }
-    let mut seq_member = b"\"seq\":".to_vec();
-    canonical::write_number(&seq.into(), &mut seq_member)?;
-    let mut bytes = Vec::with_capacity(encoded.len() + prev_member.len() + seq_member.len() + 6);
+    let [before_prev, before_seq, after_seq] = encoded.parts();
+    let mut bytes = Vec::with_capacity(encoded.text.len() + 110);
     bytes.push(b'{');
-    let parts = [&encoded.before_prev, &prev_member, &encoded.before_seq, &seq_member, &encoded.after_seq];
-    for (index, part) in parts.into_iter().filter(|part| !part.is_empty()).enumerate() {
-        if index > 0 {
-            bytes.push(b',');
+    append_members(&mut bytes, before_prev);
+    append_members(&mut bytes, PREV);
+    match prev {
+        Some(leaf) => {
+            bytes.push(b'"');
+            merkle::write_hex(leaf, &mut bytes);
+            bytes.push(b'"');
         }
-        bytes.extend_from_slice(part);
+        None => bytes.extend_from_slice(b"null"),
     }
+    append_members(&mut bytes, before_seq);
+    append_members(&mut bytes, b"\"seq\":");
+    canonical::write_number(&seq.into(), &mut bytes)?;
+    append_members(&mut bytes, after_seq);
     bytes.push(b'}');
     Ok(bytes)
+}
+
+/// The name of the position field that follows the members an entry's deciding thread
+/// hashes.
+const PREV: &[u8] = b"\"prev\":";
+
+/// Appends a run of members to an object being written (after `{`), with the comma
+/// that separates it from the members before it.
+fn append_members(object: &mut Vec<u8>, members: &[u8]) {
+    if members.is_empty() {
+        return;
+    }
+    if object.len() > 1 {
+        object.push(b',');
+    }
+    object.extend_from_slice(members);
 }
 
 /// The audit log of one runtime: implements the runtime's [`Journal`].
@@ -444,7 +533,7 @@ impl Writer {
             for pending in batch {
                 let bytes = positioned_bytes(tree.size, tree.last_leaf.as_ref(), &pending.encoded)
                     .map_err(|error| StoreError::Backend(format!("cannot encode an entry: {error}")))?;
-                let leaf = merkle::leaf_hash(&bytes);
+                let leaf = pending.encoded.leaf(&bytes);
                 rows.push(LogRow {
                     seq: tree.size,
                     task: Some(pending.task.clone()),
@@ -508,7 +597,8 @@ mod tests {
     }
 
     /// Splicing the position into members encoded apart gives the canonicalizer's bytes,
-    /// whatever the keys and values.
+    /// whatever the keys and values, and its leaf hash, begun by the deciding thread and
+    /// finished by the writer, is the hash of those bytes.
     #[test]
     fn spliced_entries_are_the_canonical_form() {
         let entries = [
@@ -526,8 +616,9 @@ mod tests {
                     serde_json_canonicalizer::to_vec(&Positioned { seq: seq as u64, prev: prev.clone(), fields })
                         .unwrap();
                 let leaf = prev.as_ref().map(|_| [0xab; 32]);
-                let spliced =
-                    positioned_bytes(seq as u64, leaf.as_ref(), &Encoded::of(&draft_of(fields)).unwrap()).unwrap();
+                let encoded = Encoded::of(&draft_of(fields)).unwrap();
+                let spliced = positioned_bytes(seq as u64, leaf.as_ref(), &encoded).unwrap();
+                assert_eq!(encoded.leaf(&spliced), merkle::leaf_hash(&expected), "hashed in two parts");
                 assert_eq!(String::from_utf8(spliced).unwrap(), String::from_utf8(expected).unwrap());
             }
         }

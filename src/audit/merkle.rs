@@ -27,10 +27,42 @@ pub enum ProofError {
 
 /// The hash of a leaf: SHA-256(0x00 ‖ entry).
 pub fn leaf_hash(entry: &[u8]) -> Hash {
-    let mut hasher = Sha256::new();
-    hasher.update([0u8]);
+    let mut hasher = LeafHasher::new();
     hasher.update(entry);
-    hasher.finalize().into()
+    hasher.finish()
+}
+
+/// A leaf hash computed piece by piece: an entry's first bytes can be hashed by whoever
+/// knows them, and the rest added later by whoever writes the entry.
+#[derive(Clone)]
+pub struct LeafHasher(Sha256);
+
+impl LeafHasher {
+    pub fn new() -> LeafHasher {
+        let mut hasher = Sha256::new();
+        hasher.update([0u8]);
+        LeafHasher(hasher)
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> Hash {
+        self.0.finalize().into()
+    }
+}
+
+impl Default for LeafHasher {
+    fn default() -> Self {
+        LeafHasher::new()
+    }
+}
+
+impl std::fmt::Debug for LeafHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LeafHasher")
+    }
 }
 
 /// The hash of an inner node: SHA-256(0x01 ‖ left ‖ right).
@@ -233,12 +265,17 @@ fn same_root(computed: &Hash, expected: &Hash) -> Result<(), ProofError> {
 
 /// Lower-case hexadecimal.
 pub fn hex(hash: &Hash) -> String {
+    let mut text = Vec::with_capacity(64);
+    write_hex(hash, &mut text);
+    text.into_iter().map(char::from).collect()
+}
+
+/// Appends the lowercase hex form of `hash` to `out`.
+pub fn write_hex(hash: &Hash, out: &mut Vec<u8>) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(64);
     for byte in hash {
         for nibble in [byte >> 4, byte & 15] {
-            text.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+            out.push(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'));
         }
     }
-    text
 }

@@ -842,10 +842,12 @@ impl<'a> Validator<'a> {
             (Type::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
             (Type::Int, Json::Number(number)) => number.as_i64().map(Value::Int),
             (Type::Decimal, Json::String(text)) => literal::parse_decimal(text).ok().map(Value::Decimal),
-            // A whole JSON number; others (and out of range) go the exact way.
-            (Type::Decimal, Json::Number(number)) => {
-                number.as_i64().and_then(|whole| whole.checked_mul(literal::DECIMAL_SCALE)).map(Value::Decimal)
-            }
+            // A whole JSON number, or one read exactly from its text (as behavioral
+            // signals such as `rate_z` are); out of range goes the way that says why.
+            (Type::Decimal, Json::Number(number)) => match number.as_i64() {
+                Some(whole) => whole.checked_mul(literal::DECIMAL_SCALE).map(Value::Decimal),
+                None => literal::parse_json_decimal(&number.to_string()).ok().map(Value::Decimal),
+            },
             (Type::String, Json::String(text)) => Some(Value::string(text)),
             (Type::Duration, Json::String(text)) => literal::parse_duration(text).ok().map(Value::Duration),
             (Type::Timestamp, Json::String(text)) => literal::parse_moment(text).ok().map(Value::Timestamp),

@@ -315,11 +315,46 @@ fn fractional_seconds(text: &str) -> Option<usize> {
 
 /// Nanoseconds since the epoch as RFC 3339 in UTC, with as many fractional digits as
 /// the value needs.
+///
+/// Every audited decision writes several, so this is plain arithmetic on the days since
+/// the epoch (the proleptic Gregorian calendar, as RFC 3339 uses) rather than a general
+/// formatter; a test holds it to the `time` crate's RFC 3339 text.
 pub fn timestamp_text(nanos: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .ok()
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| format!("{nanos}ns"))
+    const NANOS_PER_SECOND: i64 = 1_000_000_000;
+    let (seconds, fraction) = (nanos.div_euclid(NANOS_PER_SECOND), nanos.rem_euclid(NANOS_PER_SECOND));
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let mut text = String::with_capacity(30);
+    let _ =
+        write!(text, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    if fraction > 0 {
+        let mut digits = [b'0'; 9];
+        let mut rest = fraction;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let needed = digits.iter().rposition(|digit| *digit != b'0').map_or(0, |last| last + 1);
+        text.push('.');
+        text.extend(digits.iter().take(needed).map(|digit| char::from(*digit)));
+    }
+    text.push('Z');
+    text
+}
+
+/// The (year, month, day) of a count of days since 1970-01-01, by H. Hinnant's
+/// `civil_from_days`, in eras of 400 years.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The calendar fields of a timestamp, in UTC.
@@ -340,6 +375,48 @@ pub fn timestamp_field(nanos: i64, field: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `time` crate's RFC 3339 text of a timestamp: what [`timestamp_text`] writes.
+    fn rfc3339(nanos: i64) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    }
+
+    /// The ends of the range, the epoch, the instants around it, leap days and the
+    /// turn of centuries are written as the `time` crate writes them.
+    #[test]
+    fn timestamps_are_written_as_rfc3339() {
+        const SECOND: i64 = 1_000_000_000;
+        let days = |days: i64| days * 86_400 * SECOND;
+        let edges = [
+            i64::MIN,
+            i64::MAX,
+            0,
+            -1,
+            1,
+            SECOND - 1,
+            -SECOND,
+            days(-719_468 + 719_162),
+            days(11_016),
+            days(11_016) + 500_000_000,
+            days(10_956) - 1,
+            days(-25_567),
+            days(-25_508),
+            days(19_782) + 123_400,
+        ];
+        for nanos in edges {
+            assert_eq!(timestamp_text(nanos), rfc3339(nanos), "{nanos}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_timestamp_is_written_as_rfc3339(nanos in proptest::num::i64::ANY) {
+            proptest::prop_assert_eq!(timestamp_text(nanos), rfc3339(nanos));
+        }
+    }
 
     #[test]
     fn decimals_keep_their_sign() {
