@@ -602,18 +602,18 @@ impl Runtime {
             Err(error) => return Err(error),
         };
         let stated = self.caller_stated(call);
-        let signalled;
-        let call = match self.signals.is_empty() {
-            false => {
-                let mut with_signals = call.clone();
-                for signals in &self.signals {
-                    with_signals.behavior.extend(signals.signals(&Activity { agent, task: &held.task, call, at: now }));
-                }
-                signalled = with_signals;
-                &signalled
+        let original = call;
+        // The call as decided: with the signals computed here, and moved into the
+        // journal's request afterwards rather than copied again.
+        let mut signalled = None;
+        if !self.signals.is_empty() {
+            let mut with_signals = call.clone();
+            for signals in &self.signals {
+                with_signals.behavior.extend(signals.signals(&Activity { agent, task: &held.task, call, at: now }));
             }
-            true => call,
-        };
+            signalled = Some(with_signals);
+        }
+        let call = signalled.as_ref().unwrap_or(call);
         let prepared = match stated {
             Some(error) => Err(vec![error]),
             None => self.set.prepare_call(&held.stamp, call, now),
@@ -638,7 +638,7 @@ impl Runtime {
         }
         let log_seq = match &self.journal {
             Some(journal) => {
-                let request = stamped_doc(&held, call, now);
+                let request = stamped_doc(&held, signalled.unwrap_or_else(|| original.clone()), now);
                 let credential = credential.as_ref().map(|(_, jti)| jti.as_str());
                 let decided = Decided {
                     task: &held.task,
@@ -652,8 +652,9 @@ impl Runtime {
             }
             None => None,
         };
+        // Profiles learn what was asked (the action and resources), not the signals.
         for signals in &self.signals {
-            signals.observe(&Activity { agent, task: &held.task, call, at: now }, decision.decision);
+            signals.observe(&Activity { agent, task: &held.task, call: original, at: now }, decision.decision);
         }
         let grant_id = held.grant.id.clone();
         let credential = credential.map(|(token, _)| token);
@@ -707,7 +708,7 @@ impl Runtime {
             return Ok(refused);
         };
         let holder = self.store.agent(agent)?.map(|agent| EntityDoc { id: agent.id, attrs: agent.attrs });
-        let request = RequestDoc { agent: holder, ..call_doc(call, &grant, &record, now) };
+        let request = RequestDoc { agent: holder, ..call_doc(call.clone(), &grant, &record, now) };
         let decided = Decided {
             task: &record,
             grant: &grant,
@@ -998,23 +999,25 @@ fn ended_error(task: &TaskRecord) -> RuntimeError {
 
 /// The request the policies decided, as a document: the registry's agent, chain and
 /// task, the call (with its signals) and the clock.
-fn stamped_doc(held: &Held, call: &CallDoc, now: i64) -> RequestDoc {
+fn stamped_doc(held: &Held, call: CallDoc, now: i64) -> RequestDoc {
     RequestDoc { agent: Some(held.agent.clone()), ..call_doc(call, &held.grant, &held.task, now) }
 }
 
-fn call_doc(call: &CallDoc, grant: &GrantRecord, task: &TaskRecord, now: i64) -> RequestDoc {
-    let mut context = call.context.clone();
+/// The request document of `call` in `task` through `grant`, stamped with the time;
+/// the call's fields are moved into it.
+fn call_doc(call: CallDoc, grant: &GrantRecord, task: &TaskRecord, now: i64) -> RequestDoc {
+    let CallDoc { action, args, resource, resources, mut context, behavior } = call;
     context.entry("time".to_string()).or_insert_with(|| Json::String(timestamp_text(now)));
     RequestDoc {
         agent: None,
         chain: grant.chain.clone(),
         task: Some(task_doc(task)),
-        action: call.action.clone(),
-        args: call.args.clone(),
-        resource: call.resource.clone(),
-        resources: call.resources.clone(),
+        action,
+        args,
+        resource,
+        resources,
         context,
-        behavior: call.behavior.clone(),
+        behavior,
     }
 }
 
