@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use super::canonical::Members;
 use super::AuditError;
 use crate::eval::decision::{Matched, Obligations, Outcome, Reason};
-use crate::eval::{Limits, PolicySet, RequestError};
+use crate::eval::request::ResourceDoc;
+use crate::eval::{Limits, PolicySet, RequestDoc, RequestError};
 use crate::hir::Root;
 use crate::runtime::journal::{Decided, Event};
 use crate::runtime::store::{GrantRecord, Revocation, TaskRecord};
@@ -246,18 +247,24 @@ fn members<T: Serialize>(fields: T) -> Result<Members, AuditError> {
     super::canonical::members(&fields).map_err(AuditError::Encode)
 }
 
-/// The fields every entry has, besides its own.
+fn encoded<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, AuditError> {
+    super::canonical::encode(value).map_err(AuditError::Encode)
+}
+
+/// The fields every entry has, besides its own. A decision's `task` comes encoded
+/// already, from its holder's parts.
 #[derive(Serialize)]
 struct Common<'a, F> {
     #[serde(flatten)]
     fields: F,
     time: String,
-    task: TaskSummary<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<TaskSummary<'a>>,
 }
 
 impl<'a, F> Common<'a, F> {
     fn of(fields: F, task: &'a TaskRecord, at: i64) -> Result<Common<'a, F>, AuditError> {
-        Ok(Common { fields, time: timestamp_text(at), task: TaskSummary::of(task)? })
+        Ok(Common { fields, time: timestamp_text(at), task: Some(TaskSummary::of(task)?) })
     }
 }
 
@@ -324,11 +331,10 @@ fn ended(revocation: &Revocation) -> Map<String, Json> {
     }))
 }
 
-/// A decision's own fields.
+/// A decision's own fields (its `chain` comes encoded already, from its holder's parts).
 #[derive(Serialize)]
 struct DecisionFields<'a> {
     kind: &'static str,
-    chain: Vec<&'a str>,
     grant: &'a str,
     request_digest: String,
     policy_set: &'a str,
@@ -347,7 +353,14 @@ struct DecisionFields<'a> {
 /// A decision's members: its fields, the common ones, and its request (masked where a
 /// rule says), encoded once for both its digest and the entry.
 fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking) -> Result<Members, AuditError> {
-    let mut request = super::canonical::encode(decided.request).map_err(AuditError::Encode)?;
+    let parts = match decided.memo.get::<HolderParts>() {
+        Some(parts) => parts,
+        None => {
+            let parts = HolderParts::of(decided)?;
+            decided.memo.keep(parts).ok_or_else(|| AuditError::Encode("the memo holds something else".to_string()))?
+        }
+    };
+    let mut request = parts.request(decided.request)?;
     let request_digest = digest(&request);
     let mut masked = Vec::new();
     if !masking.is_empty() {
@@ -359,11 +372,9 @@ fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking)
         }
     }
     let decision = decided.decision;
-    let grant = decided.grant;
     let fields = DecisionFields {
         kind: "decision",
-        chain: chain(grant),
-        grant: &grant.id,
+        grant: &decided.grant.id,
         request_digest,
         policy_set,
         decision: decision.decision,
@@ -375,14 +386,102 @@ fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking)
         masked,
         errors: &decision.errors,
     };
-    let mut members = members(Common::of(fields, decided.task, at)?)?;
+    let mut members = members(Common { fields, time: timestamp_text(at), task: None })?;
+    members.push("task", &parts.task);
+    members.push("chain", &parts.chain);
     members.push("request", &request);
     Ok(members)
+}
+
+/// What every decision of one holder of a task shares, encoded once: the entry's
+/// `task` and `chain`, and the request's `agent`, `chain` and `task`, which the runtime
+/// fills from the holder.
+struct HolderParts {
+    task: Vec<u8>,
+    chain: Vec<u8>,
+    request_agent: Vec<u8>,
+    request_chain: Vec<u8>,
+    request_task: Vec<u8>,
+}
+
+impl HolderParts {
+    fn of(decided: &Decided<'_>) -> Result<HolderParts, AuditError> {
+        Ok(HolderParts {
+            task: encoded(&TaskSummary::of(decided.task)?)?,
+            chain: encoded(&chain(decided.grant))?,
+            request_agent: encoded(&decided.request.agent)?,
+            request_chain: encoded(&decided.request.chain)?,
+            request_task: encoded(&decided.request.task)?,
+        })
+    }
+
+    /// The canonical bytes of `request`, whose `agent`, `chain` and `task` are the
+    /// holder's: the same bytes as encoding it whole.
+    fn request(&self, request: &RequestDoc) -> Result<Vec<u8>, AuditError> {
+        // Every field is named, so that a field added to requests cannot be left out
+        // of the entries.
+        let RequestDoc { agent: _, chain: _, task: _, action, args, resource, resources, context, behavior } = request;
+        let rest = RequestRest { action, args, resource, resources, context, behavior };
+        let mut members = members(&rest)?;
+        members.push("agent", &self.request_agent);
+        members.push("chain", &self.request_chain);
+        members.push("task", &self.request_task);
+        Ok(members.into_object())
+    }
+}
+
+/// A request's fields besides the holder's, serialised as [`RequestDoc`] serialises them.
+#[derive(Serialize)]
+struct RequestRest<'a> {
+    action: &'a Option<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    args: &'a Map<String, Json>,
+    resource: &'a Option<ResourceDoc>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    resources: &'a [ResourceDoc],
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    context: &'a Map<String, Json>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    behavior: &'a Map<String, Json>,
 }
 
 fn object(value: Json) -> Map<String, Json> {
     match value {
         Json::Object(fields) => fields,
         _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code may fail loudly
+
+    use super::*;
+
+    /// A request encoded from its holder's parts and the rest has the bytes of the
+    /// request encoded whole: with and without an agent and a task, with empty and full
+    /// maps, with one resource and with several.
+    #[test]
+    fn requests_encode_from_their_holders_parts_as_whole() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval/request.json")).unwrap();
+        let full: RequestDoc = serde_json::from_str(&text).unwrap();
+        let several = RequestDoc {
+            resource: None,
+            resources: full.resource.iter().chain(full.resource.iter()).cloned().collect(),
+            ..RequestDoc::default()
+        };
+        let unheld = RequestDoc { agent: None, task: None, args: Map::new(), ..full.clone() };
+        for request in [full, several, unheld, RequestDoc::default()] {
+            let parts = HolderParts {
+                task: Vec::new(),
+                chain: Vec::new(),
+                request_agent: encoded(&request.agent).unwrap(),
+                request_chain: encoded(&request.chain).unwrap(),
+                request_task: encoded(&request.task).unwrap(),
+            };
+            let whole = String::from_utf8(encoded(&request).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(parts.request(&request).unwrap()).unwrap(), whole);
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! profiles implement it) for the behavior signals. Both are optional; without them the
 //! runtime decides as before, with the caller's behavior signals.
 
+use std::any::Any;
+use std::sync::OnceLock;
+
 use serde_json::Value as Json;
 
 use super::store::{GrantRecord, Revocation, TaskRecord};
@@ -27,6 +30,34 @@ pub struct Decided<'a> {
     pub decision: &'a Decision,
     /// The `jti` of the action credential issued with an allow.
     pub credential: Option<&'a str>,
+    /// Where the journal may keep what it derives from `task`, `grant` and the request's
+    /// `agent`, `chain` and `task` between decisions: the runtime gives the same memo
+    /// only to decisions in which those are the same (one per holder of a task).
+    pub memo: &'a Memo,
+}
+
+/// What a journal keeps for one holder of a task, such as the encoded parts of its
+/// entries that every decision under it shares. The runtime keeps one with each grant it
+/// caches, and drops it with the grant.
+#[derive(Default)]
+pub struct Memo(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Memo {
+    /// What was kept, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.get()?.downcast_ref()
+    }
+
+    /// Keeps `value` unless something is kept already; what is kept, if it is a `T`.
+    pub fn keep<T: Any + Send + Sync>(&self, value: T) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(value)).downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Memo(kept)" } else { "Memo(empty)" })
+    }
 }
 
 /// Something that happened in the runtime.

@@ -47,7 +47,7 @@ use crate::hir::value::Value;
 use crate::hir::Task;
 use crate::semantics::suggest::did_you_mean;
 use crate::syntax::literal::timestamp_text;
-use journal::{Activity, Decided, Event, Journal, Signals};
+use journal::{Activity, Decided, Event, Journal, Memo, Signals};
 use keys::{KeyRing, PublicKey};
 use store::*;
 use tokens::{Actor, Claims};
@@ -180,6 +180,8 @@ struct Held {
     stamp: Stamp,
     /// Each budget's index and limit, as evaluated when the task opened.
     limits: Vec<(u32, Value)>,
+    /// What the journal keeps for this holder between decisions.
+    memo: Memo,
 }
 
 #[derive(Default)]
@@ -647,6 +649,7 @@ impl Runtime {
                     policy_outcome,
                     decision: &decision,
                     credential,
+                    memo: &held.memo,
                 };
                 Some(journal.record(Event::Decided(decided), now)?)
             }
@@ -716,6 +719,7 @@ impl Runtime {
             policy_outcome: None,
             decision: &refused.decision,
             credential: None,
+            memo: &Memo::default(),
         };
         refused.log_seq = self.record(Event::Decided(decided), now)?;
         refused.grant_id = grant.id;
@@ -807,7 +811,7 @@ impl Runtime {
         })?;
         let kind = self.task_kind(&record.kind)?;
         let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
-        let held = Arc::new(Held { task: record, grant, agent: entity, stamp, limits });
+        let held = Arc::new(Held { task: record, grant, agent: entity, stamp, limits, memo: Memo::default() });
         if let Ok(mut cache) = self.cache.write() {
             cache.held.entry(task.to_string()).or_default().insert(agent.to_string(), held.clone());
         }

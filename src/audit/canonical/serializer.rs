@@ -105,6 +105,28 @@ impl Members {
         });
     }
 
+    /// The members as one object, in canonical order.
+    pub fn into_object(mut self) -> Vec<u8> {
+        self.sort();
+        let mut out = Vec::with_capacity(self.bytes.len() + self.keys.len() + 8 * self.names.len() + 2);
+        self.write_object(&mut out);
+        out
+    }
+
+    /// Writes the (sorted) members as an object.
+    fn write_object(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (index, (name, value)) in self.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_string(name, out);
+            out.push(b':');
+            out.extend_from_slice(value);
+        }
+        out.push(b'}');
+    }
+
     fn clear(&mut self) {
         self.names.clear();
         self.bytes.clear();
@@ -426,16 +448,7 @@ impl Object<'_> {
             *sink = self.members;
             return Ok(());
         }
-        self.out.push(b'{');
-        for (index, (name, value)) in self.members.iter().enumerate() {
-            if index > 0 {
-                self.out.push(b',');
-            }
-            write_string(name, self.out);
-            self.out.push(b':');
-            self.out.extend_from_slice(value);
-        }
-        self.out.push(b'}');
+        self.members.write_object(self.out);
         self.out.extend_from_slice(self.suffix);
         return_members(self.members);
         Ok(())
