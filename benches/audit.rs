@@ -1,7 +1,7 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
 //! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
-//! (1, 4, 8, 16 and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
+//! (1, 4, 8, 16, 24 and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
 //! 100,000 runtime entries, in the library and as `mandate audit verify`. Figures and
 //! commands are in `BENCHMARKS.md`.
 
@@ -180,7 +180,7 @@ fn audited_decisions(c: &mut Criterion) {
     let (runtime, task, _file) = journaled_runtime("decide");
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(1));
-    for threads in [1u64, 4, 8, 16, 32] {
+    for threads in [1u64, 4, 8, 16, 24, 32] {
         let mut latencies = Vec::new();
         let mut cpu = Duration::ZERO;
         group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {

@@ -14,8 +14,9 @@
 //! `checkpoint_interval` has passed since the last one, whichever comes first.
 
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread::{JoinHandle, Thread};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::canonical;
@@ -125,21 +126,22 @@ struct Pending {
     /// The entry's fields in canonical form, encoded by the caller so that the writer
     /// only splices in the position.
     encoded: Encoded,
-    /// Where the writer answers, and whom it wakes.
+    /// Where the writer answers.
     slot: Arc<Slot>,
 }
 
-/// One caller's answer: its entry's position, or why it was not appended.
+/// One caller's answer: its entry's position, or why it was not appended; and the bell
+/// its batch is woken by.
 struct Slot {
     outcome: OnceLock<Result<u64, String>>,
-    caller: Thread,
+    bell: Arc<Bell>,
 }
 
 impl Pending {
-    /// Answers the caller and wakes it; only the first answer counts.
+    /// Answers the caller (only the first answer counts); it wakes when its batch's
+    /// bell rings.
     fn answer(&self, outcome: Result<u64, String>) {
         let _ = self.slot.outcome.set(outcome);
-        self.slot.caller.unpark();
     }
 }
 
@@ -149,22 +151,50 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if self.slot.outcome.get().is_none() {
             self.answer(Err("the writer stopped before appending the entry".to_string()));
+            self.slot.bell.ring();
+        }
+    }
+}
+
+/// What a batch's callers wait on: a count that the writer advances, and wakes every
+/// thread waiting on, once the batch is answered (one futex wake for the batch). The
+/// batches alternate between two bells, so that ringing one does not wake the callers
+/// already queued for the next batch.
+#[derive(Default)]
+struct Bell(AtomicU32);
+
+impl Bell {
+    fn ring(&self) {
+        self.0.fetch_add(1, AtomicOrdering::Release);
+        atomic_wait::wake_all(&self.0);
+    }
+
+    /// Waits until `slot` is answered.
+    fn wait_for(&self, slot: &Slot) -> Result<u64, String> {
+        loop {
+            let rung = self.0.load(AtomicOrdering::Acquire);
+            if let Some(outcome) = slot.outcome.get() {
+                return outcome.clone();
+            }
+            atomic_wait::wait(&self.0, rung);
         }
     }
 }
 
 /// What the deciding threads and the writer share: the entries waiting for the next
-/// batch. Each caller waits on its own slot, woken by the writer alone, so a batch's
-/// callers do not contend for a lock when it is appended.
+/// batch, and the bells their batches are woken by.
 #[derive(Default)]
 struct Handoff {
     queue: Mutex<Queue>,
     arrived: Condvar,
+    bells: [Arc<Bell>; 2],
 }
 
 #[derive(Default)]
 struct Queue {
     waiting: Vec<Pending>,
+    /// How many batches have been taken: the waiting entries are the next one's.
+    taken: u64,
     /// No more entries are taken.
     closed: bool,
 }
@@ -172,23 +202,20 @@ struct Queue {
 impl Handoff {
     /// Queues an entry and waits until it is appended; its position.
     fn submit(&self, task: String, encoded: Encoded) -> Result<u64, AuditError> {
-        let slot = Arc::new(Slot { outcome: OnceLock::new(), caller: std::thread::current() });
-        {
+        let slot = {
             let mut queue = self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
             if queue.closed {
                 return Err(AuditError::Stopped("closed".to_string()));
             }
+            let bell = self.bells.get((queue.taken % 2) as usize).cloned().unwrap_or_default();
+            let slot = Arc::new(Slot { outcome: OnceLock::new(), bell });
             queue.waiting.push(Pending { task, encoded, slot: slot.clone() });
             if queue.waiting.len() == 1 {
                 self.arrived.notify_one();
             }
-        }
-        loop {
-            if let Some(outcome) = slot.outcome.get() {
-                return outcome.clone().map_err(AuditError::Stopped);
-            }
-            std::thread::park();
-        }
+            slot
+        };
+        slot.bell.wait_for(&slot).map_err(AuditError::Stopped)
     }
 
     /// Waits up to `wait` for entries and takes them all.
@@ -201,7 +228,10 @@ impl Handoff {
             };
         }
         match (queue.waiting.is_empty(), queue.closed) {
-            (false, _) => Taken::Batch(std::mem::take(&mut queue.waiting)),
+            (false, _) => {
+                queue.taken += 1;
+                Taken::Batch(std::mem::take(&mut queue.waiting))
+            }
             (true, false) => Taken::Nothing,
             (true, true) => Taken::Closed,
         }
@@ -485,6 +515,9 @@ impl Writer {
                             Ok(_) => Ok(self.first_seq + index as u64),
                             Err(error) => Err(error.to_string()),
                         });
+                    }
+                    if let Some(first) = batch.first() {
+                        first.slot.bell.ring();
                     }
                 }
                 Taken::Nothing => {
