@@ -13,8 +13,7 @@
 //! hashes. A checkpoint is signed every `checkpoint_every` entries, or once
 //! `checkpoint_interval` has passed since the last one, whichever comes first.
 
-use std::cmp::Ordering;
-use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -165,14 +164,14 @@ struct Bell(AtomicU32);
 
 impl Bell {
     fn ring(&self) {
-        self.0.fetch_add(1, AtomicOrdering::Release);
+        self.0.fetch_add(1, Ordering::Release);
         atomic_wait::wake_all(&self.0);
     }
 
     /// Waits until `slot` is answered.
     fn wait_for(&self, slot: &Slot) -> Result<u64, String> {
         loop {
-            let rung = self.0.load(AtomicOrdering::Acquire);
+            let rung = self.0.load(Ordering::Acquire);
             if let Some(outcome) = slot.outcome.get() {
                 return outcome.clone();
             }
@@ -282,42 +281,31 @@ impl Encoded {
     fn of(draft: &entry::Draft) -> Result<Encoded, String> {
         let mut members: Vec<(&str, &[u8])> = draft.members.iter().collect();
         members.sort_unstable_by(|a, b| canonical::utf16_order(a.0, b.0));
+        if let Some((key, _)) = members.iter().find(|(key, _)| matches!(*key, "prev" | "seq")) {
+            return Err(format!("`{key}` is a field the log writes itself"));
+        }
+        let before = |position: &str| members.partition_point(|(key, _)| canonical::utf16_order(key, position).is_lt());
+        let (prev_at, seq_at) = (before("prev"), before("seq"));
         let size: usize = members.iter().map(|(key, bytes)| key.len() + bytes.len() + 4).sum();
-        let mut encoded =
-            Encoded { text: Vec::with_capacity(size), after_prev: 0, after_seq: 0, prefix: merkle::LeafHasher::new() };
-        let mut part = Part::BeforePrev;
-        for (key, bytes) in members {
-            let own = match (canonical::utf16_order(key, "prev"), canonical::utf16_order(key, "seq")) {
-                (Ordering::Less, _) => Part::BeforePrev,
-                (Ordering::Greater, Ordering::Less) => Part::BeforeSeq,
-                (_, Ordering::Greater) => Part::AfterSeq,
-                _ => return Err(format!("`{key}` is a field the log writes itself")),
-            };
-            while part < own {
-                part = part.next();
-                *encoded.start_of(part) = encoded.text.len();
-            }
-            if encoded.text.len() > encoded.start(part) {
-                encoded.text.push(b',');
-            }
-            canonical::write_string(key, &mut encoded.text);
-            encoded.text.push(b':');
-            encoded.text.extend_from_slice(bytes);
+        let mut text = Vec::with_capacity(size);
+        write_members(&mut text, members.get(..prev_at).unwrap_or_default());
+        let after_prev = text.len();
+        write_members(&mut text, members.get(prev_at..seq_at).unwrap_or_default());
+        let after_seq = text.len();
+        write_members(&mut text, members.get(seq_at..).unwrap_or_default());
+        // The bytes `positioned_bytes` begins with: `{`, the members before `prev`, the
+        // comma after them if there are any, and `"prev":`.
+        let mut prefix = merkle::LeafHasher::new();
+        prefix.update(b"{");
+        if after_prev > 0 {
+            prefix.update(text.get(..after_prev).unwrap_or_default());
+            prefix.update(b",");
         }
-        while part < Part::AfterSeq {
-            part = part.next();
-            *encoded.start_of(part) = encoded.text.len();
-        }
-        let mut prefix = Vec::with_capacity(encoded.after_prev + 8);
-        prefix.push(b'{');
-        append_members(&mut prefix, encoded.parts()[0]);
-        append_members(&mut prefix, PREV);
-        encoded.prefix.update(&prefix);
-        Ok(encoded)
+        prefix.update(PREV);
+        Ok(Encoded { text, after_prev, after_seq, prefix })
     }
 
-    /// The length of the bytes [`Encoded::prefix`] has hashed: `{`, the members before
-    /// `prev`, and `"prev":`, as [`positioned_bytes`] begins.
+    /// The length of the bytes [`Encoded::prefix`] has hashed.
     fn prefix_len(&self) -> usize {
         1 + self.after_prev + usize::from(self.after_prev > 0) + PREV.len()
     }
@@ -327,21 +315,6 @@ impl Encoded {
         let mut hasher = self.prefix.clone();
         hasher.update(bytes.get(self.prefix_len()..).unwrap_or_default());
         hasher.finish()
-    }
-
-    fn start(&self, part: Part) -> usize {
-        match part {
-            Part::BeforePrev => 0,
-            Part::BeforeSeq => self.after_prev,
-            Part::AfterSeq => self.after_seq,
-        }
-    }
-
-    fn start_of(&mut self, part: Part) -> &mut usize {
-        match part {
-            Part::BeforeSeq => &mut self.after_prev,
-            _ => &mut self.after_seq,
-        }
     }
 
     /// The three runs of members, each without a leading or trailing comma.
@@ -355,20 +328,15 @@ impl Encoded {
     }
 }
 
-/// The three runs of an [`Encoded`] entry, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Part {
-    BeforePrev,
-    BeforeSeq,
-    AfterSeq,
-}
-
-impl Part {
-    fn next(self) -> Part {
-        match self {
-            Part::BeforePrev => Part::BeforeSeq,
-            _ => Part::AfterSeq,
+/// Writes sorted members, comma-separated.
+fn write_members(out: &mut Vec<u8>, members: &[(&str, &[u8])]) {
+    for (index, (key, bytes)) in members.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
         }
+        canonical::write_string(key, out);
+        out.push(b':');
+        out.extend_from_slice(bytes);
     }
 }
 
