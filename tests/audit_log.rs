@@ -187,7 +187,7 @@ fn tamper(path: &Path, op: &str, seq: i64) {
             "UPDATE audit_log SET seq = -1 WHERE seq = {seq}; UPDATE audit_log SET seq = {seq} WHERE seq = {seq} + 1;
              UPDATE audit_log SET seq = {seq} + 1 WHERE seq = -1"
         )),
-        "truncate" => run(&format!("DELETE FROM audit_log WHERE seq >= {seq}; UPDATE audit_head SET size = {seq}")),
+        "truncate" => run(&format!("DELETE FROM audit_log WHERE seq >= {seq}")),
         "forge" => {
             let note: String = db
                 .query_row("SELECT note FROM audit_checkpoints WHERE size = ?1", [seq], |row| row.get(0))
@@ -303,6 +303,104 @@ fn damaged_log_pages_never_verify() {
         let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {});
         assert!(verified.is_err(), "a damaged log verified: {verified:?}");
     }
+}
+
+/// Three tasks' decisions interleaved, 300 in all: more than two steps of the task index
+/// (filled every 128 entries), and some entries after the last step.
+fn interleaved_log(name: &str) -> (PathBuf, Vec<String>) {
+    let path = fresh_path(name);
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(100)));
+    let tasks: Vec<String> = (0..3).map(|_| world.open("triage", json!({"customer": "acme"}))).collect();
+    let now = suite::t0() + suite::MINUTE;
+    for round in 0..300usize {
+        // Uneven turns, so the tasks' entries do not fall in a regular pattern.
+        let task = &tasks[(round * round + round / 7) % 3];
+        world.runtime.decide("triage", task, &suite::call("read", "acme", json!({})), now, false).expect("decides");
+    }
+    (path, tasks)
+}
+
+/// Each task's trail as the store finds it (through the task index, then the entries
+/// after its last step) against the entries of that task read in order.
+fn assert_trails_whole(store: &SqliteStore, tasks: &[String]) {
+    let rows = store.log_rows(0, 10_000).expect("rows");
+    for task in tasks {
+        let expected: Vec<u64> =
+            rows.iter().filter(|row| row.task.as_deref() == Some(task)).map(|row| row.seq).collect();
+        let found: Vec<u64> = store.log_rows_of_task(task).expect("a trail").iter().map(|row| row.seq).collect();
+        assert_eq!(found, expected, "the trail of {task}");
+        assert!(expected.len() > 50, "{task} has entries on both sides of a step");
+    }
+    assert!(store.log_rows_of_task("task_none").expect("a trail").is_empty());
+}
+
+#[test]
+fn trails_are_whole_on_both_sides_of_the_task_index_steps() {
+    let (path, tasks) = interleaved_log("trails");
+    let store = SqliteStore::open(&path).expect("opens");
+    assert_trails_whole(&store, &tasks);
+    verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+}
+
+/// Rewrites a log into layout 3: the head in a table of its own, the task index kept by
+/// SQLite on every insert.
+fn lower_to_layout_3(path: &Path) {
+    let db = rusqlite::Connection::open(path).expect("opens");
+    db.execute_batch(
+        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER NOT NULL, state BLOB NOT NULL);
+         INSERT INTO audit_head (id, size, state) SELECT 0, seq + 1, head FROM audit_log ORDER BY seq DESC LIMIT 1;
+         DROP TABLE audit_task;
+         ALTER TABLE audit_log DROP COLUMN head;
+         ALTER TABLE audit_log DROP COLUMN indexed;
+         CREATE INDEX audit_log_task ON audit_log (task, seq);
+         PRAGMA user_version = 3;",
+    )
+    .expect("lowers");
+}
+
+/// A log of layout 3 is raised when opened: it verifies to the same root, its trails
+/// are whole, and appending goes on from its head. One whose head does not count its
+/// entries is refused, unchanged.
+#[test]
+fn a_log_of_layout_3_is_raised_and_goes_on() {
+    let (path, tasks) = interleaved_log("layout-3");
+    let before = verify::verify(&SqliteStore::open(&path).expect("opens"), &verifier(), Some(ORIGIN), &mut |_| {})
+        .expect("verifies");
+    let disagreeing = fresh_path("layout-3-disagreeing");
+    lower_to_layout_3(&path);
+    std::fs::copy(&path, &disagreeing).expect("copies");
+    let store = SqliteStore::open(&path).expect("raises");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("opens")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("reads");
+    assert_eq!(version, 4);
+    assert_trails_whole(&store, &tasks);
+    let after = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!((after.entries, after.root), (before.entries, before.root));
+    let world = suite::World::attach_with(Box::new(store), journaled(config(100)));
+    let now = suite::t0() + suite::MINUTE;
+    let decided = world.runtime.decide("triage", &tasks[0], &suite::call("read", "acme", json!({})), now, false);
+    assert_eq!(decided.expect("decides").log_seq, Some(before.entries));
+    drop(world);
+    let store = SqliteStore::open(&path).expect("opens");
+    assert_eq!(
+        verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies").entries,
+        before.entries + 1
+    );
+    assert_trails_whole(&store, &tasks);
+
+    rusqlite::Connection::open(&disagreeing)
+        .expect("opens")
+        .execute("UPDATE audit_head SET size = size + 1", [])
+        .expect("tampers");
+    let message = SqliteStore::open(&disagreeing).err().expect("refused").to_string();
+    assert!(message.contains("head counts"), "{message}");
+    let version: i64 = rusqlite::Connection::open(&disagreeing)
+        .expect("opens")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("reads");
+    assert_eq!(version, 3, "a refused file is left as it was");
 }
 
 #[test]

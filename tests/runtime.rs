@@ -203,7 +203,7 @@ fn layout_versions_are_checked_and_raised() {
     assert!(message.contains("newer"), "{message}");
     set_version(2);
     drop(SqliteStore::open(&path).expect("opens"));
-    assert_eq!(version(), 3);
+    assert_eq!(version(), 4);
 }
 
 /// A damaged page in a table other than the audit log is found by the check on

@@ -76,13 +76,20 @@ pub fn verify(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Verified, Failure> {
     let checkpoints = signed_checkpoints(store, key, origin)?;
-    // Only the head's size is read: its running state is the writer's, not evidence.
-    let head = store.log_head().map_err(damaged)?;
-    std::thread::scope(|scope| {
+    // Only the head's size is read: its running state is the writer's, not evidence. A
+    // head that cannot be read is reported after the entries are checked, so that a
+    // removed tail is found against the checkpoints, where it began, when they cover it.
+    let head = store.log_head();
+    let head_size = head.as_ref().map_or(0, |head| head.size);
+    let verified = std::thread::scope(|scope| {
         let (sender, chunks) = std::sync::mpsc::sync_channel(2);
         scope.spawn(move || read_ahead(store, &sender));
-        check_chunks(chunks, &checkpoints, head.size, progress)
-    })
+        check_chunks(chunks, &checkpoints, head_size, progress)
+    })?;
+    match head {
+        Ok(_) => Ok(verified),
+        Err(error) => Err(fail("damaged_store", verified.entries, error.to_string())),
+    }
 }
 
 /// Entries as read, each with the leaf hash of its bytes.

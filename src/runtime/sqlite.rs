@@ -20,9 +20,11 @@ use super::store::*;
 
 /// The layout version, in `PRAGMA user_version`. Version 3 added the `expired` task
 /// state, which builds of version 2 cannot read: they refuse a version-3 file as newer
-/// than they are instead of failing on its first expired task. A version-2 file is
-/// raised to 3 when opened (the tables did not change).
-const VERSION: i64 = 3;
+/// than they are instead of failing on its first expired task. Version 4 keeps the audit
+/// log's head in the row of its last entry and the log's task index in a table filled
+/// in steps ([`TASK_INDEX_STEP`]), so that an append writes only the pages its entries
+/// fill. Files of versions 2 and 3 are raised to 4 when opened ([`raise_audit_log`]).
+const VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS agents (
@@ -45,10 +47,9 @@ CREATE TABLE IF NOT EXISTS revocations (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, grant_id TEXT, kind TEXT NOT NULL,
   by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_log (
-  seq INTEGER PRIMARY KEY, task TEXT, leaf BLOB NOT NULL, entry BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_log_task ON audit_log (task, seq);
-CREATE TABLE IF NOT EXISTS audit_head (
-  id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER NOT NULL, state BLOB NOT NULL);
+  seq INTEGER PRIMARY KEY, task TEXT, leaf BLOB NOT NULL, entry BLOB NOT NULL, head BLOB, indexed INTEGER);
+CREATE TABLE IF NOT EXISTS audit_task (
+  task TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (task, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
   size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT NULL);
@@ -87,6 +88,7 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
         connection.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES).map_err(backend)?;
         connection.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        raise_audit_log(&connection)?;
         connection.execute_batch(SCHEMA).map_err(corrupt)?;
         if version != VERSION {
             connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
@@ -158,14 +160,17 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// SQLite's own integrity check (`quick_check`) of every table but the audit log, and
-/// of their indexes. The audit log grows without end, so checking it would make every
-/// opening cost as much as reading the whole log; its pages are checked as they are
-/// read instead, which `mandate audit verify` does for all of them (a damaged page is a
-/// `damaged_store` failure there), and appending reads the pages it changes.
+/// SQLite's own integrity check (`quick_check`) of every table but the audit log and its
+/// task index, and of their indexes. These two grow without end, so checking them would
+/// make every opening cost as much as reading the whole log; their pages are checked as
+/// they are read instead, which `mandate audit verify` does for all of the log's (a
+/// damaged page is a `damaged_store` failure there), and appending reads the pages it
+/// changes.
 fn check_tables(connection: &Connection) -> Result<(), StoreError> {
     let tables: Vec<String> = connection
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name <> 'audit_log' ORDER BY name")
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT IN ('audit_log', 'audit_task') ORDER BY name",
+        )
         .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
         .map_err(corrupt)?;
     for table in tables {
@@ -633,21 +638,23 @@ impl Store for SqliteStore {
 
     fn log_append(&self, seal: &mut Seal<'_>) -> Result<(), StoreError> {
         self.write(|transaction| {
-            let head = log_head(transaction)?;
-            let batch = seal(&head)?;
-            let mut insert = transaction
-                .prepare_cached("INSERT INTO audit_log (seq, task, leaf, entry) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(backend)?;
-            for row in &batch.rows {
-                insert.execute(params![row.seq as i64, row.task, row.leaf, row.entry]).map_err(backend)?;
+            let tail = log_tail(transaction)?;
+            let batch = seal(&tail.head)?;
+            let size = batch.head.size;
+            let indexed = if size.saturating_sub(tail.indexed) >= TASK_INDEX_STEP { size } else { tail.indexed };
+            append_rows(transaction, &batch, indexed)?;
+            if batch.rows.is_empty() && batch.head != tail.head {
+                set_head(transaction, &batch.head, indexed)?;
             }
-            transaction
-                .prepare_cached(
-                    "INSERT INTO audit_head (id, size, state) VALUES (0, ?1, ?2)
-                     ON CONFLICT (id) DO UPDATE SET size = excluded.size, state = excluded.state",
-                )
-                .and_then(|mut statement| statement.execute(params![batch.head.size as i64, batch.head.state]))
-                .map_err(backend)?;
+            if indexed != tail.indexed {
+                transaction
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO audit_task (task, seq)
+                         SELECT task, seq FROM audit_log WHERE seq >= ?1 AND seq < ?2 AND task IS NOT NULL",
+                    )
+                    .and_then(|mut statement| statement.execute(params![tail.indexed as i64, indexed as i64]))
+                    .map_err(backend)?;
+            }
             if let Some(checkpoint) = &batch.checkpoint {
                 transaction
                     .prepare_cached("INSERT OR IGNORE INTO audit_checkpoints (size, at, note) VALUES (?1, ?2, ?3)")
@@ -661,7 +668,7 @@ impl Store for SqliteStore {
     }
 
     fn log_head(&self) -> Result<LogHead, StoreError> {
-        log_head(&*self.lock()?)
+        Ok(log_tail(&*self.lock()?)?.head)
     }
 
     fn log_rows(&self, from: u64, limit: usize) -> Result<Vec<LogRow>, StoreError> {
@@ -676,7 +683,14 @@ impl Store for SqliteStore {
     fn log_rows_of_task(&self, task: &str) -> Result<Vec<LogRow>, StoreError> {
         let connection = self.lock()?;
         let mut statement = connection
-            .prepare_cached("SELECT seq, task, leaf, entry FROM audit_log WHERE task = ?1 ORDER BY seq")
+            .prepare_cached(
+                "WITH mark (mark) AS (SELECT coalesce((SELECT indexed FROM audit_log ORDER BY seq DESC LIMIT 1), 0))
+                 SELECT seq, task, leaf, entry FROM audit_log
+                 WHERE seq IN (SELECT seq FROM audit_task WHERE task = ?1) AND task = ?1 AND seq < (SELECT mark FROM mark)
+                 UNION ALL
+                 SELECT seq, task, leaf, entry FROM audit_log WHERE seq >= (SELECT mark FROM mark) AND task = ?1
+                 ORDER BY seq",
+            )
             .map_err(corrupt)?;
         let rows = statement.query_map(params![task], log_row).map_err(corrupt)?;
         rows.collect::<Result<_, _>>().map_err(corrupt)
@@ -711,16 +725,121 @@ impl Store for SqliteStore {
     }
 }
 
-fn log_head(connection: &Connection) -> Result<LogHead, StoreError> {
-    let head = connection
-        .prepare_cached("SELECT size, state FROM audit_head WHERE id = 0")
+/// Every this many entries, an append adds the entries since the last step to the
+/// log's task index (`audit_task`), instead of each append adding its own: an index page
+/// is written once per step rather than once per commit. The entries after the last step
+/// (the head row's `indexed` says where it was) are found by reading them.
+const TASK_INDEX_STEP: u64 = 128;
+
+/// The log's head and how many of its entries the task index holds, as the row of its
+/// last entry keeps them.
+#[derive(Default)]
+struct Tail {
+    head: LogHead,
+    indexed: u64,
+}
+
+fn log_tail(connection: &Connection) -> Result<Tail, StoreError> {
+    let last = connection
+        .prepare_cached("SELECT seq, head, indexed FROM audit_log ORDER BY seq DESC LIMIT 1")
         .and_then(|mut statement| {
             statement
-                .query_row([], |row| Ok(LogHead { size: row.get::<_, i64>(0)? as u64, state: row.get(1)? }))
+                .query_row([], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, Option<Vec<u8>>>(1)?, row.get::<_, Option<i64>>(2)?))
+                })
                 .optional()
         })
         .map_err(corrupt)?;
-    Ok(head.unwrap_or_default())
+    let Some((seq, head, indexed)) = last else { return Ok(Tail::default()) };
+    let (Ok(seq), Some(state)) = (u64::try_from(seq), head) else {
+        return Err(StoreError::Corrupt(format!(
+            "the audit log's last entry ({seq}) does not hold the log's head: entries after it were removed"
+        )));
+    };
+    let size = seq + 1;
+    let indexed = indexed.and_then(|indexed| u64::try_from(indexed).ok()).unwrap_or(0).min(size);
+    Ok(Tail { head: LogHead { size, state }, indexed })
+}
+
+/// Inserts a batch's entries, its last one with the log's new head.
+fn append_rows(transaction: &Transaction<'_>, batch: &LogBatch, indexed: u64) -> Result<(), StoreError> {
+    let Some((last, before)) = batch.rows.split_last() else { return Ok(()) };
+    if last.seq + 1 != batch.head.size {
+        return Err(StoreError::Backend(format!(
+            "a batch ending at entry {} cannot leave a head of {} entries",
+            last.seq, batch.head.size
+        )));
+    }
+    let mut insert = transaction
+        .prepare_cached("INSERT INTO audit_log (seq, task, leaf, entry, head, indexed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .map_err(backend)?;
+    for row in before {
+        insert
+            .execute(params![row.seq as i64, row.task, row.leaf, row.entry, None::<&[u8]>, None::<i64>])
+            .map_err(backend)?;
+    }
+    insert
+        .execute(params![last.seq as i64, last.task, last.leaf, last.entry, batch.head.state, indexed as i64])
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Rewrites the head in the last entry's row: a checkpoint signed with no new entries.
+fn set_head(transaction: &Transaction<'_>, head: &LogHead, indexed: u64) -> Result<(), StoreError> {
+    let last = head
+        .size
+        .checked_sub(1)
+        .ok_or_else(|| StoreError::Backend("an empty log has no head to change".to_string()))?;
+    let changed = transaction
+        .prepare_cached("UPDATE audit_log SET head = ?1, indexed = ?2 WHERE seq = ?3")
+        .and_then(|mut statement| statement.execute(params![head.state, indexed as i64, last as i64]))
+        .map_err(backend)?;
+    if changed != 1 {
+        return Err(StoreError::Corrupt(format!("the audit log's last entry ({last}) is missing")));
+    }
+    Ok(())
+}
+
+/// Raises an audit log of layout 2 or 3 (a head table, an index maintained by every
+/// insert) to layout 4 in one transaction: the head moves into the last entry's row and
+/// the task index is built whole. A head that does not count the entries stored is
+/// refused, not carried over.
+fn raise_audit_log(connection: &Connection) -> Result<(), StoreError> {
+    let transaction = Transaction::new_unchecked(connection, TransactionBehavior::Immediate).map_err(backend)?;
+    let columns: Vec<String> = transaction
+        .prepare("SELECT name FROM pragma_table_info('audit_log')")
+        .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
+        .map_err(corrupt)?;
+    if columns.is_empty() || columns.iter().any(|name| name == "head") {
+        return Ok(());
+    }
+    let stored: Option<i64> =
+        transaction.query_row("SELECT max(seq) FROM audit_log", [], |row| row.get(0)).map_err(corrupt)?;
+    let counted: Option<i64> = transaction
+        .query_row("SELECT size FROM audit_head WHERE id = 0", [], |row| row.get(0))
+        .optional()
+        .map_err(corrupt)?;
+    let counted = counted.unwrap_or(0);
+    if stored.map_or(0, |last| last + 1) != counted {
+        return Err(StoreError::Corrupt(format!(
+            "the audit log's head counts {counted} entries but its last stored entry is {}: \
+             verify it with a build of layout 3 before this one raises it",
+            stored.map_or("none".to_string(), |last| last.to_string())
+        )));
+    }
+    transaction
+        .execute_batch(
+            "ALTER TABLE audit_log ADD COLUMN head BLOB;
+             ALTER TABLE audit_log ADD COLUMN indexed INTEGER;
+             CREATE TABLE audit_task (task TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (task, seq)) WITHOUT ROWID;
+             INSERT INTO audit_task (task, seq) SELECT task, seq FROM audit_log WHERE task IS NOT NULL;
+             UPDATE audit_log SET head = (SELECT state FROM audit_head WHERE id = 0), indexed = seq + 1
+               WHERE seq = (SELECT max(seq) FROM audit_log);
+             DROP INDEX IF EXISTS audit_log_task;
+             DROP TABLE audit_head;",
+        )
+        .map_err(backend)?;
+    transaction.commit().map_err(backend)
 }
 
 fn log_row(row: &Row<'_>) -> rusqlite::Result<LogRow> {
