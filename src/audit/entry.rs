@@ -19,7 +19,8 @@ use super::canonical::Members;
 use super::AuditError;
 use crate::eval::decision::{Matched, Obligations, Outcome, Reason};
 use crate::eval::request::ResourceDoc;
-use crate::eval::{Limits, PolicySet, RequestDoc, RequestError};
+use crate::eval::CallDoc;
+use crate::eval::{Limits, PolicySet, RequestError};
 use crate::hir::Root;
 use crate::runtime::journal::{Decided, Event};
 use crate::runtime::store::{GrantRecord, Revocation, TaskRecord};
@@ -360,12 +361,12 @@ fn decision(decided: &Decided<'_>, at: i64, policy_set: &str, masking: &Masking)
             decided.memo.keep(parts).ok_or_else(|| AuditError::Encode("the memo holds something else".to_string()))?
         }
     };
-    let mut request = parts.request(decided.request)?;
+    let mut request = parts.request(decided.request.call)?;
     let request_digest = digest(&request);
     let mut masked = Vec::new();
     if !masking.is_empty() {
         let mut document =
-            serde_json::to_value(decided.request).map_err(|error| AuditError::Encode(error.to_string()))?;
+            serde_json::to_value(decided.request.doc()).map_err(|error| AuditError::Encode(error.to_string()))?;
         masked = masking.apply(&mut document)?;
         if !masked.is_empty() {
             request = canonical(&document)?;
@@ -415,12 +416,13 @@ impl HolderParts {
         })
     }
 
-    /// The canonical bytes of `request`, whose `agent`, `chain` and `task` are the
-    /// holder's: the same bytes as encoding it whole.
-    fn request(&self, request: &RequestDoc) -> Result<Vec<u8>, AuditError> {
-        // Every field is named, so that a field added to requests cannot be left out
-        // of the entries.
-        let RequestDoc { agent: _, chain: _, task: _, action, args, resource, resources, context, behavior } = request;
+    /// The canonical bytes of the request of `call` by this holder: the same bytes as
+    /// encoding the whole request document
+    /// ([`crate::runtime::journal::StampedRequest::doc`]).
+    fn request(&self, call: &CallDoc) -> Result<Vec<u8>, AuditError> {
+        // Every field is named, so that a field added to calls cannot be left out of the
+        // entries (`StampedRequest::doc` names every field of a request).
+        let CallDoc { action, args, resource, resources, context, behavior } = call;
         let rest = RequestRest { action, args, resource, resources, context, behavior };
         let mut members = members(&rest)?;
         members.push("agent", &self.request_agent);
@@ -430,7 +432,7 @@ impl HolderParts {
     }
 }
 
-/// A request's fields besides the holder's, serialised as [`RequestDoc`] serialises them.
+/// A request's fields besides the holder's, serialised as [`crate::eval::RequestDoc`] serialises them.
 #[derive(Serialize)]
 struct RequestRest<'a> {
     action: &'a Option<String>,
@@ -457,6 +459,8 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code may fail loudly
 
     use super::*;
+    use crate::eval::RequestDoc;
+    use crate::runtime::journal::StampedRequest;
 
     /// A request encoded from its holder's parts and the rest has the bytes of the
     /// request encoded whole: with and without an agent and a task, with empty and full
@@ -480,8 +484,23 @@ mod tests {
                 request_chain: encoded(&request.chain).unwrap(),
                 request_task: encoded(&request.task).unwrap(),
             };
+            let call = CallDoc {
+                action: request.action.clone(),
+                args: request.args.clone(),
+                resource: request.resource.clone(),
+                resources: request.resources.clone(),
+                context: request.context.clone(),
+                behavior: request.behavior.clone(),
+            };
+            let stamped = StampedRequest {
+                agent: request.agent.as_ref(),
+                chain: &request.chain,
+                task: request.task.as_ref(),
+                call: &call,
+            };
+            assert_eq!(stamped.doc(), request, "the parts make the request");
             let whole = String::from_utf8(encoded(&request).unwrap()).unwrap();
-            assert_eq!(String::from_utf8(parts.request(&request).unwrap()).unwrap(), whole);
+            assert_eq!(String::from_utf8(parts.request(&call).unwrap()).unwrap(), whole);
         }
     }
 }

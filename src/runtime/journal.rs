@@ -14,6 +14,7 @@ use serde_json::Value as Json;
 use super::store::{GrantRecord, Revocation, TaskRecord};
 use super::RuntimeError;
 use crate::eval::decision::{Decision, Outcome};
+use crate::eval::request::{EntityDoc, TaskDoc};
 use crate::eval::{CallDoc, RequestDoc};
 
 /// A decision as the runtime made it, with everything replay needs.
@@ -23,7 +24,7 @@ pub struct Decided<'a> {
     pub grant: &'a GrantRecord,
     /// The stamped request: registry, clock and signals filled in. Deciding it again with
     /// the same policies gives `policy_outcome`.
-    pub request: &'a RequestDoc,
+    pub request: StampedRequest<'a>,
     /// What the policies alone decided; `None` when the request did not validate.
     pub policy_outcome: Option<Outcome>,
     /// The decision returned: the policies' after the runtime's ceilings.
@@ -34,6 +35,35 @@ pub struct Decided<'a> {
     /// `agent`, `chain` and `task` between decisions: the runtime gives the same memo
     /// only to decisions in which those are the same (one per holder of a task).
     pub memo: &'a Memo,
+}
+
+/// A stamped request by its parts: the holder's agent, chain and task as the runtime
+/// keeps them, and the call as decided (its signals and the clock filled in), lent
+/// rather than copied into a [`RequestDoc`] for every decision.
+#[derive(Debug, Clone, Copy)]
+pub struct StampedRequest<'a> {
+    pub agent: Option<&'a EntityDoc>,
+    pub chain: &'a [String],
+    pub task: Option<&'a TaskDoc>,
+    pub call: &'a CallDoc,
+}
+
+impl StampedRequest<'_> {
+    /// The request document these parts make.
+    pub fn doc(&self) -> RequestDoc {
+        let CallDoc { action, args, resource, resources, context, behavior } = self.call.clone();
+        RequestDoc {
+            agent: self.agent.cloned(),
+            chain: self.chain.to_vec(),
+            task: self.task.cloned(),
+            action,
+            args,
+            resource,
+            resources,
+            context,
+            behavior,
+        }
+    }
 }
 
 /// What a journal keeps for one holder of a task, such as the encoded parts of its

@@ -42,12 +42,12 @@ use crate::eval::decide::scope_text;
 use crate::eval::decision::{Decision, Outcome, Reason};
 use crate::eval::expr::Evaluator;
 use crate::eval::request::{EntityDoc, ResourceDoc, TaskDoc};
-use crate::eval::{CallDoc, PolicySet, Request, RequestDoc, RequestError, Stamp};
+use crate::eval::{CallDoc, PolicySet, Request, RequestError, Stamp};
 use crate::hir::value::Value;
 use crate::hir::Task;
 use crate::semantics::suggest::did_you_mean;
 use crate::syntax::literal::timestamp_text;
-use journal::{Activity, Decided, Event, Journal, Memo, Signals};
+use journal::{Activity, Decided, Event, Journal, Memo, Signals, StampedRequest};
 use keys::{KeyRing, PublicKey};
 use store::*;
 use tokens::{Actor, Claims};
@@ -175,8 +175,9 @@ pub struct RuntimeDecision {
 struct Held {
     task: TaskRecord,
     grant: GrantRecord,
-    /// The acting agent as the registry has it, for the recorded request.
+    /// The acting agent and the task as the registry has them, for the recorded request.
     agent: EntityDoc,
+    task_doc: TaskDoc,
     stamp: Stamp,
     /// Each budget's index and limit, as evaluated when the task opened.
     limits: Vec<(u32, Value)>,
@@ -640,12 +641,18 @@ impl Runtime {
         }
         let log_seq = match &self.journal {
             Some(journal) => {
-                let request = stamped_doc(&held, signalled.unwrap_or_else(|| original.clone()), now);
+                let call = stamped_call(signalled.unwrap_or_else(|| original.clone()), now);
                 let credential = credential.as_ref().map(|(_, jti)| jti.as_str());
+                let request = StampedRequest {
+                    agent: Some(&held.agent),
+                    chain: &held.grant.chain,
+                    task: Some(&held.task_doc),
+                    call: &call,
+                };
                 let decided = Decided {
                     task: &held.task,
                     grant: &held.grant,
-                    request: &request,
+                    request,
                     policy_outcome,
                     decision: &decision,
                     credential,
@@ -711,11 +718,13 @@ impl Runtime {
             return Ok(refused);
         };
         let holder = self.store.agent(agent)?.map(|agent| EntityDoc { id: agent.id, attrs: agent.attrs });
-        let request = RequestDoc { agent: holder, ..call_doc(call.clone(), &grant, &record, now) };
+        let (task_doc, call) = (task_doc(&record), stamped_call(call.clone(), now));
+        let request =
+            StampedRequest { agent: holder.as_ref(), chain: &grant.chain, task: Some(&task_doc), call: &call };
         let decided = Decided {
             task: &record,
             grant: &grant,
-            request: &request,
+            request,
             policy_outcome: None,
             decision: &refused.decision,
             credential: None,
@@ -811,7 +820,15 @@ impl Runtime {
         })?;
         let kind = self.task_kind(&record.kind)?;
         let limits = ceilings::limits(kind, &stamp.as_request(), self.set.limits().max_eval_steps)?;
-        let held = Arc::new(Held { task: record, grant, agent: entity, stamp, limits, memo: Memo::default() });
+        let held = Arc::new(Held {
+            task_doc: task_doc(&record),
+            task: record,
+            grant,
+            agent: entity,
+            stamp,
+            limits,
+            memo: Memo::default(),
+        });
         if let Ok(mut cache) = self.cache.write() {
             cache.held.entry(task.to_string()).or_default().insert(agent.to_string(), held.clone());
         }
@@ -1001,28 +1018,11 @@ fn ended_error(task: &TaskRecord) -> RuntimeError {
     }
 }
 
-/// The request the policies decided, as a document: the registry's agent, chain and
-/// task, the call (with its signals) and the clock.
-fn stamped_doc(held: &Held, call: CallDoc, now: i64) -> RequestDoc {
-    RequestDoc { agent: Some(held.agent.clone()), ..call_doc(call, &held.grant, &held.task, now) }
-}
-
-/// The request document of `call` in `task` through `grant`, stamped with the time;
-/// the call's fields are moved into it.
-fn call_doc(call: CallDoc, grant: &GrantRecord, task: &TaskRecord, now: i64) -> RequestDoc {
-    let CallDoc { action, args, resource, resources, mut context, behavior } = call;
-    context.entry("time".to_string()).or_insert_with(|| Json::String(timestamp_text(now)));
-    RequestDoc {
-        agent: None,
-        chain: grant.chain.clone(),
-        task: Some(task_doc(task)),
-        action,
-        args,
-        resource,
-        resources,
-        context,
-        behavior,
-    }
+/// The call as decided, stamped with the clock (unless it states the time, which the
+/// runtime refuses before deciding).
+fn stamped_call(mut call: CallDoc, now: i64) -> CallDoc {
+    call.context.entry("time".to_string()).or_insert_with(|| Json::String(timestamp_text(now)));
+    call
 }
 
 fn task_doc(task: &TaskRecord) -> TaskDoc {
