@@ -33,7 +33,10 @@ pub const BUNDLE_FORMAT: &str = "mandate-bundle/1";
 /// `sha256:` and the hex SHA-256 of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     let hash: [u8; 32] = Sha256::digest(bytes).into();
-    format!("sha256:{}", super::merkle::hex(&hash))
+    let mut text = Vec::with_capacity(71);
+    text.extend_from_slice(b"sha256:");
+    super::merkle::write_hex(&hash, &mut text);
+    text.into_iter().map(char::from).collect()
 }
 
 /// The RFC 8785 canonical bytes of `value`.

@@ -426,7 +426,9 @@ impl AuditLog {
     pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
         let draft = entry::draft(&event, at, &self.policy_set, &self.masking)?;
         let encoded = Encoded::of(&draft).map_err(AuditError::Encode)?;
-        self.handoff.submit(draft.task, encoded)
+        let entry::Draft { task, members } = draft;
+        members.recycle();
+        self.handoff.submit(task, encoded)
     }
 
     /// Stops the writer after the entries already handed over, signing a last checkpoint.

@@ -325,21 +325,32 @@ pub fn timestamp_text(nanos: i64) -> String {
     let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     let mut text = String::with_capacity(30);
-    let _ =
-        write!(text, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    // Nanoseconds in an i64 span the years 1677 to 2262: four digits always suffice.
+    let mut fields = *b"0000-00-00T00:00:00";
+    let (hour, minute, second) = (of_day / 3600, of_day % 3600 / 60, of_day % 60);
+    for (at, value, width) in
+        [(0, year, 4), (5, month, 2), (8, day, 2), (11, hour, 2), (14, minute, 2), (17, second, 2)]
+    {
+        write_digits(fields.get_mut(at..at + width).unwrap_or_default(), value);
+    }
+    text.extend(fields.iter().map(|byte| char::from(*byte)));
     if fraction > 0 {
         let mut digits = [b'0'; 9];
-        let mut rest = fraction;
-        for digit in digits.iter_mut().rev() {
-            *digit = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
+        write_digits(&mut digits, fraction);
         let needed = digits.iter().rposition(|digit| *digit != b'0').map_or(0, |last| last + 1);
         text.push('.');
         text.extend(digits.iter().take(needed).map(|digit| char::from(*digit)));
     }
     text.push('Z');
     text
+}
+
+/// Writes `value` (not negative) in decimal into all of `digits`, zero-padded.
+fn write_digits(digits: &mut [u8], mut value: i64) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// The (year, month, day) of a count of days since 1970-01-01, by H. Hinnant's

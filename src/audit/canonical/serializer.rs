@@ -110,7 +110,14 @@ impl Members {
         self.sort();
         let mut out = Vec::with_capacity(self.bytes.len() + self.keys.len() + 8 * self.names.len() + 2);
         self.write_object(&mut out);
+        self.recycle();
         out
+    }
+
+    /// Gives the list back to this thread's spare lists, for the next object encoded
+    /// here to fill without growing it again.
+    pub fn recycle(self) {
+        return_members(self);
     }
 
     /// Writes the (sorted) members as an object.
