@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
 use crate::eval::decision::Outcome;
 use crate::eval::{CallDoc, RequestDoc};
@@ -105,8 +105,21 @@ fn frequency(counts: &HashMap<String, f64>, key: &str, events: f64, decay: f64) 
 }
 
 /// The resources a call names, as `(type/id, type)`.
-fn resources(call: &CallDoc) -> Vec<(String, String)> {
-    call.resource.iter().chain(&call.resources).map(|doc| (format!("{}/{}", doc.ty, doc.id), doc.ty.clone())).collect()
+fn resources(call: &CallDoc) -> impl Iterator<Item = (String, &str)> {
+    call.resource
+        .iter()
+        .chain(&call.resources)
+        .map(|doc| ([doc.ty.as_str(), "/", doc.id.as_str()].concat(), doc.ty.as_str()))
+}
+
+/// Adds one to the count of `key`, allocating its name only the first time.
+fn count_one(counts: &mut HashMap<String, f64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1.0,
+        None => {
+            counts.insert(key.to_string(), 1.0);
+        }
+    }
 }
 
 impl Profile {
@@ -132,7 +145,7 @@ impl Profile {
         let novel =
             |counts: &HashMap<String, f64>, key: &str| frequency(counts, key, self.events, decay) < config.novelty;
         let action = call.action.as_deref().unwrap_or_default();
-        let named = resources(call);
+        let named: Vec<(String, &str)> = resources(call).collect();
         let novel_action = novel(&self.actions, action);
         let novel_resource = named.iter().any(|(resource, _)| novel(&self.resources, resource));
         let novel_class = named.iter().any(|(_, class)| novel(&self.classes, class));
@@ -179,10 +192,10 @@ impl Profile {
         self.events = self.events * decay + 1.0;
         self.seen += 1;
         self.at = self.at.max(at);
-        *self.actions.entry(call.action.clone().unwrap_or_default()).or_default() += 1.0;
+        count_one(&mut self.actions, call.action.as_deref().unwrap_or_default());
         for (resource, class) in resources(call) {
-            *self.resources.entry(resource).or_default() += 1.0;
-            *self.classes.entry(class).or_default() += 1.0;
+            count_one(&mut self.resources, &resource);
+            count_one(&mut self.classes, class);
         }
     }
 }
@@ -191,14 +204,18 @@ impl Reading {
     /// The signals as a request's `behavior` fields; `risk` and `rate_z` to four places.
     pub fn to_json(&self) -> Map<String, Json> {
         let round = |value: f64| (value * 10_000.0).round() / 10_000.0;
-        let fields = json!({
-            "warming_up": self.warming_up,
-            "novel_action": self.novel_action,
-            "novel_resource": self.novel_resource,
-            "rate_z": round(self.rate_z.clamp(-1e6, 1e6)),
-            "risk": round(self.risk),
-        });
-        fields.as_object().cloned().unwrap_or_default()
+        let mut fields = Map::new();
+        for (name, flag) in [
+            ("warming_up", self.warming_up),
+            ("novel_action", self.novel_action),
+            ("novel_resource", self.novel_resource),
+        ] {
+            fields.insert(name.to_string(), Json::Bool(flag));
+        }
+        for (name, value) in [("rate_z", round(self.rate_z.clamp(-1e6, 1e6))), ("risk", round(self.risk))] {
+            fields.insert(name.to_string(), Json::from(value));
+        }
+        fields
     }
 }
 
@@ -206,7 +223,8 @@ impl Reading {
 #[derive(Debug, Default)]
 pub struct Profiles {
     config: BehaviorConfig,
-    profiles: Mutex<HashMap<(String, String), Profile>>,
+    /// By agent, then task kind: looked up without allocating.
+    profiles: Mutex<HashMap<String, HashMap<String, Profile>>>,
 }
 
 impl Profiles {
@@ -216,17 +234,24 @@ impl Profiles {
 
     /// The reading for `call` by `agent` in a task of `kind` at `at`.
     pub fn reading(&self, agent: &str, kind: &str, call: &CallDoc, at: i64) -> Reading {
-        let key = (agent.to_string(), kind.to_string());
         let profiles = self.profiles.lock();
         let empty = Profile::default();
-        let profile = profiles.as_ref().ok().and_then(|profiles| profiles.get(&key)).unwrap_or(&empty);
+        let profile = profiles.as_ref().ok().and_then(|profiles| profiles.get(agent)?.get(kind)).unwrap_or(&empty);
         profile.read(call, at, &self.config)
     }
 
     pub fn learn(&self, agent: &str, kind: &str, call: &CallDoc, at: i64, outcome: Outcome) {
         if let Ok(mut profiles) = self.profiles.lock() {
-            let profile = profiles.entry((agent.to_string(), kind.to_string())).or_default();
-            profile.learn(call, at, outcome, &self.config);
+            if !profiles.contains_key(agent) {
+                profiles.insert(agent.to_string(), HashMap::new());
+            }
+            let Some(kinds) = profiles.get_mut(agent) else { return };
+            if !kinds.contains_key(kind) {
+                kinds.insert(kind.to_string(), Profile::default());
+            }
+            if let Some(profile) = kinds.get_mut(kind) {
+                profile.learn(call, at, outcome, &self.config);
+            }
         }
     }
 
