@@ -108,11 +108,21 @@ pub fn decide(plan: &Plan, texts: &Tables, request: &Request, max_steps: usize, 
 /// lists them all).
 fn quoted_names(names: &[Arc<str>]) -> String {
     const SHOWN: usize = 5;
-    let shown: Vec<String> = names.iter().take(SHOWN).map(|name| format!("`{name}`")).collect();
-    match names.len().checked_sub(SHOWN) {
-        Some(more) if more > 0 => format!("{} and {more} more", shown.join(", ")),
-        _ => shown.join(", "),
+    let mut text = String::with_capacity(names.iter().take(SHOWN).map(|name| name.len() + 4).sum::<usize>() + 16);
+    for (index, name) in names.iter().take(SHOWN).enumerate() {
+        if index > 0 {
+            text.push_str(", ");
+        }
+        text.push('`');
+        text.push_str(name);
+        text.push('`');
     }
+    if let Some(more) = names.len().checked_sub(SHOWN).filter(|more| *more > 0) {
+        text.push_str(" and ");
+        text.push_str(&more.to_string());
+        text.push_str(" more");
+    }
+    text
 }
 
 fn target_text(target: &Target) -> String {
@@ -453,5 +463,20 @@ impl RequestProbe<'_> {
             Some(Some(Some(value))) => value.to_string(),
             _ => "absent".to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reason names up to five policies, then says how many more there are.
+    #[test]
+    fn reasons_name_five_policies_and_count_the_rest() {
+        let names = |count: usize| -> Vec<Arc<str>> { (1..=count).map(|at| Arc::from(format!("p{at}"))).collect() };
+        assert_eq!(quoted_names(&names(0)), "");
+        assert_eq!(quoted_names(&names(1)), "`p1`");
+        assert_eq!(quoted_names(&names(5)), "`p1`, `p2`, `p3`, `p4`, `p5`");
+        assert_eq!(quoted_names(&names(7)), "`p1`, `p2`, `p3`, `p4`, `p5` and 2 more");
     }
 }

@@ -846,7 +846,11 @@ impl<'a> Validator<'a> {
             // signals such as `rate_z` are); out of range goes the way that says why.
             (Type::Decimal, Json::Number(number)) => match number.as_i64() {
                 Some(whole) => whole.checked_mul(literal::DECIMAL_SCALE).map(Value::Decimal),
-                None => literal::parse_json_decimal(&number.to_string()).ok().map(Value::Decimal),
+                None => number
+                    .as_f64()
+                    .and_then(literal::decimal_of_double)
+                    .or_else(|| literal::parse_json_decimal(&number.to_string()).ok())
+                    .map(Value::Decimal),
             },
             (Type::String, Json::String(text)) => Some(Value::string(text)),
             (Type::Duration, Json::String(text)) => literal::parse_duration(text).ok().map(Value::Duration),

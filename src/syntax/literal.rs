@@ -107,6 +107,22 @@ fn signed(negative: bool, magnitude: u128) -> Result<i64, LiteralError> {
     i64::try_from(if negative { -wide } else { wide }).map_err(|_| LiteralError::Range)
 }
 
+/// A JSON number held as a double, as a decimal without reading its text: the value
+/// [`parse_json_decimal`] reads from the number's shortest text, when that text has at
+/// most four fractional digits and the value is under 10^11 in magnitude; `None`
+/// otherwise (the text decides those, or says why it cannot).
+///
+/// Below 10^11 the doubles are less than 2 × 10^-5 apart, so each multiple of 10^-4 is
+/// the shortest text of exactly one double: the one that its rounded ten-thousandths,
+/// divided back, give again.
+pub fn decimal_of_double(value: f64) -> Option<i64> {
+    if value.abs() >= 1e11 || !value.is_finite() {
+        return None;
+    }
+    let scaled = (value * 10_000.0).round();
+    (scaled / 10_000.0 == value).then_some(scaled as i64)
+}
+
 /// A JSON number as a decimal, from its text: integers, fractions and exponents
 /// (`1.5e2`), as long as the value has at most four fractional digits.
 pub fn parse_json_decimal(text: &str) -> Result<i64, LiteralError> {
@@ -422,7 +438,34 @@ mod tests {
         }
     }
 
+    /// Doubles near and far from the multiples of 10^-4, whole ones and the range's ends.
+    fn doubles() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (-1_000_000_000_000_000i64..1_000_000_000_000_000).prop_map(|k| k as f64 / 10_000.0),
+            (-1_000_000_000_000_000i64..1_000_000_000_000_000).prop_map(|k| k as f64 / 100_000.0),
+            (-100_000_000i64..100_000_000).prop_map(|k| k as f64 / 10_000.0),
+            (-1e12f64..1e12),
+            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            Just(99_999_999_999.999_9),
+            Just(-99_999_999_999.999_9),
+            Just(1e11),
+        ]
+    }
+
     proptest::proptest! {
+        /// A double read as a decimal is the decimal its shortest JSON text reads as.
+        #[test]
+        fn doubles_read_as_their_text_reads(value in doubles()) {
+            let Some(number) = serde_json::Number::from_f64(value) else { return Ok(()) };
+            let from_text = parse_json_decimal(&number.to_string()).ok();
+            match decimal_of_double(value) {
+                Some(decimal) => proptest::prop_assert_eq!(Some(decimal), from_text, "{}", number),
+                None if value.abs() < 1e11 => proptest::prop_assert_eq!(from_text, None, "{}", number),
+                None => {}
+            }
+        }
+
         #[test]
         fn any_timestamp_is_written_as_rfc3339(nanos in proptest::num::i64::ANY) {
             proptest::prop_assert_eq!(timestamp_text(nanos), rfc3339(nanos));
