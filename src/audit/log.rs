@@ -288,11 +288,13 @@ impl Encoded {
         let (prev_at, seq_at) = (before("prev"), before("seq"));
         let size: usize = members.iter().map(|(key, bytes)| key.len() + bytes.len() + 4).sum();
         let mut text = Vec::with_capacity(size);
-        write_members(&mut text, members.get(..prev_at).unwrap_or_default());
-        let after_prev = text.len();
-        write_members(&mut text, members.get(prev_at..seq_at).unwrap_or_default());
-        let after_seq = text.len();
-        write_members(&mut text, members.get(seq_at..).unwrap_or_default());
+        let run = |range: std::ops::Range<usize>, text: &mut Vec<u8>| {
+            canonical::write_members(members.get(range).unwrap_or_default().iter().copied(), text);
+            text.len()
+        };
+        let after_prev = run(0..prev_at, &mut text);
+        let after_seq = run(prev_at..seq_at, &mut text);
+        run(seq_at..members.len(), &mut text);
         // The bytes `positioned_bytes` begins with: `{`, the members before `prev`, the
         // comma after them if there are any, and `"prev":`.
         let mut prefix = merkle::LeafHasher::new();
@@ -325,18 +327,6 @@ impl Encoded {
             text.get(self.after_prev..self.after_seq).unwrap_or_default(),
             text.get(self.after_seq..).unwrap_or_default(),
         ]
-    }
-}
-
-/// Writes sorted members, comma-separated.
-fn write_members(out: &mut Vec<u8>, members: &[(&str, &[u8])]) {
-    for (index, (key, bytes)) in members.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        canonical::write_string(key, out);
-        out.push(b':');
-        out.extend_from_slice(bytes);
     }
 }
 

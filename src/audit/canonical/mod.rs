@@ -120,6 +120,19 @@ fn escape(byte: u8) -> Option<u8> {
     })
 }
 
+/// Writes members (names with their values' canonical bytes), comma-separated, in the
+/// order given: an object's inside, or a run of it.
+pub fn write_members<'m>(members: impl IntoIterator<Item = (&'m str, &'m [u8])>, out: &mut Vec<u8>) {
+    for (index, (name, value)) in members.into_iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_string(name, out);
+        out.push(b':');
+        out.extend_from_slice(value);
+    }
+}
+
 fn hex_digit(nibble: u8) -> u8 {
     match nibble {
         0..=9 => b'0' + nibble,

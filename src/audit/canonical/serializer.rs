@@ -21,7 +21,7 @@ use std::ops::Range;
 use serde::ser::{self, Impossible, Serialize};
 use serde_json::Number;
 
-use super::{utf16_order, write_number, write_string};
+use super::{utf16_order, write_members, write_number, write_string};
 
 /// Why a value has no canonical form.
 #[derive(Debug, thiserror::Error)]
@@ -123,14 +123,7 @@ impl Members {
     /// Writes the (sorted) members as an object.
     fn write_object(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        for (index, (name, value)) in self.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_string(name, out);
-            out.push(b':');
-            out.extend_from_slice(value);
-        }
+        write_members(self.iter(), out);
         out.push(b'}');
     }
 
