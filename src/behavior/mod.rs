@@ -112,13 +112,19 @@ fn resources(call: &CallDoc) -> impl Iterator<Item = (String, &str)> {
         .map(|doc| ([doc.ty.as_str(), "/", doc.id.as_str()].concat(), doc.ty.as_str()))
 }
 
-/// Adds one to the count of `key`, allocating its name only the first time.
+/// The value kept under `key`, a default one first if there is none: the key is
+/// copied only then, not on every call as `entry` would.
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
+}
+
+/// Adds one to the count of `key`.
 fn count_one(counts: &mut HashMap<String, f64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(count) => *count += 1.0,
-        None => {
-            counts.insert(key.to_string(), 1.0);
-        }
+    if let Some(count) = slot(counts, key) {
+        *count += 1.0;
     }
 }
 
@@ -241,17 +247,9 @@ impl Profiles {
     }
 
     pub fn learn(&self, agent: &str, kind: &str, call: &CallDoc, at: i64, outcome: Outcome) {
-        if let Ok(mut profiles) = self.profiles.lock() {
-            if !profiles.contains_key(agent) {
-                profiles.insert(agent.to_string(), HashMap::new());
-            }
-            let Some(kinds) = profiles.get_mut(agent) else { return };
-            if !kinds.contains_key(kind) {
-                kinds.insert(kind.to_string(), Profile::default());
-            }
-            if let Some(profile) = kinds.get_mut(kind) {
-                profile.learn(call, at, outcome, &self.config);
-            }
+        let Ok(mut profiles) = self.profiles.lock() else { return };
+        if let Some(profile) = slot(&mut profiles, agent).and_then(|kinds| slot(kinds, kind)) {
+            profile.learn(call, at, outcome, &self.config);
         }
     }
 
