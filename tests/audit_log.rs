@@ -200,6 +200,7 @@ fn tamper(path: &Path, op: &str, seq: i64) {
             )
             .expect("forges");
         }
+        "erase_head" => run(&format!("UPDATE audit_log SET head = NULL WHERE seq = {seq}")),
         "move_checkpoint" => run(&format!("UPDATE audit_checkpoints SET size = {seq} - 1 WHERE size = {seq}")),
         other => panic!("unknown tampering `{other}`"),
     }

@@ -48,11 +48,16 @@ CREATE TABLE IF NOT EXISTS revocations (
   by TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_log (
   seq INTEGER PRIMARY KEY, task TEXT, leaf BLOB NOT NULL, entry BLOB NOT NULL, head BLOB, indexed INTEGER);
-CREATE TABLE IF NOT EXISTS audit_task (
-  task TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (task, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
   size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit_bundles (hash TEXT PRIMARY KEY, bundle BLOB NOT NULL);
+";
+
+/// The audit log's task index (layout 4), created with the other tables and by
+/// [`raise_audit_log`].
+const AUDIT_TASK_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS audit_task (
+  task TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (task, seq)) WITHOUT ROWID;
 ";
 
 /// A runtime store in one SQLite file.
@@ -90,6 +95,7 @@ impl SqliteStore {
         connection.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         raise_audit_log(&connection)?;
         connection.execute_batch(SCHEMA).map_err(corrupt)?;
+        connection.execute_batch(AUDIT_TASK_TABLE).map_err(corrupt)?;
         if version != VERSION {
             connection.pragma_update(None, "user_version", VERSION).map_err(backend)?;
         }
@@ -753,7 +759,7 @@ fn log_tail(connection: &Connection) -> Result<Tail, StoreError> {
     let Some((seq, head, indexed)) = last else { return Ok(Tail::default()) };
     let (Ok(seq), Some(state)) = (u64::try_from(seq), head) else {
         return Err(StoreError::Corrupt(format!(
-            "the audit log's last entry ({seq}) does not hold the log's head: entries after it were removed"
+            "the audit log's last entry ({seq}) does not hold the log's head: entries after it were removed, or its head was erased"
         )));
     };
     let size = seq + 1;
@@ -827,11 +833,11 @@ fn raise_audit_log(connection: &Connection) -> Result<(), StoreError> {
             stored.map_or("none".to_string(), |last| last.to_string())
         )));
     }
+    transaction.execute_batch(AUDIT_TASK_TABLE).map_err(backend)?;
     transaction
         .execute_batch(
             "ALTER TABLE audit_log ADD COLUMN head BLOB;
              ALTER TABLE audit_log ADD COLUMN indexed INTEGER;
-             CREATE TABLE audit_task (task TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (task, seq)) WITHOUT ROWID;
              INSERT INTO audit_task (task, seq) SELECT task, seq FROM audit_log WHERE task IS NOT NULL;
              UPDATE audit_log SET head = (SELECT state FROM audit_head WHERE id = 0), indexed = seq + 1
                WHERE seq = (SELECT max(seq) FROM audit_log);
