@@ -1,7 +1,8 @@
 //! The audit proofs' costs: reading and verifying a decision receipt offline (signature
 //! of the checkpoint, then the inclusion path) in a log of a million entries, and the
 //! Merkle root of 100,000 entries; deciding with the audit log and behavioral profiles on
-//! (1, 4, 8, 16, 24 and 32 callers, group commit, SQLite), with latency percentiles printed; verifying a whole log of
+//! (1, 4, 8, 16, 24 and 32 calling threads; 16, 32 and 64 asynchronous tasks on one
+//! worker thread per core but one, and 32 on one per core; group commit, SQLite), with latency percentiles printed; verifying a whole log of
 //! 100,000 runtime entries, in the library and as `mandate audit verify`. Figures and
 //! commands are in `BENCHMARKS.md`.
 
@@ -176,27 +177,94 @@ fn percentile(latencies: &mut [Duration], fraction: f64) -> Duration {
     latencies.get(at).copied().unwrap_or_default()
 }
 
+/// `total` decisions by `tasks` asynchronous tasks at once on a runtime with one worker
+/// thread per core, each taking the next decision to make from a shared count and
+/// awaiting the log's commit without holding its thread; each one's latency (from the
+/// call until its decision is returned) is pushed to `latencies`.
+fn decide_asynchronously(
+    executor: &tokio::runtime::Runtime,
+    runtime: &Arc<Runtime>,
+    task: &str,
+    total: u64,
+    tasks: u64,
+    latencies: &mut Vec<Duration>,
+) -> Duration {
+    let call = Arc::new(read_call());
+    let now = t0() + 60_000_000_000;
+    let remaining = Arc::new(AtomicU64::new(total));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (runtime, task, call, remaining) = (runtime.clone(), task.to_string(), call.clone(), remaining.clone());
+            executor.spawn(async move {
+                let mut measured = Vec::new();
+                while remaining.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1)).is_ok() {
+                    let began = Instant::now();
+                    let decided = runtime.decide_async("triage", &task, &call, now, false).await.unwrap();
+                    assert_eq!(decided.decision.decision, Outcome::Allow);
+                    measured.push(began.elapsed());
+                }
+                measured
+            })
+        })
+        .collect();
+    let measured: Vec<Vec<Duration>> = executor.block_on(futures_of(handles)).into_iter().map(Result::unwrap).collect();
+    let elapsed = started.elapsed();
+    latencies.extend(measured.into_iter().flatten());
+    elapsed
+}
+
+/// Every handle's result, in order.
+async fn futures_of<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        results.push(handle.await);
+    }
+    results
+}
+
+/// Benchmarks `decide` (`total` decisions, pushing each latency, returning the wall
+/// time) as `name`, and prints the latency percentiles and the CPU time per decision.
+fn measure_decisions(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut decide: impl FnMut(u64, &mut Vec<Duration>) -> Duration,
+) {
+    let mut latencies = Vec::new();
+    let mut cpu = Duration::ZERO;
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let before = process_cpu();
+            let elapsed = decide(iters, &mut latencies);
+            cpu += process_cpu().zip(before).map(|(after, before)| after - before).unwrap_or_default();
+            elapsed
+        })
+    });
+    let (p50, p99) = (percentile(&mut latencies, 0.50), percentile(&mut latencies, 0.99));
+    let per_decision = cpu / latencies.len().max(1) as u32;
+    eprintln!("{name}: {} decisions, p50 {p50:?}, p99 {p99:?}, CPU {per_decision:?} per decision", latencies.len());
+}
+
 fn audited_decisions(c: &mut Criterion) {
     let (runtime, task, _file) = journaled_runtime("decide");
+    let runtime = Arc::new(runtime);
     let mut group = c.benchmark_group("audit");
     group.throughput(Throughput::Elements(1));
     for threads in [1u64, 4, 8, 16, 24, 32] {
-        let mut latencies = Vec::new();
-        let mut cpu = Duration::ZERO;
-        group.bench_function(format!("decide_with_audit_{threads}_threads"), |b| {
-            b.iter_custom(|iters| {
-                let before = process_cpu();
-                let elapsed = decide_concurrently(&runtime, &task, iters.max(threads), threads, &mut latencies);
-                cpu += process_cpu().zip(before).map(|(after, before)| after - before).unwrap_or_default();
-                elapsed
-            })
+        measure_decisions(&mut group, &format!("decide_with_audit_{threads}_threads"), |iters, latencies| {
+            decide_concurrently(&runtime, &task, iters.max(threads), threads, latencies)
         });
-        let (p50, p99) = (percentile(&mut latencies, 0.50), percentile(&mut latencies, 0.99));
-        let per_decision = cpu / latencies.len().max(1) as u32;
-        eprintln!(
-            "decide_with_audit_{threads}_threads: {} decisions, p50 {p50:?}, p99 {p99:?}, CPU {per_decision:?} per decision",
-            latencies.len()
-        );
+    }
+    // One core left to the log's writer (the deployment docs/audit.md advises), then
+    // every core deciding, the writer competing with them.
+    let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+    let leaving_one = cores.saturating_sub(1).max(1);
+    for (workers, tasks) in [(leaving_one, 16u64), (leaving_one, 32), (leaving_one, 64), (cores, 32)] {
+        let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).build().unwrap();
+        let name = format!("decide_async_with_audit_{tasks}_tasks_{workers}_workers");
+        measure_decisions(&mut group, &name, |iters, latencies| {
+            decide_asynchronously(&executor, &runtime, &task, iters.max(tasks), tasks, latencies)
+        });
     }
     group.finish();
 }

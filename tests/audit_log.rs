@@ -478,6 +478,89 @@ fn concurrent_decisions_share_commits_and_each_gets_its_own_entry() {
     assert_eq!(verified.entries, 401);
 }
 
+/// Many tasks on two worker threads await their decisions while the log commits: each
+/// is returned with its own position, and the entry there holds that decision.
+#[test]
+fn awaited_decisions_are_returned_once_their_entries_are_committed() {
+    let path = fresh_path("awaited");
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("an executor");
+    let handles: Vec<_> = (0..16)
+        .map(|worker| {
+            let (runtime, task) = (world.runtime.clone(), task.clone());
+            executor.spawn(async move {
+                let mut decided = Vec::new();
+                for round in 0..25 {
+                    let customer = if (worker + round) % 3 == 0 { "globex" } else { "acme" };
+                    let call = suite::call("read", customer, json!({}));
+                    let decision = runtime.decide_async("triage", &task, &call, now, false).await.expect("decides");
+                    decided.push((decision.log_seq.expect("a seq"), decision.decision.decision, customer));
+                }
+                decided
+            })
+        })
+        .collect();
+    let decided: Vec<(u64, Outcome, &str)> = executor.block_on(async {
+        let mut decided = Vec::new();
+        for handle in handles {
+            decided.extend(handle.await.expect("the task ends"));
+        }
+        decided
+    });
+    drop(world);
+    let mut seqs: Vec<u64> = decided.iter().map(|(seq, _, _)| *seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=400).collect::<Vec<u64>>(), "every decision has its own position");
+    let store = SqliteStore::open(&path).expect("opens");
+    let rows = store.log_rows(0, 500).expect("rows");
+    for (seq, outcome, customer) in &decided {
+        let entry: Json = serde_json::from_slice(&rows[*seq as usize].entry).expect("JSON");
+        assert_eq!(entry["decision"], serde_json::to_value(outcome).expect("a word"), "entry {seq}");
+        assert_eq!(entry["request"]["resource"]["attrs"]["customer"], *customer, "entry {seq}");
+        let expected = if *customer == "acme" { Outcome::Allow } else { Outcome::Deny };
+        assert_eq!(*outcome, expected, "entry {seq}");
+    }
+    let verified = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+    assert_eq!(verified.entries, 401);
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.decisions, replayed.reproduced), (400, 400));
+}
+
+/// A decision the log cannot hold is not returned, whether the caller waits or awaits:
+/// not when the log has stopped, and not when the writer fails to commit it.
+#[test]
+fn a_decision_the_log_cannot_hold_is_refused() {
+    let path = fresh_path("refused");
+    let log = Arc::new(
+        AuditLog::start(Arc::new(SqliteStore::open(&path).expect("opens")), &suite::policies(), signer(), config(64))
+            .expect("starts"),
+    );
+    let journal = log.clone();
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), move |runtime| {
+        runtime.with_journal(journal)
+    });
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let call = suite::call("read", "acme", json!({}));
+    let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("an executor");
+    let refused = |decided: Result<mandate::runtime::RuntimeDecision, mandate::runtime::RuntimeError>| {
+        let error = decided.expect_err("no decision the log does not hold");
+        assert_eq!(error.code, "audit_failed", "{error:?}");
+        error.message
+    };
+    // The writer fails: its table is gone.
+    rusqlite::Connection::open(&path).expect("opens").execute_batch("DROP TABLE audit_log").expect("drops");
+    refused(world.runtime.decide("triage", &task, &call, now, false));
+    refused(executor.block_on(world.runtime.decide_async("triage", &task, &call, now, false)));
+    // The log has stopped.
+    log.close();
+    let stopped = refused(executor.block_on(world.runtime.decide_async("triage", &task, &call, now, false)));
+    assert!(stopped.contains("closed"), "{stopped}");
+    refused(world.runtime.decide("triage", &task, &call, now, false));
+}
+
 /// Decides in a loop and prints each decision's position as soon as it is returned,
 /// when asked to by [`a_killed_process_loses_no_returned_decision`].
 #[test]

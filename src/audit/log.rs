@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use super::note::{Checkpoint, NoteSigner};
 use super::AuditError;
 use crate::eval::engine::now_nanos;
 use crate::eval::PolicySet;
-use crate::runtime::journal::{Event, Journal};
+use crate::runtime::journal::{Event, Journal, Recorded, Recording};
 use crate::runtime::store::{CheckpointRow, LogBatch, LogHead, LogRow, Store, StoreError};
 use crate::runtime::RuntimeError;
 
@@ -129,18 +130,50 @@ struct Pending {
     slot: Arc<Slot>,
 }
 
-/// One caller's answer: its entry's position, or why it was not appended; and the bell
-/// its batch is woken by.
+/// One caller's answer: its entry's position, or why it was not appended; the bell its
+/// batch is woken by, for a thread waiting; and the waker of a task awaiting it.
 struct Slot {
     outcome: OnceLock<Result<u64, String>>,
     bell: Arc<Bell>,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Pending {
-    /// Answers the caller (only the first answer counts); it wakes when its batch's
-    /// bell rings.
+    /// Answers the caller (only the first answer counts) and wakes it if it is a task;
+    /// a waiting thread wakes when its batch's bell rings.
     fn answer(&self, outcome: Result<u64, String>) {
         let _ = self.slot.outcome.set(outcome);
+        let waker = self.slot.waker.lock().ok().and_then(|mut waker| waker.take());
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// A submitted entry, as the runtime waits for it.
+struct Answer(Arc<Slot>);
+
+impl Recorded for Answer {
+    fn wait(&self) -> Result<u64, RuntimeError> {
+        self.0.bell.wait_for(&self.0).map_err(|error| not_recorded(&AuditError::Stopped(error)))
+    }
+
+    /// The waker is kept before the answer is looked at again: the writer sets the answer
+    /// before it takes the waker, so one of the two sees the other.
+    fn poll_recorded(&self, waker: &Waker) -> Poll<Result<u64, RuntimeError>> {
+        let answered = |slot: &Slot| {
+            slot.outcome.get().map(|outcome| outcome.clone().map_err(|error| not_recorded(&AuditError::Stopped(error))))
+        };
+        if let Some(outcome) = answered(&self.0) {
+            return Poll::Ready(outcome);
+        }
+        if let Ok(mut kept) = self.0.waker.lock() {
+            match kept.as_mut() {
+                Some(kept) => kept.clone_from(waker),
+                None => *kept = Some(waker.clone()),
+            }
+        }
+        answered(&self.0).map_or(Poll::Pending, Poll::Ready)
     }
 }
 
@@ -199,22 +232,19 @@ struct Queue {
 }
 
 impl Handoff {
-    /// Queues an entry and waits until it is appended; its position.
-    fn submit(&self, task: String, encoded: Encoded) -> Result<u64, AuditError> {
-        let slot = {
-            let mut queue = self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
-            if queue.closed {
-                return Err(AuditError::Stopped("closed".to_string()));
-            }
-            let bell = self.bells.get((queue.taken % 2) as usize).cloned().unwrap_or_default();
-            let slot = Arc::new(Slot { outcome: OnceLock::new(), bell });
-            queue.waiting.push(Pending { task, encoded, slot: slot.clone() });
-            if queue.waiting.len() == 1 {
-                self.arrived.notify_one();
-            }
-            slot
-        };
-        slot.bell.wait_for(&slot).map_err(AuditError::Stopped)
+    /// Queues an entry for the next batch; where its position will be answered.
+    fn submit(&self, task: String, encoded: Encoded) -> Result<Arc<Slot>, AuditError> {
+        let mut queue = self.queue.lock().map_err(|_| AuditError::Stopped("poisoned".to_string()))?;
+        if queue.closed {
+            return Err(AuditError::Stopped("closed".to_string()));
+        }
+        let bell = self.bells.get((queue.taken % 2) as usize).cloned().unwrap_or_default();
+        let slot = Arc::new(Slot { outcome: OnceLock::new(), bell, waker: Mutex::new(None) });
+        queue.waiting.push(Pending { task, encoded, slot: slot.clone() });
+        if queue.waiting.len() == 1 {
+            self.arrived.notify_one();
+        }
+        Ok(slot)
     }
 
     /// Waits up to `wait` for entries and takes them all.
@@ -414,6 +444,12 @@ impl AuditLog {
 
     /// Appends `event`; returns its position once it is committed.
     pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
+        let slot = self.hand_over(event, at)?;
+        slot.bell.wait_for(&slot).map_err(AuditError::Stopped)
+    }
+
+    /// Encodes `event` and queues it for the writer.
+    fn hand_over(&self, event: Event<'_>, at: i64) -> Result<Arc<Slot>, AuditError> {
         let draft = entry::draft(&event, at, &self.policy_set, &self.masking)?;
         let encoded = Encoded::of(&draft).map_err(AuditError::Encode)?;
         let entry::Draft { task, members } = draft;
@@ -437,12 +473,16 @@ impl Drop for AuditLog {
 }
 
 impl Journal for AuditLog {
-    fn record(&self, event: Event<'_>, at: i64) -> Result<u64, RuntimeError> {
-        self.append(event, at).map_err(|error| {
-            RuntimeError::new("audit_failed", format!("the decision could not be recorded: {error}"))
-                .help("nothing is returned that the audit log does not hold; check the store")
-        })
+    fn submit(&self, event: Event<'_>, at: i64) -> Result<Recording, RuntimeError> {
+        let slot = self.hand_over(event, at).map_err(|error| not_recorded(&error))?;
+        Ok(Recording::new(Box::new(Answer(slot))))
     }
+}
+
+/// Why the runtime refuses a decision the log does not hold.
+fn not_recorded(error: &AuditError) -> RuntimeError {
+    RuntimeError::new("audit_failed", format!("the decision could not be recorded: {error}"))
+        .help("nothing is returned that the audit log does not hold; check the store")
 }
 
 struct Writer {
@@ -624,7 +664,7 @@ mod tests {
         let handoff = Arc::new(Handoff::default());
         let caller = {
             let handoff = handoff.clone();
-            std::thread::spawn(move || handoff.submit("t".to_string(), Encoded::default()))
+            std::thread::spawn(move || Answer(handoff.submit("t".to_string(), Encoded::default()).unwrap()).wait())
         };
         let batch = loop {
             if let Taken::Batch(batch) = handoff.take(Duration::from_millis(100)) {
@@ -634,9 +674,42 @@ mod tests {
         assert_eq!(batch.len(), 1);
         drop(batch);
         let error = caller.join().unwrap().unwrap_err();
-        assert!(error.to_string().contains("stopped before appending"), "{error}");
+        assert_eq!(error.code, "audit_failed");
+        assert!(error.message.contains("stopped before appending"), "{error:?}");
         handoff.close(true);
         assert!(handoff.submit("t".to_string(), Encoded::default()).is_err());
+    }
+
+    /// Counts its wakes.
+    struct Woken(AtomicU32);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A task awaiting an entry is woken once it is answered, by the writer or by the
+    /// entry dropped unanswered, and then finds the answer.
+    #[test]
+    fn an_awaiting_task_is_woken_by_its_answer() {
+        let handoff = Handoff::default();
+        let woken = Arc::new(Woken(AtomicU32::new(0)));
+        let waker = Waker::from(woken.clone());
+        let answers: Vec<Answer> =
+            (0..2).map(|_| Answer(handoff.submit("t".to_string(), Encoded::default()).unwrap())).collect();
+        for answer in &answers {
+            assert!(answer.poll_recorded(&waker).is_pending());
+        }
+        let Taken::Batch(batch) = handoff.take(Duration::from_millis(100)) else { panic!("a batch") };
+        batch[0].answer(Ok(7));
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(answers[0].poll_recorded(&waker), Poll::Ready(Ok(7))));
+        assert!(answers[1].poll_recorded(&waker).is_pending());
+        drop(batch);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 2);
+        let Poll::Ready(Err(error)) = answers[1].poll_recorded(&waker) else { panic!("an answer") };
+        assert!(error.message.contains("stopped before appending"), "{error:?}");
     }
 
     /// The position fields are the log's: an entry that states them is refused, not

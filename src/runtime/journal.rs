@@ -7,7 +7,10 @@
 //! runtime decides as before, with the caller's behavior signals.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll, Waker};
 
 use serde_json::Value as Json;
 
@@ -113,9 +116,52 @@ pub enum Event<'a> {
 
 /// Where the runtime's events are recorded.
 pub trait Journal: Send + Sync {
-    /// Records `event` durably before returning its position. An error means it was not
-    /// recorded, and the runtime refuses to return the decision.
-    fn record(&self, event: Event<'_>, at: i64) -> Result<u64, RuntimeError>;
+    /// Hands `event` over to be recorded; the [`Recording`] gives its position once it
+    /// is durable. An error, now or from the recording, means it was not recorded, and
+    /// the runtime refuses to return the decision.
+    fn submit(&self, event: Event<'_>, at: i64) -> Result<Recording, RuntimeError>;
+
+    /// Records `event` durably before returning its position.
+    fn record(&self, event: Event<'_>, at: i64) -> Result<u64, RuntimeError> {
+        self.submit(event, at)?.wait()
+    }
+}
+
+/// An event being recorded: a thread can wait for it, and an asynchronous caller can
+/// await it (a [`Future`]) without holding a thread while the journal commits.
+pub struct Recording(Box<dyn Recorded>);
+
+/// What a journal answers a submitted event with.
+pub trait Recorded: Send + Sync {
+    /// Blocks until the event is recorded; its position.
+    fn wait(&self) -> Result<u64, RuntimeError>;
+    /// The position if the event is recorded; otherwise `waker` is woken once it is.
+    fn poll_recorded(&self, waker: &Waker) -> Poll<Result<u64, RuntimeError>>;
+}
+
+impl Recording {
+    pub fn new(recorded: Box<dyn Recorded>) -> Recording {
+        Recording(recorded)
+    }
+
+    /// Blocks until the event is recorded; its position.
+    pub fn wait(self) -> Result<u64, RuntimeError> {
+        self.0.wait()
+    }
+}
+
+impl Future for Recording {
+    type Output = Result<u64, RuntimeError>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll_recorded(context.waker())
+    }
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recording")
+    }
 }
 
 /// One call, as the behavioral profiles see it.

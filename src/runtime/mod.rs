@@ -18,8 +18,9 @@
 //! - **Ending** a task (completed, revoked, or its agent disabled) ends its whole tree;
 //!   the revocation log numbers each ending so that other processes catch up.
 //!
-//! The server is a thin layer over [`Runtime`]; everything here is synchronous and
-//! `Runtime` is `Sync`.
+//! The server is a thin layer over [`Runtime`], which is `Sync`. Everything here is
+//! synchronous except waiting for the journal: [`Runtime::decide_async`] lets an
+//! asynchronous service await the audit log's commit instead of holding a thread.
 
 pub mod ceilings;
 pub mod journal;
@@ -31,8 +32,11 @@ pub mod store;
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -47,7 +51,7 @@ use crate::hir::value::Value;
 use crate::hir::Task;
 use crate::semantics::suggest::did_you_mean;
 use crate::syntax::literal::timestamp_text;
-use journal::{Activity, Decided, Event, Journal, Memo, Signals, StampedRequest};
+use journal::{Activity, Decided, Event, Journal, Memo, Recording, Signals, StampedRequest};
 use keys::{KeyRing, PublicKey};
 use store::*;
 use tokens::{Actor, Claims};
@@ -169,6 +173,59 @@ pub struct RuntimeDecision {
     /// is durable before the decision is returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_seq: Option<u64>,
+}
+
+/// A decision made and handed to the journal: returned once the journal holds it, to a
+/// thread that waits ([`Deciding::wait`]) or a task that awaits it.
+struct Deciding<'a> {
+    runtime: &'a Runtime,
+    /// Taken when the decision is returned.
+    decided: Option<RuntimeDecision>,
+    recording: Option<Recording>,
+    /// What the behavior signals learn from once the decision is recorded: the holder,
+    /// the acting agent, the call as asked and the time.
+    learned: Option<(Arc<Held>, &'a str, &'a CallDoc, i64)>,
+}
+
+impl Deciding<'_> {
+    fn wait(mut self) -> Result<RuntimeDecision, RuntimeError> {
+        let recorded = self.recording.take().map(Recording::wait).transpose();
+        self.finish(recorded)
+    }
+
+    /// The decision with its position in the log; the signals learn from it (what was
+    /// asked, the action and resources, not the signals) only once it is recorded.
+    fn finish(&mut self, recorded: Result<Option<u64>, RuntimeError>) -> Result<RuntimeDecision, RuntimeError> {
+        let log_seq = recorded?;
+        let mut decided = self
+            .decided
+            .take()
+            .ok_or_else(|| RuntimeError::new("decision_taken", "this decision was already returned"))?;
+        decided.log_seq = log_seq;
+        if let Some((held, agent, call, at)) = self.learned.take() {
+            for signals in &self.runtime.signals {
+                signals.observe(&Activity { agent, task: &held.task, call, at }, decided.decision.decision);
+            }
+        }
+        Ok(decided)
+    }
+}
+
+impl Future for Deciding<'_> {
+    type Output = Result<RuntimeDecision, RuntimeError>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let recorded = match this.recording.as_mut() {
+            Some(recording) => match Pin::new(recording).poll(context) {
+                Poll::Ready(recorded) => recorded.map(Some),
+                Poll::Pending => return Poll::Pending,
+            },
+            None => Ok(None),
+        };
+        this.recording = None;
+        Poll::Ready(this.finish(recorded))
+    }
 }
 
 /// A task's standing as the cache knows it: open, with each participant's stamp.
@@ -580,7 +637,8 @@ impl Runtime {
     // --- decisions ----------------------------------------------------------------------
 
     /// Decides `call` for `agent` (authenticated) in `task`, stamped from the registry.
-    /// With `credential`, an allow carries an action credential.
+    /// With `credential`, an allow carries an action credential. With a journal, the
+    /// decision returns once the journal holds it.
     pub fn decide(
         &self,
         agent: &str,
@@ -589,6 +647,33 @@ impl Runtime {
         now: i64,
         credential: bool,
     ) -> Result<RuntimeDecision, RuntimeError> {
+        self.begin_decision(agent, task, call, now, credential)?.wait()
+    }
+
+    /// Decides like [`Runtime::decide`], for asynchronous services: the decision is made
+    /// on the polling thread, and the future completes once the journal holds it, without
+    /// a thread held while the log commits. Dropped before it completes, the decision may
+    /// still be recorded, but is not returned.
+    pub async fn decide_async(
+        &self,
+        agent: &str,
+        task: &str,
+        call: &CallDoc,
+        now: i64,
+        credential: bool,
+    ) -> Result<RuntimeDecision, RuntimeError> {
+        self.begin_decision(agent, task, call, now, credential)?.await
+    }
+
+    /// Makes the decision and hands it to the journal.
+    fn begin_decision<'a>(
+        &'a self,
+        agent: &'a str,
+        task: &str,
+        call: &'a CallDoc,
+        now: i64,
+        credential: bool,
+    ) -> Result<Deciding<'a>, RuntimeError> {
         self.sync_if_stale()?;
         if !self.set.hir().history.is_empty() && self.journal.is_none() {
             return Err(RuntimeError::new(
@@ -600,7 +685,12 @@ impl Runtime {
         let held = match self.held_at(task, agent, now) {
             Ok(held) => held,
             Err(error) if ENDED.contains(&error.code.as_str()) => {
-                return self.refuse_ended(agent, task, call, error, now);
+                return self.refuse_ended(agent, task, call, error, now).map(|(decided, recording)| Deciding {
+                    runtime: self,
+                    decided: Some(decided),
+                    recording,
+                    learned: None,
+                });
             }
             Err(error) => return Err(error),
         };
@@ -639,7 +729,7 @@ impl Runtime {
         if decision.decision != Outcome::Allow {
             decision.obligations = None;
         }
-        let log_seq = match &self.journal {
+        let recording = match &self.journal {
             Some(journal) => {
                 let call = stamped_call(signalled.unwrap_or_else(|| original.clone()), now);
                 let credential = credential.as_ref().map(|(_, jti)| jti.as_str());
@@ -658,17 +748,14 @@ impl Runtime {
                     credential,
                     memo: &held.memo,
                 };
-                Some(journal.record(Event::Decided(decided), now)?)
+                Some(journal.submit(Event::Decided(decided), now)?)
             }
             None => None,
         };
-        // Profiles learn what was asked (the action and resources), not the signals.
-        for signals in &self.signals {
-            signals.observe(&Activity { agent, task: &held.task, call: original, at: now }, decision.decision);
-        }
         let grant_id = held.grant.id.clone();
         let credential = credential.map(|(token, _)| token);
-        Ok(RuntimeDecision { decision, task_id: task.to_string(), grant_id, credential, log_seq })
+        let decided = RuntimeDecision { decision, task_id: task.to_string(), grant_id, credential, log_seq: None };
+        Ok(Deciding { runtime: self, decided: Some(decided), recording, learned: Some((held, agent, original, now)) })
     }
 
     /// What the caller may not state: the clock, which is the runtime's (a call that
@@ -701,7 +788,7 @@ impl Runtime {
         call: &CallDoc,
         error: RuntimeError,
         now: i64,
-    ) -> Result<RuntimeDecision, RuntimeError> {
+    ) -> Result<(RuntimeDecision, Option<Recording>), RuntimeError> {
         let decision = Decision::deny(Reason::new(&error.code, error.message.clone()));
         let mut refused = RuntimeDecision {
             decision,
@@ -710,12 +797,12 @@ impl Runtime {
             credential: None,
             log_seq: None,
         };
-        if self.journal.is_none() {
-            return Ok(refused);
-        }
+        let Some(journal) = &self.journal else {
+            return Ok((refused, None));
+        };
         let record = self.task(task)?;
         let Some(grant) = self.store.grants(task)?.into_iter().find(|grant| grant.agent == agent) else {
-            return Ok(refused);
+            return Ok((refused, None));
         };
         let holder = self.store.agent(agent)?.map(|agent| EntityDoc { id: agent.id, attrs: agent.attrs });
         let (task_doc, call) = (task_doc(&record), stamped_call(call.clone(), now));
@@ -730,9 +817,9 @@ impl Runtime {
             credential: None,
             memo: &Memo::default(),
         };
-        refused.log_seq = self.record(Event::Decided(decided), now)?;
+        let recording = journal.submit(Event::Decided(decided), now)?;
         refused.grant_id = grant.id;
-        Ok(refused)
+        Ok((refused, Some(recording)))
     }
 
     /// The ceilings after the policies allowed: the grant's narrowing, then the budgets.
