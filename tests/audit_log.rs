@@ -202,6 +202,13 @@ fn tamper(path: &Path, op: &str, seq: i64) {
         }
         "erase_head" => run(&format!("UPDATE audit_log SET head = NULL WHERE seq = {seq}")),
         "move_checkpoint" => run(&format!("UPDATE audit_checkpoints SET size = {seq} - 1 WHERE size = {seq}")),
+        "refile" => run(&format!("UPDATE audit_log SET task = 'task_elsewhere' WHERE seq = {seq}")),
+        "unindex" => run(&format!("DELETE FROM audit_task WHERE seq = {seq}")),
+        "index_refile" => run(&format!("UPDATE audit_task SET task = 'task_elsewhere' WHERE seq = {seq}")),
+        "index_forge" => run(&format!("INSERT INTO audit_task (task, seq) VALUES ('task_elsewhere', {seq})")),
+        "move_index_bound" => {
+            run(&format!("UPDATE audit_log SET indexed = {seq} WHERE seq = (SELECT max(seq) FROM audit_log)"))
+        }
         other => panic!("unknown tampering `{other}`"),
     }
 }
@@ -341,6 +348,37 @@ fn trails_are_whole_on_both_sides_of_the_task_index_steps() {
     let store = SqliteStore::open(&path).expect("opens");
     assert_trails_whole(&store, &tasks);
     verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect("verifies");
+}
+
+/// The trails are read through each row's task and the task index, which the hashes do
+/// not cover: a row filed under another task, an index row removed, changed or added, or
+/// the index's bound moved, would change what `audit show --task` prints, and `verify`
+/// finds each where it is.
+#[test]
+fn a_misfiled_entry_or_a_doctored_task_index_is_caught() {
+    let (original, _) = interleaved_log("index-original");
+    for (op, seq, position) in [
+        ("refile", 10, 10),
+        ("refile", 290, 290),
+        ("unindex", 100, 100),
+        ("index_refile", 60, 60),
+        ("index_forge", 70, 70),
+        ("move_index_bound", 300, 256),
+        ("move_index_bound", 128, 128),
+    ] {
+        let path = fresh_path("index-tampered");
+        std::fs::copy(&original, &path).expect("copies");
+        tamper(&path, op, seq);
+        let store = SqliteStore::open(&path).expect("opens");
+        if op == "unindex" {
+            let rows = store.log_rows(seq as u64, 1).expect("rows");
+            let task = rows[0].task.clone().expect("a task");
+            let trail = store.log_rows_of_task(&task).expect("a trail");
+            assert!(trail.iter().all(|row| row.seq != seq as u64), "the trail lost entry {seq}");
+        }
+        let failure = verify::verify(&store, &verifier(), Some(ORIGIN), &mut |_| {}).expect_err(op);
+        assert_eq!((failure.kind, failure.position), ("misfiled_entry", position), "{op} {seq}: {failure}");
+    }
 }
 
 /// Rewrites a log into layout 3: the head in a table of its own, the task index kept by

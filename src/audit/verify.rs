@@ -9,10 +9,19 @@
 //! another exactly when they all match. A log shorter than its last checkpoint (or than
 //! its own head) has lost its tail.
 //!
+//! The trails (`audit show --task`) are read through the task each entry's row is filed
+//! under and, in a store that keeps it apart, a task index; neither is covered by the
+//! hashes. So the verifier also checks that each row is filed under the task its entry
+//! names, and that the index holds exactly the entries below its bound: both sides are
+//! summed as a multiset of `(task, position)` under a hash keyed afresh for each run
+//! (which a forger cannot aim at), and the first place they disagree is looked up only
+//! when the sums differ.
+//!
 //! The first failure is reported with its kind and position, and nothing after it is
 //! trusted.
 
 use std::borrow::Cow;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +50,7 @@ pub struct Verified {
 #[error("{kind} at {position}: {message}")]
 pub struct Failure {
     /// `edited_entry`, `missing_entry`, `reordered_entries`, `truncated_log`,
-    /// `forged_checkpoint`, `bad_checkpoint` or `damaged_store`.
+    /// `forged_checkpoint`, `bad_checkpoint`, `misfiled_entry` or `damaged_store`.
     pub kind: &'static str,
     /// The entry position (or, for a checkpoint, its size) where it fails.
     pub position: u64,
@@ -62,6 +71,35 @@ struct Position<'a> {
     seq: u64,
     #[serde(borrow)]
     prev: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    task: Option<TaskOf<'a>>,
+}
+
+/// The task an entry names.
+#[derive(Deserialize)]
+struct TaskOf<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+/// A multiset of `(task, position)` pairs, as a count and a sum of keyed hashes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Filed {
+    count: u64,
+    sum: u64,
+}
+
+impl Filed {
+    fn add(&mut self, key: &RandomState, task: &str, seq: u64) {
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(key.hash_one((task, seq)));
+    }
+}
+
+/// The task index as the store holds it: its bound, and what it files below it.
+struct TaskIndex {
+    bound: u64,
+    filed: Filed,
 }
 
 /// Verifies the whole log in `store` against the log's key (and `origin`, when given).
@@ -81,15 +119,49 @@ pub fn verify(
     // removed tail is found against the checkpoints, where it began, when they cover it.
     let head = store.log_head();
     let head_size = head.as_ref().map_or(0, |head| head.size);
+    let key = RandomState::new();
+    let index = task_index(store, &key);
+    let bound = index.as_ref().ok().and_then(Option::as_ref).map_or(0, |index| index.bound);
+    let mut filed = Filed::default();
     let verified = std::thread::scope(|scope| {
         let (sender, chunks) = std::sync::mpsc::sync_channel(2);
         scope.spawn(move || read_ahead(store, &sender));
-        check_chunks(chunks, &checkpoints, head_size, progress)
+        check_chunks(chunks, &checkpoints, head_size, progress, &mut |task, seq| {
+            if seq < bound {
+                filed.add(&key, task, seq);
+            }
+        })
     })?;
-    match head {
-        Ok(_) => Ok(verified),
-        Err(error) => Err(fail("damaged_store", verified.entries, error.to_string())),
+    let at_end = |error: StoreError| fail("damaged_store", verified.entries, error.to_string());
+    head.map_err(at_end)?;
+    match index.map_err(at_end)? {
+        Some(index) if index.filed != filed => Err(misindexed(store, &index, verified.entries)),
+        _ => Ok(verified),
     }
+}
+
+/// The store's task index, read whole and summed; `None` when the store keeps none apart.
+fn task_index(store: &dyn Store, key: &RandomState) -> Result<Option<TaskIndex>, StoreError> {
+    let mut filed = Filed::default();
+    let bound = store.log_task_index(&mut |task, seq| filed.add(key, task, seq))?;
+    Ok(bound.map(|bound| TaskIndex { bound, filed }))
+}
+
+/// The failure for a task index that does not hold exactly the entries below its bound,
+/// at the first position where they disagree.
+fn misindexed(store: &dyn Store, index: &TaskIndex, entries: u64) -> Failure {
+    let position = match store.log_task_index_fault() {
+        Ok(position) => position.unwrap_or(index.bound.min(entries)),
+        Err(error) => return fail("damaged_store", entries, error.to_string()),
+    };
+    fail(
+        "misfiled_entry",
+        position,
+        format!(
+            "the task index behind `audit show --task` does not hold exactly the entries below {} from entry {position} on: rows were removed from it, added to it or changed, or its bound was moved",
+            index.bound
+        ),
+    )
 }
 
 /// Entries as read, each with the leaf hash of its bytes.
@@ -128,6 +200,7 @@ fn check_chunks(
     checkpoints: &[Checkpoint],
     head_size: u64,
     progress: &mut dyn FnMut(u64),
+    file: &mut dyn FnMut(&str, u64),
 ) -> Result<Verified, Failure> {
     let mut tree = TreeState::default();
     let mut next_checkpoint = checkpoints.iter().peekable();
@@ -142,7 +215,10 @@ fn check_chunks(
                     format!("entry {at} is missing: the next stored entry is {}", row.seq),
                 ));
             }
-            check_entry(at, &row.entry, &row.leaf, &leaf, tree.last_leaf.as_ref())?;
+            check_entry(at, &row, &leaf, tree.last_leaf.as_ref())?;
+            if let Some(task) = &row.task {
+                file(task, at);
+            }
             tree.push(leaf);
             while let Some(checkpoint) = next_checkpoint.next_if(|checkpoint| checkpoint.size == tree.size) {
                 if checkpoint.root != tree.root() {
@@ -218,10 +294,11 @@ fn signed_checkpoints(store: &dyn Store, key: &NoteVerifier, origin: Option<&str
     Ok(checkpoints)
 }
 
-/// One entry's own checks: its position, its link to the entry before, and that its
-/// stored leaf hash is `leaf`, the hash of its bytes.
-fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], leaf: &Hash, previous: Option<&Hash>) -> Result<(), Failure> {
-    let position: Position = serde_json::from_slice(entry)
+/// One entry's own checks: its position, its link to the entry before, that its stored
+/// leaf hash is `leaf`, the hash of its bytes, and that its row is filed under the task
+/// it names.
+fn check_entry(at: u64, row: &LogRow, leaf: &Hash, previous: Option<&Hash>) -> Result<(), Failure> {
+    let position: Position = serde_json::from_slice(&row.entry)
         .map_err(|error| fail("edited_entry", at, format!("entry {at} is not a log entry: {error}")))?;
     if position.seq != at {
         return Err(fail(
@@ -238,11 +315,24 @@ fn check_entry(at: u64, entry: &[u8], stored_leaf: &[u8], leaf: &Hash, previous:
             format!("entry {at} does not follow the entry before it: entry {before} was changed, or entries before {at} were removed or reordered"),
         ));
     }
-    if stored_leaf != leaf {
+    if row.leaf.as_slice() != leaf.as_slice() {
         return Err(fail(
             "edited_entry",
             at,
             format!("entry {at} does not have the hash it was written with: it was changed"),
+        ));
+    }
+    let named = position.task.as_ref().map(|task| task.id.as_ref());
+    if row.task.as_deref() != named {
+        let quoted = |task: Option<&str>| task.map_or("no task".to_string(), |task| format!("task `{task}`"));
+        return Err(fail(
+            "misfiled_entry",
+            at,
+            format!(
+                "entry {at} is filed under {} but names {}: its row was changed, and `audit show --task` would show it in the wrong trail",
+                quoted(row.task.as_deref()),
+                quoted(named)
+            ),
         ));
     }
     Ok(())

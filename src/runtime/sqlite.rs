@@ -702,6 +702,40 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(corrupt)
     }
 
+    fn log_task_index(&self, each: &mut dyn FnMut(&str, u64)) -> Result<Option<u64>, StoreError> {
+        let mut connection = self.lock()?;
+        // One read transaction: the bound and the rows are of the same moment.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred).map_err(backend)?;
+        let bound = index_bound(&transaction)?;
+        let mut statement = transaction.prepare("SELECT task, seq FROM audit_task").map_err(corrupt)?;
+        let mut rows = statement.query([]).map_err(corrupt)?;
+        while let Some(row) = rows.next().map_err(corrupt)? {
+            let task = row.get_ref(0).and_then(|task| Ok(task.as_str()?)).map_err(corrupt)?;
+            let seq = u64::try_from(row.get::<_, i64>(1).map_err(corrupt)?)
+                .map_err(|_| StoreError::Corrupt("the audit log's task index names a negative position".to_string()))?;
+            each(task, seq);
+        }
+        Ok(Some(bound))
+    }
+
+    fn log_task_index_fault(&self) -> Result<Option<u64>, StoreError> {
+        let connection = self.lock()?;
+        let bound = index_bound(&connection)?;
+        let first: Option<i64> = connection
+            .query_row(
+                "SELECT min(seq) FROM (
+                   SELECT seq FROM audit_log l WHERE seq < ?1 AND task IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM audit_task t WHERE t.task = l.task AND t.seq = l.seq)
+                   UNION ALL
+                   SELECT seq FROM audit_task t WHERE seq >= ?1
+                     OR NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.seq = t.seq AND l.task = t.task))",
+                [bound as i64],
+                |row| row.get(0),
+            )
+            .map_err(corrupt)?;
+        Ok(first.map(|seq| u64::try_from(seq).unwrap_or(0)))
+    }
+
     fn log_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         let connection = self.lock()?;
         let mut statement =
@@ -765,6 +799,15 @@ fn log_tail(connection: &Connection) -> Result<Tail, StoreError> {
     let size = seq + 1;
     let indexed = indexed.and_then(|indexed| u64::try_from(indexed).ok()).unwrap_or(0).min(size);
     Ok(Tail { head: LogHead { size, state }, indexed })
+}
+
+/// The position below which the task index covers the log, as its last entry says.
+fn index_bound(connection: &Connection) -> Result<u64, StoreError> {
+    let indexed: Option<Option<i64>> = connection
+        .query_row("SELECT indexed FROM audit_log ORDER BY seq DESC LIMIT 1", [], |row| row.get(0))
+        .optional()
+        .map_err(corrupt)?;
+    Ok(indexed.flatten().and_then(|indexed| u64::try_from(indexed).ok()).unwrap_or(0))
 }
 
 /// Inserts a batch's entries, its last one with the log's new head.

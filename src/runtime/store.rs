@@ -295,6 +295,19 @@ pub trait Store: Send + Sync {
     fn log_rows_of_task(&self, task: &str) -> Result<Vec<LogRow>, StoreError>;
     /// Every checkpoint, in order of size.
     fn log_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError>;
+    /// For a store that keeps the log's task index (behind [`Store::log_rows_of_task`])
+    /// apart from the entries: the position below which the index covers the log, with
+    /// `each` called for every `(task, position)` the index holds, all read at one moment.
+    /// `None` for a store whose database keeps the index with the entries itself.
+    fn log_task_index(&self, each: &mut dyn FnMut(&str, u64)) -> Result<Option<u64>, StoreError> {
+        let _ = each;
+        Ok(None)
+    }
+    /// The first position where that index and the entries' tasks disagree: an entry it
+    /// lacks, or a row naming an entry not of that task or past the index's bound.
+    fn log_task_index_fault(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
     /// Keeps a policy bundle by its content hash (once: a hash already kept is left alone).
     fn put_bundle(&self, hash: &str, bundle: &[u8]) -> Result<(), StoreError>;
     fn bundle(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
