@@ -381,6 +381,56 @@ fn a_misfiled_entry_or_a_doctored_task_index_is_caught() {
     }
 }
 
+/// The runtime's ceilings may only turn the policies' allow into a deny: replay holds
+/// each decision returned to that. A budget's deny reproduces; an entry whose decision
+/// says more than its policies did, or whose deny names no ceiling, is reported.
+#[test]
+fn replay_finds_a_decision_returned_beyond_the_policies() {
+    let path = fresh_path("ceilings");
+    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    let now = suite::t0() + suite::MINUTE;
+    let decide = |action: &str, customer: &str, args: Json| {
+        world.runtime.decide("triage", &task, &suite::call(action, customer, args), now, false).expect("decides")
+    };
+    let allowed = decide("refund", "acme", json!({"amount": "60.0"}));
+    let exhausted = decide("refund", "acme", json!({"amount": "60.0"}));
+    let denied = decide("read", "globex", json!({}));
+    assert_eq!(allowed.decision.decision, Outcome::Allow);
+    assert_eq!(exhausted.decision.reasons[0].code, "budget_exhausted");
+    assert_eq!(denied.decision.decision, Outcome::Deny);
+    drop(world);
+    let store = SqliteStore::open(&path).expect("opens");
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.reproduced, replayed.mismatches.len()), (3, 0), "{:?}", replayed.mismatches);
+    drop(store);
+    for (edited, (seq, from, to)) in [
+        (denied.log_seq, "\"decision\":\"deny\"", "\"decision\":\"allow\""),
+        (exhausted.log_seq, "\"code\":\"budget_exhausted\"", "\"code\":\"budget_waived\""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seq = seq.expect("a position");
+        let db = rusqlite::Connection::open(&path).expect("opens");
+        let entry: Vec<u8> =
+            db.query_row("SELECT entry FROM audit_log WHERE seq = ?1", [seq as i64], |row| row.get(0)).expect("reads");
+        let text = String::from_utf8(entry).expect("text");
+        assert!(text.contains(from), "{text}");
+        db.execute(
+            "UPDATE audit_log SET entry = ?1 WHERE seq = ?2",
+            rusqlite::params![text.replacen(from, to, 1).into_bytes(), seq as i64],
+        )
+        .expect("edits");
+        drop(db);
+        let store = SqliteStore::open(&path).expect("opens");
+        let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+        assert_eq!(replayed.mismatches.len(), edited + 1, "{:?}", replayed.mismatches);
+        let mismatch = replayed.mismatches.iter().find(|mismatch| mismatch.seq == seq).expect("a mismatch");
+        assert!(mismatch.why.contains("not the policies'"), "{}", mismatch.why);
+    }
+}
+
 /// Rewrites a log into layout 3: the head in a table of its own, the task index kept by
 /// SQLite on every insert.
 fn lower_to_layout_3(path: &Path) {

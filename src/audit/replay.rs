@@ -16,6 +16,7 @@ use super::receipt::Receipt;
 use super::AuditError;
 use crate::eval::{Limits, PolicySet, RequestDoc};
 use crate::runtime::store::{LogRow, Store};
+use crate::runtime::{CEILINGS, ENDED};
 use crate::syntax::literal::parse_timestamp;
 
 /// One decision that did not come out as recorded.
@@ -40,7 +41,8 @@ pub struct Replayed {
 
 /// Re-evaluates every decision from position `from` on (of one task, when given) with
 /// the bundle its entry names, and compares the policies' decision and the policies that
-/// determined it with what was recorded.
+/// determined it with what was recorded; and checks that the decision returned only
+/// restricts the policies' ([`restricts_only`]).
 pub fn replay(
     store: &dyn Store,
     task: Option<&str>,
@@ -58,6 +60,9 @@ pub fn replay(
         report.decisions += 1;
         if entry["policy_decision"].is_null() && entry.get("errors").is_none() {
             report.not_evaluated += 1;
+            if let Err(mismatch) = restricts_only(&entry) {
+                report.mismatches.push(mismatch.at(row.seq, &entry));
+            }
             return Ok(());
         }
         let hash = entry["policy_set"].as_str().unwrap_or_default().to_string();
@@ -68,14 +73,9 @@ pub fn replay(
             sets.insert(hash.clone(), Bundle::load(&hash, &bytes, Limits::default())?);
         }
         let set = sets.get(&hash).ok_or_else(|| AuditError::Bundle(hash.clone()))?;
-        match decide_again(set, &entry) {
+        match decide_again(set, &entry).and_then(|()| restricts_only(&entry)) {
             Ok(()) => report.reproduced += 1,
-            Err((replayed, why)) => report.mismatches.push(Mismatch {
-                seq: row.seq,
-                recorded: json!({"decision": entry["policy_decision"], "policies": entry["policies"]}),
-                replayed,
-                why,
-            }),
+            Err(mismatch) => report.mismatches.push(mismatch.at(row.seq, &entry)),
         }
         Ok(())
     };
@@ -101,34 +101,79 @@ pub fn replay(
     Ok(report)
 }
 
+/// What replaying one entry found different: what came out, and why it is a mismatch.
+struct Different(Json, String);
+
+impl Different {
+    fn at(self, seq: u64, entry: &Json) -> Mismatch {
+        let Different(replayed, why) = self;
+        let recorded = json!({
+            "decision": entry["policy_decision"],
+            "policies": entry["policies"],
+            "returned": entry["decision"],
+        });
+        Mismatch { seq, recorded, replayed, why }
+    }
+}
+
+/// The decision returned may only restrict the policies': it is theirs; or, after they
+/// allowed, a deny by one of the runtime's ceilings (the grant's narrowing, a budget) or
+/// for the task having ended meanwhile; and a request refused before any policy was
+/// evaluated is a deny because its task had ended. An entry that says otherwise records
+/// a runtime that granted more than its policies.
+fn restricts_only(entry: &Json) -> Result<(), Different> {
+    let (returned, policies) = (&entry["decision"], &entry["policy_decision"]);
+    let reason = entry["reasons"][0]["code"].as_str().unwrap_or_default();
+    let ended = ENDED.contains(&reason);
+    let restricts = if policies.is_null() {
+        // Not evaluated (the task had ended), or invalid (`Decision::invalid` denies).
+        returned == "deny" && (entry.get("errors").is_some() || ended)
+    } else {
+        returned == policies || (policies == "allow" && returned == "deny" && (CEILINGS.contains(&reason) || ended))
+    };
+    match restricts {
+        true => Ok(()),
+        false => Err(Different(
+            json!({"returned": returned, "reason": reason}),
+            format!(
+                "the decision returned ({returned}, reason `{reason}`) is not the policies' ({policies}) nor a ceiling's deny after their allow"
+            ),
+        )),
+    }
+}
+
 /// Decides a recorded request again; on a difference, the replayed decision and why.
-fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), (Json, String)> {
+fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), Different> {
     let request: RequestDoc = serde_json::from_value(entry["request"].clone())
-        .map_err(|error| (Json::Null, format!("the recorded request does not read: {error}")))?;
+        .map_err(|error| Different(Json::Null, format!("the recorded request does not read: {error}")))?;
     let time = entry["request"]["context"]["time"]
         .as_str()
         .and_then(|text| parse_timestamp(text).ok())
-        .ok_or_else(|| (Json::Null, "the recorded request has no context.time".to_string()))?;
+        .ok_or_else(|| Different(Json::Null, "the recorded request has no context.time".to_string()))?;
     let recorded_invalid = entry["policy_decision"].is_null();
     let decision = match set.prepare_at(&request, time) {
         Ok(prepared) => set.decide(&prepared),
         Err(errors) if recorded_invalid => {
             return match errors.len() == entry["errors"].as_array().map_or(0, Vec::len) {
                 true => Ok(()),
-                false => Err((json!({"errors": errors}), "the request fails validation differently".to_string())),
+                false => {
+                    Err(Different(json!({"errors": errors}), "the request fails validation differently".to_string()))
+                }
             };
         }
-        Err(errors) => return Err((json!({"errors": errors}), "the recorded request no longer validates".to_string())),
+        Err(errors) => {
+            return Err(Different(json!({"errors": errors}), "the recorded request no longer validates".to_string()))
+        }
     };
     let replayed = json!({"decision": decision.decision, "policies": decision.policies});
     if recorded_invalid {
-        return Err((replayed, "the request was recorded as invalid, but validates".to_string()));
+        return Err(Different(replayed, "the request was recorded as invalid, but validates".to_string()));
     }
     if replayed["decision"] != entry["policy_decision"] {
-        return Err((replayed, "the policies decide differently".to_string()));
+        return Err(Different(replayed, "the policies decide differently".to_string()));
     }
     if replayed["policies"] != entry["policies"] {
-        return Err((replayed, "other policies determine the decision".to_string()));
+        return Err(Different(replayed, "other policies determine the decision".to_string()));
     }
     Ok(())
 }

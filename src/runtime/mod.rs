@@ -1079,8 +1079,13 @@ fn deny(decision: &mut Decision, reason: Reason) {
 }
 
 /// The error for a task that is no longer open: who ended it and why.
-/// The codes of the errors that say a task, or the caller's grant in it, has ended.
-const ENDED: [&str; 4] = ["task_revoked", "task_completed", "task_expired", "grant_revoked"];
+/// The codes of the errors that say a task, or the caller's grant in it, has ended; a
+/// decision refused for one of them is a deny with it as its reason.
+pub const ENDED: [&str; 4] = ["task_revoked", "task_completed", "task_expired", "grant_revoked"];
+
+/// The reasons of the runtime's ceilings: the only denies it returns for a request the
+/// policies allowed, besides a task that ended meanwhile ([`ENDED`]).
+pub const CEILINGS: [&str; 3] = ["outside_delegated_scope", "budget_invalid", "budget_exhausted"];
 
 fn ended_error(task: &TaskRecord) -> RuntimeError {
     let by = task.ended_by.as_deref().unwrap_or("?");
