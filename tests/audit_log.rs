@@ -22,7 +22,7 @@ use mandate::audit::note::{NoteSigner, NoteVerifier};
 use mandate::audit::{replay, verify};
 use mandate::eval::decision::Outcome;
 use mandate::runtime::sqlite::SqliteStore;
-use mandate::runtime::store::Store;
+use mandate::runtime::store::{Narrowing, Store};
 use mandate::runtime::Runtime;
 use serde_json::{json, Value as Json};
 
@@ -64,13 +64,20 @@ fn config(every: u64) -> AuditConfig {
     }
 }
 
+/// A runtime whose audit log is kept in the SQLite file at `path` (written with
+/// `config`), and a task opened by `triage` for customer acme.
+fn journaled_world(path: &Path, config: AuditConfig) -> (suite::World, String) {
+    let world = suite::World::new_with(Box::new(SqliteStore::open(path).expect("opens")), journaled(config));
+    let task = world.open("triage", json!({"customer": "acme"}));
+    (world, task)
+}
+
 /// A task opened (entry 0), 19 decisions (allow on odd entries, deny on even ones) and
 /// its revocation (entry 20); checkpoints after the first entry (the interval since the
 /// last checkpoint, none, has passed), then every 5 entries: at 1, 6, 11, 16 and 21.
 fn small_log(name: &str) -> PathBuf {
     let path = fresh_path(name);
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(5)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, config(5));
     let now = suite::t0() + suite::MINUTE;
     for round in 1..20 {
         let customer = if round % 2 == 1 { "acme" } else { "globex" };
@@ -124,8 +131,7 @@ fn a_running_runtime_keeps_a_log_that_verifies_replays_and_proves_each_entry() {
 #[test]
 fn an_expired_task_is_logged_once_when_first_met_after_its_deadline() {
     let path = fresh_path("expired");
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(5)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, config(5));
     let deadline = suite::t0() + 30 * suite::MINUTE;
     for late in [deadline, deadline + suite::MINUTE] {
         let decided = world.runtime.decide("triage", &task, &suite::call("read", "acme", json!({})), late, false);
@@ -236,8 +242,7 @@ fn every_kind_of_tampering_is_caught_where_it_happened() {
 #[test]
 fn a_log_read_in_chunks_is_checked_across_them() {
     let original = fresh_path("chunked");
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&original).expect("opens")), journaled(config(1000)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&original, config(1000));
     let now = suite::t0() + suite::MINUTE;
     for _ in 0..2_200 {
         world.runtime.decide("triage", &task, &suite::call("read", "acme", json!({})), now, false).expect("decides");
@@ -387,8 +392,7 @@ fn a_misfiled_entry_or_a_doctored_task_index_is_caught() {
 #[test]
 fn replay_finds_a_decision_returned_beyond_the_policies() {
     let path = fresh_path("ceilings");
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, config(64));
     let now = suite::t0() + suite::MINUTE;
     let decide = |action: &str, customer: &str, args: Json| {
         world.runtime.decide("triage", &task, &suite::call(action, customer, args), now, false).expect("decides")
@@ -412,22 +416,92 @@ fn replay_finds_a_decision_returned_beyond_the_policies() {
     .enumerate()
     {
         let seq = seq.expect("a position");
-        let db = rusqlite::Connection::open(&path).expect("opens");
-        let entry: Vec<u8> =
-            db.query_row("SELECT entry FROM audit_log WHERE seq = ?1", [seq as i64], |row| row.get(0)).expect("reads");
-        let text = String::from_utf8(entry).expect("text");
-        assert!(text.contains(from), "{text}");
-        db.execute(
-            "UPDATE audit_log SET entry = ?1 WHERE seq = ?2",
-            rusqlite::params![text.replacen(from, to, 1).into_bytes(), seq as i64],
-        )
-        .expect("edits");
-        drop(db);
+        edit_entry(&path, seq, |text| text.replacen(from, to, 1));
         let store = SqliteStore::open(&path).expect("opens");
         let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
         assert_eq!(replayed.mismatches.len(), edited + 1, "{:?}", replayed.mismatches);
         let mismatch = replayed.mismatches.iter().find(|mismatch| mismatch.seq == seq).expect("a mismatch");
         assert!(mismatch.why.contains("not the policies'"), "{}", mismatch.why);
+    }
+}
+
+/// Rewrites the text of entry `seq` in the store file at `path` (its hashes left alone:
+/// replay reads what is recorded, `verify` is what checks the hashes).
+fn edit_entry(path: &Path, seq: u64, edit: impl Fn(&str) -> String) {
+    let db = rusqlite::Connection::open(path).expect("opens");
+    let entry: Vec<u8> =
+        db.query_row("SELECT entry FROM audit_log WHERE seq = ?1", [seq as i64], |row| row.get(0)).expect("reads");
+    let text = String::from_utf8(entry).expect("text");
+    let edited = edit(&text);
+    assert_ne!(edited, text, "entry {seq} is edited");
+    db.execute("UPDATE audit_log SET entry = ?1 WHERE seq = ?2", rusqlite::params![edited.into_bytes(), seq as i64])
+        .expect("edits");
+}
+
+/// Replaces the first reason's code of an entry's text with `code`.
+fn with_first_reason(text: &str, code: &str) -> String {
+    let opening = "\"reasons\":[{\"code\":\"";
+    let start = text.find(opening).expect("a reason") + opening.len();
+    let end = start + text[start..].find('"').expect("the code's end");
+    format!("{}{code}{}", &text[..start], &text[end..])
+}
+
+/// The runtime's ceilings are derived again from the log: a delegation's narrowing from
+/// the entry that made it, a budget from the amounts the task was allowed. A log whose
+/// decisions they bear out replays clean; an allow outside the narrowing, an allow that
+/// takes a budget past its limit, and a budget's deny the totals do not bear out are
+/// each reported at their position.
+#[test]
+fn replay_derives_the_narrowing_and_the_budgets_again() {
+    let path = fresh_path("ceilings-derived");
+    let (world, task) = journaled_world(&path, config(64));
+    let now = suite::t0() + suite::MINUTE;
+    let reads_only = Narrowing { actions: Some(vec!["read".to_string()]), ..Narrowing::default() };
+    world.runtime.delegate("triage", &task, "biller", reads_only, now).expect("delegates");
+    let decide = |agent: &str, action: &str, args: Json| {
+        let decided = world.runtime.decide(agent, &task, &suite::call(action, "acme", args), now, false);
+        let decided = decided.expect("decides");
+        let reason = decided.decision.reasons.first().map(|reason| reason.code.clone()).unwrap_or_default();
+        (decided.log_seq.expect("a position"), decided.decision.decision, reason)
+    };
+    let read = decide("biller", "read", json!({}));
+    let comment = decide("biller", "comment", json!({"text": "x"}));
+    let refunds: Vec<_> = ["60.0", "30.0", "20.0", "10.0"]
+        .iter()
+        .map(|amount| decide("triage", "refund", json!({"amount": amount})))
+        .collect();
+    assert_eq!(read.1, Outcome::Allow);
+    assert_eq!((comment.1, comment.2.as_str()), (Outcome::Deny, "outside_delegated_scope"));
+    let outcomes: Vec<_> = refunds.iter().map(|(_, outcome, reason)| (*outcome, reason.as_str())).collect();
+    assert_eq!(outcomes[2], (Outcome::Deny, "budget_exhausted"));
+    assert!([0, 1, 3].iter().all(|at| outcomes[*at].0 == Outcome::Allow), "{outcomes:?}");
+    drop(world);
+    let store = SqliteStore::open(&path).expect("opens");
+    let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.reproduced, replayed.mismatches.len()), (6, 0), "{:?}", replayed.mismatches);
+    drop(store);
+    let allowed = |text: &str| text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
+    let exhausted = |text: &str| {
+        with_first_reason(&text.replacen("\"decision\":\"allow\"", "\"decision\":\"deny\"", 1), "budget_exhausted")
+    };
+    type Edit = fn(&str) -> String;
+    let cases: [(u64, Edit, Vec<u64>); 3] = [
+        // A comment the narrowing keeps from the delegate, recorded as allowed.
+        (comment.0, allowed, vec![comment.0]),
+        // The refund of 20 recorded as allowed: 110 refunded against a limit of 100.
+        (refunds[2].0, allowed, vec![refunds[2].0]),
+        // The refund of 30 recorded as exhausting the budget: only 70 was allowed, so
+        // neither it nor the refund of 20 is borne out.
+        (refunds[1].0, exhausted, vec![refunds[1].0, refunds[2].0]),
+    ];
+    for (seq, edit, expected) in cases {
+        let copy = fresh_path("ceilings-edited");
+        std::fs::copy(&path, &copy).expect("copies");
+        edit_entry(&copy, seq, edit);
+        let store = SqliteStore::open(&copy).expect("opens");
+        let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
+        let found: Vec<u64> = replayed.mismatches.iter().map(|mismatch| mismatch.seq).collect();
+        assert_eq!(found, expected, "entry {seq}: {:?}", replayed.mismatches);
     }
 }
 
@@ -496,8 +570,7 @@ fn a_log_of_layout_3_is_raised_and_goes_on() {
 fn masked_fields_leave_their_digest_and_replay_still_reproduces() {
     let path = fresh_path("masked");
     let masked = AuditConfig { masks: vec!["args.text".to_string()], ..config(100) };
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(masked));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, masked);
     let now = suite::t0() + suite::MINUTE;
     let call = suite::call("comment", "acme", json!({"text": "the customer's home address"}));
     let decided = world.runtime.decide("triage", &task, &call, now, false).expect("decides");
@@ -534,8 +607,7 @@ fn masking_what_replay_needs_is_refused_when_the_log_starts() {
 #[test]
 fn concurrent_decisions_share_commits_and_each_gets_its_own_entry() {
     let path = fresh_path("concurrent");
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, config(64));
     let now = suite::t0() + suite::MINUTE;
     let seqs: Vec<u64> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
@@ -571,8 +643,7 @@ fn concurrent_decisions_share_commits_and_each_gets_its_own_entry() {
 #[test]
 fn awaited_decisions_are_returned_once_their_entries_are_committed() {
     let path = fresh_path("awaited");
-    let world = suite::World::new_with(Box::new(SqliteStore::open(&path).expect("opens")), journaled(config(64)));
-    let task = world.open("triage", json!({"customer": "acme"}));
+    let (world, task) = journaled_world(&path, config(64));
     let now = suite::t0() + suite::MINUTE;
     let executor = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("an executor");
     let handles: Vec<_> = (0..16)

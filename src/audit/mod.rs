@@ -6,10 +6,12 @@
 //! checkpoints (C2SP `signed-note`, `tlog-checkpoint`: [`note`]). Anyone can check it
 //! offline: the whole log ([`verify`]), one entry by its receipt (C2SP `tlog-proof`:
 //! [`receipt`]), or every decision again against the policy bundle that made it
-//! ([`replay`]). It sits above `runtime` (it implements the runtime's
+//! ([`replay`]), with the runtime's ceilings derived again from the log ([`ceilings`]).
+//! It sits above `runtime` (it implements the runtime's
 //! [`Journal`](crate::runtime::journal::Journal)) and below the CLI.
 
 pub mod canonical;
+pub mod ceilings;
 pub mod entry;
 pub mod log;
 pub mod merkle;

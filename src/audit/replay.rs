@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
+use super::ceilings::Ceilings;
 use super::entry::Bundle;
 use super::merkle::{self, Hash};
 use super::note::Checkpoint;
 use super::receipt::Receipt;
 use super::AuditError;
-use crate::eval::{Limits, PolicySet, RequestDoc};
+use crate::eval::{Limits, PolicySet, Request, RequestDoc};
 use crate::runtime::store::{LogRow, Store};
 use crate::runtime::{CEILINGS, ENDED};
 use crate::syntax::literal::parse_timestamp;
@@ -33,6 +34,8 @@ pub struct Mismatch {
 pub struct Replayed {
     /// Decisions evaluated again.
     pub decisions: u64,
+    /// Decisions whose entry reproduced on its own; a budget's totals, checked once the
+    /// whole log is read, may still add mismatches at their positions.
     pub reproduced: u64,
     /// Decisions refused before any policy was evaluated (a task that had ended).
     pub not_evaluated: u64,
@@ -51,9 +54,13 @@ pub fn replay(
 ) -> Result<Replayed, AuditError> {
     let mut sets: HashMap<String, PolicySet> = HashMap::new();
     let mut report = Replayed::default();
+    let mut ceilings = Ceilings::default();
     let mut check = |row: &LogRow| -> Result<(), AuditError> {
         let entry: Json = serde_json::from_slice(&row.entry)
             .map_err(|error| AuditError::Encode(format!("entry {} is not JSON: {error}", row.seq)))?;
+        if entry["kind"] == "task_opened" || entry["kind"] == "task_delegated" {
+            ceilings.note_grant(&entry);
+        }
         if entry["kind"] != "decision" {
             return Ok(());
         }
@@ -73,7 +80,16 @@ pub fn replay(
             sets.insert(hash.clone(), Bundle::load(&hash, &bytes, Limits::default())?);
         }
         let set = sets.get(&hash).ok_or_else(|| AuditError::Bundle(hash.clone()))?;
-        match decide_again(set, &entry).and_then(|()| restricts_only(&entry)) {
+        let replayed = decide_again(set, &entry).and_then(|request| {
+            restricts_only(&entry)?;
+            match request {
+                Some(request) if entry["policy_decision"] == "allow" => ceilings
+                    .check(row.seq, &entry, set, &request)
+                    .map_err(|why| Different(json!({"returned": entry["decision"]}), why)),
+                _ => Ok(()),
+            }
+        });
+        match replayed {
             Ok(()) => report.reproduced += 1,
             Err(mismatch) => report.mismatches.push(mismatch.at(row.seq, &entry)),
         }
@@ -98,6 +114,10 @@ pub fn replay(
             }
         }
     }
+    for (seq, why) in ceilings.finish() {
+        report.mismatches.push(Mismatch { seq, recorded: Json::Null, replayed: Json::Null, why });
+    }
+    report.mismatches.sort_by_key(|mismatch| mismatch.seq);
     Ok(report)
 }
 
@@ -142,8 +162,9 @@ fn restricts_only(entry: &Json) -> Result<(), Different> {
     }
 }
 
-/// Decides a recorded request again; on a difference, the replayed decision and why.
-fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), Different> {
+/// Decides a recorded request again; the request as prepared (`None` when it was
+/// recorded as invalid and still is), or how it differs.
+fn decide_again(set: &PolicySet, entry: &Json) -> Result<Option<Request>, Different> {
     let request: RequestDoc = serde_json::from_value(entry["request"].clone())
         .map_err(|error| Different(Json::Null, format!("the recorded request does not read: {error}")))?;
     let time = entry["request"]["context"]["time"]
@@ -151,11 +172,11 @@ fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), Different> {
         .and_then(|text| parse_timestamp(text).ok())
         .ok_or_else(|| Different(Json::Null, "the recorded request has no context.time".to_string()))?;
     let recorded_invalid = entry["policy_decision"].is_null();
-    let decision = match set.prepare_at(&request, time) {
-        Ok(prepared) => set.decide(&prepared),
+    let prepared = match set.prepare_at(&request, time) {
+        Ok(prepared) => prepared,
         Err(errors) if recorded_invalid => {
             return match errors.len() == entry["errors"].as_array().map_or(0, Vec::len) {
-                true => Ok(()),
+                true => Ok(None),
                 false => {
                     Err(Different(json!({"errors": errors}), "the request fails validation differently".to_string()))
                 }
@@ -165,6 +186,7 @@ fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), Different> {
             return Err(Different(json!({"errors": errors}), "the recorded request no longer validates".to_string()))
         }
     };
+    let decision = set.decide(&prepared);
     let replayed = json!({"decision": decision.decision, "policies": decision.policies});
     if recorded_invalid {
         return Err(Different(replayed, "the request was recorded as invalid, but validates".to_string()));
@@ -175,7 +197,7 @@ fn decide_again(set: &PolicySet, entry: &Json) -> Result<(), Different> {
     if replayed["policies"] != entry["policies"] {
         return Err(Different(replayed, "other policies determine the decision".to_string()));
     }
-    Ok(())
+    Ok(Some(prepared))
 }
 
 /// One task's entries in order, each as recorded (with its position).

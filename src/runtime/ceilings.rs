@@ -186,6 +186,18 @@ fn check_path(set: &PolicySet, path: &str) -> Result<(), RuntimeError> {
     }
 }
 
+/// Why the request is outside the narrowing, with the id of the resource that is when
+/// it is on several (each must be inside); `None` when it is inside.
+pub fn outside_delegation(narrowing: &Narrowing, request: &Request, steps: usize) -> Option<(String, Option<String>)> {
+    if !request.has_more_resources() {
+        return outside_narrowing(narrowing, request, steps).map(|why| (why, None));
+    }
+    request.each_resource().iter().find_map(|one| {
+        let why = outside_narrowing(narrowing, one, steps)?;
+        Some((why, one.resource().and_then(|(_, attrs)| attrs.get("id")?.as_str().map(str::to_string))))
+    })
+}
+
 /// Why the request is outside the narrowing, or `None` when it is inside.
 pub fn outside_narrowing(narrowing: &Narrowing, request: &Request, steps: usize) -> Option<String> {
     if let Some(actions) = &narrowing.actions {

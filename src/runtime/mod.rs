@@ -824,19 +824,12 @@ impl Runtime {
 
     /// The ceilings after the policies allowed: the grant's narrowing, then the budgets.
     fn ceilings(&self, held: &Held, request: &Request, decision: &mut Decision) -> Result<(), RuntimeError> {
-        // Each resource of a request on several must be within the delegated scope.
-        let each = if request.has_more_resources() { request.each_resource() } else { Vec::new() };
-        for one in if each.is_empty() { std::slice::from_ref(request) } else { &each } {
-            let steps = self.set.limits().max_eval_steps;
-            if let Some(outside) = ceilings::outside_narrowing(&held.grant.narrowing, one, steps) {
-                let mut reason = Reason::new("outside_delegated_scope", outside);
-                if request.has_more_resources() {
-                    reason.resource =
-                        one.resource().and_then(|(_, attrs)| attrs.get("id")?.as_str().map(str::to_string));
-                }
-                deny(decision, reason);
-                return Ok(());
-            }
+        let steps = self.set.limits().max_eval_steps;
+        if let Some((outside, resource)) = ceilings::outside_delegation(&held.grant.narrowing, request, steps) {
+            let mut reason = Reason::new("outside_delegated_scope", outside);
+            reason.resource = resource;
+            deny(decision, reason);
+            return Ok(());
         }
         let task = self.task_kind(&held.task.kind)?;
         let amounts = match ceilings::amounts(task, request, self.set.limits().max_eval_steps) {
