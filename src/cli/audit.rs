@@ -21,11 +21,12 @@ use mandate::runtime::sqlite::SqliteStore;
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the whole log: every entry in place and chained, every checkpoint signed
-    /// and matching the recomputed tree, nothing cut from the tail.
+    /// and matching the recomputed tree, nothing cut from the tail, every entry filed
+    /// under its own task for the trails.
     ///
     /// Exits 1 naming the first failure (`edited_entry`, `missing_entry`,
-    /// `reordered_entries`, `truncated_log`, `forged_checkpoint`, `damaged_store`) and
-    /// its position.
+    /// `reordered_entries`, `truncated_log`, `forged_checkpoint`, `bad_checkpoint`,
+    /// `misfiled_entry`, `damaged_store`) and its position.
     Verify {
         #[arg(long, default_value = "mandate.db")]
         store: PathBuf,
@@ -61,7 +62,8 @@ pub enum AuditCommand {
         #[arg(long)]
         origin: Option<String>,
     },
-    /// Decide every recorded decision again with the policy bundle it names; exits 1
+    /// Decide every recorded decision again with the policy bundle it names, and the
+    /// runtime's ceilings (the grants' narrowing, the budgets) again from the log; exits 1
     /// listing those that do not reproduce.
     Replay {
         #[arg(long, default_value = "mandate.db")]
