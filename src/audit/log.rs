@@ -442,12 +442,6 @@ impl AuditLog {
         &self.verifier_key
     }
 
-    /// Appends `event`; returns its position once it is committed.
-    pub fn append(&self, event: Event<'_>, at: i64) -> Result<u64, AuditError> {
-        let slot = self.hand_over(event, at)?;
-        slot.bell.wait_for(&slot).map_err(AuditError::Stopped)
-    }
-
     /// Encodes `event` and queues it for the writer.
     fn hand_over(&self, event: Event<'_>, at: i64) -> Result<Arc<Slot>, AuditError> {
         let draft = entry::draft(&event, at, &self.policy_set, &self.masking)?;

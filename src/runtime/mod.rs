@@ -832,7 +832,7 @@ impl Runtime {
             return Ok(());
         }
         let task = self.task_kind(&held.task.kind)?;
-        let amounts = match ceilings::amounts(task, request, self.set.limits().max_eval_steps) {
+        let amounts = match ceilings::amounts(task, request, steps) {
             Ok(amounts) => amounts,
             Err(message) => {
                 deny(decision, Reason::new("budget_invalid", message));
@@ -1071,7 +1071,6 @@ fn deny(decision: &mut Decision, reason: Reason) {
     decision.obligations = None;
 }
 
-/// The error for a task that is no longer open: who ended it and why.
 /// The codes of the errors that say a task, or the caller's grant in it, has ended; a
 /// decision refused for one of them is a deny with it as its reason.
 pub const ENDED: [&str; 4] = ["task_revoked", "task_completed", "task_expired", "grant_revoked"];
@@ -1080,6 +1079,7 @@ pub const ENDED: [&str; 4] = ["task_revoked", "task_completed", "task_expired", 
 /// policies allowed, besides a task that ended meanwhile ([`ENDED`]).
 pub const CEILINGS: [&str; 3] = ["outside_delegated_scope", "budget_invalid", "budget_exhausted"];
 
+/// The error for a task that is no longer open: who ended it and why.
 fn ended_error(task: &TaskRecord) -> RuntimeError {
     let by = task.ended_by.as_deref().unwrap_or("?");
     let at = task.ended_at.map(timestamp_text).unwrap_or_default();
