@@ -479,6 +479,13 @@ fn replay_derives_the_narrowing_and_the_budgets_again() {
     let store = SqliteStore::open(&path).expect("opens");
     let replayed = replay::replay(&store, None, 0, &mut |_| {}).expect("replays");
     assert_eq!((replayed.reproduced, replayed.mismatches.len()), (6, 0), "{:?}", replayed.mismatches);
+    // From the middle, or one task's trail: what came before is unknown, never a mismatch.
+    for from in [comment.0, refunds[2].0] {
+        let replayed = replay::replay(&store, None, from, &mut |_| {}).expect("replays");
+        assert!(replayed.mismatches.is_empty(), "from {from}: {:?}", replayed.mismatches);
+    }
+    let replayed = replay::replay(&store, Some(&task), 0, &mut |_| {}).expect("replays");
+    assert_eq!((replayed.reproduced, replayed.mismatches.len()), (6, 0), "{:?}", replayed.mismatches);
     drop(store);
     let allowed = |text: &str| text.replacen("\"decision\":\"deny\"", "\"decision\":\"allow\"", 1);
     let exhausted = |text: &str| {
